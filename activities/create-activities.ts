@@ -1,0 +1,127 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Kysely } from 'kysely';
+import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
+import type { Logger } from '../lib/logger.js';
+import { findBot, recordBotStatus } from '../registry/bots.js';
+import type { Database } from '../registry/database.js';
+import { recordIncident } from '../registry/incidents.js';
+import { endInstance, upsertInstance } from '../registry/instances.js';
+import { LaunchError, type BotRuntime, type InstanceExit, type LaunchedInstance } from './runtime/types.js';
+
+export interface ActivityDeps {
+  db: Kysely<Database>;
+  runtime: BotRuntime;
+  logger: Logger;
+  stopGraceMs: number;
+}
+
+export interface LaunchResult {
+  instance: LaunchedInstance;
+  healPolicy: HealPolicy;
+}
+
+export interface StatusRecord {
+  botId: string;
+  status: BotStatus;
+  desiredState: DesiredState;
+  statusReason: string | null;
+  restartCount: number;
+  instanceId: string | null;
+}
+
+export interface IncidentRecord {
+  id: string;
+  botId: string;
+  instanceId: string | null;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+  evidence: Record<string, unknown>;
+  outcome: string | null;
+}
+
+export interface StopRequest {
+  botId: string;
+  instanceId: string;
+  pid: number | null;
+  processStartTicks: string | null;
+}
+
+/** Failure types the workflow tells apart. */
+export const FailureType = {
+  botNotFound: 'BotNotFound',
+  launchRejected: 'LaunchRejected',
+} as const;
+
+export function createActivities(deps: ActivityDeps) {
+  const { db, runtime, logger } = deps;
+  return {
+    /** Idempotent for one instanceId: a retry returns the process the first attempt started. */
+    async launchInstance(input: { botId: string; instanceId: string }): Promise<LaunchResult> {
+      const bot = await findBot(db, input.botId);
+      if (!bot) throw ApplicationFailure.nonRetryable(`bot ${input.botId} is not in the registry`, FailureType.botNotFound);
+      let instance: LaunchedInstance;
+      try {
+        instance = await runtime.launch({
+          botId: bot.id,
+          instanceId: input.instanceId,
+          blueprint: bot.blueprint,
+          image: bot.image,
+          args: bot.args,
+          env: bot.env,
+          resources: bot.resources,
+        });
+      } catch (err) {
+        if (err instanceof LaunchError) throw ApplicationFailure.nonRetryable(err.message, FailureType.launchRejected, { code: err.code });
+        throw err;
+      }
+      await upsertInstance(db, {
+        id: instance.instanceId,
+        bot_id: bot.id,
+        runtime: instance.runtime,
+        host: instance.host,
+        pid: instance.pid,
+        process_start_ticks: instance.processStartTicks,
+        log_path: instance.logPath,
+        started_at: instance.startedAt,
+      });
+      return { instance, healPolicy: bot.heal_policy };
+    },
+
+    async stopInstance(input: StopRequest): Promise<InstanceExit> {
+      const exit = await runtime.stop(input, deps.stopGraceMs);
+      await endInstance(db, input.instanceId, { exit_code: exit.exitCode, exit_signal: exit.signal, end_reason: 'stopped on request' });
+      return exit;
+    },
+
+    async recordInstanceEnd(input: { instanceId: string } & InstanceExit): Promise<void> {
+      await endInstance(db, input.instanceId, { exit_code: input.exitCode, exit_signal: input.signal, end_reason: input.reason });
+    },
+
+    async recordStatus(input: StatusRecord): Promise<void> {
+      await recordBotStatus(db, input.botId, {
+        status: input.status,
+        desired_state: input.desiredState,
+        status_reason: input.statusReason,
+        restart_count: input.restartCount,
+        current_instance_id: input.instanceId,
+      });
+    },
+
+    async recordIncident(input: IncidentRecord): Promise<void> {
+      await recordIncident(db, {
+        id: input.id,
+        bot_id: input.botId,
+        instance_id: input.instanceId,
+        kind: input.kind,
+        severity: input.severity,
+        message: input.message,
+        evidence: JSON.stringify(input.evidence),
+        outcome: input.outcome,
+      });
+      logger.warn({ botId: input.botId, kind: input.kind, outcome: input.outcome }, input.message);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

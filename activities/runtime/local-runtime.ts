@@ -1,0 +1,411 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { constants, openSync, closeSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../../lib/logger.js';
+import { BlueprintError, resolveBlueprint } from './blueprint.js';
+import { rotateIfLarge } from './log-files.js';
+import { isSameProcessAlive, processStartedAt, readInstanceStats, readProcStat } from './proc.js';
+import {
+  LaunchError,
+  type BotRuntime,
+  type InstanceExit,
+  type InstanceRef,
+  type InstanceStats,
+  type LaunchedInstance,
+  type LaunchRequest,
+  type RuntimeEvent,
+} from './types.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface LocalRuntimeOptions {
+  botsDir: string;
+  /** Pid files and exit FIFOs, one folder per bot; must survive control-plane restarts. */
+  runDir: string;
+  botLogsDir: string;
+  logMaxBytes: number;
+  logFiles: number;
+  /** The environment every bot starts from (PATH, HOME, locale); the platform's own secrets are never passed. */
+  baseEnv: Record<string, string>;
+  /** Extra variables for every bot (e.g. the API address), below the bot's own env. */
+  platformEnv?: Record<string, string>;
+  logger: Logger;
+  logRotationIntervalMs?: number;
+}
+
+interface PidFile extends LaunchedInstance {
+  fifoPath: string;
+}
+
+interface Watched {
+  instance: PidFile;
+  child?: ChildProcess;
+  fifoReader?: net.Socket;
+  fallbackTimer?: NodeJS.Timeout;
+  stopping: boolean;
+  exit?: InstanceExit;
+  waiters: Array<(exit: InstanceExit) => void>;
+}
+
+/**
+ * Bots as child processes of nobody: each runs in its own session and process
+ * group, writes to its own log file and holds the write end of a per-instance
+ * FIFO on fd 3. The FIFO is how a later worker, which is not the bot's parent,
+ * still learns of its exit as an event: the read end reports EOF when the last
+ * writer, the bot, is gone.
+ */
+export class LocalRuntime implements BotRuntime {
+  readonly kind = 'local' as const;
+  private readonly watched = new Map<string, Watched>();
+  private readonly listeners = new Set<(event: RuntimeEvent) => void>();
+  private readonly botLocks = new Map<string, Promise<unknown>>();
+  private readonly host = os.hostname();
+  private readonly rotationTimer: NodeJS.Timeout;
+
+  constructor(private readonly opts: LocalRuntimeOptions) {
+    this.rotationTimer = setInterval(() => void this.rotateLogs(), opts.logRotationIntervalMs ?? 15_000);
+    this.rotationTimer.unref();
+  }
+
+  onEvent(listener: (event: RuntimeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  isWatching(instanceId: string): boolean {
+    const w = this.watched.get(instanceId);
+    return !!w && !w.exit;
+  }
+
+  async launch(request: LaunchRequest): Promise<LaunchedInstance> {
+    return this.withBotLock(request.botId, () => this.launchLocked(request));
+  }
+
+  private async launchLocked(request: LaunchRequest): Promise<LaunchedInstance> {
+    const { botId, instanceId } = request;
+    const current = this.watched.get(instanceId);
+    if (current && !current.exit) return publicView(current.instance);
+
+    // A retried launch after a crash between spawn and reply: the process is already there.
+    const onDisk = await this.readPidFile(botId, instanceId);
+    if (onDisk && (await isSameProcessAlive(onDisk.pid!, onDisk.processStartTicks))) {
+      this.watchAdopted(onDisk);
+      return publicView(onDisk);
+    }
+    await this.stopOtherInstances(botId, instanceId);
+
+    if (!request.blueprint) {
+      throw new LaunchError(`bot ${botId} has an image but no blueprint; images run with BOT_RUNTIME=kubernetes`, 'image_unsupported');
+    }
+    let resolved;
+    try {
+      resolved = await resolveBlueprint(this.opts.botsDir, request.blueprint);
+    } catch (err) {
+      if (err instanceof BlueprintError) throw new LaunchError(err.message, 'blueprint_invalid');
+      throw err;
+    }
+
+    const botRunDir = path.join(this.opts.runDir, botId);
+    await fs.mkdir(botRunDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.opts.botLogsDir, { recursive: true });
+    const logPath = path.join(this.opts.botLogsDir, `${botId}.log`);
+    await rotateIfLarge(logPath, this.opts.logMaxBytes, this.opts.logFiles);
+
+    const fifoPath = path.join(botRunDir, `${instanceId}.fifo`);
+    await fs.rm(fifoPath, { force: true });
+    await execFileAsync('mkfifo', ['-m', '600', fifoPath]);
+
+    const logFd = openSync(logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o640);
+    // O_RDWR so that opening does not block waiting for a reader.
+    const fifoFd = openSync(fifoPath, constants.O_RDWR);
+    let child: ChildProcess;
+    try {
+      child = spawn(resolved.command, [...resolved.commandArgs, ...request.args], {
+        cwd: path.dirname(resolved.realPath),
+        env: {
+          ...this.opts.baseEnv,
+          ...this.opts.platformEnv,
+          ...request.env,
+          PYTHONUNBUFFERED: '1',
+          CODEX32_BOT_ID: botId,
+          CODEX32_INSTANCE_ID: instanceId,
+        },
+        detached: true,
+        stdio: ['ignore', logFd, logFd, fifoFd],
+      });
+    } finally {
+      closeSync(logFd);
+      closeSync(fifoFd);
+    }
+
+    if (child.pid === undefined) {
+      const error = await new Promise<Error>((resolve) => child.once('error', resolve));
+      await fs.rm(fifoPath, { force: true });
+      throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${error.message}; is the interpreter installed?`, 'spawn_failed');
+    }
+    const pid = child.pid;
+    const stat = await readProcStat(pid);
+    const instance: PidFile = {
+      botId,
+      instanceId,
+      runtime: 'local',
+      host: this.host,
+      pid,
+      processStartTicks: stat?.startTicks ?? null,
+      logPath,
+      startedAt: (stat ? await processStartedAt(stat.startTicks) : new Date()).toISOString(),
+      fifoPath,
+    };
+    const watched: Watched = { instance, child, stopping: false, waiters: [] };
+    this.watched.set(instanceId, watched);
+    child.once('exit', (code, signal) => {
+      this.finish(watched, {
+        exitCode: code,
+        signal,
+        reason: watched.stopping ? 'stopped on request' : signal ? `killed by ${signal}` : `exited with code ${code}`,
+      });
+    });
+    child.unref();
+    await writeFileAtomic(this.pidFilePath(botId, instanceId), JSON.stringify(instance));
+    this.opts.logger.info({ botId, instanceId, pid, command: resolved.command }, 'bot process started');
+    return publicView(instance);
+  }
+
+  async adopt(ref: InstanceRef): Promise<boolean> {
+    if (this.isWatching(ref.instanceId)) return true;
+    const onDisk = await this.readPidFile(ref.botId, ref.instanceId);
+    const instance = onDisk ?? this.fallbackPidFile(ref);
+    if (ref.pid === null || !(await isSameProcessAlive(ref.pid, ref.processStartTicks))) {
+      await this.removeFiles(instance);
+      return false;
+    }
+    this.watchAdopted(instance);
+    this.opts.logger.info({ botId: ref.botId, instanceId: ref.instanceId, pid: ref.pid }, 'bot process re-adopted');
+    return true;
+  }
+
+  private watchAdopted(instance: PidFile): void {
+    if (this.isWatching(instance.instanceId)) return;
+    const watched: Watched = { instance, stopping: false, waiters: [] };
+    this.watched.set(instance.instanceId, watched);
+    const onGone = async () => {
+      if (watched.exit) return;
+      if (await isSameProcessAlive(instance.pid!, instance.processStartTicks)) {
+        // The bot closed fd 3 itself: fall back to a slow liveness check for this one instance.
+        watched.fallbackTimer = setInterval(() => {
+          void isSameProcessAlive(instance.pid!, instance.processStartTicks).then((alive) => {
+            if (!alive) this.finish(watched, adoptedExit(watched));
+          });
+        }, 1000);
+        watched.fallbackTimer.unref();
+        return;
+      }
+      this.finish(watched, adoptedExit(watched));
+    };
+    try {
+      const fd = openSync(instance.fifoPath, constants.O_RDONLY | constants.O_NONBLOCK);
+      const reader = new net.Socket({ fd, readable: true, writable: false });
+      reader.on('error', () => undefined);
+      reader.once('close', () => void onGone());
+      reader.resume();
+      reader.unref();
+      watched.fifoReader = reader;
+    } catch {
+      void onGone();
+    }
+  }
+
+  async stop(ref: InstanceRef, graceMs: number): Promise<InstanceExit> {
+    return this.withBotLock(ref.botId, async () => {
+      if (ref.pid === null || !(await isSameProcessAlive(ref.pid, ref.processStartTicks))) {
+        const w = this.watched.get(ref.instanceId);
+        if (w && !w.exit) this.finish(w, { exitCode: null, signal: null, reason: 'already gone when asked to stop' });
+        await this.removeFiles(this.fallbackPidFile(ref));
+        return w?.exit ?? { exitCode: null, signal: null, reason: 'already gone when asked to stop' };
+      }
+      if (!this.isWatching(ref.instanceId)) await this.adopt(ref);
+      const watched = this.watched.get(ref.instanceId);
+      if (watched) watched.stopping = true;
+      signalGroup(ref.pid, 'SIGTERM');
+      let exit = await this.waitExit(ref, graceMs);
+      if (!exit) {
+        this.opts.logger.warn({ botId: ref.botId, pid: ref.pid, graceMs }, 'bot ignored SIGTERM; sending SIGKILL');
+        signalGroup(ref.pid, 'SIGKILL');
+        exit = await this.waitExit(ref, 10_000);
+      }
+      if (!exit) throw new Error(`process ${ref.pid} of bot ${ref.botId} survived SIGKILL for 10 s`);
+      return exit;
+    });
+  }
+
+  /** Resolves with the exit once it is seen (event, or /proc as a backstop); null after `ms`. */
+  private async waitExit(ref: InstanceRef, ms: number): Promise<InstanceExit | null> {
+    const watched = this.watched.get(ref.instanceId);
+    if (watched?.exit) return watched.exit;
+    return new Promise((resolve) => {
+      let done = false;
+      const settle = (exit: InstanceExit | null) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve(exit);
+      };
+      const timer = setTimeout(() => settle(null), ms);
+      const poll = setInterval(() => {
+        void isSameProcessAlive(ref.pid!, ref.processStartTicks).then((alive) => {
+          if (alive) return;
+          const w = this.watched.get(ref.instanceId);
+          // Our own child: let the exit event deliver the real exit status.
+          if (w?.child && !w.exit) return;
+          if (w && !w.exit) this.finish(w, adoptedExit(w));
+          settle(w?.exit ?? { exitCode: null, signal: null, reason: 'stopped on request' });
+        });
+      }, 25);
+      watched?.waiters.push((exit) => settle(exit));
+    });
+  }
+
+  async isAlive(ref: InstanceRef): Promise<boolean> {
+    return ref.pid !== null && isSameProcessAlive(ref.pid, ref.processStartTicks);
+  }
+
+  async stats(ref: InstanceRef): Promise<InstanceStats | null> {
+    return readInstanceStats(ref.pid, ref.processStartTicks);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.rotationTimer);
+    for (const w of this.watched.values()) {
+      w.fifoReader?.destroy();
+      if (w.fallbackTimer) clearInterval(w.fallbackTimer);
+      w.child?.removeAllListeners('exit');
+    }
+    this.watched.clear();
+    this.listeners.clear();
+  }
+
+  private finish(watched: Watched, exit: InstanceExit): void {
+    if (watched.exit) return;
+    watched.exit = exit;
+    watched.fifoReader?.destroy();
+    if (watched.fallbackTimer) clearInterval(watched.fallbackTimer);
+    const { instance } = watched;
+    // Whatever the bot left behind in its process group goes with it.
+    if (instance.pid !== null) signalGroup(instance.pid, 'SIGKILL');
+    void this.removeFiles(instance);
+    for (const waiter of watched.waiters.splice(0)) waiter(exit);
+    const event: RuntimeEvent = { type: 'exited', botId: instance.botId, instanceId: instance.instanceId, at: new Date().toISOString(), ...exit };
+    this.opts.logger.info({ botId: instance.botId, instanceId: instance.instanceId, pid: instance.pid, ...exit }, 'bot process ended');
+    for (const listener of this.listeners) listener(event);
+    // Keep the entry briefly so late stop() calls see the exit, then forget it.
+    setTimeout(() => {
+      if (this.watched.get(instance.instanceId) === watched) this.watched.delete(instance.instanceId);
+    }, 60_000).unref();
+  }
+
+  private async stopOtherInstances(botId: string, keepInstanceId: string): Promise<void> {
+    const dir = path.join(this.opts.runDir, botId);
+    const files = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const file of files) {
+      if (!file.endsWith('.json') || file === `${keepInstanceId}.json`) continue;
+      const other = await this.readPidFile(botId, file.slice(0, -'.json'.length));
+      if (!other) continue;
+      if (other.pid !== null && (await isSameProcessAlive(other.pid, other.processStartTicks))) {
+        this.opts.logger.warn({ botId, instanceId: other.instanceId, pid: other.pid }, 'stopping a stray instance before launching another');
+        if (!this.isWatching(other.instanceId)) this.watchAdopted(other);
+        const w = this.watched.get(other.instanceId);
+        if (w) w.stopping = true;
+        signalGroup(other.pid, 'SIGKILL');
+        await this.waitExit(other, 5_000);
+      }
+      await this.removeFiles(other);
+    }
+  }
+
+  private async rotateLogs(): Promise<void> {
+    const seen = new Set<string>();
+    for (const w of this.watched.values()) {
+      const log = w.instance.logPath;
+      if (w.exit || !log || seen.has(log)) continue;
+      seen.add(log);
+      await rotateIfLarge(log, this.opts.logMaxBytes, this.opts.logFiles).catch((err: unknown) =>
+        this.opts.logger.warn({ err, log }, 'log rotation failed'),
+      );
+    }
+  }
+
+  private pidFilePath(botId: string, instanceId: string): string {
+    return path.join(this.opts.runDir, botId, `${instanceId}.json`);
+  }
+
+  private fallbackPidFile(ref: InstanceRef): PidFile {
+    return {
+      ...ref,
+      runtime: 'local',
+      host: this.host,
+      logPath: path.join(this.opts.botLogsDir, `${ref.botId}.log`),
+      startedAt: new Date().toISOString(),
+      fifoPath: path.join(this.opts.runDir, ref.botId, `${ref.instanceId}.fifo`),
+    };
+  }
+
+  private async readPidFile(botId: string, instanceId: string): Promise<PidFile | null> {
+    try {
+      return JSON.parse(await fs.readFile(this.pidFilePath(botId, instanceId), 'utf8')) as PidFile;
+    } catch {
+      return null;
+    }
+  }
+
+  private async removeFiles(instance: PidFile): Promise<void> {
+    await fs.rm(this.pidFilePath(instance.botId, instance.instanceId), { force: true });
+    await fs.rm(instance.fifoPath, { force: true });
+  }
+
+  private async withBotLock<T>(botId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.botLocks.get(botId) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(fn);
+    this.botLocks.set(botId, next);
+    try {
+      return await next;
+    } finally {
+      if (this.botLocks.get(botId) === next) this.botLocks.delete(botId);
+    }
+  }
+}
+
+function adoptedExit(watched: Watched): InstanceExit {
+  return {
+    exitCode: null,
+    signal: null,
+    reason: watched.stopping ? 'stopped on request' : 'process ended (exit status is not visible to a re-adopting worker)',
+  };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function publicView(instance: PidFile): LaunchedInstance {
+  const { fifoPath: _fifo, ...rest } = instance;
+  return rest;
+}
+
+async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, content, { mode: 0o600 });
+  await fs.rename(tmp, file);
+}

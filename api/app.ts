@@ -1,0 +1,89 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import type { AppDeps, AppEnv } from './deps.js';
+import { ApiError, fromHttpException, problemResponse, validationError } from './problem.js';
+import { botRoutes } from './routes/bots.js';
+import { docsRoutes } from './routes/docs.js';
+import { healthRoutes } from './routes/health.js';
+import { incidentRoutes } from './routes/incidents.js';
+
+export type AppDepsInput = Omit<AppDeps, 'validationHook'>;
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+export function createApp(input: AppDepsInput) {
+  const deps: AppDeps = {
+    ...input,
+    validationHook: (result, c: Context) => {
+      if (!result.success) {
+        const target = (result as { target?: string }).target;
+        const where = target === 'json' ? 'request body' : target === 'param' ? 'path' : target === 'query' ? 'query string' : 'request';
+        return problemResponse(c, validationError(result.error, where));
+      }
+    },
+  };
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+
+  app.use(requestId());
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        workerSrc: ["'self'", 'blob:'],
+      },
+    }),
+  );
+  app.use('/api/*', async (c, next) => {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && c.req.header('Content-Length') !== '0') {
+      const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim();
+      const hasBody = c.req.header('Content-Length') !== undefined || c.req.header('Transfer-Encoding') !== undefined;
+      if (hasBody && !JSON_TYPE.test(type)) {
+        throw new ApiError(415, 'unsupported-media-type', 'Unsupported media type', `Send the body as JSON with Content-Type: application/json (got "${type || 'none'}").`);
+      }
+    }
+    await next();
+  });
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: deps.config.API_MAX_BODY_BYTES,
+      onError: (c) =>
+        problemResponse(
+          c,
+          new ApiError(413, 'payload-too-large', 'Payload too large', `The body is larger than ${deps.config.API_MAX_BODY_BYTES} bytes (API_MAX_BODY_BYTES). Send less: large data belongs in files the bot reads.`),
+        ),
+    }),
+  );
+
+  app.route('/', healthRoutes(deps));
+  app.route('/', botRoutes(deps));
+  app.route('/', incidentRoutes(deps));
+  app.route('/', docsRoutes());
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Codex-32 API',
+      version: '0.1.0',
+      description: 'Register bots and drive their lifecycles. Every change goes through the bot\'s Temporal workflow (bot-<id>).',
+    },
+  });
+
+  app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route ${c.req.method} ${c.req.path}. The API is described at /openapi.json and /docs.`)));
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return problemResponse(c, err);
+    if (err instanceof HTTPException) return problemResponse(c, fromHttpException(err));
+    deps.logger.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
+    return problemResponse(
+      c,
+      new ApiError(500, 'internal', 'Internal error', `Something failed on our side. Quote request id ${c.get('requestId')} when reporting it.`),
+    );
+  });
+  return app;
+}

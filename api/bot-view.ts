@@ -1,0 +1,65 @@
+import type { InstanceRef, InstanceStats } from '../activities/runtime/types.js';
+import type { BotView } from '../lib/bot-spec.js';
+import { ACTIVE_STATUSES } from '../lib/bot-status.js';
+import type { BotRow, InstanceRow } from '../registry/database.js';
+import { botWorkflowId } from '../workflows/messages.js';
+
+export type InstanceStatsReader = (ref: InstanceRef) => Promise<InstanceStats | null>;
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * CPU load is a rate, so it needs two readings: the previous one per instance
+ * is kept here (bounded by the number of running bots), and a first reading
+ * reports the average since the process started.
+ */
+export class CpuLoadTracker {
+  private readonly last = new Map<string, { cpuSeconds: number; at: number }>();
+
+  load(instanceId: string, stats: InstanceStats, now = Date.now()): number {
+    const prev = this.last.get(instanceId);
+    this.last.set(instanceId, { cpuSeconds: stats.cpuSeconds, at: now });
+    if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value!);
+    const [cpu, since] = prev && now - prev.at >= 200 ? [stats.cpuSeconds - prev.cpuSeconds, prev.at] : [stats.cpuSeconds, stats.startedAt.getTime()];
+    const elapsed = (now - since) / 1000;
+    return elapsed > 0 ? round((cpu / elapsed) * 100) : 0;
+  }
+}
+
+export async function toBotView(
+  bot: BotRow,
+  instance: Pick<InstanceRow, 'id' | 'pid' | 'process_start_ticks' | 'started_at'> | undefined,
+  readStats: InstanceStatsReader,
+  cpu: CpuLoadTracker,
+): Promise<BotView> {
+  const active = instance && ACTIVE_STATUSES.includes(bot.status);
+  const stats = active ? await readStats({ botId: bot.id, instanceId: instance.id, pid: instance.pid, processStartTicks: instance.process_start_ticks }) : null;
+  const now = Date.now();
+  return {
+    bot_id: bot.id,
+    name: bot.name,
+    description: bot.description,
+    role: bot.role,
+    blueprint: bot.blueprint,
+    image: bot.image,
+    args: bot.args,
+    env: Object.keys(bot.env),
+    resources: bot.resources,
+    heal_policy: bot.heal_policy,
+    heartbeat_interval_seconds: bot.heartbeat_interval_seconds,
+    status: bot.status,
+    desired_state: bot.desired_state,
+    status_reason: bot.status_reason,
+    restart_count: bot.restart_count,
+    pid: active ? instance.pid : null,
+    instance_id: active ? instance.id : null,
+    uptime_seconds: stats ? round((now - stats.startedAt.getTime()) / 1000) : null,
+    cpu_load: stats && instance ? cpu.load(instance.id, stats, now) : null,
+    memory_usage_mb: stats ? round(stats.rssBytes / (1024 * 1024)) : null,
+    // Error rate comes from bot heartbeats (monitoring); until a bot reports, there is none.
+    error_rate: null,
+    workflow_id: botWorkflowId(bot.id),
+    created_at: bot.created_at.toISOString(),
+    last_updated: bot.updated_at.toISOString(),
+  };
+}

@@ -1,0 +1,113 @@
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { BotIdKey, BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
+import type { BotRow } from '../registry/database.js';
+import { initialState } from '../workflows/bot-state.js';
+import type { botLifecycle } from '../workflows/bot-lifecycle.js';
+import {
+  botWorkflowId,
+  deleteUpdate,
+  restartUpdate,
+  specChangedSignal,
+  startUpdate,
+  stateQuery,
+  stopUpdate,
+  type BotStateView,
+  type CommandAnswer,
+} from '../workflows/messages.js';
+import { ApiError } from './problem.js';
+
+export type BotCommand = 'start' | 'stop' | 'restart';
+const updates = { start: startUpdate, stop: stopUpdate, restart: restartUpdate } as const;
+
+const unavailable = (err: unknown) =>
+  new ApiError(
+    503,
+    'temporal-unavailable',
+    'Temporal unavailable',
+    `The workflow service did not answer (${(err as Error).message}); nothing was changed. Retry when GET /health/ready reports temporal ok.`,
+  );
+
+/** The API's only way to change a bot's lifecycle: ask its workflow. */
+export class BotWorkflows {
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+  ) {}
+
+  async create(bot: Pick<BotRow, 'id' | 'role' | 'status'>): Promise<void> {
+    try {
+      await this.client.workflow.start<typeof botLifecycle>('botLifecycle', {
+        workflowId: botWorkflowId(bot.id),
+        taskQueue: this.taskQueue,
+        args: [{ botId: bot.id, role: bot.role, state: initialState(bot.id, bot.role, bot.status === 'registered' ? 'registered' : 'stopped') }],
+        // The registry row was just inserted, so a workflow still running under this id is an orphan of an earlier failure.
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: BotIdKey, value: bot.id },
+          { key: BotStatusKey, value: bot.status },
+          { key: BotRoleKey, value: bot.role },
+        ]),
+      });
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Runs start/stop/restart; a rejection becomes 409 with the workflow's reason. */
+  async command(bot: BotRow, action: BotCommand | 'delete'): Promise<CommandAnswer> {
+    const update = action === 'delete' ? deleteUpdate : updates[action];
+    const run = () => this.client.workflow.getHandle(botWorkflowId(bot.id)).executeUpdate(update);
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        // The workflow is gone (e.g. Temporal's store was reset): rebuild it from the registry, then ask again.
+        await this.create({ ...bot, status: bot.status === 'registered' ? 'registered' : 'stopped' });
+        try {
+          return await run();
+        } catch (retryErr) {
+          throw this.mapError(retryErr);
+        }
+      }
+      throw this.mapError(err);
+    }
+  }
+
+  /** Deletes: the workflow must agree (bot not running), then ends. */
+  async finish(bot: BotRow): Promise<void> {
+    try {
+      await this.command(bot, 'delete');
+      await this.client.workflow.getHandle(botWorkflowId(bot.id)).result();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return;
+      throw err;
+    }
+  }
+
+  async state(botId: string): Promise<BotStateView | null> {
+    try {
+      return await this.client.workflow.getHandle(botWorkflowId(botId)).query(stateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw unavailable(err);
+    }
+  }
+
+  async roleChanged(botId: string, role: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(botWorkflowId(botId)).signal(specChangedSignal, { role });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw unavailable(err);
+    }
+  }
+
+  private mapError(err: unknown): ApiError {
+    if (err instanceof ApiError) return err;
+    if (err instanceof WorkflowUpdateFailedError) {
+      return new ApiError(409, 'conflict', 'Conflict', err.cause?.message ?? err.message);
+    }
+    return unavailable(err);
+  }
+}

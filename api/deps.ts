@@ -1,0 +1,26 @@
+import type { Hook } from '@hono/zod-openapi';
+import type { Kysely } from 'kysely';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import type { Database } from '../registry/database.js';
+import type { BotWorkflows } from './bot-workflows.js';
+import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
+
+export type AppEnv = { Variables: { requestId: string } };
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<Record<string, unknown>>;
+}
+
+export interface AppDeps {
+  config: Config;
+  db: Kysely<Database>;
+  dbEngine: 'postgres' | 'pglite';
+  workflows: BotWorkflows;
+  readStats: InstanceStatsReader;
+  cpu: CpuLoadTracker;
+  logger: Logger;
+  readiness: ReadinessCheck[];
+  validationHook: Hook<any, AppEnv, any, any>;
+}

@@ -1,0 +1,23 @@
+import type { z } from '@hono/zod-openapi';
+import { problemSchema } from './problem.js';
+
+const problemDescriptions: Record<number, string> = {
+  400: 'Malformed request (e.g. the body is not JSON)',
+  404: 'No such resource',
+  409: 'Conflicts with the current state; the detail says what to do',
+  413: 'Body larger than API_MAX_BODY_BYTES',
+  415: 'Body is not application/json',
+  422: 'Validation failed; `errors` lists each field',
+  503: 'A dependency (Temporal, the database) is unavailable; nothing was changed',
+};
+
+/** The problem+json responses of a route, for the OpenAPI document. */
+export function problems(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: problemDescriptions[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }]),
+  );
+}
+
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { content: { 'application/json': { schema } }, required: true } as const;
+}

@@ -1,0 +1,257 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { BlueprintError, resolveBlueprint } from '../../activities/runtime/blueprint.js';
+import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema } from '../../lib/bot-spec.js';
+import { BOT_STATUSES } from '../../lib/bot-status.js';
+import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
+import type { BotUpdate } from '../../registry/database.js';
+import { toBotView } from '../bot-view.js';
+import type { BotCommand } from '../bot-workflows.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { ApiError, notFound, problemSchema } from '../problem.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
+
+const idParam = z.object({ id: botIdSchema.openapi({ param: { name: 'id', in: 'path' } }) });
+
+const commandAnswerSchema = z
+  .object({
+    accepted: z.literal(true),
+    action: z.enum(['start', 'stop', 'restart', 'delete']),
+    bot_id: z.string(),
+    status: botStatusSchema,
+    desired_state: desiredStateSchema,
+    message: z.string(),
+  })
+  .openapi('CommandAnswer');
+
+const statsSchema = z.object(Object.fromEntries(BOT_STATUSES.map((s) => [s, z.number().int()])) as Record<(typeof BOT_STATUSES)[number], z.ZodNumber>);
+
+const listQuery = z.object({
+  status: botStatusSchema.optional(),
+  role: z.string().max(63).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export function botRoutes(deps: AppDeps) {
+  const { db, workflows, config } = deps;
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+
+  const loadBot = async (id: string) => {
+    const bot = await findBot(db, id);
+    if (!bot) throw notFound('Bot', id);
+    return bot;
+  };
+  const view = async (id: string) => {
+    const bot = await loadBot(id);
+    const instance = bot.current_instance_id
+      ? await db.selectFrom('instances').select(['id', 'pid', 'process_start_ticks', 'started_at']).where('id', '=', bot.current_instance_id).executeTakeFirst()
+      : undefined;
+    return toBotView(bot, instance, deps.readStats, deps.cpu);
+  };
+  const checkBlueprint = async (blueprint: string) => {
+    try {
+      return (await resolveBlueprint(config.paths.botsDir, blueprint)).relative;
+    } catch (err) {
+      if (err instanceof BlueprintError) {
+        throw new ApiError(422, 'validation', 'Invalid blueprint', `${err.message}. Nothing was changed.`, [{ path: 'blueprint', message: err.message }]);
+      }
+      throw err;
+    }
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/bots',
+      tags: ['bots'],
+      summary: 'Register a bot',
+      description: 'Registers the bot and starts its lifecycle workflow (bot-<id>). The bot does not run until started.',
+      request: { body: jsonBody(createBotSchema) },
+      responses: {
+        201: { description: 'Registered', content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } } },
+        ...problems(400, 409, 413, 415, 422, 503),
+      },
+    }),
+    async (c) => {
+      const spec = c.req.valid('json');
+      const blueprint = spec.blueprint !== undefined ? await checkBlueprint(spec.blueprint) : null;
+      try {
+        await db.transaction().execute(async (trx) => {
+          const row = await insertBot(trx, {
+            id: spec.id,
+            name: spec.name,
+            description: spec.description,
+            role: spec.role,
+            blueprint,
+            image: spec.image ?? null,
+            args: JSON.stringify(spec.args),
+            env: JSON.stringify(spec.env),
+            resources: JSON.stringify(spec.resources),
+            heal_policy: JSON.stringify(spec.heal_policy),
+            heartbeat_interval_seconds: spec.heartbeat_interval_seconds ?? null,
+            status: 'registered',
+            desired_state: 'stopped',
+            status_reason: null,
+            current_instance_id: null,
+          });
+          // Inside the transaction: if the workflow cannot be started, the registration is rolled back.
+          await workflows.create(row);
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') {
+          throw new ApiError(409, 'conflict', 'Bot exists', `A bot with id "${spec.id}" already exists. Change it with PATCH /api/v1/bots/${spec.id}, or pick another id.`);
+        }
+        throw err;
+      }
+      const body = await view(spec.id);
+      return c.json({ ...body, message: `Bot ${spec.id} registered. Start it with POST /api/v1/bots/${spec.id}/start.` }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/bots',
+      tags: ['bots'],
+      summary: 'List bots',
+      request: { query: listQuery },
+      responses: {
+        200: {
+          description: 'Bots, oldest first, with counts by status over the whole fleet',
+          content: {
+            'application/json': {
+              schema: z.object({ bots: z.array(botSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int(), stats: statsSchema }),
+            },
+          },
+        },
+        ...problems(422),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const [rows, counts] = await Promise.all([listBots(db, q), countBotsByStatus(db)]);
+      const instanceIds = rows.map((r) => r.current_instance_id).filter((id): id is string => id !== null);
+      const instances = instanceIds.length
+        ? await db.selectFrom('instances').select(['id', 'pid', 'process_start_ticks', 'started_at']).where('id', 'in', instanceIds).execute()
+        : [];
+      const byId = new Map(instances.map((i) => [i.id, i]));
+      const bots = await Promise.all(rows.map((r) => toBotView(r, r.current_instance_id ? byId.get(r.current_instance_id) : undefined, deps.readStats, deps.cpu)));
+      const stats = Object.fromEntries(BOT_STATUSES.map((s) => [s, counts[s] ?? 0])) as z.infer<typeof statsSchema>;
+      const total = q.role ? await countBots(db, q) : q.status ? (counts[q.status] ?? 0) : Object.values(counts).reduce((a, b) => a + b, 0);
+      return c.json({ bots, total, limit: q.limit, offset: q.offset, stats }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/bots/{id}',
+      tags: ['bots'],
+      summary: 'Read a bot: spec, status and live figures',
+      request: { params: idParam },
+      responses: { 200: { description: 'The bot', content: { 'application/json': { schema: botSchema } } }, ...problems(404, 422) },
+    }),
+    async (c) => c.json(await view(c.req.valid('param').id), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/api/v1/bots/{id}',
+      tags: ['bots'],
+      summary: 'Change a bot',
+      description: 'Changes apply at the next start or restart of the bot.',
+      request: { params: idParam, body: jsonBody(updateBotSchema) },
+      responses: {
+        200: { description: 'Changed', content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } } },
+        ...problems(400, 404, 413, 415, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const patch = c.req.valid('json');
+      const current = await loadBot(id);
+      const changes: BotUpdate = {};
+      if (patch.name !== undefined) changes.name = patch.name;
+      if (patch.description !== undefined) changes.description = patch.description;
+      if (patch.role !== undefined) changes.role = patch.role;
+      if (patch.args !== undefined) changes.args = JSON.stringify(patch.args);
+      if (patch.env !== undefined) changes.env = JSON.stringify(patch.env);
+      if (patch.resources !== undefined) changes.resources = JSON.stringify(patch.resources);
+      if (patch.heal_policy !== undefined) changes.heal_policy = JSON.stringify(patch.heal_policy);
+      if (patch.heartbeat_interval_seconds !== undefined) changes.heartbeat_interval_seconds = patch.heartbeat_interval_seconds;
+      if (typeof patch.blueprint === 'string') {
+        changes.blueprint = await checkBlueprint(patch.blueprint);
+        changes.image = null;
+      } else if (typeof patch.image === 'string') {
+        changes.image = patch.image;
+        changes.blueprint = null;
+      }
+      const blueprint = changes.blueprint !== undefined ? changes.blueprint : patch.blueprint === null ? null : current.blueprint;
+      const image = changes.image !== undefined ? changes.image : patch.image === null ? null : current.image;
+      if ((blueprint === null) === (image === null)) {
+        throw new ApiError(422, 'validation', 'Invalid request', 'A bot needs exactly one of "blueprint" or "image"; this change would leave it with none. Nothing was changed.', [
+          { path: 'blueprint', message: 'exactly one of blueprint or image' },
+        ]);
+      }
+      await updateBot(db, id, changes);
+      if (patch.role !== undefined && patch.role !== current.role) await workflows.roleChanged(id, patch.role);
+      const running = current.desired_state === 'running';
+      return c.json(
+        { ...(await view(id)), message: running ? `Bot ${id} changed; restart it (POST /api/v1/bots/${id}/restart) to apply.` : `Bot ${id} changed.` },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/v1/bots/{id}',
+      tags: ['bots'],
+      summary: 'Delete a stopped bot',
+      request: { params: idParam },
+      responses: {
+        200: {
+          description: 'Deleted, with its instances and incidents',
+          content: { 'application/json': { schema: z.object({ bot_id: z.string(), deleted: z.literal(true), message: z.string() }) } },
+        },
+        ...problems(404, 409, 422, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const bot = await loadBot(id);
+      await workflows.finish(bot);
+      await db.transaction().execute((trx) => deleteBot(trx, id));
+      return c.json({ bot_id: id, deleted: true as const, message: `Bot ${id} deleted.` }, 200);
+    },
+  );
+
+  for (const action of ['start', 'stop', 'restart'] as const satisfies readonly BotCommand[]) {
+    app.openapi(
+      createRoute({
+        method: 'post',
+        path: `/api/v1/bots/{id}/${action}`,
+        tags: ['bots'],
+        summary: `${action[0]!.toUpperCase()}${action.slice(1)} a bot`,
+        description: 'Asks the bot\'s workflow; the answer is immediate, the change follows (watch GET /api/v1/bots/{id}).',
+        request: { params: idParam },
+        responses: {
+          202: { description: 'Accepted by the workflow', content: { 'application/json': { schema: commandAnswerSchema } } },
+          409: { description: 'Rejected by the workflow, with the reason and what to do', content: { 'application/problem+json': { schema: problemSchema } } },
+          ...problems(404, 422, 503),
+        },
+      }),
+      async (c) => {
+        const bot = await loadBot(c.req.valid('param').id);
+        if (action !== 'stop' && bot.image && config.BOT_RUNTIME === 'local') {
+          throw new ApiError(409, 'conflict', 'Runtime mismatch', `Bot ${bot.id} runs a container image, which needs BOT_RUNTIME=kubernetes; this platform runs local processes. Give it a blueprint instead (PATCH), or run Codex-32 on Kubernetes.`);
+        }
+        return c.json(await workflows.command(bot, action), 202);
+      },
+    );
+  }
+
+  return app;
+}

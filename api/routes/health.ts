@@ -1,0 +1,66 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppDeps, AppEnv } from '../deps.js';
+
+const startedAt = Date.now();
+
+const readySchema = z
+  .object({
+    status: z.enum(['ready', 'not_ready']),
+    checks: z.record(z.string(), z.object({ ok: z.boolean() }).catchall(z.unknown())),
+  })
+  .openapi('Readiness');
+
+export function healthRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health',
+      tags: ['health'],
+      summary: 'Liveness: the API process answers',
+      responses: {
+        200: { description: 'Alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), uptime_seconds: z.number() }) } } },
+      },
+    }),
+    (c) => c.json({ status: 'ok' as const, uptime_seconds: Math.round((Date.now() - startedAt) / 1000) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health/ready',
+      tags: ['health'],
+      summary: 'Readiness: the database and Temporal are reachable',
+      responses: {
+        200: { description: 'Ready', content: { 'application/json': { schema: readySchema } } },
+        503: { description: 'A dependency is down; `checks` says which', content: { 'application/json': { schema: readySchema } } },
+      },
+    }),
+    async (c) => {
+      const entries = await Promise.all(
+        deps.readiness.map(async ({ name, check }) => {
+          const t0 = performance.now();
+          try {
+            const detail = await withTimeout(check(), 3_000);
+            return [name, { ok: true, latency_ms: Math.round(performance.now() - t0), ...detail }] as const;
+          } catch (err) {
+            return [name, { ok: false, error: (err as Error).message }] as const;
+          }
+        }),
+      );
+      const checks = Object.fromEntries(entries);
+      const ok = entries.every(([, v]) => v.ok);
+      return c.json({ status: ok ? ('ready' as const) : ('not_ready' as const), checks }, ok ? 200 : 503);
+    },
+  );
+  return app;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e as Error)),
+    );
+  });
+}

@@ -1,0 +1,117 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Client, Connection } from '@temporalio/client';
+import { createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
+import type { BotRuntime } from '../activities/runtime/types.js';
+import { createApp } from '../api/app.js';
+import { CpuLoadTracker } from '../api/bot-view.js';
+import { BotWorkflows } from '../api/bot-workflows.js';
+import { openRegistry, type Registry } from '../registry/connect.js';
+import { migrate } from '../registry/migrate.js';
+import { sql } from 'kysely';
+import { createBotWorker, type BotWorker } from '../worker/create-worker.js';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import { connectTemporal, createTemporalClient, ensureSearchAttributes } from '../lib/temporal.js';
+
+export interface PlatformOptions {
+  config: Config;
+  logger: Logger;
+  temporalAddress: string;
+  api: boolean;
+  worker: boolean;
+}
+
+export interface Platform {
+  apiUrl: string | null;
+  registry: Registry;
+  client: Client;
+  runtime: BotRuntime | null;
+  /** Settles when the worker stops (or fails); never settles without a worker. */
+  workerDone: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: opens what the API and the worker need, in order, and
+ * closes it in reverse. `npm start` runs both in one process; production runs
+ * them as separate processes, each with one role.
+ */
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const { config, logger } = opts;
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const fn of closers.splice(0).reverse()) {
+      await fn().catch((err: unknown) => logger.warn({ err }, 'error while shutting down'));
+    }
+  };
+  try {
+    const registry = await openRegistry(config);
+    closers.push(() => registry.close());
+    await migrate(registry.db, 'latest');
+
+    const connection: Connection = await connectTemporal(opts.temporalAddress, { logger });
+    closers.push(() => connection.close());
+    await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
+    const client = createTemporalClient(connection, config.TEMPORAL_NAMESPACE);
+
+    let runtime: BotRuntime | null = null;
+    let worker: BotWorker | null = null;
+    let workerDone: Promise<void> = new Promise(() => undefined);
+    if (opts.worker) {
+      const rt = createRuntime(config, logger);
+      runtime = rt;
+      closers.push(() => rt.close());
+      const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
+      worker = w;
+      closers.push(() => w.shutdown());
+      workerDone = w.run();
+    }
+
+    let apiUrl: string | null = null;
+    if (opts.api) {
+      const app = createApp({
+        config,
+        db: registry.db,
+        dbEngine: registry.engine,
+        workflows: new BotWorkflows(client, config.TEMPORAL_TASK_QUEUE),
+        readStats: createStatsReader(config),
+        cpu: new CpuLoadTracker(),
+        logger: logger.child({ component: 'api' }),
+        readiness: [
+          {
+            name: 'database',
+            check: async () => {
+              await sql`select 1`.execute(registry.db);
+              return { engine: registry.engine };
+            },
+          },
+          {
+            name: 'temporal',
+            check: async () => {
+              await connection.workflowService.getSystemInfo({});
+              return { address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
+            },
+          },
+        ],
+      });
+      const server = await listen(app.fetch, config.API_HOST, config.API_PORT);
+      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      const { port } = server.address() as AddressInfo;
+      apiUrl = `http://${config.API_HOST}:${port}`;
+    }
+    return { apiUrl, registry, client, runtime, workerDone, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`API_PORT ${port} is taken on ${hostname}; stop what uses it or set API_PORT`) : err),
+    );
+  });
+}

@@ -1,0 +1,42 @@
+import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
+import { runMain, untilSignal } from './main.js';
+import { startPlatform } from './platform.js';
+
+/**
+ * Everything on one machine: the Temporal dev server (unless TEMPORAL_ADDRESS
+ * names a cluster), migrations, the worker and the API in this process.
+ * Bots keep running when this process stops; the next start re-adopts them.
+ */
+runMain('codex32', async (config, logger) => {
+  let dev: DevServer | undefined;
+  try {
+    if (!config.TEMPORAL_ADDRESS) {
+      dev = await startDevServer({
+        dataDir: config.paths.dataDir,
+        logsDir: config.paths.logsDir,
+        port: config.TEMPORAL_DEV_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+        namespace: config.TEMPORAL_NAMESPACE,
+        logger,
+      });
+    }
+    const temporalAddress = config.TEMPORAL_ADDRESS ?? dev!.address;
+    const platform = await startPlatform({ config, logger, temporalAddress, api: true, worker: true });
+    try {
+      const ui = dev?.uiUrl ?? '(your cluster\'s Temporal UI)';
+      logger.info(
+        { api: platform.apiUrl, docs: `${platform.apiUrl}/docs`, redoc: `${platform.apiUrl}/redoc`, temporalUi: ui, database: platform.registry.engine },
+        'Codex-32 is up',
+      );
+      process.stdout.write(
+        `\nCodex-32 is up\n  API          ${platform.apiUrl}/api/v1\n  API docs     ${platform.apiUrl}/docs  (ReDoc: ${platform.apiUrl}/redoc)\n  Health       ${platform.apiUrl}/health/ready\n  Temporal UI  ${ui}\n  Database     ${platform.registry.engine}\n\n`,
+      );
+      const outcome = await Promise.race([untilSignal(), platform.workerDone.then(() => 'worker stopped' as const)]);
+      logger.info({ outcome }, 'shutting down (bots keep running)');
+    } finally {
+      await platform.close();
+    }
+  } finally {
+    await dev?.stop();
+  }
+});

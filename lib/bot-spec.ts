@@ -1,0 +1,168 @@
+import { z } from '@hono/zod-openapi';
+import { BOT_STATUSES, DEFAULT_HEAL_POLICY, DESIRED_STATES } from './bot-status.js';
+
+/**
+ * The one schema of a bot: request validation, TypeScript types and the
+ * OpenAPI document all come from here.
+ */
+
+export const BOT_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$/;
+
+export const botIdSchema = z
+  .string()
+  .min(2, 'id must be 2 to 63 characters')
+  .max(63, 'id must be 2 to 63 characters')
+  .regex(
+    BOT_ID_PATTERN,
+    'id must be a lowercase slug: letters a-z, digits and "-", starting and ending with a letter or digit (e.g. "analytics-v1")',
+  )
+  .openapi({ example: 'analytics-v1', description: 'Lowercase slug, 2-63 characters; also the Kubernetes name of the bot.' });
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const envSchema = z
+  .record(
+    z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit').max(128),
+    z.string().max(32 * 1024, 'an environment value is at most 32 KiB'),
+  )
+  .refine((env) => Object.keys(env).length <= 100, 'at most 100 environment variables')
+  .refine(
+    (env) => !Object.keys(env).some((k) => k.toUpperCase().startsWith('CODEX32_')),
+    'names starting with CODEX32_ are reserved for the platform',
+  )
+  .openapi({ description: 'Environment for the bot. Write-only: responses show the names, never the values.', example: { LOG_LEVEL: 'info' } });
+
+export const argsSchema = z
+  .array(z.string().max(4096, 'an argument is at most 4096 characters').refine((a) => !a.includes('\0'), 'arguments cannot contain NUL bytes'))
+  .max(64, 'at most 64 arguments')
+  .openapi({ example: ['--interval', '5'] });
+
+export const resourcesSchema = z
+  .strictObject({
+    memory_limit_mb: z.number().int().min(16).max(1_048_576).optional().openapi({ example: 256 }),
+    cpu_limit: z.number().min(0.01).max(256).optional().openapi({ example: 0.5, description: 'CPU cores' }),
+  })
+  .openapi('Resources');
+
+export const healPolicySchema = z
+  .strictObject({
+    max_restarts: z.number().int().min(0).max(1000).default(DEFAULT_HEAL_POLICY.max_restarts),
+    window_seconds: z.number().int().min(1).max(7 * 86400).default(DEFAULT_HEAL_POLICY.window_seconds),
+    backoff_initial_seconds: z.number().min(0).max(3600).default(DEFAULT_HEAL_POLICY.backoff_initial_seconds),
+    backoff_max_seconds: z.number().min(0).max(86400).default(DEFAULT_HEAL_POLICY.backoff_max_seconds),
+    backoff_factor: z.number().min(1).max(10).default(DEFAULT_HEAL_POLICY.backoff_factor),
+    reset_after_seconds: z.number().min(0).max(86400).default(DEFAULT_HEAL_POLICY.reset_after_seconds),
+  })
+  .refine((p) => p.backoff_max_seconds >= p.backoff_initial_seconds, {
+    message: 'backoff_max_seconds must be at least backoff_initial_seconds',
+    path: ['backoff_max_seconds'],
+  })
+  .openapi('HealPolicy', {
+    description: `Restart with exponential backoff; after max_restarts restarts within window_seconds the bot is failed and stays down until an operator starts it. Defaults: ${JSON.stringify(DEFAULT_HEAL_POLICY)}`,
+  });
+
+const blueprintSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.includes('\0'), 'blueprint cannot contain NUL bytes')
+  .refine((p) => !/%[0-9a-fA-F]{2}/.test(p), 'blueprint must be a plain path: percent-encoded sequences are not decoded, write the characters themselves')
+  .openapi({ example: 'analytics_bot.py', description: 'Path of a runnable file inside BOTS_DIR (relative to it). .py runs with python3, .js/.mjs with node, .sh with sh; any other file must be executable.' });
+
+const imageSchema = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/i, 'image must be a container image reference such as "ghcr.io/acme/bot:1.2"')
+  .openapi({ example: 'ghcr.io/acme/analytics-bot:1.0', description: 'Container image (Kubernetes runtime).' });
+
+const specFields = {
+  name: z.string().trim().min(1, 'name cannot be empty').max(100).openapi({ example: 'Analytics bot' }),
+  description: z.string().max(2000).default('').openapi({ example: 'Computes fleet statistics every few seconds' }),
+  role: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'role is a lowercase word such as "analytics" or "ingest"')
+    .default('general')
+    .openapi({ example: 'analytics' }),
+  blueprint: blueprintSchema.optional(),
+  image: imageSchema.optional(),
+  args: argsSchema.default([]),
+  env: envSchema.default({}),
+  resources: resourcesSchema.default({}),
+  heal_policy: healPolicySchema.prefault({}),
+  heartbeat_interval_seconds: z.number().int().min(1).max(3600).optional().openapi({ example: 10 }),
+};
+
+const exactlyOneSource = (b: { blueprint?: string | undefined; image?: string | undefined }) =>
+  (b.blueprint === undefined) !== (b.image === undefined);
+const sourceMessage = {
+  message: 'give exactly one of "blueprint" (a script under the bots directory) or "image" (a container image for Kubernetes)',
+  path: ['blueprint'],
+};
+
+export const createBotSchema = z
+  .strictObject({ id: botIdSchema, ...specFields })
+  .refine(exactlyOneSource, sourceMessage)
+  .openapi('CreateBot');
+export type CreateBot = z.infer<typeof createBotSchema>;
+
+/** PATCH: any spec field but the id; giving blueprint clears image and the reverse. */
+export const updateBotSchema = z
+  .strictObject({
+    name: specFields.name.optional(),
+    description: z.string().max(2000).optional(),
+    role: specFields.role.unwrap().optional(),
+    blueprint: blueprintSchema.nullable().optional(),
+    image: imageSchema.nullable().optional(),
+    args: argsSchema.optional(),
+    env: envSchema.optional(),
+    resources: resourcesSchema.optional(),
+    heal_policy: healPolicySchema.optional(),
+    heartbeat_interval_seconds: z.number().int().min(1).max(3600).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'the body must change at least one field')
+  .refine((b) => !(typeof b.blueprint === 'string' && typeof b.image === 'string'), sourceMessage)
+  .openapi('UpdateBot');
+export type UpdateBot = z.infer<typeof updateBotSchema>;
+
+export const botStatusSchema = z.enum(BOT_STATUSES).openapi('BotStatus');
+export const desiredStateSchema = z.enum(DESIRED_STATES).openapi('DesiredState');
+
+export const botSchema = z
+  .object({
+    bot_id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    role: z.string(),
+    blueprint: z.string().nullable(),
+    image: z.string().nullable(),
+    args: z.array(z.string()),
+    env: z.array(z.string()).openapi({ description: 'Names of the environment variables; values are write-only.' }),
+    resources: resourcesSchema,
+    heal_policy: z.object({
+      max_restarts: z.number(),
+      window_seconds: z.number(),
+      backoff_initial_seconds: z.number(),
+      backoff_max_seconds: z.number(),
+      backoff_factor: z.number(),
+      reset_after_seconds: z.number(),
+    }),
+    heartbeat_interval_seconds: z.number().nullable(),
+    status: botStatusSchema,
+    desired_state: desiredStateSchema,
+    status_reason: z.string().nullable(),
+    restart_count: z.number().int(),
+    pid: z.number().int().nullable(),
+    instance_id: z.string().nullable(),
+    uptime_seconds: z.number().nullable(),
+    cpu_load: z.number().nullable().openapi({ description: 'CPU use in percent of one core since the previous reading' }),
+    memory_usage_mb: z.number().nullable(),
+    error_rate: z.number().nullable(),
+    workflow_id: z.string(),
+    created_at: z.string().datetime(),
+    last_updated: z.string().datetime(),
+  })
+  .openapi('Bot');
+export type BotView = z.infer<typeof botSchema>;

@@ -1,0 +1,36 @@
+/** Bot statuses, shared by workflows (no imports allowed here beyond plain TS) and the API. */
+export const BOT_STATUSES = [
+  'registered',
+  'deploying',
+  'running',
+  'degraded',
+  'healing',
+  'stopping',
+  'stopped',
+  'failed',
+] as const;
+export type BotStatus = (typeof BOT_STATUSES)[number];
+
+export const DESIRED_STATES = ['running', 'stopped'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+/** Statuses in which a process (or pod) of the bot is expected to exist. */
+export const ACTIVE_STATUSES: readonly BotStatus[] = ['deploying', 'running', 'degraded', 'healing', 'stopping'];
+
+export interface HealPolicy {
+  max_restarts: number;
+  window_seconds: number;
+  backoff_initial_seconds: number;
+  backoff_max_seconds: number;
+  backoff_factor: number;
+  reset_after_seconds: number;
+}
+
+export const DEFAULT_HEAL_POLICY: HealPolicy = {
+  max_restarts: 5,
+  window_seconds: 300,
+  backoff_initial_seconds: 1,
+  backoff_max_seconds: 60,
+  backoff_factor: 2,
+  reset_after_seconds: 60,
+};

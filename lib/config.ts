@@ -1,0 +1,116 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
+      error: 'must be true or false (also accepted: 1/0, yes/no, on/off)',
+    })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
+const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+/**
+ * Every environment variable Codex-32 reads, with its default. `.env.template`
+ * lists the same names; `test/config.test.ts` checks that the two agree.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_PORT: port(8000),
+  API_SECRET_KEY: optionalText,
+  API_ALGORITHM: z.enum(['HS256', 'HS384', 'HS512']).default('HS256'),
+  API_ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(30),
+  API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  ADMIN_API_KEY: optionalText,
+  ADMIN_USERNAME: optionalText,
+  ADMIN_PASSWORD: optionalText,
+  RATE_LIMIT_REQUESTS: z.coerce.number().int().positive().default(100),
+
+  DATABASE_URL: optionalText.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  REDIS_URL: optionalText.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+
+  TEMPORAL_ADDRESS: optionalText,
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('codex32-bots'),
+  TEMPORAL_DEV_PORT: port(7233),
+  TEMPORAL_UI_PORT: port(8233),
+
+  BOT_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
+  BOTS_DIR: z.string().min(1).default('bots'),
+  BOT_STOP_GRACE_SECONDS: positive(10),
+  BOT_LOG_MAX_MB: positive(10),
+  BOT_LOG_FILES: z.coerce.number().int().min(1).max(100).default(5),
+
+  DATA_DIR: z.string().min(1).default('.data'),
+  LOGS_DIR: z.string().min(1).default('logs'),
+
+  STT_PROVIDER: z.enum(['vosk', 'pocketsphinx']).default('pocketsphinx'),
+  ENABLE_CONVERSATIONAL_AI: bool(true),
+  ENABLE_VOICE_INPUT: bool(true),
+});
+
+export type Config = z.infer<typeof configSchema> & {
+  /** Absolute forms of the directory settings, resolved once against the working directory. */
+  paths: { botsDir: string; dataDir: string; logsDir: string; botLogsDir: string; runDir: string };
+  /** What every bot's environment starts from: enough to find interpreters, never the platform's secrets. */
+  botBaseEnv: Record<string, string>;
+};
+
+const BOT_BASE_ENV = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nFix these variables (see .env.template for every name and its default) and start again.`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'environment');
+        const value = env[name];
+        return `${name}=${value === undefined ? '(unset)' : JSON.stringify(redact(name, value))}: ${issue.message}`;
+      }),
+    );
+  }
+  const c = parsed.data;
+  const dataDir = path.resolve(cwd, c.DATA_DIR);
+  const logsDir = path.resolve(cwd, c.LOGS_DIR);
+  return {
+    ...c,
+    paths: {
+      botsDir: path.resolve(cwd, c.BOTS_DIR),
+      dataDir,
+      logsDir,
+      botLogsDir: path.join(logsDir, 'bots'),
+      runDir: path.join(dataDir, 'run'),
+    },
+    botBaseEnv: Object.fromEntries(BOT_BASE_ENV.flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]!]]))),
+  };
+}
+
+function redact(name: string, value: string): string {
+  return /SECRET|PASSWORD|KEY|DATABASE_URL|REDIS_URL/.test(name) ? '***' : value;
+}

@@ -1,0 +1,67 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { BotStatus, DesiredState } from '../lib/bot-status.js';
+import type { BotRow, BotUpdate, Database, NewBot } from './database.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function insertBot(db: Db, bot: NewBot): Promise<BotRow> {
+  return db.insertInto('bots').values(bot).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findBot(db: Db, id: string): Promise<BotRow | undefined> {
+  return db.selectFrom('bots').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listBots(db: Db, opts: { limit: number; offset: number; status?: BotStatus | undefined; role?: string | undefined }): Promise<BotRow[]> {
+  let q = db.selectFrom('bots').selectAll();
+  if (opts.status) q = q.where('status', '=', opts.status);
+  if (opts.role) q = q.where('role', '=', opts.role);
+  return q.orderBy('created_at').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
+}
+
+export async function countBots(db: Db, opts: { status?: BotStatus | undefined; role?: string | undefined }): Promise<number> {
+  let q = db.selectFrom('bots').select(sql<number>`count(*)::int`.as('n'));
+  if (opts.status) q = q.where('status', '=', opts.status);
+  if (opts.role) q = q.where('role', '=', opts.role);
+  return Number((await q.executeTakeFirstOrThrow()).n);
+}
+
+export async function countBotsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('bots')
+    .select(['status', sql<number>`count(*)::int`.as('n')])
+    .groupBy('status')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+export async function updateBot(db: Db, id: string, changes: BotUpdate): Promise<BotRow | undefined> {
+  return db
+    .updateTable('bots')
+    .set({ ...changes, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export interface StatusChange {
+  status: BotStatus;
+  desired_state: DesiredState;
+  status_reason: string | null;
+  restart_count: number;
+  current_instance_id: string | null;
+}
+
+/** The workflow is the only writer of these columns; the API only reads them. */
+export async function recordBotStatus(db: Db, id: string, change: StatusChange): Promise<void> {
+  await db
+    .updateTable('bots')
+    .set({ ...change, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function deleteBot(db: Db, id: string): Promise<boolean> {
+  const r = await db.deleteFrom('bots').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}

@@ -1,0 +1,70 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamp column with a database default. */
+type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface BotsTable {
+  id: string;
+  name: string;
+  description: string;
+  role: string;
+  blueprint: string | null;
+  image: string | null;
+  args: Json<string[]>;
+  env: Json<Record<string, string>>;
+  resources: Json<{ memory_limit_mb?: number; cpu_limit?: number }>;
+  heal_policy: Json<HealPolicy>;
+  heartbeat_interval_seconds: number | null;
+  status: BotStatus;
+  desired_state: DesiredState;
+  status_reason: string | null;
+  restart_count: Generated<number>;
+  current_instance_id: string | null;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface InstancesTable {
+  id: string;
+  bot_id: string;
+  runtime: string;
+  host: string;
+  pid: number | null;
+  process_start_ticks: string | null;
+  log_path: string | null;
+  started_at: DefaultTimestamp;
+  ended_at: Timestamp | null;
+  exit_code: number | null;
+  exit_signal: string | null;
+  end_reason: string | null;
+}
+
+export interface IncidentsTable {
+  id: string;
+  bot_id: string;
+  instance_id: string | null;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+  evidence: Json<Record<string, unknown>>;
+  outcome: string | null;
+  created_at: DefaultTimestamp;
+  resolved_at: Timestamp | null;
+}
+
+export interface Database {
+  bots: BotsTable;
+  instances: InstancesTable;
+  incidents: IncidentsTable;
+}
+
+export type BotRow = Selectable<BotsTable>;
+export type NewBot = Insertable<BotsTable>;
+export type BotUpdate = Updateable<BotsTable>;
+export type InstanceRow = Selectable<InstancesTable>;
+export type NewInstance = Insertable<InstancesTable>;
+export type IncidentRow = Selectable<IncidentsTable>;
+export type NewIncident = Insertable<IncidentsTable>;

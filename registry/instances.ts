@@ -1,0 +1,44 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, InstanceRow, NewInstance } from './database.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Idempotent: a retried launch records the same instance once. */
+export async function upsertInstance(db: Db, instance: NewInstance): Promise<void> {
+  await db
+    .insertInto('instances')
+    .values(instance)
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({ pid: instance.pid ?? null, process_start_ticks: instance.process_start_ticks ?? null, log_path: instance.log_path ?? null }),
+    )
+    .execute();
+}
+
+export async function findInstance(db: Db, id: string): Promise<InstanceRow | undefined> {
+  return db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listOpenInstances(db: Db, runtime: string): Promise<InstanceRow[]> {
+  return db.selectFrom('instances').selectAll().where('runtime', '=', runtime).where('ended_at', 'is', null).execute();
+}
+
+export async function openInstancesOfBot(db: Db, botId: string): Promise<InstanceRow[]> {
+  return db.selectFrom('instances').selectAll().where('bot_id', '=', botId).where('ended_at', 'is', null).execute();
+}
+
+export interface InstanceEnd {
+  exit_code: number | null;
+  exit_signal: string | null;
+  end_reason: string;
+}
+
+/** Only the first end counts: a later duplicate report changes nothing. */
+export async function endInstance(db: Db, id: string, end: InstanceEnd): Promise<boolean> {
+  const r = await db
+    .updateTable('instances')
+    .set({ ...end, ended_at: sql`now()` })
+    .where('id', '=', id)
+    .where('ended_at', 'is', null)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}

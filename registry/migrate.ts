@@ -1,0 +1,28 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import * as core from '../migrations/20261121000000_core.js';
+
+/** Migrations are compiled into the build, so they run the same from source, dist and a container. */
+const migrations: Record<string, Migration> = {
+  '20261121000000_core': core,
+};
+
+class StaticProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+export function createMigrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: new StaticProvider(), migrationTableName: 'codex32_migrations', migrationLockTableName: 'codex32_migrations_lock' });
+}
+
+export async function migrate(db: Kysely<any>, direction: 'latest' | 'down' | 'up' = 'latest'): Promise<MigrationResultSet> {
+  const migrator = createMigrator(db);
+  const result =
+    direction === 'latest' ? await migrator.migrateToLatest() : direction === 'down' ? await migrator.migrateDown() : await migrator.migrateUp();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    throw new Error(`Migration ${failed?.migrationName ?? ''} failed (${direction}): ${String((result.error as Error).message ?? result.error)}`);
+  }
+  return result;
+}

@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Kysely } from 'kysely';
+import { createActivities } from '../activities/create-activities.js';
+import type { BotRuntime } from '../activities/runtime/types.js';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import { projectRoot } from '../lib/project-root.js';
+import type { Database } from '../registry/database.js';
+import { reconcileInstances } from './adoption.js';
+import { createExitNotifier, forwardRuntimeEvents } from './runtime-events.js';
+
+export interface BotWorkerDeps {
+  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'BOT_STOP_GRACE_SECONDS'>;
+  temporalAddress: string;
+  client: Client;
+  db: Kysely<Database>;
+  runtime: BotRuntime;
+  logger: Logger;
+  /** How often the safety-net reconcile runs; exits normally arrive as events long before. */
+  sweepIntervalMs?: number;
+}
+
+export interface BotWorker {
+  /** Resolves when the worker has shut down. */
+  run(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export const WORKFLOW_BUNDLE_PATH = path.join(projectRoot(), 'dist', 'workflow-bundle.js');
+
+/** The pre-built bundle (npm run build); bundling at start-up is the slow fallback. */
+async function workflowBundle(logger: Logger): Promise<WorkflowBundleOption> {
+  if (existsSync(WORKFLOW_BUNDLE_PATH)) return { codePath: WORKFLOW_BUNDLE_PATH };
+  logger.warn('no pre-built workflow bundle (run npm run build); bundling now');
+  return bundleWorkflowCode({ workflowsPath: path.join(projectRoot(), 'workflows', 'index.ts') });
+}
+
+export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
+  const { config, db, runtime, logger } = deps;
+  const connection = await NativeConnection.connect({ address: deps.temporalAddress });
+  let closed = false;
+  const notify = createExitNotifier(deps.client, logger, () => closed);
+  const stopForwarding = forwardRuntimeEvents(runtime, notify);
+
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    workflowBundle: await workflowBundle(logger),
+    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000 }),
+    // Many bots heal at once after a host hiccup; keep the worker responsive.
+    maxConcurrentActivityTaskExecutions: 200,
+    maxConcurrentLocalActivityExecutions: 200,
+  });
+
+  const report = await reconcileInstances(db, runtime, notify, logger);
+  logger.info(report, 'reconciled running bots with the registry');
+  const sweep = setInterval(() => {
+    reconcileInstances(db, runtime, notify, logger).catch((err: unknown) => logger.warn({ err }, 'safety-net reconcile failed'));
+  }, deps.sweepIntervalMs ?? 60_000);
+  sweep.unref();
+
+  let running: Promise<void> | undefined;
+  return {
+    run() {
+      running ??= worker.run().finally(async () => {
+        closed = true;
+        clearInterval(sweep);
+        stopForwarding();
+        await connection.close();
+      });
+      return running;
+    },
+    async shutdown() {
+      closed = true;
+      clearInterval(sweep);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,248 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+  ActivityFailure,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/create-activities.js';
+import type { BotStatus } from '../lib/bot-status.js';
+import { BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
+import { backoffSeconds, check, initialState, needsWork, resetHealing, view, type BotState } from './bot-state.js';
+import {
+  deleteUpdate,
+  instanceExitedSignal,
+  restartUpdate,
+  specChangedSignal,
+  startUpdate,
+  stateQuery,
+  stopUpdate,
+  type CommandAnswer,
+} from './messages.js';
+
+const runtimeOps = {
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '500ms', maximumInterval: '10s', maximumAttempts: 5 },
+} as const;
+
+const registryWrites = {
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '200ms', maximumInterval: '10s' },
+} as const;
+
+const { launchInstance, stopInstance } = proxyActivities<Activities>(runtimeOps);
+const { recordStatus, recordIncident, recordInstanceEnd } = proxyLocalActivities<Activities>(registryWrites);
+
+/** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
+const MAX_HISTORY_EVENTS = 2000;
+
+export interface BotLifecycleInput {
+  botId: string;
+  role: string;
+  /** Carried across continue-as-new. */
+  state?: BotState;
+}
+
+/**
+ * One long-lived workflow per bot. Updates change the desired state, runtime
+ * signals report what happened; the loop below reconciles the two, one step at
+ * a time, and sleeps when there is nothing to do (no polling).
+ */
+export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
+  const s: BotState = input.state ?? initialState(input.botId, input.role);
+
+  const answer = (action: CommandAnswer['action'], message: string): CommandAnswer => ({
+    accepted: true,
+    action,
+    bot_id: s.botId,
+    status: s.status,
+    desired_state: s.desired,
+    message,
+  });
+
+  setHandler(stateQuery, () => view(s));
+  setHandler(
+    startUpdate,
+    () => {
+      if (s.status === 'failed') resetHealing(s);
+      s.desired = 'running';
+      return answer('start', `Start accepted: ${s.botId} is being deployed.`);
+    },
+    { validator: () => check.start(s) },
+  );
+  setHandler(
+    stopUpdate,
+    () => {
+      s.desired = 'stopped';
+      return answer('stop', `Stop accepted: ${s.botId} gets SIGTERM, then SIGKILL if it does not exit in time.`);
+    },
+    { validator: () => check.stop(s) },
+  );
+  setHandler(
+    restartUpdate,
+    () => {
+      if (s.status === 'failed') resetHealing(s);
+      s.desired = 'running';
+      s.restartRequested = true;
+      return answer('restart', `Restart accepted: ${s.botId} is stopped and started again.`);
+    },
+    { validator: () => check.restart(s) },
+  );
+  setHandler(
+    deleteUpdate,
+    () => {
+      s.deleteRequested = true;
+      return answer('delete', `Delete accepted: the lifecycle of ${s.botId} ends.`);
+    },
+    { validator: () => check.delete(s) },
+  );
+  setHandler(instanceExitedSignal, (exit) => {
+    const current = s.instance?.id ?? s.launchingId;
+    // Exits of instances we stopped ourselves, or of older instances, are history.
+    if (exit.instanceId === current && exit.instanceId !== s.stoppingId) s.pendingExit = exit;
+  });
+  setHandler(specChangedSignal, ({ role }) => {
+    s.role = role;
+    upsertSearchAttributes([{ key: BotRoleKey, value: role }]);
+  });
+
+  for (;;) {
+    await condition(() => needsWork(s) || historyTooLong());
+    if (s.deleteRequested && !s.instance) break;
+    if (needsWork(s)) {
+      await step(s);
+      continue;
+    }
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof botLifecycle>({ botId: s.botId, role: s.role, state: s });
+  }
+  await condition(allHandlersFinished);
+}
+
+function historyTooLong(): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
+}
+
+async function step(s: BotState): Promise<void> {
+  if (s.pendingExit) return handleExit(s);
+  if (s.restartRequested) {
+    s.restartRequested = false;
+    if (s.instance) await stopCurrent(s, 'restart requested');
+    s.restartCount++;
+    return launch(s);
+  }
+  if (s.desired === 'stopped' || s.deleteRequested) {
+    if (s.instance) await stopCurrent(s, 'stop requested');
+    return setStatus(s, 'stopped', null);
+  }
+  if (!s.instance && s.status !== 'failed') return launch(s);
+}
+
+async function setStatus(s: BotState, status: BotStatus, reason: string | null): Promise<void> {
+  const changed = s.status !== status;
+  s.status = status;
+  s.statusReason = reason;
+  if (changed) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
+  await recordStatus({
+    botId: s.botId,
+    status,
+    desiredState: s.desired,
+    statusReason: reason,
+    restartCount: s.restartCount,
+    instanceId: s.instance?.id ?? null,
+  });
+}
+
+async function launch(s: BotState): Promise<void> {
+  const instanceId = uuid4();
+  s.launchingId = instanceId;
+  await setStatus(s, 'deploying', null);
+  try {
+    const { instance, healPolicy } = await launchInstance({ botId: s.botId, instanceId });
+    s.healPolicy = healPolicy;
+    s.instance = { id: instanceId, pid: instance.pid, processStartTicks: instance.processStartTicks, startedAt: instance.startedAt };
+  } catch (err) {
+    s.launchingId = null;
+    const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+    const reason = `launch failed: ${cause?.message ?? (err as Error).message}`;
+    await incident(s, instanceId, 'launch_failed', 'critical', reason, { failure: cause?.type ?? 'unknown' }, 'failed: fix the cause, then start the bot again');
+    return setStatus(s, 'failed', reason);
+  }
+  s.launchingId = null;
+  // An instant crash is already queued in pendingExit: let handleExit report it instead of "running".
+  if (!s.pendingExit) await setStatus(s, 'running', null);
+}
+
+async function stopCurrent(s: BotState, why: string): Promise<void> {
+  const inst = s.instance!;
+  s.stoppingId = inst.id;
+  await setStatus(s, 'stopping', why);
+  await stopInstance({ botId: s.botId, instanceId: inst.id, pid: inst.pid, processStartTicks: inst.processStartTicks });
+  s.instance = null;
+  s.stoppingId = null;
+  if (s.pendingExit?.instanceId === inst.id) s.pendingExit = null;
+}
+
+async function handleExit(s: BotState): Promise<void> {
+  const exit = s.pendingExit!;
+  s.pendingExit = null;
+  const inst = s.instance;
+  await recordInstanceEnd({ instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason });
+  if (inst?.id !== exit.instanceId) return;
+  s.instance = null;
+  if (s.desired !== 'running' || s.deleteRequested) return setStatus(s, 'stopped', exit.reason);
+
+  const policy = s.healPolicy;
+  const now = Date.now();
+  const ranForMs = now - Date.parse(inst.startedAt);
+  if (ranForMs >= policy.reset_after_seconds * 1000) s.consecutiveHeals = 0;
+  s.healRestarts = s.healRestarts.filter((t) => now - t < policy.window_seconds * 1000);
+  const evidence = { exit_code: exit.exitCode, signal: exit.signal, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10 };
+
+  if (s.healRestarts.length >= policy.max_restarts) {
+    const reason = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${exit.reason}`;
+    await incident(s, inst.id, 'crash_loop', 'critical', reason, evidence, 'failed: no more restarts until an operator starts the bot again');
+    return setStatus(s, 'failed', reason);
+  }
+
+  const delay = backoffSeconds(policy, s.consecutiveHeals);
+  const attempt = s.healRestarts.length + 1;
+  await incident(
+    s,
+    inst.id,
+    'process_exited',
+    'warning',
+    `bot ${s.botId} ${exit.reason}`,
+    evidence,
+    `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`,
+  );
+  s.nextRestartAt = now + delay * 1000;
+  await setStatus(s, 'healing', `${exit.reason}; restarting in ${delay}s`);
+  const interrupted = () => s.desired !== 'running' || s.deleteRequested || s.restartRequested;
+  const wasInterrupted = delay > 0 ? await condition(interrupted, delay * 1000) : interrupted();
+  s.nextRestartAt = null;
+  if (wasInterrupted) return;
+  s.healRestarts.push(Date.now());
+  s.consecutiveHeals++;
+  s.restartCount++;
+  return launch(s);
+}
+
+async function incident(
+  s: BotState,
+  instanceId: string | null,
+  kind: string,
+  severity: 'info' | 'warning' | 'critical',
+  message: string,
+  evidence: Record<string, unknown>,
+  outcome: string,
+): Promise<void> {
+  await recordIncident({ id: uuid4(), botId: s.botId, instanceId, kind, severity, message, evidence, outcome });
+}

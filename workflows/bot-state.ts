@@ -1,0 +1,107 @@
+import { DEFAULT_HEAL_POLICY, type BotStatus, type DesiredState, type HealPolicy } from '../lib/bot-status.js';
+import type { BotStateView, InstanceExited } from './messages.js';
+
+/**
+ * Everything the lifecycle workflow knows, as plain JSON: carried across
+ * continue-as-new and returned by the state query.
+ */
+export interface BotState {
+  botId: string;
+  role: string;
+  status: BotStatus;
+  desired: DesiredState;
+  statusReason: string | null;
+  restartCount: number;
+  instance: { id: string; pid: number | null; processStartTicks: string | null; startedAt: string } | null;
+  launchingId: string | null;
+  stoppingId: string | null;
+  pendingExit: InstanceExited | null;
+  restartRequested: boolean;
+  deleteRequested: boolean;
+  /** Times (ms) of heal restarts, pruned to the policy's window. */
+  healRestarts: number[];
+  consecutiveHeals: number;
+  nextRestartAt: number | null;
+  healPolicy: HealPolicy;
+}
+
+export function initialState(botId: string, role: string, status: BotStatus = 'registered'): BotState {
+  return {
+    botId,
+    role,
+    status,
+    desired: 'stopped',
+    statusReason: null,
+    restartCount: 0,
+    instance: null,
+    launchingId: null,
+    stoppingId: null,
+    pendingExit: null,
+    restartRequested: false,
+    deleteRequested: false,
+    healRestarts: [],
+    consecutiveHeals: 0,
+    nextRestartAt: null,
+    healPolicy: DEFAULT_HEAL_POLICY,
+  };
+}
+
+/** Something for the main loop to do: the difference between desired and observed. */
+export function needsWork(s: BotState): boolean {
+  if (s.deleteRequested || s.pendingExit || s.restartRequested) return true;
+  if (s.desired === 'running') return !s.instance && s.status !== 'failed';
+  return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
+}
+
+export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number): number {
+  const raw = policy.backoff_initial_seconds * Math.pow(policy.backoff_factor, consecutiveHeals);
+  return Math.min(raw, policy.backoff_max_seconds);
+}
+
+export function resetHealing(s: BotState): void {
+  s.healRestarts = [];
+  s.consecutiveHeals = 0;
+  s.statusReason = null;
+}
+
+const commandPath = (s: BotState, action: string) => `POST /api/v1/bots/${s.botId}/${action}`;
+
+/** Update validators: throw to reject at once, with what to do instead. */
+export const check = {
+  start(s: BotState): void {
+    if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
+    if (s.desired === 'running' && s.status !== 'failed') {
+      throw new Error(`Bot ${s.botId} is already ${s.status}. Use ${commandPath(s, 'restart')} to restart it, or stop it first.`);
+    }
+  },
+  stop(s: BotState): void {
+    if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
+    if (s.desired === 'stopped') {
+      const state = s.status === 'registered' ? 'has never been started' : `is already ${s.status}`;
+      throw new Error(`Bot ${s.botId} ${state}. Start it with ${commandPath(s, 'start')}, or delete it.`);
+    }
+  },
+  restart(s: BotState): void {
+    if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
+    if (s.desired === 'stopped') throw new Error(`Bot ${s.botId} is ${s.status}, not running. Start it with ${commandPath(s, 'start')}.`);
+  },
+  delete(s: BotState): void {
+    if (s.instance || s.launchingId || (s.desired === 'running' && s.status !== 'failed')) {
+      throw new Error(`Bot ${s.botId} is ${s.status}. Stop it first with ${commandPath(s, 'stop')}, then delete it.`);
+    }
+  },
+};
+
+export function view(s: BotState): BotStateView {
+  return {
+    botId: s.botId,
+    role: s.role,
+    status: s.status,
+    desiredState: s.desired,
+    statusReason: s.statusReason,
+    restartCount: s.restartCount,
+    instance: s.instance ? { id: s.instance.id, pid: s.instance.pid, startedAt: s.instance.startedAt } : null,
+    healRestartsInWindow: s.healRestarts.length,
+    nextRestartAt: s.nextRestartAt === null ? null : new Date(s.nextRestartAt).toISOString(),
+  };
+}

@@ -1,0 +1,1 @@
+export { botLifecycle } from './bot-lifecycle.js';
