@@ -25,7 +25,7 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   API_HOST: z.string().min(1).default('127.0.0.1'),
-  API_PORT: port(8000),
+  API_PORT: z.coerce.number().int().min(0, 'must be 0 (any free port) to 65535').max(65535).default(8000),
   API_SECRET_KEY: optionalText,
   API_ALGORITHM: z.enum(['HS256', 'HS384', 'HS512']).default('HS256'),
   API_ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(30),

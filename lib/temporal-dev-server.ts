@@ -72,7 +72,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     if (previous.port === opts.port && previous.uiPort === opts.uiPort) {
       const connection = await connectTemporal(address, { timeoutMs: 30_000, logger: opts.logger });
       await connection.close();
-      opts.logger.info({ pid: previous.pid, address }, 'took over the Temporal dev server left running by an earlier start');
+      opts.logger.info({ temporalPid: previous.pid, address }, 'took over the Temporal dev server left running by an earlier start');
       return handle(previous.pid, previous.startTicks, true);
     }
     await stopProcess(previous.pid, previous.startTicks);
@@ -127,7 +127,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       if (Date.now() > deadline) throw err;
     }
   }
-  opts.logger.info({ pid, address, uiUrl }, 'Temporal dev server started');
+  opts.logger.info({ temporalPid: pid, address, uiUrl }, 'Temporal dev server started');
   return handle(pid, startTicks, false);
 
   function handle(pid: number, startTicks: string | null, adopted: boolean): DevServer {

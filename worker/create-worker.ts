@@ -11,6 +11,7 @@ import { projectRoot } from '../lib/project-root.js';
 import type { Database } from '../registry/database.js';
 import { reconcileInstances } from './adoption.js';
 import { createExitNotifier, forwardRuntimeEvents } from './runtime-events.js';
+import { installTemporalLogging } from './temporal-logging.js';
 
 export interface BotWorkerDeps {
   config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'BOT_STOP_GRACE_SECONDS'>;
@@ -40,6 +41,7 @@ async function workflowBundle(logger: Logger): Promise<WorkflowBundleOption> {
 
 export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
   const { config, db, runtime, logger } = deps;
+  installTemporalLogging(logger);
   const connection = await NativeConnection.connect({ address: deps.temporalAddress });
   let closed = false;
   const notify = createExitNotifier(deps.client, logger, () => closed);

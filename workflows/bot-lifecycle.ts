@@ -70,7 +70,8 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
   setHandler(
     startUpdate,
     () => {
-      if (s.status === 'failed') resetHealing(s);
+      // An operator's start is a fresh start: the heal policy counts from zero.
+      resetHealing(s);
       s.desired = 'running';
       return answer('start', `Start accepted: ${s.botId} is being deployed.`);
     },
@@ -87,7 +88,7 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
   setHandler(
     restartUpdate,
     () => {
-      if (s.status === 'failed') resetHealing(s);
+      if (s.gaveUp) resetHealing(s);
       s.desired = 'running';
       s.restartRequested = true;
       return answer('restart', `Restart accepted: ${s.botId} is stopped and started again.`);
@@ -142,7 +143,7 @@ async function step(s: BotState): Promise<void> {
     if (s.instance) await stopCurrent(s, 'stop requested');
     return setStatus(s, 'stopped', null);
   }
-  if (!s.instance && s.status !== 'failed') return launch(s);
+  if (!s.instance && !s.gaveUp) return launch(s);
 }
 
 async function setStatus(s: BotState, status: BotStatus, reason: string | null): Promise<void> {
@@ -173,6 +174,7 @@ async function launch(s: BotState): Promise<void> {
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const reason = `launch failed: ${cause?.message ?? (err as Error).message}`;
     await incident(s, instanceId, 'launch_failed', 'critical', reason, { failure: cause?.type ?? 'unknown' }, 'failed: fix the cause, then start the bot again');
+    s.gaveUp = true;
     return setStatus(s, 'failed', reason);
   }
   s.launchingId = null;
@@ -209,6 +211,7 @@ async function handleExit(s: BotState): Promise<void> {
   if (s.healRestarts.length >= policy.max_restarts) {
     const reason = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${exit.reason}`;
     await incident(s, inst.id, 'crash_loop', 'critical', reason, evidence, 'failed: no more restarts until an operator starts the bot again');
+    s.gaveUp = true;
     return setStatus(s, 'failed', reason);
   }
 

@@ -22,6 +22,8 @@ export interface BotState {
   healRestarts: number[];
   consecutiveHeals: number;
   nextRestartAt: number | null;
+  /** Set when healing gave up (or a launch could not work): nothing restarts until an operator starts the bot. */
+  gaveUp: boolean;
   healPolicy: HealPolicy;
 }
 
@@ -42,6 +44,7 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
     healRestarts: [],
     consecutiveHeals: 0,
     nextRestartAt: null,
+    gaveUp: false,
     healPolicy: DEFAULT_HEAL_POLICY,
   };
 }
@@ -49,7 +52,7 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
 /** Something for the main loop to do: the difference between desired and observed. */
 export function needsWork(s: BotState): boolean {
   if (s.deleteRequested || s.pendingExit || s.restartRequested) return true;
-  if (s.desired === 'running') return !s.instance && s.status !== 'failed';
+  if (s.desired === 'running') return !s.instance && !s.gaveUp;
   return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
 }
 
@@ -61,7 +64,7 @@ export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number): nu
 export function resetHealing(s: BotState): void {
   s.healRestarts = [];
   s.consecutiveHeals = 0;
-  s.statusReason = null;
+  s.gaveUp = false;
 }
 
 const commandPath = (s: BotState, action: string) => `POST /api/v1/bots/${s.botId}/${action}`;
@@ -70,7 +73,7 @@ const commandPath = (s: BotState, action: string) => `POST /api/v1/bots/${s.botI
 export const check = {
   start(s: BotState): void {
     if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
-    if (s.desired === 'running' && s.status !== 'failed') {
+    if (s.desired === 'running' && !s.gaveUp) {
       throw new Error(`Bot ${s.botId} is already ${s.status}. Use ${commandPath(s, 'restart')} to restart it, or stop it first.`);
     }
   },
@@ -86,7 +89,7 @@ export const check = {
     if (s.desired === 'stopped') throw new Error(`Bot ${s.botId} is ${s.status}, not running. Start it with ${commandPath(s, 'start')}.`);
   },
   delete(s: BotState): void {
-    if (s.instance || s.launchingId || (s.desired === 'running' && s.status !== 'failed')) {
+    if (s.instance || s.launchingId || (s.desired === 'running' && !s.gaveUp)) {
       throw new Error(`Bot ${s.botId} is ${s.status}. Stop it first with ${commandPath(s, 'stop')}, then delete it.`);
     }
   },

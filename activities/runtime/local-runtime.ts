@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
 import { rotateIfLarge } from './log-files.js';
-import { isSameProcessAlive, processStartedAt, readInstanceStats, readProcStat } from './proc.js';
+import { isSameProcessAlive, readInstanceStats, readProcStat } from './proc.js';
 import {
   LaunchError,
   type BotRuntime,
@@ -148,20 +148,20 @@ export class LocalRuntime implements BotRuntime {
       throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${error.message}; is the interpreter installed?`, 'spawn_failed');
     }
     const pid = child.pid;
-    const stat = await readProcStat(pid);
     const instance: PidFile = {
       botId,
       instanceId,
       runtime: 'local',
       host: this.host,
       pid,
-      processStartTicks: stat?.startTicks ?? null,
+      processStartTicks: null,
       logPath,
-      startedAt: (stat ? await processStartedAt(stat.startTicks) : new Date()).toISOString(),
+      startedAt: new Date().toISOString(),
       fifoPath,
     };
     const watched: Watched = { instance, child, stopping: false, waiters: [] };
     this.watched.set(instanceId, watched);
+    // Before any await: a bot that exits at once must not exit unseen.
     child.once('exit', (code, signal) => {
       this.finish(watched, {
         exitCode: code,
@@ -170,7 +170,8 @@ export class LocalRuntime implements BotRuntime {
       });
     });
     child.unref();
-    await writeFileAtomic(this.pidFilePath(botId, instanceId), JSON.stringify(instance));
+    instance.processStartTicks = (await readProcStat(pid))?.startTicks ?? null;
+    if (!watched.exit) await writeFileAtomic(this.pidFilePath(botId, instanceId), JSON.stringify(instance));
     this.opts.logger.info({ botId, instanceId, pid, command: resolved.command }, 'bot process started');
     return publicView(instance);
   }

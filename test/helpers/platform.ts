@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { startPlatform, type Platform } from '../../bin/platform.js';
+import { loadConfig, type Config } from '../../lib/config.js';
+import { createLogger } from '../../lib/logger.js';
+import { botWorkflowId, stateQuery, type BotStateView } from '../../workflows/messages.js';
+
+export type Engine = 'postgres' | 'pglite';
+
+/** The PostgreSQL server of this machine (CI exports DATABASE_URL); each test file gets a database of its own. */
+export const baseDatabaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `c32_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: baseDatabaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(baseDatabaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: baseDatabaseUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** Scripts every test can run, written into a fresh bots directory. */
+export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
+  'sleeper.mjs': {
+    content: `process.on('SIGTERM', () => process.exit(0));\nsetInterval(() => console.log('tick', Date.now()), 1000);\nconsole.log('up', process.pid);\n`,
+  },
+  'crash.sh': { content: 'echo "about to fail"\nexit 3\n' },
+  'stubborn.sh': { content: 'trap "echo ignoring TERM" TERM\nwhile true; do sleep 0.1; done\n' },
+  'sleeper.py': { content: 'import time\nprint("py up", flush=True)\nwhile True:\n    time.sleep(1)\n' },
+  'runnable': { content: '#!/bin/sh\necho runnable\nexec sleep 1000\n', mode: 0o755 },
+  'notes.txt': { content: 'not a bot\n', mode: 0o644 },
+  'nested/inner.sh': { content: 'sleep 1000\n' },
+};
+
+export async function makeBotsDir(root: string): Promise<string> {
+  const dir = path.join(root, 'bots');
+  for (const [name, { content, mode }] of Object.entries(TEST_BOTS)) {
+    const file = path.join(dir, name);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, content, { mode: mode ?? 0o644 });
+  }
+  // A symlink that escapes the bots directory, and one that stays inside.
+  await fs.writeFile(path.join(root, 'outside.sh'), 'echo escaped\n');
+  await fs.symlink(path.join(root, 'outside.sh'), path.join(dir, 'escape.sh'));
+  await fs.symlink(path.join(dir, 'sleeper.mjs'), path.join(dir, 'alias.mjs'));
+  return dir;
+}
+
+export interface TestPlatform {
+  url: string;
+  config: Config;
+  platform: Platform;
+  root: string;
+  request(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  botState(botId: string): Promise<BotStateView>;
+  uniqueId(prefix?: string): string;
+  close(): Promise<void>;
+}
+
+export async function startTestPlatform(engine: Engine, env: Record<string, string> = {}): Promise<TestPlatform> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'codex32-test-'));
+  const botsDir = await makeBotsDir(root);
+  const database = engine === 'postgres' ? await createTestDatabase() : undefined;
+  const config = loadConfig({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+    API_PORT: '0',
+    DATA_DIR: path.join(root, 'data'),
+    LOGS_DIR: path.join(root, 'logs'),
+    BOTS_DIR: botsDir,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    BOT_STOP_GRACE_SECONDS: '2',
+    ...(database ? { DATABASE_URL: database.url } : {}),
+    ...env,
+  });
+  const logger = createLogger(config, 'test');
+  const platform = await startPlatform({ config, logger, temporalAddress: config.TEMPORAL_ADDRESS!, api: true, worker: true });
+  const url = platform.apiUrl!;
+  const started = new Set<string>();
+
+  const request: TestPlatform['request'] = async (method, urlPath, body, headers = {}) => {
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(url + urlPath, init);
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    const match = /^\/api\/v1\/bots\/([^/]+)\/start$/.exec(urlPath);
+    if (method === 'POST' && match) started.add(match[1]!);
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+
+  return {
+    url,
+    config,
+    platform,
+    root,
+    request,
+    botState: (botId) => platform.client.workflow.getHandle(botWorkflowId(botId)).query(stateQuery),
+    uniqueId: (prefix = 'bot') => `${prefix}-${randomUUID().slice(0, 8)}`,
+    async close() {
+      // Bots outlive the control plane by design; a test must not leave them behind.
+      const rows = await platform.registry.db.selectFrom('instances').select(['pid']).where('ended_at', 'is', null).execute().catch(() => []);
+      for (const { pid } of rows) {
+        if (pid) {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+      }
+      await platform.close();
+      await database?.drop();
+      await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
