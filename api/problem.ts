@@ -54,6 +54,11 @@ export function validationError(error: ZodError, where: string): ApiError {
       const keys = (issue as { keys: string[] }).keys;
       return { path, message: `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}: remove ${keys.length > 1 ? 'them' : 'it'}` };
     }
+    if (issue.code === 'invalid_key') {
+      // The record key's own rule says more than zod's "Invalid key in record".
+      const inner = (issue as { issues?: Array<{ message: string }> }).issues ?? [];
+      return { path, message: `invalid name: ${inner.map((i) => i.message).join('; ') || issue.message}` };
+    }
     return { path, message: issue.message };
   });
   const summary = errors.map((e) => `${e.path}: ${e.message}`).join('; ');

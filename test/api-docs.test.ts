@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from './helpers/platform.js';
+
+describe('health, OpenAPI and documentation pages', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('liveness and readiness', async () => {
+    const live = await t.request('GET', '/health');
+    expect(live.status).toBe(200);
+    expect(live.body.status).toBe('ok');
+    expect(live.headers.get('x-request-id')).toBeTruthy();
+    const ready = await t.request('GET', '/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.status).toBe('ready');
+    expect(ready.body.checks.database).toMatchObject({ ok: true, engine: 'pglite' });
+    expect(ready.body.checks.temporal).toMatchObject({ ok: true });
+  });
+
+  it('the OpenAPI document comes from the zod schemas and covers every route', async () => {
+    const doc = await t.request('GET', '/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.1.0');
+    const paths = Object.keys(doc.body.paths);
+    for (const p of ['/api/v1/bots', '/api/v1/bots/{id}', '/api/v1/bots/{id}/start', '/api/v1/bots/{id}/stop', '/api/v1/bots/{id}/restart', '/api/v1/incidents', '/health', '/health/ready']) {
+      expect(paths).toContain(p);
+    }
+    expect(Object.keys(doc.body.paths['/api/v1/bots/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'delete']));
+    const create = doc.body.components.schemas.CreateBot;
+    expect(create.additionalProperties).toBe(false);
+    expect(create.required).toEqual(expect.arrayContaining(['id', 'name']));
+    expect(doc.body.components.schemas.HealPolicy.properties).toHaveProperty('backoff_factor');
+    expect(doc.body.paths['/api/v1/bots'].post.responses).toHaveProperty('422');
+    expect(doc.body.components.schemas.Problem).toBeTruthy();
+  });
+
+  it('Swagger UI and ReDoc are served with our own assets, no CDN', async () => {
+    for (const page of ['/docs', '/redoc']) {
+      const res = await fetch(t.url + page);
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+      expect(sources.length).toBeGreaterThan(0);
+      for (const src of sources) {
+        expect(src.startsWith('/')).toBe(true);
+        const asset = await fetch(t.url + src);
+        expect(asset.status, src).toBe(200);
+        expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(30);
+      }
+    }
+  });
+
+  it('unknown routes answer problem+json', async () => {
+    const r = await t.request('GET', '/api/v1/nothing');
+    expect(r.status).toBe(404);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect(r.body.detail).toMatch(/openapi\.json/);
+  });
+
+  it('incidents filter by bot', async () => {
+    const r = await t.request('GET', '/api/v1/incidents?bot_id=nobody');
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ incidents: [], total: 0 });
+    expect((await t.request('GET', '/api/v1/incidents?limit=5000')).status).toBe(422);
+  });
+});
