@@ -42,7 +42,7 @@ export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
   'crash.sh': { content: 'echo "about to fail"\nexit 3\n' },
   'stubborn.sh': { content: 'trap "echo ignoring TERM" TERM\nwhile true; do sleep 0.1; done\n' },
   'sleeper.py': { content: 'import time\nprint("py up", flush=True)\nwhile True:\n    time.sleep(1)\n' },
-  'runnable': { content: '#!/bin/sh\necho runnable\nexec sleep 1000\n', mode: 0o755 },
+  'runnable': { content: '#!/bin/sh\necho runnable\nwhile true; do sleep 1; done\n', mode: 0o755 },
   'notes.txt': { content: 'not a bot\n', mode: 0o644 },
   'nested/inner.sh': { content: 'sleep 1000\n' },
 };

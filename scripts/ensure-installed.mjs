@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable: installs npm dependencies when they are missing or
+// older than package-lock.json, and builds the Temporal CLI when no cluster is named
+// and `temporal` is nowhere to be found. Plain Node, no dependencies: it runs before them.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`\n${cmd} ${args.join(' ')} failed (exit ${r.status}); fix the error above and run the command again.`);
+    process.exit(r.status ?? 1);
+  }
+};
+
+const installed = path.join(root, 'node_modules', '.package-lock.json');
+const lock = path.join(root, 'package-lock.json');
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
+  console.log('Installing npm dependencies (npm ci)...');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+const onPath = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v temporal'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (!process.env.TEMPORAL_ADDRESS && !onPath && !existsSync(path.join(root, '.tools', 'bin', 'temporal'))) {
+  run('sh', [path.join(root, 'scripts', 'install-temporal.sh')]);
+}
+
+if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  console.warn('python3 is not installed: Python bots (such as bots/analytics_bot.py) will fail to launch. Install python3 to run them.');
+}
