@@ -40,13 +40,15 @@ const { launchInstance, stopInstance } = proxyActivities<Activities>(runtimeOps)
 const { recordStatus, recordIncident, recordInstanceEnd } = proxyLocalActivities<Activities>(registryWrites);
 
 /** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
-const MAX_HISTORY_EVENTS = 2000;
+export const DEFAULT_MAX_HISTORY_EVENTS = 2000;
 
 export interface BotLifecycleInput {
   botId: string;
   role: string;
   /** Carried across continue-as-new. */
   state?: BotState;
+  /** Continue as new past this many history events (default DEFAULT_MAX_HISTORY_EVENTS). */
+  maxHistoryEvents?: number;
 }
 
 /**
@@ -114,21 +116,21 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
   });
 
   for (;;) {
-    await condition(() => needsWork(s) || historyTooLong());
+    await condition(() => needsWork(s) || historyTooLong(input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS));
     if (s.deleteRequested && !s.instance) break;
     if (needsWork(s)) {
       await step(s);
       continue;
     }
     await condition(allHandlersFinished);
-    return continueAsNew<typeof botLifecycle>({ botId: s.botId, role: s.role, state: s });
+    return continueAsNew<typeof botLifecycle>({ ...input, role: s.role, state: s });
   }
   await condition(allHandlersFinished);
 }
 
-function historyTooLong(): boolean {
+function historyTooLong(maxEvents: number): boolean {
   const info = workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
+  return info.continueAsNewSuggested || info.historyLength > maxEvents;
 }
 
 async function step(s: BotState): Promise<void> {

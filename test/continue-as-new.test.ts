@@ -1,0 +1,51 @@
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initialState } from '../workflows/bot-state.js';
+import type { botLifecycle } from '../workflows/bot-lifecycle.js';
+import { botWorkflowId } from '../workflows/messages.js';
+import { startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
+
+describe('continue-as-new bounds a bot workflow history and carries its state', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('a bot restarted many times keeps its state across runs', async () => {
+    const id = t.uniqueId('can');
+    expect((await t.request('POST', '/api/v1/bots', { id, name: 'CAN', blueprint: 'sleeper.mjs', role: 'history' })).status).toBe(201);
+    // Same workflow, with a small history budget so that the test sees several runs.
+    const first = await t.platform.client.workflow.start<typeof botLifecycle>('botLifecycle', {
+      workflowId: botWorkflowId(id),
+      taskQueue: t.config.TEMPORAL_TASK_QUEUE,
+      args: [{ botId: id, role: 'history', state: initialState(id, 'history'), maxHistoryEvents: 40 }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
+    });
+    const getBot = async () => (await t.request('GET', `/api/v1/bots/${id}`)).body;
+    expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
+    await waitFor(async () => (await getBot()).status === 'running', 'running');
+    for (let i = 1; i <= 6; i++) {
+      const before = (await getBot()).pid;
+      expect((await t.request('POST', `/api/v1/bots/${id}/restart`)).status).toBe(202);
+      await waitFor(async () => {
+        const b = await getBot();
+        return b.status === 'running' && b.pid !== before && b.restart_count === i;
+      }, `restart ${i}`);
+    }
+    const current = await t.platform.client.workflow.getHandle(botWorkflowId(id)).describe();
+    expect(current.runId).not.toBe(first.firstExecutionRunId);
+    const previous = await t.platform.client.workflow.getHandle(botWorkflowId(id), first.firstExecutionRunId).describe();
+    expect(previous.status.name).toBe('CONTINUED_AS_NEW');
+    expect(current.historyLength).toBeLessThan(80);
+
+    const state = await t.botState(id);
+    const bot = await getBot();
+    expect(state).toMatchObject({ status: 'running', desiredState: 'running', restartCount: 6 });
+    expect(state.instance?.pid).toBe(bot.pid);
+    expect((await t.request('POST', `/api/v1/bots/${id}/stop`)).status).toBe(202);
+    await waitFor(async () => (await getBot()).status === 'stopped', 'stopped');
+  });
+});
