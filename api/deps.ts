@@ -10,7 +10,7 @@ export type AppEnv = { Variables: { requestId: string } };
 
 export interface ReadinessCheck {
   name: string;
-  check(): Promise<Record<string, unknown>>;
+  check: () => Promise<Record<string, unknown>>;
 }
 
 export interface AppDeps {
@@ -22,5 +22,6 @@ export interface AppDeps {
   cpu: CpuLoadTracker;
   logger: Logger;
   readiness: ReadinessCheck[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one hook serves every route's schemas and targets
   validationHook: Hook<any, AppEnv, any, any>;
 }

@@ -9,7 +9,7 @@ import { BotWorkflows } from '../api/bot-workflows.js';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
 import { sql } from 'kysely';
-import { createBotWorker, type BotWorker } from '../worker/create-worker.js';
+import { createBotWorker } from '../worker/create-worker.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { connectTemporal, createTemporalClient, ensureSearchAttributes } from '../lib/temporal.js';
@@ -56,14 +56,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const client = createTemporalClient(connection, config.TEMPORAL_NAMESPACE);
 
     let runtime: BotRuntime | null = null;
-    let worker: BotWorker | null = null;
     let workerDone: Promise<void> = new Promise(() => undefined);
     if (opts.worker) {
       const rt = createRuntime(config, logger);
       runtime = rt;
       closers.push(() => rt.close());
       const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
-      worker = w;
       closers.push(() => w.shutdown());
       workerDone = w.run();
     }

@@ -109,7 +109,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${cli}`);
-  let exited: string | null = null;
+  // Assigned in a callback, which TypeScript's narrowing cannot see.
+  let exited = null as string | null;
   child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
   child.unref();
   const startTicks = (await readProcStat(pid))?.startTicks ?? null;

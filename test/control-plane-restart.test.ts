@@ -24,7 +24,7 @@ describe('control plane killed with SIGKILL while bots run', () => {
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'codex32-cp-'));
     const botsDir = await makeBotsDir(root);
     const db = await createTestDatabase();
-    dropDb = db.drop;
+    dropDb = () => db.drop();
     const apiPort = await freePort();
     api = `http://127.0.0.1:${apiPort}`;
     env = {

@@ -164,7 +164,7 @@ export function botRoutes(deps: AppDeps) {
       request: { params: idParam, body: jsonBody(updateBotSchema) },
       responses: {
         200: { description: 'Changed', content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } } },
-        ...problems(400, 404, 413, 415, 422),
+        ...problems(400, 404, 413, 415, 422, 503),
       },
     }),
     async (c) => {

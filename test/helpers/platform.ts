@@ -152,7 +152,7 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message ?? JSON.stringify(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

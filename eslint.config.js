@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const tsconfigRootDir = path.dirname(fileURLToPath(import.meta.url));
+
+const deterministic =
+  'Workflow code must be deterministic and runs in a sandbox without Node built-ins: do I/O in an activity (activities/) and call it with proxyActivities.';
+const nodeBuiltins = ['fs', 'path', 'child_process', 'crypto', 'os', 'net', 'http', 'https'];
+
+export default defineConfig(
+  // Bots are user scripts in any language; the rest is generated or local state.
+  globalIgnores(['dist/', 'node_modules/', '.tools/', '.data/', 'logs/', 'bots/', 'coverage/']),
+
+  js.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: globals.node },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+  },
+
+  {
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir } },
+    rules: {
+      // What we care about: promises that are dropped or passed where a plain value is expected.
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+
+      // Values typed any leak through JSON, pg rows and SDK boundaries; worth seeing, not worth failing CI.
+      '@typescript-eslint/no-unsafe-assignment': 'warn',
+      '@typescript-eslint/no-unsafe-member-access': 'warn',
+      '@typescript-eslint/no-unsafe-call': 'warn',
+      '@typescript-eslint/no-unsafe-return': 'warn',
+      '@typescript-eslint/no-unsafe-argument': 'warn',
+
+      // Stylistic: an async method that implements a Promise-returning interface need not await;
+      // a redundant assertion changes nothing at run time.
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+    },
+  },
+
+  {
+    files: ['workflows/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: deterministic })),
+          patterns: [{ group: ['node:*', ...nodeBuiltins.map((name) => `${name}/*`)], message: deterministic }],
+        },
+      ],
+    },
+  },
+
+  {
+    // Migrations are frozen in time (Kysely<any> by design), and so is the migrator that runs them; tests poke at JSON bodies.
+    files: ['migrations/**', 'registry/migrate.ts', 'test/**'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
+    files: ['test/**'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+    },
+  },
+);
