@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 
@@ -5,6 +6,8 @@ import { createLogger, type Logger } from '../lib/logger.js';
 export function runMain(name: string, body: (config: Config, logger: Logger) => Promise<void>): void {
   let logger: Logger | undefined;
   const main = async () => {
+    // A .env in the working directory fills in what the environment does not already set.
+    if (existsSync('.env')) process.loadEnvFile('.env');
     const config = loadConfig();
     logger = createLogger(config, name);
     await body(config, logger);
