@@ -159,6 +159,41 @@ describe('local runtime on real processes', () => {
     await second.stop(other, 2_000);
   });
 
+  it('an adopted bot that closed its exit FIFO is still seen to end', async () => {
+    const first = runtime();
+    const req = request('closes-fd3.sh');
+    const inst = await first.launch(req);
+    pids.add(inst.pid!);
+    await waitFor(async () => (await fs.readlink(`/proc/${inst.pid}/fd/3`).catch(() => null)) === null, 'fd 3 closed', 5_000);
+    await first.close();
+    const second = runtime();
+    expect(await second.adopt(inst)).toBe(true);
+    const exit = nextExit(second, req.instanceId);
+    process.kill(-inst.pid!, 'SIGKILL');
+    expect((await exit).type).toBe('exited');
+  });
+
+  it('when the spawner process dies, its bots keep running and are still watched', async () => {
+    const rt = runtime();
+    const req = request('sleeper.mjs');
+    const inst = await rt.launch(req);
+    pids.add(inst.pid!);
+    const spawnerPid = Number(readFileSync(`/proc/${inst.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(readFileSync(`/proc/${spawnerPid}/cmdline`, 'utf8')).toContain('spawner-process.js');
+    process.kill(spawnerPid, 'SIGKILL');
+    await waitFor(async () => !isAlive(spawnerPid), 'spawner gone', 5_000);
+    expect(isAlive(inst.pid!)).toBe(true);
+    expect(rt.isWatching(req.instanceId)).toBe(true);
+    const exit = nextExit(rt, req.instanceId);
+    process.kill(inst.pid!, 'SIGKILL');
+    expect((await exit).type).toBe('exited');
+    // The next launch brings up a new spawner.
+    const next = await rt.launch(request('sleeper.mjs'));
+    pids.add(next.pid!);
+    expect(isAlive(next.pid!)).toBe(true);
+    await rt.stop(next, 2_000);
+  });
+
   it('stop sends SIGTERM, then SIGKILL after the grace period', async () => {
     const rt = runtime();
     const polite = await rt.launch(request('sleeper.mjs'));

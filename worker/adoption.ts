@@ -27,7 +27,7 @@ export async function reconcileInstances(db: Kysely<Database>, runtime: BotRunti
       continue;
     }
     report.gone++;
-    logger.warn({ botId: row.bot_id, instanceId: row.id, pid: row.pid }, 'bot process ended while nobody watched it');
+    logger.warn({ botId: row.bot_id, instanceId: row.id, botPid: row.pid }, 'bot process ended while nobody watched it');
     void notify(row.bot_id, {
       instanceId: row.id,
       exitCode: null,

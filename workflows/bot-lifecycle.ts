@@ -107,8 +107,8 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
   );
   setHandler(instanceExitedSignal, (exit) => {
     const current = s.instance?.id ?? s.launchingId;
-    // Exits of instances we stopped ourselves, or of older instances, are history.
-    if (exit.instanceId === current && exit.instanceId !== s.stoppingId) s.pendingExit = exit;
+    // Exits of instances we stopped ourselves, or of older instances, are history; the first report of an exit is the best one.
+    if (exit.instanceId === current && exit.instanceId !== s.stoppingId && s.pendingExit?.instanceId !== exit.instanceId) s.pendingExit = exit;
   });
   setHandler(specChangedSignal, ({ role }) => {
     s.role = role;

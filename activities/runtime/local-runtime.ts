@@ -1,13 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { constants, openSync, closeSync } from 'node:fs';
+import { constants, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Logger } from '../../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
 import { rotateIfLarge } from './log-files.js';
+import { Spawner } from './spawner.js';
 import { isSameProcessAlive, readInstanceStats, readProcStat } from './proc.js';
 import {
   LaunchError,
@@ -20,7 +19,6 @@ import {
   type RuntimeEvent,
 } from './types.js';
 
-const execFileAsync = promisify(execFile);
 
 export interface LocalRuntimeOptions {
   botsDir: string;
@@ -43,7 +41,8 @@ interface PidFile extends LaunchedInstance {
 
 interface Watched {
   instance: PidFile;
-  child?: ChildProcess;
+  /** Started by our spawner, which reports the exit status; otherwise adopted and watched through its FIFO. */
+  spawned: boolean;
   fifoReader?: net.Socket;
   fallbackTimer?: NodeJS.Timeout;
   stopping: boolean;
@@ -66,7 +65,10 @@ export class LocalRuntime implements BotRuntime {
   private readonly host = os.hostname();
   private readonly rotationTimer: NodeJS.Timeout;
 
+  private readonly spawner: Spawner;
+
   constructor(private readonly opts: LocalRuntimeOptions) {
+    this.spawner = new Spawner(opts.logger, (pids) => this.spawnerLost(pids));
     this.rotationTimer = setInterval(() => void this.rotateLogs(), opts.logRotationIntervalMs ?? 15_000);
     this.rotationTimer.unref();
   }
@@ -117,14 +119,11 @@ export class LocalRuntime implements BotRuntime {
 
     const fifoPath = path.join(botRunDir, `${instanceId}.fifo`);
     await fs.rm(fifoPath, { force: true });
-    await execFileAsync('mkfifo', ['-m', '600', fifoPath]);
-
-    const logFd = openSync(logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o640);
-    // O_RDWR so that opening does not block waiting for a reader.
-    const fifoFd = openSync(fifoPath, constants.O_RDWR);
-    let child: ChildProcess;
+    let pid: number;
     try {
-      child = spawn(resolved.command, [...resolved.commandArgs, ...request.args], {
+      pid = await this.spawner.spawn({
+        command: resolved.command,
+        args: [...resolved.commandArgs, ...request.args],
         cwd: path.dirname(resolved.realPath),
         env: {
           ...this.opts.baseEnv,
@@ -134,20 +133,13 @@ export class LocalRuntime implements BotRuntime {
           CODEX32_BOT_ID: botId,
           CODEX32_INSTANCE_ID: instanceId,
         },
-        detached: true,
-        stdio: ['ignore', logFd, logFd, fifoFd],
+        logPath,
+        fifoPath,
       });
-    } finally {
-      closeSync(logFd);
-      closeSync(fifoFd);
-    }
-
-    if (child.pid === undefined) {
-      const error = await new Promise<Error>((resolve) => child.once('error', resolve));
+    } catch (err) {
       await fs.rm(fifoPath, { force: true });
-      throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${error.message}; is the interpreter installed?`, 'spawn_failed');
+      throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${(err as Error).message}; is the interpreter installed?`, 'spawn_failed');
     }
-    const pid = child.pid;
     const instance: PidFile = {
       botId,
       instanceId,
@@ -159,20 +151,19 @@ export class LocalRuntime implements BotRuntime {
       startedAt: new Date().toISOString(),
       fifoPath,
     };
-    const watched: Watched = { instance, child, stopping: false, waiters: [] };
+    const watched: Watched = { instance, spawned: true, stopping: false, waiters: [] };
     this.watched.set(instanceId, watched);
     // Before any await: a bot that exits at once must not exit unseen.
-    child.once('exit', (code, signal) => {
+    this.spawner.onExit(pid, ({ code, signal }) => {
       this.finish(watched, {
         exitCode: code,
         signal,
         reason: watched.stopping ? 'stopped on request' : signal ? `killed by ${signal}` : `exited with code ${code}`,
       });
     });
-    child.unref();
     instance.processStartTicks = (await readProcStat(pid))?.startTicks ?? null;
     if (!watched.exit) await writeFileAtomic(this.pidFilePath(botId, instanceId), JSON.stringify(instance));
-    this.opts.logger.info({ botId, instanceId, pid, command: resolved.command }, 'bot process started');
+    this.opts.logger.info({ botId, instanceId, botPid: pid, command: resolved.command }, 'bot process started');
     return publicView(instance);
   }
 
@@ -185,27 +176,28 @@ export class LocalRuntime implements BotRuntime {
       return false;
     }
     this.watchAdopted(instance);
-    this.opts.logger.info({ botId: ref.botId, instanceId: ref.instanceId, pid: ref.pid }, 'bot process re-adopted');
+    this.opts.logger.info({ botId: ref.botId, instanceId: ref.instanceId, botPid: ref.pid }, 'bot process re-adopted');
     return true;
   }
 
-  private watchAdopted(instance: PidFile): void {
-    if (this.isWatching(instance.instanceId)) return;
-    const watched: Watched = { instance, stopping: false, waiters: [] };
+  private watchAdopted(instance: PidFile): Watched {
+    const current = this.watched.get(instance.instanceId);
+    if (current && !current.exit) return current;
+    const watched: Watched = { instance, spawned: false, stopping: false, waiters: [] };
     this.watched.set(instance.instanceId, watched);
+    const alive = () => isSameProcessAlive(instance.pid!, instance.processStartTicks);
+    const pollInstead = () => {
+      watched.fallbackTimer = setInterval(() => {
+        void alive().then((yes) => {
+          if (!yes) this.finish(watched, adoptedExit(watched));
+        });
+      }, 1000);
+      watched.fallbackTimer.unref();
+    };
     const onGone = async () => {
       if (watched.exit) return;
-      if (await isSameProcessAlive(instance.pid!, instance.processStartTicks)) {
-        // The bot closed fd 3 itself: fall back to a slow liveness check for this one instance.
-        watched.fallbackTimer = setInterval(() => {
-          void isSameProcessAlive(instance.pid!, instance.processStartTicks).then((alive) => {
-            if (!alive) this.finish(watched, adoptedExit(watched));
-          });
-        }, 1000);
-        watched.fallbackTimer.unref();
-        return;
-      }
-      this.finish(watched, adoptedExit(watched));
+      if (await alive()) pollInstead();
+      else this.finish(watched, adoptedExit(watched));
     };
     try {
       const fd = openSync(instance.fifoPath, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -217,7 +209,21 @@ export class LocalRuntime implements BotRuntime {
       watched.fifoReader = reader;
     } catch {
       void onGone();
+      return watched;
     }
+    // Linux reports end-of-file on a FIFO only if a writer existed when the reader opened it.
+    // So check, after opening, that the bot still holds the FIFO on fd 3: if not, it is gone,
+    // or it closed fd 3 and only a liveness check can tell when it ends.
+    void Promise.all([fs.readlink(`/proc/${instance.pid}/fd/3`).catch(() => null), fs.realpath(instance.fifoPath).catch(() => instance.fifoPath)]).then(
+      async ([target, fifo]) => {
+        if (watched.exit || target === fifo) return;
+        watched.fifoReader?.removeAllListeners('close');
+        watched.fifoReader?.destroy();
+        if (await alive()) pollInstead();
+        else this.finish(watched, adoptedExit(watched));
+      },
+    );
+    return watched;
   }
 
   async stop(ref: InstanceRef, graceMs: number): Promise<InstanceExit> {
@@ -234,7 +240,7 @@ export class LocalRuntime implements BotRuntime {
       signalGroup(ref.pid, 'SIGTERM');
       let exit = await this.waitExit(ref, graceMs);
       if (!exit) {
-        this.opts.logger.warn({ botId: ref.botId, pid: ref.pid, graceMs }, 'bot ignored SIGTERM; sending SIGKILL');
+        this.opts.logger.warn({ botId: ref.botId, botPid: ref.pid, graceMs }, 'bot ignored SIGTERM; sending SIGKILL');
         signalGroup(ref.pid, 'SIGKILL');
         exit = await this.waitExit(ref, 10_000);
       }
@@ -261,8 +267,8 @@ export class LocalRuntime implements BotRuntime {
         void isSameProcessAlive(ref.pid!, ref.processStartTicks).then((alive) => {
           if (alive) return;
           const w = this.watched.get(ref.instanceId);
-          // Our own child: let the exit event deliver the real exit status.
-          if (w?.child && !w.exit) return;
+          // Started by our spawner: let its exit report deliver the real exit status.
+          if (w?.spawned && !w.exit) return;
           if (w && !w.exit) this.finish(w, adoptedExit(w));
           settle(w?.exit ?? { exitCode: null, signal: null, reason: 'stopped on request' });
         });
@@ -279,12 +285,24 @@ export class LocalRuntime implements BotRuntime {
     return readInstanceStats(ref.pid, ref.processStartTicks);
   }
 
+  /** The spawner died: its bots live on as orphans; watch them like adopted ones. */
+  private spawnerLost(pids: number[]): void {
+    const lost = new Set(pids);
+    for (const w of this.watched.values()) {
+      if (!w.spawned || w.exit || w.instance.pid === null || !lost.has(w.instance.pid)) continue;
+      this.watched.delete(w.instance.instanceId);
+      const replacement = this.watchAdopted(w.instance);
+      replacement.stopping = w.stopping;
+      replacement.waiters.push(...w.waiters);
+    }
+  }
+
   async close(): Promise<void> {
     clearInterval(this.rotationTimer);
+    this.spawner.close();
     for (const w of this.watched.values()) {
       w.fifoReader?.destroy();
       if (w.fallbackTimer) clearInterval(w.fallbackTimer);
-      w.child?.removeAllListeners('exit');
     }
     this.watched.clear();
     this.listeners.clear();
@@ -301,7 +319,7 @@ export class LocalRuntime implements BotRuntime {
     void this.removeFiles(instance);
     for (const waiter of watched.waiters.splice(0)) waiter(exit);
     const event: RuntimeEvent = { type: 'exited', botId: instance.botId, instanceId: instance.instanceId, at: new Date().toISOString(), ...exit };
-    this.opts.logger.info({ botId: instance.botId, instanceId: instance.instanceId, pid: instance.pid, ...exit }, 'bot process ended');
+    this.opts.logger.info({ botId: instance.botId, instanceId: instance.instanceId, botPid: instance.pid, ...exit }, 'bot process ended');
     for (const listener of this.listeners) listener(event);
     // Keep the entry briefly so late stop() calls see the exit, then forget it.
     setTimeout(() => {
@@ -317,7 +335,7 @@ export class LocalRuntime implements BotRuntime {
       const other = await this.readPidFile(botId, file.slice(0, -'.json'.length));
       if (!other) continue;
       if (other.pid !== null && (await isSameProcessAlive(other.pid, other.processStartTicks))) {
-        this.opts.logger.warn({ botId, instanceId: other.instanceId, pid: other.pid }, 'stopping a stray instance before launching another');
+        this.opts.logger.warn({ botId, instanceId: other.instanceId, botPid: other.pid }, 'stopping a stray instance before launching another');
         if (!this.isWatching(other.instanceId)) this.watchAdopted(other);
         const w = this.watched.get(other.instanceId);
         if (w) w.stopping = true;

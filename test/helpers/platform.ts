@@ -45,6 +45,7 @@ export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
   'runnable': { content: '#!/bin/sh\necho runnable\nwhile true; do sleep 1; done\n', mode: 0o755 },
   'notes.txt': { content: 'not a bot\n', mode: 0o644 },
   'nested/inner.sh': { content: 'sleep 1000\n' },
+  'closes-fd3.sh': { content: 'exec 3>&-\nwhile true; do sleep 0.2; done\n' },
 };
 
 export async function makeBotsDir(root: string): Promise<string> {
