@@ -55,17 +55,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
     const client = createTemporalClient(connection, config.TEMPORAL_NAMESPACE);
 
-    let runtime: BotRuntime | null = null;
-    let workerDone: Promise<void> = new Promise(() => undefined);
-    if (opts.worker) {
-      const rt = createRuntime(config, logger);
-      runtime = rt;
-      closers.push(() => rt.close());
-      const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
-      closers.push(() => w.shutdown());
-      workerDone = w.run();
-    }
-
+    // The API listens first: bots launched by the worker are told its actual address.
     let apiUrl: string | null = null;
     if (opts.api) {
       const app = createApp({
@@ -94,15 +84,45 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         ],
       });
       const server = await listen(app.fetch, config.API_HOST, config.API_PORT);
-      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      closers.push(() => closeServer(server));
       const { port } = server.address() as AddressInfo;
-      apiUrl = `http://${config.API_HOST}:${port}`;
+      apiUrl = `http://${reachableHost(config.API_HOST)}:${port}`;
     }
+    let runtime: BotRuntime | null = null;
+    let workerDone: Promise<void> = new Promise(() => undefined);
+    if (opts.worker) {
+      const rt = createRuntime(config, logger, config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`);
+      runtime = rt;
+      closers.push(() => rt.close());
+      const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
+      closers.push(() => w.shutdown());
+      workerDone = w.run();
+    }
+
     return { apiUrl, registry, client, runtime, workerDone, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/** An address a local client can connect to, for a server bound to `host`. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Stops accepting, lets requests in flight finish, and cuts connections still open after a few seconds. */
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 5_000);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  });
 }
 
 function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {

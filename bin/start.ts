@@ -1,3 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
 import { runMain, untilSignal } from './main.js';
 import { startPlatform } from './platform.js';
@@ -20,6 +26,7 @@ runMain('codex32', async (config, logger) => {
         logger,
       });
     }
+    initEmbeddedDatabase(config, logger);
     const temporalAddress = config.TEMPORAL_ADDRESS ?? dev!.address;
     const platform = await startPlatform({ config, logger, temporalAddress, api: true, worker: true });
     try {
@@ -40,3 +47,16 @@ runMain('codex32', async (config, logger) => {
     await dev?.stop();
   }
 });
+
+/**
+ * Creating a PGlite database (initdb) grows the WASM heap to some 800 MiB,
+ * and a WASM heap never shrinks. Done in a short-lived process instead, the
+ * platform opens an existing database and stays around 300 MiB.
+ */
+function initEmbeddedDatabase(config: Config, logger: Logger): void {
+  if (config.DATABASE_URL || existsSync(path.join(config.paths.dataDir, 'pglite', 'PG_VERSION'))) return;
+  logger.info('creating the embedded database');
+  const migrate = fileURLToPath(new URL('./migrate.js', import.meta.url));
+  const result = spawnSync(process.execPath, [migrate, 'latest'], { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`creating the embedded database failed (exit ${result.status ?? result.signal}); see the messages above`);
+}

@@ -56,6 +56,9 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
     // Many bots heal at once after a host hiccup; keep the worker responsive.
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
+    // Every registered bot has a long-lived workflow; keeping them all cached costs memory for
+    // nothing, and an evicted one replays a history that continue-as-new keeps short.
+    maxCachedWorkflows: 500,
   });
 
   const report = await reconcileInstances(db, runtime, notify, logger);

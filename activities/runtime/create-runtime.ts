@@ -4,7 +4,7 @@ import { readInstanceStats } from './proc.js';
 import { LocalRuntime } from './local-runtime.js';
 import type { BotRuntime, InstanceRef, InstanceStats } from './types.js';
 
-export function createRuntime(config: Config, logger: Logger): BotRuntime {
+export function createRuntime(config: Config, logger: Logger, apiUrl: string): BotRuntime {
   if (config.BOT_RUNTIME === 'kubernetes') {
     throw new Error('BOT_RUNTIME=kubernetes is not available in this version yet; use BOT_RUNTIME=local (the default).');
   }
@@ -15,7 +15,7 @@ export function createRuntime(config: Config, logger: Logger): BotRuntime {
     logMaxBytes: config.BOT_LOG_MAX_MB * 1024 * 1024,
     logFiles: config.BOT_LOG_FILES,
     baseEnv: config.botBaseEnv,
-    platformEnv: { CODEX32_API_URL: `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${config.API_PORT}` },
+    platformEnv: { CODEX32_API_URL: apiUrl },
     logger: logger.child({ component: 'local-runtime' }),
   });
 }

@@ -28,7 +28,7 @@ const statsSchema = z.object(Object.fromEntries(BOT_STATUSES.map((s) => [s, z.nu
 const listQuery = z.object({
   status: botStatusSchema.optional(),
   role: z.string().max(63).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
   offset: z.coerce.number().int().min(0).default(0),
 });
 
