@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BotStatusKey, BotIdKey, BotRoleKey } from '../lib/search-attributes.js';
 import { botWorkflowId } from '../workflows/messages.js';
@@ -58,6 +59,9 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
     }, 'running');
     expect(running.pid).toBeGreaterThan(0);
     expect(isAlive(running.pid)).toBe(true);
+    const environ = readFileSync(`/proc/${running.pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`CODEX32_API_URL=${t.url}`);
+    expect(environ).toContain(`CODEX32_BOT_ID=${id}`);
     expect(running.memory_usage_mb).toBeGreaterThan(0);
     expect(running.uptime_seconds).toBeGreaterThanOrEqual(0);
     await expectAgreement(id, 'running', 'running');

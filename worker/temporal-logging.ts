@@ -10,7 +10,7 @@ let installed = false;
 export function installTemporalLogging(logger: Logger): void {
   if (installed) return;
   installed = true;
-  const sdk = logger.child({ component: 'temporal-sdk' });
+  const sdk = logger.child({ source: 'temporal-sdk' });
   const level = (logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : logger.level === 'info' ? 'INFO' : logger.level === 'warn' ? 'WARN' : 'ERROR') as
     | 'TRACE'
     | 'DEBUG'
