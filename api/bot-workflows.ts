@@ -1,4 +1,12 @@
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  isGrpcDeadlineError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { BotIdKey, BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
 import type { BotRow } from '../registry/database.js';
@@ -33,6 +41,7 @@ export class BotWorkflows {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
+    private readonly answerTimeoutMs = 10_000,
   ) {}
 
   async create(bot: Pick<BotRow, 'id' | 'role' | 'status'>): Promise<void> {
@@ -58,7 +67,9 @@ export class BotWorkflows {
   /** Runs start/stop/restart; a rejection becomes 409 with the workflow's reason. */
   async command(bot: BotRow, action: BotCommand | 'delete'): Promise<CommandAnswer> {
     const update = action === 'delete' ? deleteUpdate : updates[action];
-    const run = () => this.client.workflow.getHandle(botWorkflowId(bot.id)).executeUpdate(update);
+    // An update needs a worker to answer; without one it would wait forever.
+    const run = () =>
+      this.client.withDeadline(Date.now() + this.answerTimeoutMs, () => this.client.workflow.getHandle(botWorkflowId(bot.id)).executeUpdate(update));
     try {
       return await run();
     } catch (err) {
@@ -107,6 +118,14 @@ export class BotWorkflows {
     if (err instanceof ApiError) return err;
     if (err instanceof WorkflowUpdateFailedError) {
       return new ApiError(409, 'conflict', 'Conflict', err.cause?.message ?? err.message);
+    }
+    if (isGrpcDeadlineError(err) || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+      return new ApiError(
+        503,
+        'no-worker',
+        'No worker answered',
+        `No worker answered within ${this.answerTimeoutMs / 1000} s, so the command may not have been applied. Check that a worker runs on task queue ${this.taskQueue} (npm start, or npm run worker), then check the bot's status and retry.`,
+      );
     }
     return unavailable(err);
   }

@@ -49,3 +49,26 @@ describe('continue-as-new bounds a bot workflow history and carries its state', 
     await waitFor(async () => (await getBot()).status === 'stopped', 'stopped');
   });
 });
+
+describe('a command nobody can answer', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('answers 503 after a bounded wait when no worker polls the task queue', async () => {
+    const { BotWorkflows } = await import('../api/bot-workflows.js');
+    const workflows = new BotWorkflows(t.platform.client, `nobody-${t.uniqueId('q')}`, 1_000);
+    const id = t.uniqueId('orphan');
+    await workflows.create({ id, role: 'r', status: 'registered' });
+    const started = Date.now();
+    const err = await workflows.command({ id, status: 'registered' } as never, 'start').catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(err).toMatchObject({ status: 503, kind: 'no-worker' });
+    expect((err as Error).message).toMatch(/No worker answered within 1 s/);
+    await t.platform.client.workflow.getHandle(`bot-${id}`).terminate('test done');
+  });
+});

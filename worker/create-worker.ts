@@ -53,7 +53,11 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(logger),
     activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000 }),
-    // Many bots heal at once after a host hiccup; keep the worker responsive.
+    // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
+    // server's tasks flowing to this worker.
+    maxConcurrentWorkflowTaskExecutions: 100,
+    maxConcurrentWorkflowTaskPolls: 20,
+    maxConcurrentActivityTaskPolls: 20,
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
     // Every registered bot has a long-lived workflow; keeping them all cached costs memory for
