@@ -7,7 +7,7 @@ import type { Logger } from '../../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
 import { rotateIfLarge } from './log-files.js';
 import { Spawner } from './spawner.js';
-import { isSameProcessAlive, readInstanceStats, readProcStat } from './proc.js';
+import { isSameProcessAlive, readInstanceStats } from './proc.js';
 import {
   LaunchError,
   type BotRuntime,
@@ -119,9 +119,18 @@ export class LocalRuntime implements BotRuntime {
 
     const fifoPath = path.join(botRunDir, `${instanceId}.fifo`);
     await fs.rm(fifoPath, { force: true });
-    let pid: number;
+    const record: Omit<PidFile, 'pid' | 'processStartTicks'> = {
+      botId,
+      instanceId,
+      runtime: 'local',
+      host: this.host,
+      logPath,
+      startedAt: new Date().toISOString(),
+      fifoPath,
+    };
+    let spawned: { pid: number; processStartTicks: string | null };
     try {
-      pid = await this.spawner.spawn({
+      spawned = await this.spawner.spawn({
         command: resolved.command,
         args: [...resolved.commandArgs, ...request.args],
         cwd: path.dirname(resolved.realPath),
@@ -135,22 +144,14 @@ export class LocalRuntime implements BotRuntime {
         },
         logPath,
         fifoPath,
+        pidFile: { path: this.pidFilePath(botId, instanceId), record },
       });
     } catch (err) {
       await fs.rm(fifoPath, { force: true });
       throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${(err as Error).message}; is the interpreter installed?`, 'spawn_failed');
     }
-    const instance: PidFile = {
-      botId,
-      instanceId,
-      runtime: 'local',
-      host: this.host,
-      pid,
-      processStartTicks: null,
-      logPath,
-      startedAt: new Date().toISOString(),
-      fifoPath,
-    };
+    const { pid } = spawned;
+    const instance: PidFile = { ...record, pid, processStartTicks: spawned.processStartTicks };
     const watched: Watched = { instance, spawned: true, stopping: false, waiters: [] };
     this.watched.set(instanceId, watched);
     // Before any await: a bot that exits at once must not exit unseen.
@@ -161,8 +162,6 @@ export class LocalRuntime implements BotRuntime {
         reason: watched.stopping ? 'stopped on request' : signal ? `killed by ${signal}` : `exited with code ${code}`,
       });
     });
-    instance.processStartTicks = (await readProcStat(pid))?.startTicks ?? null;
-    if (!watched.exit) await writeFileAtomic(this.pidFilePath(botId, instanceId), JSON.stringify(instance));
     this.opts.logger.info({ botId, instanceId, botPid: pid, command: resolved.command }, 'bot process started');
     return publicView(instance);
   }
@@ -421,10 +420,4 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 function publicView(instance: PidFile): LaunchedInstance {
   const { fifoPath: _fifo, ...rest } = instance;
   return rest;
-}
-
-async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, content, { mode: 0o600 });
-  await fs.rename(tmp, file);
 }

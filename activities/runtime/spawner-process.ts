@@ -7,7 +7,7 @@
  * does the spawner; the bots stay, and the next worker re-adopts them.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { SpawnerReply, SpawnRequest } from './spawner-protocol.js';
 
 const send = (reply: SpawnerReply) => process.send?.(reply);
@@ -26,14 +26,28 @@ function launch(req: SpawnRequest): void {
       return;
     }
     const pid = child.pid;
+    const processStartTicks = startTicks(pid);
+    const tmp = `${req.pidFile.path}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ ...req.pidFile.record, pid, processStartTicks }), { mode: 0o600 });
+    renameSync(tmp, req.pidFile.path);
     child.once('exit', (code, signal) => send({ type: 'exit', pid, code, signal }));
     child.unref();
-    send({ type: 'spawned', id: req.id, pid });
+    send({ type: 'spawned', id: req.id, pid, processStartTicks });
   } catch (err) {
     send({ type: 'error', id: req.id, message: (err as Error).message });
   } finally {
     if (logFd !== undefined) closeSync(logFd);
     if (fifoFd !== undefined) closeSync(fifoFd);
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat: with the pid, names one process across pid reuse. */
+function startTicks(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
   }
 }
 

@@ -9,9 +9,11 @@ export interface SpawnRequest {
   env: Record<string, string>;
   logPath: string;
   fifoPath: string;
+  /** Written, with pid and start time, in the same synchronous step as the spawn: no crash can leave the process unrecorded. */
+  pidFile: { path: string; record: Record<string, unknown> };
 }
 
 export type SpawnerReply =
-  | { type: 'spawned'; id: number; pid: number }
+  | { type: 'spawned'; id: number; pid: number; processStartTicks: string | null }
   | { type: 'error'; id: number; message: string }
   | { type: 'exit'; pid: number; code: number | null; signal: NodeJS.Signals | null };

@@ -28,7 +28,7 @@ export function spawnerScriptPath(): string {
 export class Spawner {
   private child: ChildProcess | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (pid: number) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (spawned: { pid: number; processStartTicks: string | null }) => void; reject: (err: Error) => void }>();
   private readonly exitHandlers = new Map<number, (exit: ProcessExit) => void>();
   private readonly earlyExits = new Map<number, ProcessExit>();
   private closed = false;
@@ -39,7 +39,7 @@ export class Spawner {
     private readonly script = spawnerScriptPath(),
   ) {}
 
-  spawn(req: Omit<SpawnRequest, 'type' | 'id'>): Promise<number> {
+  spawn(req: Omit<SpawnRequest, 'type' | 'id'>): Promise<{ pid: number; processStartTicks: string | null }> {
     const child = this.ensure();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -97,7 +97,7 @@ export class Spawner {
     const waiter = this.pending.get(reply.id);
     if (!waiter) return;
     this.pending.delete(reply.id);
-    if (reply.type === 'spawned') waiter.resolve(reply.pid);
+    if (reply.type === 'spawned') waiter.resolve({ pid: reply.pid, processStartTicks: reply.processStartTicks });
     else waiter.reject(new Error(reply.message));
   }
 
