@@ -1,0 +1,57 @@
+/**
+ * The one permission table. Every route (and later every chat and voice
+ * command) names the permission it needs; roles and scoped API keys are sets
+ * of permissions. `GET /api/v1/auth/permissions` shows the caller's set, and the
+ * README prints this table.
+ */
+
+export const ROLES = ['admin', 'operator', 'viewer', 'user'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = {
+  'bots:read': 'list and read bots, their status and figures',
+  'bots:create': 'register bots',
+  'bots:update': 'change bot specs',
+  'bots:delete': 'delete bots',
+  'bots:operate': 'start, stop and restart bots',
+  'bots:secrets': 'read secret values of bots',
+  'incidents:read': 'list incidents',
+  'incidents:manage': 'acknowledge and resolve incidents',
+  'deployments:create': 'trigger deployments (CI)',
+  'deployments:read': 'read deployments',
+  'chat:ask': 'ask questions over chat',
+  'users:manage': 'create, change and delete users',
+  'api-keys:manage': 'mint and revoke API keys',
+  'audit:read': 'read the audit log',
+  'metrics:read': 'read platform metrics',
+} as const;
+export type Permission = keyof typeof PERMISSIONS;
+
+const all = Object.keys(PERMISSIONS) as Permission[];
+
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  admin: all,
+  operator: [
+    'bots:read',
+    'bots:create',
+    'bots:update',
+    'bots:delete',
+    'bots:operate',
+    'incidents:read',
+    'incidents:manage',
+    'deployments:create',
+    'deployments:read',
+    'chat:ask',
+    'metrics:read',
+  ],
+  viewer: ['bots:read', 'incidents:read', 'deployments:read', 'chat:ask', 'metrics:read'],
+  user: ['bots:read', 'chat:ask'],
+};
+
+export function permissionsOf(role: Role): ReadonlySet<Permission> {
+  return new Set(ROLE_PERMISSIONS[role]);
+}
+
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(PERMISSIONS, value);
+}

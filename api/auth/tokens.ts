@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+
+export type TokenType = 'access' | 'refresh';
+export type TokenAlgorithm = 'HS256' | 'HS384' | 'HS512';
+
+export const TOKEN_ISSUER = 'codex32';
+export const TOKEN_AUDIENCE = 'codex32-api';
+
+export interface TokenClaims {
+  sub: string;
+  jti: string;
+  tokenType: TokenType;
+  /** Refresh-token family: every rotation stays in it, so reuse revokes them all. */
+  family?: string;
+  /** The user's token version when issued: bumping it (disable, password reset) voids older tokens. */
+  version: number;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export class TokenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+export interface TokenServiceOptions {
+  secret: string;
+  algorithm: TokenAlgorithm;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+/**
+ * Signs and checks JWTs. Only the configured HMAC algorithm is accepted
+ * (never `none`, never another), issuer and audience must match, and the
+ * token type claim keeps refresh and access tokens from standing in for
+ * each other.
+ */
+export class TokenService {
+  private readonly key: Uint8Array;
+
+  constructor(private readonly opts: TokenServiceOptions) {
+    if (opts.secret.length < 32) throw new Error('API_SECRET_KEY must be at least 32 characters: generate one with `openssl rand -hex 32`');
+    this.key = new TextEncoder().encode(opts.secret);
+  }
+
+  get accessTtlSeconds(): number {
+    return this.opts.accessTtlSeconds;
+  }
+
+  async issue(type: TokenType, sub: string, version: number, family?: string): Promise<{ token: string; claims: TokenClaims }> {
+    const now = Math.floor(Date.now() / 1000);
+    const ttl = type === 'access' ? this.opts.accessTtlSeconds : this.opts.refreshTtlSeconds;
+    const jti = randomUUID();
+    const payload: JWTPayload = { token_type: type, ver: version, ...(family ? { fid: family } : {}) };
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: this.opts.algorithm, typ: 'JWT' })
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(TOKEN_AUDIENCE)
+      .setSubject(sub)
+      .setJti(jti)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + ttl)
+      .sign(this.key);
+    return { token, claims: { sub, jti, tokenType: type, family, version, issuedAt: now, expiresAt: now + ttl } };
+  }
+
+  async verify(token: string, expected: TokenType): Promise<TokenClaims> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key, {
+        algorithms: [this.opts.algorithm],
+        issuer: TOKEN_ISSUER,
+        audience: TOKEN_AUDIENCE,
+        requiredClaims: ['sub', 'jti', 'exp', 'iat', 'nbf'],
+        clockTolerance: 5,
+      }));
+    } catch (err) {
+      throw new TokenError(describe(err));
+    }
+    if (payload.token_type !== expected) {
+      throw new TokenError(`a ${String(payload.token_type ?? 'typeless')} token cannot be used as an ${expected} token`);
+    }
+    if (typeof payload.ver !== 'number') throw new TokenError('the token has no version claim');
+    if (expected === 'refresh' && typeof payload.fid !== 'string') throw new TokenError('the refresh token has no family');
+    return {
+      sub: payload.sub!,
+      jti: payload.jti!,
+      tokenType: expected,
+      family: typeof payload.fid === 'string' ? payload.fid : undefined,
+      version: payload.ver,
+      issuedAt: payload.iat!,
+      expiresAt: payload.exp!,
+    };
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'the token has expired; log in again or refresh it';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `the token's ${err.claim} claim is not valid`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm this API does not accept';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'the token is malformed';
+  return 'the token is not valid';
+}
