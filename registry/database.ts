@@ -55,10 +55,62 @@ export interface IncidentsTable {
   resolved_at: Timestamp | null;
 }
 
+export interface UsersTable {
+  username: string;
+  password_hash: string;
+  role: 'admin' | 'operator' | 'viewer' | 'user';
+  disabled: ColumnType<boolean, boolean | undefined, boolean>;
+  token_version: ColumnType<number, number | undefined, number>;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface RefreshTokensTable {
+  jti: string;
+  family_id: string;
+  username: string;
+  issued_at: DefaultTimestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  role: string | null;
+  permissions: ColumnType<string[] | null, string | null, string | null>;
+  created_by: string;
+  created_at: DefaultTimestamp;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface AuditLogTable {
+  id: string;
+  at: DefaultTimestamp;
+  actor: string;
+  actor_type: string;
+  action: string;
+  target: string | null;
+  result: string;
+  status: number | null;
+  ip: string | null;
+  request_id: string | null;
+  details: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
 export interface Database {
   bots: BotsTable;
   instances: InstancesTable;
   incidents: IncidentsTable;
+  users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
 }
 
 export type BotRow = Selectable<BotsTable>;
@@ -67,4 +119,5 @@ export type BotUpdate = Updateable<BotsTable>;
 export type InstanceRow = Selectable<InstancesTable>;
 export type NewInstance = Insertable<InstancesTable>;
 export type IncidentRow = Selectable<IncidentsTable>;
+export type UserRow = Selectable<UsersTable>;
 export type NewIncident = Insertable<IncidentsTable>;

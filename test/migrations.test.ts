@@ -27,8 +27,10 @@ async function open(engine: Engine): Promise<Registry> {
   return registry;
 }
 
+const ALL_TABLES = ['api_keys', 'audit_log', 'bots', 'incidents', 'instances', 'refresh_tokens', 'users'];
+
 async function tables(registry: Registry): Promise<string[]> {
-  const { rows } = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' and table_name in ('bots', 'instances', 'incidents') order by table_name`.execute(registry.db);
+  const { rows } = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'codex32_migrations%' order by table_name`.execute(registry.db);
   return rows.map((r) => r.table_name);
 }
 
@@ -36,8 +38,11 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
   it('go up, down and up again, and the schema works after each', async () => {
     const registry = await open(engine);
     const up = await migrate(registry.db, 'latest');
-    expect(up.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261121000000_core', 'Up', 'Success']]);
-    expect(await tables(registry)).toEqual(['bots', 'incidents', 'instances']);
+    expect(up.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261121000000_core', 'Up', 'Success'],
+      ['20261122000000_auth', 'Up', 'Success'],
+    ]);
+    expect(await tables(registry)).toEqual(ALL_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
 
     await registry.db
@@ -53,11 +58,14 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
     ).rejects.toThrow(/bots_source_check/);
 
     const down = await migrate(registry.db, 'down');
-    expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261121000000_core', 'Down', 'Success']]);
+    expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261122000000_auth', 'Down', 'Success']]);
+    expect(await tables(registry)).toEqual(['bots', 'incidents', 'instances']);
+    const downAgain = await migrate(registry.db, 'down');
+    expect(downAgain.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261121000000_core', 'Down', 'Success']]);
     expect(await tables(registry)).toEqual([]);
 
     await migrate(registry.db, 'latest');
-    expect(await tables(registry)).toEqual(['bots', 'incidents', 'instances']);
+    expect(await tables(registry)).toEqual(ALL_TABLES);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from bots`.execute(registry.db);
     expect(rows[0]!.n).toBe(0);
   });
