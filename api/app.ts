@@ -6,6 +6,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppDeps, AppEnv } from './deps.js';
 import { ApiError, fromHttpException, problemResponse, validationError } from './problem.js';
+import { authRoutes } from './routes/auth.js';
 import { botRoutes } from './routes/bots.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
@@ -62,6 +63,7 @@ export function createApp(input: AppDepsInput) {
   );
 
   app.route('/', healthRoutes(deps));
+  app.route('/', authRoutes(deps));
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
   app.route('/', docsRoutes());

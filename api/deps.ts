@@ -3,10 +3,12 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
+import type { Principal } from './auth/principal.js';
+import type { AuthService } from './auth/auth-service.js';
 import type { BotWorkflows } from './bot-workflows.js';
 import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
 
-export type AppEnv = { Variables: { requestId: string } };
+export type AppEnv = { Variables: { requestId: string; principal: Principal | null } };
 
 export interface ReadinessCheck {
   name: string;
@@ -22,6 +24,7 @@ export interface AppDeps {
   cpu: CpuLoadTracker;
   logger: Logger;
   readiness: ReadinessCheck[];
+  auth: AuthService;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one hook serves every route's schemas and targets
   validationHook: Hook<any, AppEnv, any, any>;
 }

@@ -25,6 +25,7 @@ export class ApiError extends Error {
     readonly title: string,
     detail: string,
     readonly errors?: Array<{ path: string; message: string }>,
+    readonly headers?: Record<string, string>,
   ) {
     super(detail);
     this.name = 'ApiError';
@@ -44,7 +45,7 @@ export function problemResponse(c: Context, error: ApiError): Response {
     ...(error.errors ? { errors: error.errors } : {}),
     request_id: c.get('requestId' as never) as string | undefined,
   };
-  return c.body(JSON.stringify(body), error.status, { 'Content-Type': 'application/problem+json' });
+  return c.body(JSON.stringify(body), error.status, { ...error.headers, 'Content-Type': 'application/problem+json' });
 }
 
 export function validationError(error: ZodError, where: string): ApiError {

@@ -4,6 +4,10 @@ import type { Client, Connection } from '@temporalio/client';
 import { createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import { createApp } from '../api/app.js';
+import { AuthService } from '../api/auth/auth-service.js';
+import { bootstrapAdmin } from '../api/auth/bootstrap-admin.js';
+import { resolveSecretKey } from '../api/auth/secret-key.js';
+import { TokenService } from '../api/auth/tokens.js';
 import { CpuLoadTracker } from '../api/bot-view.js';
 import { BotWorkflows } from '../api/bot-workflows.js';
 import { openRegistry, type Registry } from '../registry/connect.js';
@@ -58,7 +62,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // The API listens first: bots launched by the worker are told its actual address.
     let apiUrl: string | null = null;
     if (opts.api) {
+      const tokens = new TokenService({
+        secret: await resolveSecretKey(config.API_SECRET_KEY, config.paths.dataDir, logger),
+        algorithm: config.API_ALGORITHM,
+        accessTtlSeconds: config.API_ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+        refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
+      });
+      await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
+        auth: new AuthService(registry.db, tokens),
         config,
         db: registry.db,
         dbEngine: registry.engine,

@@ -29,6 +29,7 @@ export const configSchema = z.object({
   API_SECRET_KEY: optionalText,
   API_ALGORITHM: z.enum(['HS256', 'HS384', 'HS512']).default('HS256'),
   API_ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(30),
+  API_REFRESH_TOKEN_EXPIRE_DAYS: z.coerce.number().int().positive().max(365).default(14),
   API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   API_PUBLIC_URL: optionalText.pipe(z.string().url('must be an absolute URL such as http://10.0.0.5:8000').optional()),
   ADMIN_API_KEY: optionalText,

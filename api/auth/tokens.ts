@@ -83,7 +83,7 @@ export class TokenService {
       throw new TokenError(describe(err));
     }
     if (payload.token_type !== expected) {
-      throw new TokenError(`a ${String(payload.token_type ?? 'typeless')} token cannot be used as an ${expected} token`);
+      throw new TokenError(`a ${typeof payload.token_type === 'string' ? payload.token_type : 'typeless'} token cannot be used as an ${expected} token`);
     }
     if (typeof payload.ver !== 'number') throw new TokenError('the token has no version claim');
     if (expected === 'refresh' && typeof payload.fid !== 'string') throw new TokenError('the refresh token has no family');

@@ -89,6 +89,8 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     BOT_STOP_GRACE_SECONDS: '2',
+    ADMIN_USERNAME: 'admin',
+    ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });

@@ -1,0 +1,69 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+
+import type { AppEnv } from '../deps.js';
+import { ApiError } from '../problem.js';
+import { AuthError, type AuthService } from './auth-service.js';
+import { permissionsOf, type Permission } from './permissions.js';
+import type { Principal } from './principal.js';
+
+export interface AuthenticateOptions {
+  auth: AuthService;
+  adminApiKey?: string | undefined;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** 401 with the header RFC 6750 asks for, in our problem shape. */
+export function unauthorized(detail: string): ApiError {
+  return new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': 'Bearer realm="codex32"' });
+}
+
+/**
+ * Finds the principal behind `Authorization: Bearer <access token>` or
+ * `X-API-Key`. Credentials that are present but wrong are refused here (401),
+ * never downgraded to anonymous.
+ */
+export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEnv> {
+  const adminKey = opts.adminApiKey ? digest(opts.adminApiKey) : undefined;
+  return async function authenticateHandler(c, next) {
+    const header = c.req.header('Authorization');
+    const apiKey = c.req.header('X-API-Key');
+    let principal: Principal | null = null;
+    if (apiKey !== undefined) {
+      if (!adminKey || !timingSafeEqual(digest(apiKey), adminKey)) throw unauthorized('The API key is not valid. Check the X-API-Key header.');
+      principal = { type: 'api-key', id: 'admin-api-key', name: 'ADMIN_API_KEY', role: 'admin', permissions: permissionsOf('admin') };
+    } else if (header !== undefined) {
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');
+      try {
+        principal = await opts.auth.principalFromAccessToken(match[1]!);
+      } catch (err) {
+        if (err instanceof AuthError) throw unauthorized(err.message);
+        throw err;
+      }
+    }
+    c.set('principal', principal);
+    await next();
+  };
+}
+
+/** The caller must be authenticated and hold `permission`. */
+export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
+  return async function requirePermissionHandler(c, next) {
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>", or send X-API-Key.');
+    if (!principal.permissions.has(permission)) {
+      throw new ApiError(403, 'forbidden', 'Forbidden', `Your ${principal.role ?? 'key'} access does not include "${permission}". Ask an administrator for it.`);
+    }
+    await next();
+  };
+}
+
+export function requireAuthenticated(): MiddlewareHandler<AppEnv> {
+  return async function requireAuthenticatedHandler(c, next) {
+    if (!c.get('principal')) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>".');
+    await next();
+  };
+}
+

@@ -1,0 +1,149 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { AuthError } from '../auth/auth-service.js';
+import { authenticate, requireAuthenticated, unauthorized } from '../auth/authenticate.js';
+import { PERMISSIONS } from '../auth/permissions.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
+
+const tokenPairSchema = z
+  .object({
+    access_token: z.string(),
+    refresh_token: z.string(),
+    token_type: z.literal('bearer'),
+    expires_in: z.number().int().openapi({ description: 'Seconds until the access token expires' }),
+  })
+  .openapi('TokenPair');
+
+const loginSchema = z
+  .strictObject({
+    username: z.string().min(1).max(64),
+    password: z.string().min(1).max(256),
+  })
+  .openapi('Login');
+
+const logoutSchema = z
+  .strictObject({
+    refresh_token: z.string().max(4096).optional(),
+    everywhere: z.boolean().default(false).openapi({ description: 'End every session of this user (all tokens issued so far stop working)' }),
+  })
+  .openapi('Logout');
+
+const bearer = (header: string | undefined): string => {
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  if (!match) throw unauthorized('Send the refresh token as "Authorization: Bearer <refresh_token>".');
+  return match[1]!;
+};
+
+/** Login, token rotation, logout and "who am I". Everything else about users comes with the users resource. */
+export function authRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+  const refuse = (err: unknown): never => {
+    if (err instanceof AuthError) throw unauthorized(err.message);
+    throw err;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/login',
+      tags: ['auth'],
+      summary: 'Exchange a user name and password for an access and a refresh token',
+      request: { body: jsonBody(loginSchema) },
+      responses: { 200: { description: 'Tokens', content: { 'application/json': { schema: tokenPairSchema } } }, ...problems(400, 401, 415, 422) },
+    }),
+    async (c) => {
+      const { username, password } = c.req.valid('json');
+      return c.json(await deps.auth.login(username, password).catch(refuse), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/refresh',
+      tags: ['auth'],
+      summary: 'Rotate: spend a refresh token (Authorization: Bearer <refresh_token>) for a new pair',
+      description: 'A refresh token works once. Presenting a spent one revokes every token of that login.',
+      responses: { 200: { description: 'New tokens', content: { 'application/json': { schema: tokenPairSchema } } }, ...problems(401) },
+    }),
+    async (c) => c.json(await deps.auth.refresh(bearer(c.req.header('Authorization'))).catch(refuse), 200),
+  );
+
+  // Per route, not app.use: a sub-app's middleware would apply to every route of the parent once mounted.
+  const signedIn = [authenticate({ auth: deps.auth, adminApiKey: deps.config.ADMIN_API_KEY }), requireAuthenticated()];
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/logout',
+      tags: ['auth'],
+      middleware: signedIn,
+      summary: 'End this session (its refresh token family), or every session',
+      request: { body: { content: { 'application/json': { schema: logoutSchema } }, required: false } },
+      responses: {
+        200: { description: 'Logged out', content: { 'application/json': { schema: z.object({ message: z.string() }) } } },
+        ...problems(401, 422),
+      },
+    }),
+    async (c) => {
+      const principal = c.get('principal')!;
+      if (principal.type !== 'user') throw unauthorized('API keys have no session to end; revoke the key instead.');
+      const body = c.req.header('Content-Type')?.includes('json') ? c.req.valid('json') : { everywhere: false };
+      await deps.auth.logout(principal.username, { refreshToken: body.refresh_token, everywhere: body.everywhere }).catch(refuse);
+      return c.json({ message: body.everywhere ? 'Every session of this user has ended.' : 'Logged out.' }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/auth/me',
+      tags: ['auth'],
+      middleware: signedIn,
+      summary: 'Who the caller is',
+      responses: {
+        200: {
+          description: 'The caller',
+          content: {
+            'application/json': {
+              schema: z.object({ type: z.enum(['user', 'api-key']), name: z.string(), role: z.string().nullable(), permissions: z.array(z.string()) }),
+            },
+          },
+        },
+        ...problems(401),
+      },
+    }),
+    (c) => {
+      const p = c.get('principal')!;
+      return c.json({ type: p.type, name: p.type === 'user' ? p.username : p.name, role: p.role, permissions: [...p.permissions].sort() }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/auth/permissions',
+      tags: ['auth'],
+      middleware: signedIn,
+      summary: "The caller's permissions, each with what it allows",
+      responses: {
+        200: {
+          description: 'Permissions',
+          content: {
+            'application/json': {
+              schema: z.object({ role: z.string().nullable(), permissions: z.array(z.object({ name: z.string(), allows: z.string() })) }),
+            },
+          },
+        },
+        ...problems(401),
+      },
+    }),
+    (c) => {
+      const p = c.get('principal')!;
+      const permissions = [...p.permissions].sort().map((name) => ({ name, allows: PERMISSIONS[name] }));
+      return c.json({ role: p.role, permissions }, 200);
+    },
+  );
+
+  return app;
+}

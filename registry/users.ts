@@ -1,0 +1,52 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, UserRow } from './database.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function findUser(db: Db, username: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const r = await db.selectFrom('users').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export async function insertUser(db: Db, user: { username: string; password_hash: string; role: UserRow['role'] }): Promise<UserRow> {
+  return db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function recordRefreshToken(db: Db, token: { jti: string; family_id: string; username: string; expires_at: Date }): Promise<void> {
+  await db.insertInto('refresh_tokens').values(token).execute();
+}
+
+/**
+ * Marks a refresh token used, once. Returns false when it was used or revoked
+ * before: the caller treats that as theft and revokes the whole family.
+ */
+export async function useRefreshToken(db: Db, jti: string): Promise<boolean> {
+  const r = await db
+    .updateTable('refresh_tokens')
+    .set({ used_at: sql`now()` })
+    .where('jti', '=', jti)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function revokeFamily(db: Db, familyId: string): Promise<void> {
+  await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('family_id', '=', familyId).where('revoked_at', 'is', null).execute();
+}
+
+export async function revokeAllOfUser(db: Db, username: string): Promise<void> {
+  await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('username', '=', username).where('revoked_at', 'is', null).execute();
+}
+
+export async function bumpTokenVersion(db: Db, username: string): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ token_version: sql`token_version + 1`, updated_at: sql`now()` })
+    .where('username', '=', username)
+    .execute();
+}

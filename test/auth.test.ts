@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from './helpers/platform.js';
+
+const ADMIN = { username: 'root-admin', password: 'Sturdy-Passw0rd!' };
+
+describe('authentication: login, rotation, logout, me', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('postgres', {
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+      ADMIN_API_KEY: 'ci-admin-key-0123456789',
+      API_SECRET_KEY: 's'.repeat(64),
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const login = (username = ADMIN.username, password = ADMIN.password) => t.request('POST', '/api/v1/auth/login', { username, password });
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  it('logs the bootstrap admin in and tells who it is', async () => {
+    const r = await login();
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ token_type: 'bearer', expires_in: 1800 });
+    expect(typeof r.body.access_token).toBe('string');
+    const me = await t.request('GET', '/api/v1/auth/me', undefined, bearer(r.body.access_token));
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ type: 'user', name: ADMIN.username, role: 'admin' });
+    expect(me.body.permissions).toContain('users:manage');
+    const perms = await t.request('GET', '/api/v1/auth/permissions', undefined, bearer(r.body.access_token));
+    expect(perms.status).toBe(200);
+    expect(perms.body.permissions.find((p: { name: string }) => p.name === 'bots:operate').allows).toMatch(/start, stop/);
+  });
+
+  it('refuses wrong credentials alike, with WWW-Authenticate', async () => {
+    const wrongPassword = await login(ADMIN.username, 'nope-nope-nope');
+    const noUser = await login('nobody-here', 'nope-nope-nope');
+    for (const r of [wrongPassword, noUser]) {
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer realm="codex32"');
+      expect(r.body.detail).toBe('Invalid username or password.');
+    }
+    expect((await t.request('POST', '/api/v1/auth/login', { username: ADMIN.username })).status).toBe(422);
+    expect((await t.request('POST', '/api/v1/auth/login', { ...ADMIN, extra: 1 })).status).toBe(422);
+  });
+
+  it('rotates refresh tokens, and a reused one revokes its whole family', async () => {
+    const first = (await login()).body;
+    const second = await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(first.refresh_token));
+    expect(second.status).toBe(200);
+    expect(second.body.refresh_token).not.toBe(first.refresh_token);
+
+    const reuse = await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(first.refresh_token));
+    expect(reuse.status).toBe(401);
+    expect(reuse.body.detail).toMatch(/already used.*revoked/);
+    // The thief's rotation is dead too.
+    const after = await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(second.body.refresh_token));
+    expect(after.status).toBe(401);
+    // Another login is unaffected.
+    const other = (await login()).body;
+    expect((await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(other.refresh_token))).status).toBe(200);
+  });
+
+  it('keeps access and refresh tokens apart', async () => {
+    const pair = (await login()).body;
+    const refreshAsAccess = await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.refresh_token));
+    expect(refreshAsAccess.status).toBe(401);
+    expect(refreshAsAccess.body.detail).toMatch(/refresh token cannot be used as an access token/);
+    const accessAsRefresh = await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(pair.access_token));
+    expect(accessAsRefresh.status).toBe(401);
+    expect((await t.request('GET', '/api/v1/auth/me')).status).toBe(401);
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, { Authorization: 'Basic abc' })).status).toBe(401);
+  });
+
+  it('logout ends a session; logout everywhere voids every token', async () => {
+    const a = (await login()).body;
+    const b = (await login()).body;
+    const out = await t.request('POST', '/api/v1/auth/logout', { refresh_token: a.refresh_token }, bearer(a.access_token));
+    expect(out.status).toBe(200);
+    expect((await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(a.refresh_token))).status).toBe(401);
+    expect((await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(b.refresh_token))).status).toBe(200);
+
+    const c = (await login()).body;
+    expect((await t.request('POST', '/api/v1/auth/logout', { everywhere: true }, bearer(c.access_token))).status).toBe(200);
+    const revoked = await t.request('GET', '/api/v1/auth/me', undefined, bearer(c.access_token));
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.detail).toMatch(/revoked/);
+    expect((await login()).status).toBe(200);
+  });
+
+  it('authenticates the admin API key, and refuses a wrong one', async () => {
+    const me = await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': 'ci-admin-key-0123456789' });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ type: 'api-key', role: 'admin' });
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': 'wrong' })).status).toBe(401);
+  });
+
+  it('a disabled user is out at the next request', async () => {
+    const { hashPassword } = await import('../api/auth/passwords.js');
+    const db = t.platform.registry.db;
+    await db.insertInto('users').values({ username: 'temp-viewer', password_hash: await hashPassword('Temp-viewer-pass1'), role: 'viewer' }).execute();
+    const pair = (await login('temp-viewer', 'Temp-viewer-pass1')).body;
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token))).body.role).toBe('viewer');
+    await db.updateTable('users').set({ role: 'operator' }).where('username', '=', 'temp-viewer').execute();
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token))).body.role).toBe('operator');
+    await db.updateTable('users').set({ disabled: true }).where('username', '=', 'temp-viewer').execute();
+    const refused = await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token));
+    expect(refused.status).toBe(401);
+    expect(refused.body.detail).toMatch(/disabled/);
+    expect((await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(pair.refresh_token))).status).toBe(401);
+    await db.deleteFrom('users').where('username', '=', 'temp-viewer').execute();
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token))).status).toBe(401);
+  });
+});
+
+describe('the first administrator', () => {
+  it('gets a generated password printed once and stored only as a hash; a weak configured one is refused', async () => {
+    const fs = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { loadConfig } = await import('../lib/config.js');
+    const { openRegistry } = await import('../registry/connect.js');
+    const { migrate } = await import('../registry/migrate.js');
+    const { bootstrapAdmin } = await import('../api/auth/bootstrap-admin.js');
+    const { verifyPassword } = await import('../api/auth/passwords.js');
+    const { createLogger } = await import('../lib/logger.js');
+    const { createTestDatabase } = await import('./helpers/platform.js');
+    const logger = createLogger({ LOG_LEVEL: 'silent', NODE_ENV: 'test' });
+    const database = await createTestDatabase();
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'codex32-admin-'));
+    const registry = await openRegistry(loadConfig({ DATABASE_URL: database.url, DATA_DIR: dir }));
+    try {
+      await migrate(registry.db, 'latest');
+      await expect(bootstrapAdmin(registry.db, { username: 'boss', password: 'weak', logger })).rejects.toThrow(/ADMIN_PASSWORD is too weak: the password must be at least 12/);
+      const printed: string[] = [];
+      expect(await bootstrapAdmin(registry.db, { logger, print: (l) => printed.push(l) })).toEqual({ created: true, username: 'admin' });
+      const password = /password: (\S+)/.exec(printed.join('\n'))![1]!;
+      const row = await registry.db.selectFrom('users').selectAll().where('username', '=', 'admin').executeTakeFirstOrThrow();
+      expect(row.role).toBe('admin');
+      expect(row.password_hash).not.toContain(password);
+      expect(await verifyPassword(row.password_hash, password)).toBe(true);
+      // Only once: there is a user now.
+      expect(await bootstrapAdmin(registry.db, { logger, print: (l) => printed.push(l) })).toEqual({ created: false });
+      expect(printed).toHaveLength(1);
+    } finally {
+      await registry.close();
+      await database.drop();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
