@@ -11,6 +11,7 @@ import { botRoutes } from './routes/bots.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
+import { userRoutes } from './routes/users.js';
 
 export type AppDepsInput = Omit<AppDeps, 'validationHook'>;
 
@@ -64,6 +65,7 @@ export function createApp(input: AppDepsInput) {
 
   app.route('/', healthRoutes(deps));
   app.route('/', authRoutes(deps));
+  app.route('/', userRoutes(deps));
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
   app.route('/', docsRoutes());

@@ -151,3 +151,57 @@ describe('the first administrator', () => {
     }
   });
 });
+
+describe('users, managed by administrators', () => {
+  let t: TestPlatform;
+  let adminToken: string;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite', { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password });
+    adminToken = (await t.request('POST', '/api/v1/auth/login', ADMIN)).body.access_token;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  it('creates, lists, changes, disables and deletes users; only admins may', async () => {
+    expect((await t.request('GET', '/api/v1/users')).status).toBe(401);
+    const weak = await t.request('POST', '/api/v1/users', { username: 'bob', password: 'short', role: 'operator' }, as(adminToken));
+    expect(weak.status).toBe(422);
+    expect(weak.body.detail).toMatch(/too weak: the password must be at least 12/);
+    const created = await t.request('POST', '/api/v1/users', { username: 'bob', password: 'Operator-pass-42', role: 'operator' }, as(adminToken));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ username: 'bob', role: 'operator', disabled: false });
+    expect(created.body).not.toHaveProperty('password_hash');
+    expect((await t.request('POST', '/api/v1/users', { username: 'bob', password: 'Operator-pass-42', role: 'operator' }, as(adminToken))).status).toBe(409);
+
+    const bob = (await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'Operator-pass-42' })).body;
+    const forbidden = await t.request('GET', '/api/v1/users', undefined, as(bob.access_token));
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.detail).toMatch(/users:manage/);
+
+    const list = await t.request('GET', '/api/v1/users', undefined, as(adminToken));
+    expect(list.body.users.map((u: { username: string }) => u.username)).toEqual(['bob', ADMIN.username]);
+
+    const reset = await t.request('PATCH', '/api/v1/users/bob', { password: 'New-secret-pass-7' }, as(adminToken));
+    expect(reset.status).toBe(200);
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, as(bob.access_token))).status).toBe(401);
+    expect((await t.request('POST', '/api/v1/auth/refresh', undefined, as(bob.refresh_token))).status).toBe(401);
+    expect((await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'New-secret-pass-7' })).status).toBe(200);
+
+    expect((await t.request('PATCH', '/api/v1/users/bob', { disabled: true }, as(adminToken))).body.disabled).toBe(true);
+    expect((await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'New-secret-pass-7' })).status).toBe(401);
+    expect((await t.request('PATCH', '/api/v1/users/bob', { colour: 'red' }, as(adminToken))).status).toBe(422);
+    expect((await t.request('PATCH', '/api/v1/users/nobody', { disabled: true }, as(adminToken))).status).toBe(404);
+    expect((await t.request('DELETE', '/api/v1/users/bob', undefined, as(adminToken))).status).toBe(200);
+    expect((await t.request('DELETE', '/api/v1/users/bob', undefined, as(adminToken))).status).toBe(404);
+  });
+
+  it('never leaves the platform without an enabled administrator', async () => {
+    const demote = await t.request('PATCH', `/api/v1/users/${ADMIN.username}`, { role: 'viewer' }, as(adminToken));
+    expect(demote.status).toBe(409);
+    expect(demote.body.detail).toMatch(/last enabled administrator/);
+    expect((await t.request('DELETE', `/api/v1/users/${ADMIN.username}`, undefined, as(adminToken))).status).toBe(409);
+    expect((await t.request('PATCH', `/api/v1/users/${ADMIN.username}`, { disabled: true }, as(adminToken))).status).toBe(409);
+  });
+});
