@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { authenticate } from './auth/authenticate.js';
 import type { AppDeps, AppEnv } from './deps.js';
 import { ApiError, fromHttpException, problemResponse, validationError } from './problem.js';
 import { authRoutes } from './routes/auth.js';
@@ -12,14 +13,16 @@ import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
 import { userRoutes } from './routes/users.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 
-export type AppDepsInput = Omit<AppDeps, 'validationHook'>;
+export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'>;
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
 export function createApp(input: AppDepsInput) {
   const deps: AppDeps = {
     ...input,
+    authenticate: authenticate({ auth: input.auth, apiKeys: input.apiKeys, adminApiKey: input.config.ADMIN_API_KEY }),
     validationHook: (result, c: Context) => {
       if (!result.success) {
         const target = (result as { target?: string }).target;
@@ -66,6 +69,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', healthRoutes(deps));
   app.route('/', authRoutes(deps));
   app.route('/', userRoutes(deps));
+  app.route('/', apiKeyRoutes(deps));
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
   app.route('/', docsRoutes());

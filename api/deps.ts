@@ -5,6 +5,8 @@ import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
 import type { Principal } from './auth/principal.js';
 import type { AuthService } from './auth/auth-service.js';
+import type { ApiKeys } from './auth/api-keys.js';
+import type { MiddlewareHandler } from 'hono';
 import type { BotWorkflows } from './bot-workflows.js';
 import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
 
@@ -25,6 +27,9 @@ export interface AppDeps {
   logger: Logger;
   readiness: ReadinessCheck[];
   auth: AuthService;
+  apiKeys: ApiKeys;
+  /** Finds the caller (token or API key); routes add requirePermission(...) after it. */
+  authenticate: MiddlewareHandler<AppEnv>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one hook serves every route's schemas and targets
   validationHook: Hook<any, AppEnv, any, any>;
 }

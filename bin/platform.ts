@@ -4,6 +4,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import { createApp } from '../api/app.js';
+import { ApiKeys } from '../api/auth/api-keys.js';
 import { AuthService } from '../api/auth/auth-service.js';
 import { bootstrapAdmin } from '../api/auth/bootstrap-admin.js';
 import { resolveSecretKey } from '../api/auth/secret-key.js';
@@ -71,6 +72,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
         auth: new AuthService(registry.db, tokens),
+        apiKeys: new ApiKeys(registry.db),
         config,
         db: registry.db,
         dbEngine: registry.engine,

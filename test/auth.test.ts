@@ -205,3 +205,54 @@ describe('users, managed by administrators', () => {
     expect((await t.request('PATCH', `/api/v1/users/${ADMIN.username}`, { disabled: true }, as(adminToken))).status).toBe(409);
   });
 });
+
+describe('API keys', () => {
+  let t: TestPlatform;
+  const adminKey = { 'X-API-Key': 'bootstrap-admin-key-0123456789' };
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite', { ADMIN_API_KEY: adminKey['X-API-Key'] });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('mints a scoped key shown once, authenticates with it, lists it without the key, and revokes it', async () => {
+    expect((await t.request('POST', '/api/v1/api-keys', { name: 'ci' })).status).toBe(401);
+    const both = await t.request('POST', '/api/v1/api-keys', { name: 'ci', role: 'viewer', permissions: ['bots:read'] }, adminKey);
+    expect(both.status).toBe(422);
+    expect(both.body.detail).toMatch(/exactly one of "role".*"permissions"/);
+    expect((await t.request('POST', '/api/v1/api-keys', { name: 'ci', permissions: ['launch:missiles'] }, adminKey)).status).toBe(422);
+
+    const minted = await t.request('POST', '/api/v1/api-keys', { name: 'ci-deploy', permissions: ['deployments:create'], expires_in_days: 30 }, adminKey);
+    expect(minted.status).toBe(201);
+    expect(minted.body.key).toMatch(new RegExp(`^c32_${minted.body.prefix}_`));
+    expect(minted.body).toMatchObject({ name: 'ci-deploy', role: null, permissions: ['deployments:create'], revoked_at: null });
+    const ciKey = { 'X-API-Key': minted.body.key as string };
+
+    const me = await t.request('GET', '/api/v1/auth/me', undefined, ciKey);
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ type: 'api-key', name: 'ci-deploy', role: null, permissions: ['deployments:create'] });
+    expect((await t.request('GET', '/api/v1/api-keys', undefined, ciKey)).status).toBe(403);
+
+    const list = await t.request('GET', '/api/v1/api-keys', undefined, adminKey);
+    expect(list.status).toBe(200);
+    expect(JSON.stringify(list.body)).not.toContain(minted.body.key);
+    const stored = await t.platform.registry.db.selectFrom('api_keys').select('key_hash').where('id', '=', minted.body.id).executeTakeFirstOrThrow();
+    expect(stored.key_hash).not.toContain(minted.body.key);
+
+    const revoked = await t.request('DELETE', `/api/v1/api-keys/${minted.body.id}`, undefined, adminKey);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.revoked_at).not.toBeNull();
+    const after = await t.request('GET', '/api/v1/auth/me', undefined, ciKey);
+    expect(after.status).toBe(401);
+    expect(after.body.detail).toMatch(/unknown, revoked or expired/);
+    expect((await t.request('DELETE', '/api/v1/api-keys/00000000-0000-4000-8000-000000000000', undefined, adminKey)).status).toBe(404);
+  });
+
+  it('an expired key stops working, and a role key carries its role', async () => {
+    const roleKey = await t.request('POST', '/api/v1/api-keys', { name: 'ops', role: 'operator' }, adminKey);
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': roleKey.body.key })).body.role).toBe('operator');
+    await t.platform.registry.db.updateTable('api_keys').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', roleKey.body.id).execute();
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': roleKey.body.key })).status).toBe(401);
+  });
+});

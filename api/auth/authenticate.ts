@@ -3,12 +3,14 @@ import type { MiddlewareHandler } from 'hono';
 
 import type { AppEnv } from '../deps.js';
 import { ApiError } from '../problem.js';
+import type { ApiKeys } from './api-keys.js';
 import { AuthError, type AuthService } from './auth-service.js';
 import { permissionsOf, type Permission } from './permissions.js';
 import type { Principal } from './principal.js';
 
 export interface AuthenticateOptions {
   auth: AuthService;
+  apiKeys: ApiKeys;
   adminApiKey?: string | undefined;
 }
 
@@ -31,8 +33,12 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
     const apiKey = c.req.header('X-API-Key');
     let principal: Principal | null = null;
     if (apiKey !== undefined) {
-      if (!adminKey || !timingSafeEqual(digest(apiKey), adminKey)) throw unauthorized('The API key is not valid. Check the X-API-Key header.');
-      principal = { type: 'api-key', id: 'admin-api-key', name: 'ADMIN_API_KEY', role: 'admin', permissions: permissionsOf('admin') };
+      if (adminKey && timingSafeEqual(digest(apiKey), adminKey)) {
+        principal = { type: 'api-key', id: 'admin-api-key', name: 'ADMIN_API_KEY', role: 'admin', permissions: permissionsOf('admin') };
+      } else {
+        principal = await opts.apiKeys.principal(apiKey);
+        if (!principal) throw unauthorized('The API key is not valid: unknown, revoked or expired. Check the X-API-Key header.');
+      }
     } else if (header !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');

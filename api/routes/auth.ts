@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { AuthError } from '../auth/auth-service.js';
-import { authenticate, requireAuthenticated, unauthorized } from '../auth/authenticate.js';
+import { requireAuthenticated, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
@@ -70,7 +70,7 @@ export function authRoutes(deps: AppDeps) {
   );
 
   // Per route, not app.use: a sub-app's middleware would apply to every route of the parent once mounted.
-  const signedIn = [authenticate({ auth: deps.auth, adminApiKey: deps.config.ADMIN_API_KEY }), requireAuthenticated()];
+  const signedIn = [deps.authenticate, requireAuthenticated()];
 
   app.openapi(
     createRoute({

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
 import { bumpTokenVersion, findUser, insertUser, revokeAllOfUser } from '../../registry/users.js';
 import type { UserRow } from '../../registry/database.js';
-import { authenticate, requirePermission } from '../auth/authenticate.js';
+import { requirePermission } from '../auth/authenticate.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
 import { ROLES } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -46,7 +46,7 @@ const weak = (problem: string) =>
 /** Administrators manage users; changes apply at the user's next request. */
 export function userRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
-  const admin = [authenticate({ auth: deps.auth, adminApiKey: deps.config.ADMIN_API_KEY }), requirePermission('users:manage')];
+  const admin = [deps.authenticate, requirePermission('users:manage')];
   const { db } = deps;
 
   const load = async (username: string) => {

@@ -1,0 +1,134 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { sql } from 'kysely';
+import { requirePermission } from '../auth/authenticate.js';
+import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
+import { ApiError } from '../problem.js';
+
+const permissionSchema = z.enum(Object.keys(PERMISSIONS) as [Permission, ...Permission[]]);
+
+const mintSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).openapi({ example: 'ci-deploy' }),
+    role: z.enum(ROLES).optional(),
+    permissions: z.array(permissionSchema).min(1).max(Object.keys(PERMISSIONS).length).optional().openapi({ example: ['deployments:create'] }),
+    expires_in_days: z.number().int().min(1).max(3650).optional().openapi({ description: 'Days until the key stops working; omit for no expiry' }),
+  })
+  .refine((b) => (b.role === undefined) !== (b.permissions === undefined), {
+    message: 'give exactly one of "role" (the key acts with that role) or "permissions" (a narrower set, e.g. ["deployments:create"] for CI)',
+    path: ['role'],
+  })
+  .openapi('MintApiKey');
+
+const keySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string().openapi({ description: 'Shown in the key itself (c32_<prefix>_...), to tell keys apart' }),
+    role: z.string().nullable(),
+    permissions: z.array(z.string()),
+    created_by: z.string(),
+    created_at: z.string().datetime(),
+    expires_at: z.string().datetime().nullable(),
+    revoked_at: z.string().datetime().nullable(),
+    last_used_at: z.string().datetime().nullable(),
+  })
+  .openapi('ApiKey');
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** Administrators mint named keys with a role or a narrower permission set; the key is shown once. */
+export function apiKeyRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+  const admin = [deps.authenticate, requirePermission('api-keys:manage')];
+  const { db } = deps;
+
+  const list = async (id?: string) => {
+    let q = db.selectFrom('api_keys').selectAll().orderBy('created_at');
+    if (id) q = q.where('id', '=', id);
+    const rows = await q.execute();
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      prefix: r.prefix,
+      role: r.role,
+      permissions: r.role ? [] : (r.permissions ?? []),
+      created_by: r.created_by,
+      created_at: r.created_at.toISOString(),
+      expires_at: iso(r.expires_at),
+      revoked_at: iso(r.revoked_at),
+      last_used_at: iso(r.last_used_at),
+    }));
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/api-keys',
+      tags: ['api-keys'],
+      summary: 'List API keys (never the keys themselves)',
+      middleware: admin,
+      responses: {
+        200: { description: 'Keys', content: { 'application/json': { schema: z.object({ api_keys: z.array(keySchema), total: z.number().int() }) } } },
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const keys = await list();
+      return c.json({ api_keys: keys, total: keys.length }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/api-keys',
+      tags: ['api-keys'],
+      summary: 'Mint an API key; the response is the only time the key is shown',
+      middleware: admin,
+      request: { body: jsonBody(mintSchema) },
+      responses: {
+        201: { description: 'Minted', content: { 'application/json': { schema: keySchema.extend({ key: z.string(), message: z.string() }) } } },
+        ...problems(400, 401, 403, 415, 422),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const principal = c.get('principal')!;
+      const minted = await deps.apiKeys.mint({
+        name: body.name,
+        role: body.role,
+        permissions: body.permissions ? [...new Set(body.permissions)] : undefined,
+        expiresAt: body.expires_in_days ? new Date(Date.now() + body.expires_in_days * 86_400_000) : null,
+        createdBy: principal.type === 'user' ? principal.username : `api-key:${principal.name}`,
+      });
+      const [view] = await list(minted.id);
+      return c.json({ ...view!, key: minted.key, message: 'Store this key now: it is shown only once. Send it as the X-API-Key header.' }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/v1/api-keys/{id}',
+      tags: ['api-keys'],
+      summary: 'Revoke an API key (it stops working at once)',
+      middleware: admin,
+      request: { params: z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) }) },
+      responses: {
+        200: { description: 'Revoked', content: { 'application/json': { schema: keySchema } } },
+        ...problems(401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const r = await db.updateTable('api_keys').set({ revoked_at: sql`coalesce(revoked_at, now())` }).where('id', '=', id).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) throw new ApiError(404, 'not-found', 'Not found', `API key "${id}" does not exist. List keys with GET /api/v1/api-keys.`);
+      const [view] = await list(id);
+      return c.json(view!, 200);
+    },
+  );
+
+  return app;
+}
