@@ -14,6 +14,8 @@ import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
 import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { auditRoutes } from './routes/audit.js';
+import { auditTrail } from './audit.js';
 
 export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'>;
 
@@ -34,6 +36,7 @@ export function createApp(input: AppDepsInput) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
   app.use(requestId());
+  app.use(auditTrail(deps.db, deps.logger));
   app.use(
     secureHeaders({
       contentSecurityPolicy: {
@@ -70,6 +73,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', authRoutes(deps));
   app.route('/', userRoutes(deps));
   app.route('/', apiKeyRoutes(deps));
+  app.route('/', auditRoutes(deps));
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
   app.route('/', docsRoutes());

@@ -256,3 +256,36 @@ describe('API keys', () => {
     expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': roleKey.body.key })).status).toBe(401);
   });
 });
+
+describe('audit log', () => {
+  let t: TestPlatform;
+  let admin: Record<string, string>;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite', { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password });
+    admin = { Authorization: `Bearer ${(await t.request('POST', '/api/v1/auth/login', ADMIN)).body.access_token}` };
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('records who changed what, from where, and the result; only admins read it', async () => {
+    await t.request('POST', '/api/v1/auth/login', { username: ADMIN.username, password: 'wrong-wrong-wrong' });
+    await t.request('POST', '/api/v1/users', { username: 'carol', password: 'Viewer-pass-123', role: 'viewer' }, admin);
+    await t.request('POST', '/api/v1/bots/ghost-bot/start');
+    const r = await t.request('GET', '/api/v1/audit?limit=50', undefined, admin);
+    expect(r.status).toBe(200);
+    const entries = r.body.entries as Array<Record<string, any>>;
+    expect(entries.find((e) => e.action === 'POST /api/v1/auth/login' && e.result === 'denied')).toMatchObject({ actor: ADMIN.username, status: 401, ip: '127.0.0.1' });
+    expect(entries.find((e) => e.action === 'POST /api/v1/users')).toMatchObject({ actor: ADMIN.username, actor_type: 'user', result: 'ok', status: 201 });
+    expect(entries.find((e) => e.action === 'POST /api/v1/bots/:id/start')).toMatchObject({ target: 'ghost-bot', result: 'refused', status: 404 });
+    expect(entries.every((e) => typeof e.request_id === 'string')).toBe(true);
+    expect(JSON.stringify(entries)).not.toContain('wrong-wrong-wrong');
+    expect(JSON.stringify(entries)).not.toContain('Viewer-pass-123');
+
+    const filtered = await t.request('GET', `/api/v1/audit?result=denied&actor=${ADMIN.username}`, undefined, admin);
+    expect(filtered.body.entries.every((e: { result: string }) => e.result === 'denied')).toBe(true);
+    const carol = (await t.request('POST', '/api/v1/auth/login', { username: 'carol', password: 'Viewer-pass-123' })).body;
+    expect((await t.request('GET', '/api/v1/audit', undefined, { Authorization: `Bearer ${carol.access_token}` })).status).toBe(403);
+    expect((await t.request('GET', '/api/v1/audit')).status).toBe(401);
+  });
+});

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import type { Kysely } from 'kysely';
+import type { Logger } from '../lib/logger.js';
+import type { Database } from '../registry/database.js';
+import type { AppEnv } from './deps.js';
+
+const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function resultOf(status: number): 'ok' | 'denied' | 'refused' | 'error' {
+  if (status < 400) return 'ok';
+  if (status === 401 || status === 403) return 'denied';
+  return status < 500 ? 'refused' : 'error';
+}
+
+function clientAddress(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Records every attempt to change state (who, what, when, from where, result),
+ * after the response is decided, so refusals are on record too. Login
+ * attempts are recorded under the name they tried; passwords never are.
+ */
+export function auditTrail(db: Kysely<Database>, logger: Logger): MiddlewareHandler<AppEnv> {
+  return async function auditTrailHandler(c, next) {
+    await next();
+    if (!CHANGES.has(c.req.method) || !c.req.path.startsWith('/api/')) return;
+    const principal = c.get('principal');
+    let actor = principal ? (principal.type === 'user' ? principal.username : principal.name) : 'anonymous';
+    let actorType = principal?.type ?? 'anonymous';
+    const route = routePath(c, -1);
+    if (route === '/api/v1/auth/login') {
+      const tried = await c.req.json<{ username?: unknown }>().catch(() => null);
+      if (typeof tried?.username === 'string') {
+        actor = tried.username.slice(0, 64);
+        actorType = 'user';
+      }
+    }
+    const params = c.req.param() as Record<string, string>;
+    const target = params.id ?? params.username ?? null;
+    try {
+      await db
+        .insertInto('audit_log')
+        .values({
+          id: randomUUID(),
+          actor,
+          actor_type: actorType,
+          action: `${c.req.method} ${route}`,
+          target,
+          result: resultOf(c.res.status),
+          status: c.res.status,
+          ip: clientAddress(c),
+          request_id: c.get('requestId') ?? null,
+          details: JSON.stringify({ path: c.req.path }),
+        })
+        .execute();
+    } catch (err) {
+      logger.error({ err, requestId: c.get('requestId') }, 'could not write the audit record');
+    }
+  };
+}

@@ -1,0 +1,62 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { requirePermission } from '../auth/authenticate.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { problems } from '../openapi-helpers.js';
+
+const entrySchema = z
+  .object({
+    id: z.string(),
+    at: z.string().datetime(),
+    actor: z.string(),
+    actor_type: z.string(),
+    action: z.string().openapi({ example: 'POST /api/v1/bots/:id/start' }),
+    target: z.string().nullable(),
+    result: z.enum(['ok', 'denied', 'refused', 'error']),
+    status: z.number().int().nullable(),
+    ip: z.string().nullable(),
+    request_id: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .openapi('AuditEntry');
+
+export function auditRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/audit',
+      tags: ['audit'],
+      summary: 'The audit log, newest first',
+      middleware: [deps.authenticate, requirePermission('audit:read')],
+      request: {
+        query: z.object({
+          actor: z.string().max(64).optional(),
+          action: z.string().max(200).optional().openapi({ description: 'Exact action, e.g. "DELETE /api/v1/bots/:id"' }),
+          target: z.string().max(64).optional(),
+          result: z.enum(['ok', 'denied', 'refused', 'error']).optional(),
+          since: z.string().datetime({ offset: true }).optional(),
+          until: z.string().datetime({ offset: true }).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+      },
+      responses: {
+        200: { description: 'Entries', content: { 'application/json': { schema: z.object({ entries: z.array(entrySchema), total: z.number().int() }) } } },
+        ...problems(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      let query = deps.db.selectFrom('audit_log').selectAll();
+      if (q.actor) query = query.where('actor', '=', q.actor);
+      if (q.action) query = query.where('action', '=', q.action);
+      if (q.target) query = query.where('target', '=', q.target);
+      if (q.result) query = query.where('result', '=', q.result);
+      if (q.since) query = query.where('at', '>=', new Date(q.since));
+      if (q.until) query = query.where('at', '<', new Date(q.until));
+      const rows = await query.orderBy('at', 'desc').orderBy('id').limit(q.limit).execute();
+      const entries = rows.map((r) => ({ ...r, at: r.at.toISOString(), result: r.result as 'ok' | 'denied' | 'refused' | 'error' }));
+      return c.json({ entries, total: entries.length }, 200);
+    },
+  );
+  return app;
+}
