@@ -35,6 +35,7 @@ export function createApp(input: AppDepsInput) {
   };
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
+  app.use(deps.metrics.middleware());
   app.use(requestId());
   app.use(auditTrail(deps.db, deps.logger));
   app.use(
@@ -69,6 +70,7 @@ export function createApp(input: AppDepsInput) {
     }),
   );
 
+  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }));
   app.route('/', healthRoutes(deps));
   app.route('/', authRoutes(deps));
   app.route('/', userRoutes(deps));

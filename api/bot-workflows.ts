@@ -42,6 +42,7 @@ export class BotWorkflows {
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly answerTimeoutMs = 10_000,
+    private readonly onOperation: (operation: string, result: 'accepted' | 'rejected' | 'failed') => void = () => undefined,
   ) {}
 
   async create(bot: Pick<BotRow, 'id' | 'role' | 'status'>): Promise<void> {
@@ -66,6 +67,17 @@ export class BotWorkflows {
 
   /** Runs start/stop/restart; a rejection becomes 409 with the workflow's reason. */
   async command(bot: BotRow, action: BotCommand | 'delete'): Promise<CommandAnswer> {
+    try {
+      const answer = await this.send(bot, action);
+      this.onOperation(action, 'accepted');
+      return answer;
+    } catch (err) {
+      this.onOperation(action, err instanceof ApiError && err.status === 409 ? 'rejected' : 'failed');
+      throw err;
+    }
+  }
+
+  private async send(bot: BotRow, action: BotCommand | 'delete'): Promise<CommandAnswer> {
     const update = action === 'delete' ? deleteUpdate : updates[action];
     // An update needs a worker to answer; without one it would wait forever.
     const run = () =>

@@ -6,6 +6,7 @@ import type { Database } from '../registry/database.js';
 import type { Principal } from './auth/principal.js';
 import type { AuthService } from './auth/auth-service.js';
 import type { ApiKeys } from './auth/api-keys.js';
+import type { ApiMetrics } from './metrics.js';
 import type { MiddlewareHandler } from 'hono';
 import type { BotWorkflows } from './bot-workflows.js';
 import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
@@ -27,6 +28,7 @@ export interface AppDeps {
   logger: Logger;
   readiness: ReadinessCheck[];
   auth: AuthService;
+  metrics: ApiMetrics;
   apiKeys: ApiKeys;
   /** Finds the caller (token or API key); routes add requirePermission(...) after it. */
   authenticate: MiddlewareHandler<AppEnv>;

@@ -11,6 +11,7 @@ import { resolveSecretKey } from '../api/auth/secret-key.js';
 import { TokenService } from '../api/auth/tokens.js';
 import { CpuLoadTracker } from '../api/bot-view.js';
 import { BotWorkflows } from '../api/bot-workflows.js';
+import { ApiMetrics } from '../api/metrics.js';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
 import { sql } from 'kysely';
@@ -69,6 +70,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         accessTtlSeconds: config.API_ACCESS_TOKEN_EXPIRE_MINUTES * 60,
         refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
       });
+      const metrics = new ApiMetrics(registry.db);
       await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
         auth: new AuthService(registry.db, tokens),
@@ -76,7 +78,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         config,
         db: registry.db,
         dbEngine: registry.engine,
-        workflows: new BotWorkflows(client, config.TEMPORAL_TASK_QUEUE),
+        workflows: new BotWorkflows(client, config.TEMPORAL_TASK_QUEUE, 10_000, (operation, result) => metrics.workflowOperations.inc({ operation, result })),
+        metrics,
         readStats: createStatsReader(config),
         cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),

@@ -55,6 +55,21 @@ describe('health, OpenAPI and documentation pages', () => {
     }
   });
 
+  it('exposes Prometheus metrics: requests by route pattern, bots by status, workflow operations', async () => {
+    await t.request('GET', '/api/v1/bots/no-such-bot');
+    await t.request('POST', '/api/v1/bots/no-such-bot/start');
+    await t.request('GET', '/api/v1/auth/me');
+    const res = await fetch(`${t.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toMatch(/codex32_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/bots\/:id",status="404"\} \d+/);
+    expect(text).not.toContain('no-such-bot');
+    expect(text).toMatch(/codex32_bots\{status="running"\} \d+/);
+    expect(text).toMatch(/codex32_auth_rejections_total\{status="401"\} [1-9]/);
+    expect(text).toContain('codex32_api_process_resident_memory_bytes');
+  });
+
   it('unknown routes answer problem+json', async () => {
     const r = await t.request('GET', '/api/v1/nothing');
     expect(r.status).toBe(404);

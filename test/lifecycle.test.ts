@@ -98,6 +98,10 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
     const description = await t.platform.client.workflow.getHandle(botWorkflowId(id)).describe();
     expect(description.status.name).toBe('COMPLETED');
 
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/codex32_workflow_operations_total\{operation="start",result="accepted"\} [1-9]/);
+    expect(metrics).toMatch(/codex32_workflow_operations_total\{operation="start",result="rejected"\} [1-9]/);
+
     // The id is free again.
     const recreated = await t.request('POST', '/api/v1/bots', { id, name: 'Again', blueprint: 'sleeper.mjs', role: 'analytics' });
     expect(recreated.status).toBe(201);
