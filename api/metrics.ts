@@ -55,16 +55,16 @@ export class ApiMetrics {
   }
 
   middleware(): MiddlewareHandler<AppEnv> {
-    const metrics = this;
+    const { requestDuration, authRejections, rateLimitRejections } = this;
     return async function metricsHandler(c, next) {
       const start = performance.now();
       await next();
       const status = c.res.status;
       // The route pattern, never the raw path: ids would make the label set unbounded.
       const route = c.req.path === '/metrics' ? '/metrics' : routePath(c, -1);
-      metrics.requestDuration.observe({ method: c.req.method, route, status: String(status) }, (performance.now() - start) / 1000);
-      if (status === 401 || status === 403) metrics.authRejections.inc({ status: String(status) });
-      if (status === 429) metrics.rateLimitRejections.inc({ limit: c.res.headers.get('RateLimit-Policy') ?? 'requests' });
+      requestDuration.observe({ method: c.req.method, route, status: String(status) }, (performance.now() - start) / 1000);
+      if (status === 401 || status === 403) authRejections.inc({ status: String(status) });
+      if (status === 429) rateLimitRejections.inc({ limit: c.res.headers.get('RateLimit-Policy') ?? 'requests' });
     };
   }
 }
