@@ -1,5 +1,8 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pino, type Logger, type StreamEntry } from 'pino';
 import type { Config } from './config.js';
+import { RotatingFile } from './rotating-file.js';
 
 export type { Logger };
 
@@ -10,14 +13,41 @@ const redactPaths = [
   '*.env',
   'req.headers.authorization',
   'req.headers["x-api-key"]',
+  'access_token',
+  'refresh_token',
+  'key',
   'DATABASE_URL',
   'REDIS_URL',
 ];
 
-export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'>, name = 'codex32'): Logger {
-  return pino({
-    name,
-    level: config.LOG_LEVEL,
-    redact: { paths: redactPaths, censor: '[redacted]' },
-  });
+export const LOG_FILE_MAX_BYTES = 10 * 1024 * 1024;
+export const LOG_FILES_KEPT = 5;
+
+/** Readable console output in development, when pino-pretty is installed (it is a dev dependency). */
+function consoleStream(nodeEnv: string): NodeJS.WritableStream {
+  if (nodeEnv === 'development' && process.stdout.isTTY) {
+    try {
+      const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: object) => NodeJS.WritableStream;
+      return pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+    } catch {
+      // production install: JSON it is
+    }
+  }
+  return process.stdout;
+}
+
+/**
+ * JSON logs (pretty on a development terminal) on stdout, and, when a logs
+ * directory is given, in `codex32.log` and `codex32_errors.log` (errors
+ * only), each rotated at 10 MB with 5 files kept. Secrets are redacted.
+ */
+export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'> & { paths?: { logsDir: string } }, name = 'codex32'): Logger {
+  const level = config.LOG_LEVEL;
+  if (level === 'silent') return pino({ name, level });
+  const streams: StreamEntry[] = [{ level, stream: consoleStream(config.NODE_ENV) }];
+  if (config.paths?.logsDir) {
+    streams.push({ level, stream: new RotatingFile(path.join(config.paths.logsDir, 'codex32.log'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT) });
+    streams.push({ level: 'error', stream: new RotatingFile(path.join(config.paths.logsDir, 'codex32_errors.log'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT) });
+  }
+  return pino({ name, level, redact: { paths: redactPaths, censor: '[redacted]' } }, pino.multistream(streams));
 }

@@ -160,6 +160,7 @@ export class LocalRuntime implements BotRuntime {
         exitCode: code,
         signal,
         reason: watched.stopping ? 'stopped on request' : signal ? `killed by ${signal}` : `exited with code ${code}`,
+        seenBy: 'parent',
       });
     });
     this.opts.logger.info({ botId, instanceId, botPid: pid, command: resolved.command }, 'bot process started');
@@ -188,26 +189,26 @@ export class LocalRuntime implements BotRuntime {
     const pollInstead = () => {
       watched.fallbackTimer = setInterval(() => {
         void alive().then((yes) => {
-          if (!yes) this.finish(watched, adoptedExit(watched));
+          if (!yes) this.finish(watched, adoptedExit(watched, 'liveness-check'));
         });
       }, 1000);
       watched.fallbackTimer.unref();
     };
-    const onGone = async () => {
+    const onGone = async (seenBy: InstanceExit['seenBy']) => {
       if (watched.exit) return;
       if (await alive()) pollInstead();
-      else this.finish(watched, adoptedExit(watched));
+      else this.finish(watched, adoptedExit(watched, seenBy));
     };
     try {
       const fd = openSync(instance.fifoPath, constants.O_RDONLY | constants.O_NONBLOCK);
       const reader = new net.Socket({ fd, readable: true, writable: false });
       reader.on('error', () => undefined);
-      reader.once('close', () => void onGone());
+      reader.once('close', () => void onGone('fifo'));
       reader.resume();
       reader.unref();
       watched.fifoReader = reader;
     } catch {
-      void onGone();
+      void onGone('liveness-check');
       return watched;
     }
     // Linux reports end-of-file on a FIFO only if a writer existed when the reader opened it.
@@ -219,7 +220,7 @@ export class LocalRuntime implements BotRuntime {
         watched.fifoReader?.removeAllListeners('close');
         watched.fifoReader?.destroy();
         if (await alive()) pollInstead();
-        else this.finish(watched, adoptedExit(watched));
+        else this.finish(watched, adoptedExit(watched, 'liveness-check'));
       },
     );
     return watched;
@@ -268,7 +269,7 @@ export class LocalRuntime implements BotRuntime {
           const w = this.watched.get(ref.instanceId);
           // Started by our spawner: let its exit report deliver the real exit status.
           if (w?.spawned && !w.exit) return;
-          if (w && !w.exit) this.finish(w, adoptedExit(w));
+          if (w && !w.exit) this.finish(w, adoptedExit(w, 'liveness-check'));
           settle(w?.exit ?? { exitCode: null, signal: null, reason: 'stopped on request' });
         });
       }, 25);
@@ -397,11 +398,12 @@ export class LocalRuntime implements BotRuntime {
   }
 }
 
-function adoptedExit(watched: Watched): InstanceExit {
+function adoptedExit(watched: Watched, seenBy: InstanceExit['seenBy']): InstanceExit {
   return {
     exitCode: null,
     signal: null,
     reason: watched.stopping ? 'stopped on request' : 'process ended (exit status is not visible to a re-adopting worker)',
+    seenBy,
   };
 }
 

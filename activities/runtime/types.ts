@@ -36,6 +36,8 @@ export interface InstanceExit {
   signal: string | null;
   /** Why it ended, in words for an operator. */
   reason: string;
+  /** How the end was seen: the parent's exit report, end-of-file on the exit FIFO, or a liveness check. */
+  seenBy?: 'parent' | 'fifo' | 'liveness-check';
 }
 
 export type RuntimeEvent = { type: 'exited'; botId: string; instanceId: string; at: string } & InstanceExit;
