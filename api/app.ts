@@ -37,7 +37,7 @@ export function createApp(input: AppDepsInput) {
 
   app.use(deps.metrics.middleware());
   app.use(requestId());
-  app.use(auditTrail(deps.db, deps.logger));
+  app.use(auditTrail(deps.db, deps.logger, deps.clientAddress));
   app.use(
     secureHeaders({
       contentSecurityPolicy: {

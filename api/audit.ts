@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { getConnInfo } from '@hono/node-server/conninfo';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../lib/logger.js';
@@ -15,20 +14,12 @@ export function resultOf(status: number): 'ok' | 'denied' | 'refused' | 'error' 
   return status < 500 ? 'refused' : 'error';
 }
 
-function clientAddress(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string | null {
-  try {
-    return getConnInfo(c).remote.address ?? null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Records every attempt to change state (who, what, when, from where, result),
  * after the response is decided, so refusals are on record too. Login
  * attempts are recorded under the name they tried; passwords never are.
  */
-export function auditTrail(db: Kysely<Database>, logger: Logger): MiddlewareHandler<AppEnv> {
+export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: (c: Context) => string | null): MiddlewareHandler<AppEnv> {
   return async function auditTrailHandler(c, next) {
     await next();
     if (!CHANGES.has(c.req.method) || !c.req.path.startsWith('/api/')) return;

@@ -7,7 +7,8 @@ import type { Principal } from './auth/principal.js';
 import type { AuthService } from './auth/auth-service.js';
 import type { ApiKeys } from './auth/api-keys.js';
 import type { ApiMetrics } from './metrics.js';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { RateLimiter } from './rate-limit.js';
 import type { BotWorkflows } from './bot-workflows.js';
 import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
 
@@ -29,6 +30,9 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
   auth: AuthService;
   metrics: ApiMetrics;
+  /** Failed-login throttles, per account and per client address. */
+  loginLimits: { account: RateLimiter; address: RateLimiter };
+  clientAddress: (c: Context) => string | null;
   apiKeys: ApiKeys;
   /** Finds the caller (token or API key); routes add requirePermission(...) after it. */
   authenticate: MiddlewareHandler<AppEnv>;

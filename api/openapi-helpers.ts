@@ -8,6 +8,9 @@ const problemDescriptions: Record<number, string> = {
   413: 'Body larger than API_MAX_BODY_BYTES',
   415: 'Body is not application/json',
   422: 'Validation failed; `errors` lists each field',
+  429: 'Too many requests; wait Retry-After seconds (RateLimit-* headers say more)',
+  401: 'Not authenticated (WWW-Authenticate: Bearer); log in or send an API key',
+  403: 'Authenticated, but the role or key lacks the permission',
   503: 'A dependency (Temporal, the database) is unavailable; nothing was changed',
 };
 

@@ -12,6 +12,9 @@ import { TokenService } from '../api/auth/tokens.js';
 import { CpuLoadTracker } from '../api/bot-view.js';
 import { BotWorkflows } from '../api/bot-workflows.js';
 import { ApiMetrics } from '../api/metrics.js';
+import { createClientAddress } from '../api/client-address.js';
+import { MemoryStore, RateLimiter, RedisStore, type RateLimitStore } from '../api/rate-limit.js';
+import { Redis } from 'ioredis';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
 import { sql } from 'kysely';
@@ -71,6 +74,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
       });
       const metrics = new ApiMetrics(registry.db);
+      const limitStore = await createLimitStore(config, logger, closers);
+      const loginWindowMs = config.LOGIN_FAILURE_WINDOW_MINUTES * 60_000;
       await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
         auth: new AuthService(registry.db, tokens),
@@ -80,6 +85,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         dbEngine: registry.engine,
         workflows: new BotWorkflows(client, config.TEMPORAL_TASK_QUEUE, 10_000, (operation, result) => metrics.workflowOperations.inc({ operation, result })),
         metrics,
+        loginLimits: {
+          account: new RateLimiter(limitStore, 'login-account', config.LOGIN_FAILURES_PER_ACCOUNT, loginWindowMs),
+          address: new RateLimiter(limitStore, 'login-address', config.LOGIN_FAILURES_PER_ADDRESS, loginWindowMs),
+        },
+        clientAddress: createClientAddress(config.TRUSTED_PROXIES),
         readStats: createStatsReader(config),
         cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),
@@ -121,6 +131,19 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await close();
     throw err;
   }
+}
+
+/** Shared counts in Redis when REDIS_URL is set; this process's memory otherwise. */
+async function createLimitStore(config: Config, logger: Logger, closers: Array<() => Promise<void>>): Promise<RateLimitStore> {
+  if (!config.REDIS_URL) return new MemoryStore();
+  // Fail fast while Redis is down (the store then counts in memory) instead of queueing commands.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+  redis.on('error', () => undefined);
+  closers.push(async () => {
+    redis.disconnect();
+  });
+  await redis.connect().catch((err: unknown) => logger.warn({ err }, 'Redis is not reachable at start; rate limits count per process until it is'));
+  return new RedisStore(redis, logger.child({ component: 'rate-limit' }));
 }
 
 /** An address a local client can connect to, for a server bound to `host`. */

@@ -4,6 +4,8 @@ import { requireAuthenticated, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
+import { ApiError } from '../problem.js';
+import { rateLimitHeaders } from '../rate-limit.js';
 
 const tokenPairSchema = z
   .object({
@@ -49,11 +51,37 @@ export function authRoutes(deps: AppDeps) {
       tags: ['auth'],
       summary: 'Exchange a user name and password for an access and a refresh token',
       request: { body: jsonBody(loginSchema) },
-      responses: { 200: { description: 'Tokens', content: { 'application/json': { schema: tokenPairSchema } } }, ...problems(400, 401, 415, 422) },
+      responses: { 200: { description: 'Tokens', content: { 'application/json': { schema: tokenPairSchema } } }, ...problems(400, 401, 415, 422, 429) },
     }),
     async (c) => {
       const { username, password } = c.req.valid('json');
-      return c.json(await deps.auth.login(username, password).catch(refuse), 200);
+      const address = deps.clientAddress(c) ?? 'unknown';
+      const { account, address: perAddress } = deps.loginLimits;
+      // Refuse before checking the password: a throttled guess must cost the guesser, not us.
+      for (const [limiter, id, what] of [
+        [account, username, 'this account'],
+        [perAddress, address, 'your address'],
+      ] as const) {
+        const state = await limiter.check(id);
+        if (!state.allowed) {
+          throw new ApiError(
+            429,
+            'too-many-failed-logins',
+            'Too many failed logins',
+            `Too many failed logins for ${what}. Try again in ${state.resetSeconds} s (see Retry-After).`,
+            undefined,
+            rateLimitHeaders(state),
+          );
+        }
+      }
+      try {
+        const tokens = await deps.auth.login(username, password);
+        await account.reset(username);
+        return c.json(tokens, 200);
+      } catch (err) {
+        if (err instanceof AuthError) await Promise.all([account.consume(username), perAddress.consume(address)]);
+        return refuse(err);
+      }
     },
   );
 

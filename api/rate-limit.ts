@@ -1,0 +1,168 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../lib/logger.js';
+
+export interface WindowCount {
+  count: number;
+  /** Milliseconds until the window ends and the count starts over. */
+  resetMs: number;
+}
+
+/** Where hits are counted: in this process, or in Redis so that every API replica shares one count. */
+export interface RateLimitStore {
+  hit(key: string, windowMs: number): Promise<WindowCount>;
+  peek(key: string, windowMs: number): Promise<WindowCount>;
+  reset(key: string): Promise<void>;
+}
+
+/** Fixed windows in a Map; expired entries are swept as the map is used. */
+export class MemoryStore implements RateLimitStore {
+  private readonly windows = new Map<string, { count: number; endsAt: number }>();
+  private lastSweep = Date.now();
+
+  async hit(key: string, windowMs: number): Promise<WindowCount> {
+    const now = Date.now();
+    this.sweep(now);
+    let w = this.windows.get(key);
+    if (!w || w.endsAt <= now) {
+      w = { count: 0, endsAt: now + windowMs };
+      this.windows.set(key, w);
+    }
+    w.count++;
+    return { count: w.count, resetMs: w.endsAt - now };
+  }
+
+  async peek(key: string, windowMs: number): Promise<WindowCount> {
+    const now = Date.now();
+    const w = this.windows.get(key);
+    return !w || w.endsAt <= now ? { count: 0, resetMs: windowMs } : { count: w.count, resetMs: w.endsAt - now };
+  }
+
+  async reset(key: string): Promise<void> {
+    this.windows.delete(key);
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [key, w] of this.windows) if (w.endsAt <= now) this.windows.delete(key);
+  }
+}
+
+// INCR and set the expiry on first hit, atomically: returns [count, ms left].
+const HIT = `local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); t = tonumber(ARGV[1]) end
+return {c, t}`;
+
+/**
+ * Shared counts in Redis. When Redis does not answer, counting goes on in
+ * this process (limits hold per replica) rather than letting everyone through
+ * or refusing everyone, and a warning says so.
+ */
+export class RedisStore implements RateLimitStore {
+  private readonly fallback = new MemoryStore();
+  private degraded = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+    private readonly prefix = 'codex32:rl:',
+  ) {}
+
+  async hit(key: string, windowMs: number): Promise<WindowCount> {
+    try {
+      const [count, ttl] = (await this.redis.eval(HIT, 1, this.prefix + key, String(windowMs))) as [number, number];
+      this.recovered();
+      return { count, resetMs: ttl };
+    } catch (err) {
+      this.degrade(err);
+      return this.fallback.hit(key, windowMs);
+    }
+  }
+
+  async peek(key: string, windowMs: number): Promise<WindowCount> {
+    try {
+      const [count, ttl] = await Promise.all([this.redis.get(this.prefix + key), this.redis.pttl(this.prefix + key)]);
+      this.recovered();
+      return { count: Number(count ?? 0), resetMs: ttl > 0 ? ttl : windowMs };
+    } catch (err) {
+      this.degrade(err);
+      return this.fallback.peek(key, windowMs);
+    }
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.fallback.reset(key);
+    try {
+      await this.redis.del(this.prefix + key);
+    } catch (err) {
+      this.degrade(err);
+    }
+  }
+
+  private degrade(err: unknown): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.logger.warn({ err }, 'Redis is unavailable: rate limits are counted per API process until it returns');
+  }
+
+  private recovered(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.logger.info('Redis is back: rate limits are shared again');
+  }
+}
+
+export interface LimitDecision {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+  policy: string;
+}
+
+/** `limit` hits per `windowMs` for each key, e.g. per principal or per address. */
+export class RateLimiter {
+  constructor(
+    private readonly store: RateLimitStore,
+    readonly name: string,
+    readonly limit: number,
+    readonly windowMs: number,
+  ) {}
+
+  async consume(id: string): Promise<LimitDecision> {
+    return this.decide(await this.store.hit(`${this.name}:${id}`, this.windowMs));
+  }
+
+  /** The state without counting a hit (to refuse early, before any work). */
+  async check(id: string): Promise<LimitDecision> {
+    const w = await this.store.peek(`${this.name}:${id}`, this.windowMs);
+    return { ...this.decide(w), allowed: w.count < this.limit };
+  }
+
+  reset(id: string): Promise<void> {
+    return this.store.reset(`${this.name}:${id}`);
+  }
+
+  private decide(w: WindowCount): LimitDecision {
+    return {
+      allowed: w.count <= this.limit,
+      limit: this.limit,
+      remaining: Math.max(0, this.limit - w.count),
+      resetSeconds: Math.max(1, Math.ceil(w.resetMs / 1000)),
+      policy: `${this.limit};w=${Math.round(this.windowMs / 1000)}`,
+    };
+  }
+}
+
+/** The IETF RateLimit headers, plus Retry-After when refused. */
+export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
+  return {
+    'RateLimit-Limit': String(d.limit),
+    'RateLimit-Remaining': String(d.remaining),
+    'RateLimit-Reset': String(d.resetSeconds),
+    'RateLimit-Policy': d.policy,
+    ...(d.allowed ? {} : { 'Retry-After': String(d.resetSeconds) }),
+  };
+}
