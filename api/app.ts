@@ -16,6 +16,7 @@ import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
 import { auditTrail } from './audit.js';
+import { guidedResponses } from './guidance.js';
 
 export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'>;
 
@@ -38,6 +39,7 @@ export function createApp(input: AppDepsInput) {
   app.use(deps.metrics.middleware());
   app.use(requestId());
   app.use(auditTrail(deps.db, deps.logger, deps.clientAddress));
+  app.use(guidedResponses());
   app.use(
     secureHeaders({
       contentSecurityPolicy: {

@@ -13,6 +13,7 @@ export const problemSchema = z
     detail: z.string().openapi({ description: 'What went wrong and what to do about it.' }),
     message: z.string().openapi({ description: 'Same as detail, for clients that read "message".' }),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    next_steps: z.array(z.string()).optional().openapi({ description: 'What to do next, added by the guided-response layer' }),
     request_id: z.string().optional(),
   })
   .openapi('Problem');

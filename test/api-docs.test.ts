@@ -80,7 +80,47 @@ describe('health, OpenAPI and documentation pages', () => {
   it('incidents filter by bot', async () => {
     const r = await t.request('GET', '/api/v1/incidents?bot_id=nobody');
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ incidents: [], total: 0 });
+    expect(r.body).toMatchObject({ incidents: [], total: 0, stats: {}, message: '0 incident(s).' });
+    expect(r.body.help).toMatch(/bot_id/);
     expect((await t.request('GET', '/api/v1/incidents?limit=5000')).status).toBe(422);
+  });
+});
+
+describe('guided responses', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite', { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('every answer carries a message and next steps for the state it describes; lists carry stats and help', async () => {
+    const id = t.uniqueId('guide');
+    const created = await t.request('POST', '/api/v1/bots', { id, name: 'Guided', blueprint: 'sleeper.mjs', role: 'g' });
+    expect(created.body.message).toMatch(/registered/);
+    expect(created.body.next_steps).toContain(`Start it: POST /api/v1/bots/${id}/start`);
+    const read = await t.request('GET', `/api/v1/bots/${id}`);
+    expect(read.body.message).toBe(`Bot ${id} is registered.`);
+    const list = await t.request('GET', '/api/v1/bots');
+    expect(list.body.stats.registered).toBeGreaterThanOrEqual(1);
+    expect(list.body.help).toMatch(/\?status=/);
+    expect(list.body.message).toMatch(/bot\(s\)/);
+    const missing = await t.request('GET', '/api/v1/bots/no-such-bot');
+    expect(missing.status).toBe(404);
+    expect(missing.body.next_steps).toContain('List what exists: GET /api/v1/bots');
+  });
+
+  it('leaves out steps the caller may not take', async () => {
+    const admin = { Authorization: `Bearer ${(await t.request('POST', '/api/v1/auth/login', { username: 'admin', password: 'Sturdy-Test-Passw0rd' })).body.access_token}` };
+    await t.request('POST', '/api/v1/users', { username: 'vera', password: 'Viewer-pass-123', role: 'viewer' }, admin);
+    const users = await t.request('GET', '/api/v1/users', undefined, admin);
+    expect(users.body.stats).toEqual({ admin: 1, viewer: 1 });
+    expect(users.body.next_steps).toEqual(['Create a user: POST /api/v1/users']);
+    const forbidden = await t.request('GET', '/api/v1/users', undefined, {
+      Authorization: `Bearer ${(await t.request('POST', '/api/v1/auth/login', { username: 'vera', password: 'Viewer-pass-123' })).body.access_token}`,
+    });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.next_steps).toEqual(['See what you may do: GET /api/v1/auth/permissions']);
   });
 });

@@ -1,0 +1,158 @@
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import type { Permission } from './auth/permissions.js';
+import type { AppEnv } from './deps.js';
+
+type Body = Record<string, unknown>;
+type Step = { text: string; needs?: Permission };
+interface Guide {
+  message?: (body: Body) => string;
+  steps: (body: Body, status: number) => Step[];
+  /** Lists: what the query string can do, and counts over the page when the route has none of its own. */
+  help?: string;
+  stats?: (body: Body) => Record<string, number>;
+}
+
+const text = (v: unknown, fallback = '') => (typeof v === 'string' || typeof v === 'number' ? String(v) : fallback);
+const bot = (body: Body) => text(body.bot_id);
+const countBy = (items: unknown, key: string) => {
+  const out: Record<string, number> = {};
+  for (const item of Array.isArray(items) ? (items as Body[]) : []) {
+    const value = text(item[key], 'unknown');
+    out[value] = (out[value] ?? 0) + 1;
+  }
+  return out;
+};
+
+/** What a bot in this state lets an operator do next. */
+function botSteps(body: Body): Step[] {
+  const id = bot(body);
+  const status = text(body.status);
+  const base = `/api/v1/bots/${id}`;
+  switch (status) {
+    case 'registered':
+    case 'stopped':
+      return [
+        { text: `Start it: POST ${base}/start`, needs: 'bots:operate' },
+        { text: `Change it: PATCH ${base}`, needs: 'bots:update' },
+        { text: `Delete it: DELETE ${base}`, needs: 'bots:delete' },
+      ];
+    case 'failed':
+      return [
+        { text: `Read why: GET /api/v1/incidents?bot_id=${id}`, needs: 'incidents:read' },
+        { text: `Fix the cause (PATCH ${base}), then start it again: POST ${base}/start`, needs: 'bots:operate' },
+      ];
+    case 'healing':
+      return [
+        { text: `See what happened: GET /api/v1/incidents?bot_id=${id}`, needs: 'incidents:read' },
+        { text: `Cancel the pending restart: POST ${base}/stop`, needs: 'bots:operate' },
+      ];
+    case 'deploying':
+    case 'stopping':
+      return [{ text: `Follow the change: GET ${base}` }];
+    default:
+      return [
+        { text: `Follow its figures: GET ${base}` },
+        { text: `Restart it: POST ${base}/restart`, needs: 'bots:operate' },
+        { text: `Stop it: POST ${base}/stop`, needs: 'bots:operate' },
+      ];
+  }
+}
+
+const guides: Record<string, Guide> = {
+  'POST /api/v1/bots': { steps: botSteps },
+  'GET /api/v1/bots/:id': { message: (b) => `Bot ${bot(b)} is ${text(b.status)}.`, steps: botSteps },
+  'PATCH /api/v1/bots/:id': { steps: botSteps },
+  'DELETE /api/v1/bots/:id': { steps: () => [{ text: 'See the fleet: GET /api/v1/bots' }, { text: 'Register a bot: POST /api/v1/bots', needs: 'bots:create' }] },
+  'POST /api/v1/bots/:id/start': { steps: (b) => [{ text: `Watch it come up: GET /api/v1/bots/${bot(b)}` }] },
+  'POST /api/v1/bots/:id/restart': { steps: (b) => [{ text: `Watch it come back: GET /api/v1/bots/${bot(b)}` }] },
+  'POST /api/v1/bots/:id/stop': { steps: (b) => [{ text: `Watch it stop: GET /api/v1/bots/${bot(b)}` }] },
+  'GET /api/v1/bots': {
+    message: (b) => `${text(b.total)} bot(s); this page shows ${Array.isArray(b.bots) ? b.bots.length : 0}.`,
+    help: 'Filter with ?status=running|failed|… and ?role=…; page with ?limit= (1-1000, default 50) and ?offset=.',
+    steps: (b) => {
+      const stats = (b.stats ?? {}) as Record<string, number>;
+      const steps: Step[] = [];
+      if ((stats.failed ?? 0) > 0) steps.push({ text: `${stats.failed} bot(s) failed: GET /api/v1/bots?status=failed, then their incidents`, needs: 'incidents:read' });
+      if ((stats.healing ?? 0) > 0) steps.push({ text: `${stats.healing} bot(s) healing: GET /api/v1/bots?status=healing` });
+      steps.push({ text: 'Register a bot: POST /api/v1/bots', needs: 'bots:create' });
+      return steps;
+    },
+  },
+  'GET /api/v1/incidents': {
+    message: (b) => `${text(b.total)} incident(s).`,
+    help: 'Filter with ?bot_id=, ?kind=, ?since= (ISO 8601); ?limit= up to 1000.',
+    stats: (b) => countBy(b.incidents, 'kind'),
+    steps: () => [{ text: 'Read a bot with many incidents: GET /api/v1/bots/{id}' }],
+  },
+  'GET /api/v1/users': {
+    message: (b) => `${text(b.total)} user(s).`,
+    help: 'Create with POST /api/v1/users; change a role, disable or reset a password with PATCH /api/v1/users/{username}.',
+    stats: (b) => countBy(b.users, 'role'),
+    steps: () => [{ text: 'Create a user: POST /api/v1/users', needs: 'users:manage' }],
+  },
+  'GET /api/v1/api-keys': {
+    message: (b) => `${text(b.total)} API key(s).`,
+    help: 'Mint with POST /api/v1/api-keys (a role, or permissions such as ["deployments:create"] for CI); revoke with DELETE /api/v1/api-keys/{id}.',
+    stats: (b) => ({ active: (Array.isArray(b.api_keys) ? (b.api_keys as Body[]) : []).filter((k) => k.revoked_at === null).length }),
+    steps: () => [{ text: 'Mint a key: POST /api/v1/api-keys', needs: 'api-keys:manage' }],
+  },
+  'GET /api/v1/audit': {
+    message: (b) => `${text(b.total)} audit entr${b.total === 1 ? 'y' : 'ies'}.`,
+    help: 'Filter with ?actor=, ?action= (e.g. "POST /api/v1/bots/:id/start"), ?target=, ?result=ok|denied|refused|error, ?since=, ?until=.',
+    stats: (b) => countBy(b.entries, 'result'),
+    steps: () => [{ text: 'Refusals only: GET /api/v1/audit?result=denied' }],
+  },
+};
+
+const problemSteps: Record<number, string[]> = {
+  401: ['Log in: POST /api/v1/auth/login, then send "Authorization: Bearer <access_token>"'],
+  403: ['See what you may do: GET /api/v1/auth/permissions'],
+  404: ['List what exists: GET /api/v1/bots', 'The API is described at /docs'],
+  422: ['Fix the fields listed in "errors"; the schema is at /openapi.json'],
+  429: ['Wait the Retry-After seconds, then try again'],
+  503: ['Check GET /health/ready, then retry'],
+};
+
+/**
+ * The guided-response layer, in one place: every JSON answer under /api/v1
+ * gets a `message` (kept when the route wrote one) and `next_steps` for this
+ * caller (steps needing a permission the caller lacks are left out); lists
+ * also get `stats` and `help`; problems get next steps too.
+ */
+export function guidedResponses(): MiddlewareHandler<AppEnv> {
+  return async function guidedResponsesHandler(c, next) {
+    await next();
+    if (!c.req.path.startsWith('/api/v1/')) return;
+    const type = c.res.headers.get('Content-Type') ?? '';
+    const isProblem = type.includes('application/problem+json');
+    if (!isProblem && !type.includes('application/json')) return;
+    let body: unknown;
+    try {
+      body = await c.res.clone().json();
+    } catch {
+      return;
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return;
+    const b = body as Body;
+    const status = c.res.status;
+    const principal = c.get('principal');
+    const allowed = (s: Step) => !s.needs || !principal || principal.permissions.has(s.needs);
+    if (isProblem) {
+      b.next_steps ??= problemSteps[status] ?? ['Quote the request_id when asking for help'];
+    } else {
+      const guide = guides[`${c.req.method} ${routePath(c, -1)}`];
+      if (guide) {
+        if (b.message === undefined && guide.message) b.message = guide.message(b);
+        b.next_steps = guide.steps(b, status).filter(allowed).map((s) => s.text);
+        if (guide.help) b.help = guide.help;
+        if (guide.stats && b.stats === undefined) b.stats = guide.stats(b);
+      }
+      b.message ??= 'OK';
+      b.next_steps ??= [];
+    }
+    const headers = new Headers(c.res.headers);
+    headers.delete('Content-Length');
+    c.res = new Response(JSON.stringify(b), { status, headers });
+  };
+}
