@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
@@ -37,6 +38,16 @@ export function createApp(input: AppDepsInput) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
   app.use(deps.metrics.middleware());
+  if (deps.config.CORS_ORIGINS.length > 0) {
+    app.use(
+      cors({
+        origin: deps.config.CORS_ORIGINS,
+        allowHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-Id'],
+        exposeHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use(requestId());
   app.use(auditTrail(deps.db, deps.logger, deps.clientAddress));
   app.use(guidedResponses());
@@ -82,6 +93,18 @@ export function createApp(input: AppDepsInput) {
   app.route('/', incidentRoutes(deps));
   app.route('/', docsRoutes());
 
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'Access token from POST /api/v1/auth/login (refresh with POST /api/v1/auth/refresh).',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: 'ADMIN_API_KEY, or a key minted with POST /api/v1/api-keys (a role, or a narrower permission set).',
+  });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {

@@ -24,3 +24,6 @@ export function problems(...statuses: number[]) {
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return { content: { 'application/json': { schema } }, required: true } as const;
 }
+
+/** Routes that need a caller: a bearer access token or an API key. */
+export const SECURED: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }];

@@ -31,6 +31,11 @@ export const configSchema = z.object({
   API_ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(30),
   API_REFRESH_TOKEN_EXPIRE_DAYS: z.coerce.number().int().positive().max(365).default(14),
   API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().url('each CORS origin is a URL such as https://ops.example.com'))),
   API_PUBLIC_URL: optionalText.pipe(z.string().url('must be an absolute URL such as http://10.0.0.5:8000').optional()),
   ADMIN_API_KEY: optionalText,
   ADMIN_USERNAME: optionalText,

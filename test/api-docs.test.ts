@@ -89,7 +89,21 @@ describe('health, OpenAPI and documentation pages', () => {
 describe('guided responses', () => {
   let t: TestPlatform;
   beforeAll(async () => {
-    t = await startTestPlatform('pglite', { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd' });
+    t = await startTestPlatform('pglite', { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd', CORS_ORIGINS: 'https://ops.example.com' });
+  });
+
+  it('answers CORS only for allowed origins, and documents the security schemes', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${t.url}/api/v1/bots`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' } });
+    const allowed = await preflight('https://ops.example.com');
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://ops.example.com');
+    expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
+    const other = await preflight('https://evil.example.net');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const doc = (await t.request('GET', '/openapi.json')).body;
+    expect(doc.components.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', name: 'X-API-Key' } });
+    expect(doc.paths['/api/v1/users'].get.security).toEqual([{ bearerAuth: [] }, { apiKey: [] }]);
+    expect(doc.paths['/api/v1/users'].get.responses).toHaveProperty('403');
   });
   afterAll(async () => {
     await t?.close();

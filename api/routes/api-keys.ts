@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { requirePermission } from '../auth/authenticate.js';
 import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
+import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
 
 const permissionSchema = z.enum(Object.keys(PERMISSIONS) as [Permission, ...Permission[]]);
@@ -69,6 +69,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       tags: ['api-keys'],
       summary: 'List API keys (never the keys themselves)',
       middleware: admin,
+      security: SECURED,
       responses: {
         200: { description: 'Keys', content: { 'application/json': { schema: z.object({ api_keys: z.array(keySchema), total: z.number().int() }) } } },
         ...problems(401, 403),
@@ -87,6 +88,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       tags: ['api-keys'],
       summary: 'Mint an API key; the response is the only time the key is shown',
       middleware: admin,
+      security: SECURED,
       request: { body: jsonBody(mintSchema) },
       responses: {
         201: { description: 'Minted', content: { 'application/json': { schema: keySchema.extend({ key: z.string(), message: z.string() }) } } },
@@ -115,6 +117,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       tags: ['api-keys'],
       summary: 'Revoke an API key (it stops working at once)',
       middleware: admin,
+      security: SECURED,
       request: { params: z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) }) },
       responses: {
         200: { description: 'Revoked', content: { 'application/json': { schema: keySchema } } },

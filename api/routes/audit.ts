@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { requirePermission } from '../auth/authenticate.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { problems } from '../openapi-helpers.js';
+import { problems, SECURED } from '../openapi-helpers.js';
 
 const entrySchema = z
   .object({
@@ -28,6 +28,7 @@ export function auditRoutes(deps: AppDeps) {
       tags: ['audit'],
       summary: 'The audit log, newest first',
       middleware: [deps.authenticate, requirePermission('audit:read')],
+      security: SECURED,
       request: {
         query: z.object({
           actor: z.string().max(64).optional(),

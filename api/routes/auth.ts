@@ -3,7 +3,7 @@ import { AuthError } from '../auth/auth-service.js';
 import { requireAuthenticated, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
+import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
 import { rateLimitHeaders } from '../rate-limit.js';
 
@@ -106,6 +106,7 @@ export function authRoutes(deps: AppDeps) {
       path: '/api/v1/auth/logout',
       tags: ['auth'],
       middleware: signedIn,
+      security: SECURED,
       summary: 'End this session (its refresh token family), or every session',
       request: { body: { content: { 'application/json': { schema: logoutSchema } }, required: false } },
       responses: {
@@ -128,6 +129,7 @@ export function authRoutes(deps: AppDeps) {
       path: '/api/v1/auth/me',
       tags: ['auth'],
       middleware: signedIn,
+      security: SECURED,
       summary: 'Who the caller is',
       responses: {
         200: {
@@ -153,6 +155,7 @@ export function authRoutes(deps: AppDeps) {
       path: '/api/v1/auth/permissions',
       tags: ['auth'],
       middleware: signedIn,
+      security: SECURED,
       summary: "The caller's permissions, each with what it allows",
       responses: {
         200: {

@@ -6,7 +6,7 @@ import { requirePermission } from '../auth/authenticate.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
 import { ROLES } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
+import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
 
 export const usernameSchema = z
@@ -75,6 +75,7 @@ export function userRoutes(deps: AppDeps) {
       tags: ['users'],
       summary: 'List users',
       middleware: admin,
+      security: SECURED,
       responses: {
         200: { description: 'Users', content: { 'application/json': { schema: z.object({ users: z.array(userSchema), total: z.number().int() }) } } },
         ...problems(401, 403),
@@ -93,6 +94,7 @@ export function userRoutes(deps: AppDeps) {
       tags: ['users'],
       summary: 'Create a user',
       middleware: admin,
+      security: SECURED,
       request: { body: jsonBody(createUserSchema) },
       responses: {
         201: { description: 'Created', content: { 'application/json': { schema: userSchema } } },
@@ -122,6 +124,7 @@ export function userRoutes(deps: AppDeps) {
       tags: ['users'],
       summary: 'Change a role, disable or enable, or reset the password',
       middleware: admin,
+      security: SECURED,
       request: { params: z.object({ username: usernameSchema }), body: jsonBody(updateUserSchema) },
       responses: {
         200: { description: 'Changed', content: { 'application/json': { schema: userSchema } } },
@@ -167,6 +170,7 @@ export function userRoutes(deps: AppDeps) {
       tags: ['users'],
       summary: 'Delete a user (their tokens stop working at once)',
       middleware: admin,
+      security: SECURED,
       request: { params: z.object({ username: usernameSchema }) },
       responses: {
         200: { description: 'Deleted', content: { 'application/json': { schema: z.object({ username: z.string(), deleted: z.literal(true) }) } } },
