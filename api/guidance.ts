@@ -114,45 +114,41 @@ const problemSteps: Record<number, string[]> = {
   503: ['Check GET /health/ready, then retry'],
 };
 
+/** Next steps for a problem response, by status. */
+export function problemNextSteps(status: number): string[] {
+  return problemSteps[status] ?? ['Quote the request_id when asking for help'];
+}
+
 /**
  * The guided-response layer, in one place: every JSON answer under /api/v1
  * gets a `message` (kept when the route wrote one) and `next_steps` for this
  * caller (steps needing a permission the caller lacks are left out); lists
- * also get `stats` and `help`; problems get next steps too.
+ * also get `stats` and `help`. It wraps `c.json` for the request, so bodies
+ * are enriched before they are serialised, not parsed back afterwards.
+ * Problems get their next steps where they are built (problem.ts).
  */
 export function guidedResponses(): MiddlewareHandler<AppEnv> {
   return async function guidedResponsesHandler(c, next) {
+    if (!c.req.path.startsWith('/api/v1/')) return next();
+    const json = c.json.bind(c) as (...args: unknown[]) => Response;
+    (c as unknown as { json: (...args: unknown[]) => Response }).json = (value: unknown, ...rest: unknown[]) => {
+      if (value && typeof value === 'object' && !Array.isArray(value)) enrich(c, value as Body, typeof rest[0] === 'number' ? rest[0] : 200);
+      return json(value, ...rest);
+    };
     await next();
-    if (!c.req.path.startsWith('/api/v1/')) return;
-    const type = c.res.headers.get('Content-Type') ?? '';
-    const isProblem = type.includes('application/problem+json');
-    if (!isProblem && !type.includes('application/json')) return;
-    let body: unknown;
-    try {
-      body = await c.res.clone().json();
-    } catch {
-      return;
-    }
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return;
-    const b = body as Body;
-    const status = c.res.status;
-    const principal = c.get('principal');
-    const allowed = (s: Step) => !s.needs || !principal || principal.permissions.has(s.needs);
-    if (isProblem) {
-      b.next_steps ??= problemSteps[status] ?? ['Quote the request_id when asking for help'];
-    } else {
-      const guide = guides[`${c.req.method} ${routePath(c, -1)}`];
-      if (guide) {
-        if (b.message === undefined && guide.message) b.message = guide.message(b);
-        b.next_steps = guide.steps(b, status).filter(allowed).map((s) => s.text);
-        if (guide.help) b.help = guide.help;
-        if (guide.stats && b.stats === undefined) b.stats = guide.stats(b);
-      }
-      b.message ??= 'OK';
-      b.next_steps ??= [];
-    }
-    const headers = new Headers(c.res.headers);
-    headers.delete('Content-Length');
-    c.res = new Response(JSON.stringify(b), { status, headers });
   };
+}
+
+function enrich(c: Parameters<MiddlewareHandler<AppEnv>>[0], b: Body, status: number): void {
+  const principal = c.get('principal');
+  const allowed = (s: Step) => !s.needs || !principal || principal.permissions.has(s.needs);
+  const guide = guides[`${c.req.method} ${routePath(c, -1)}`];
+  if (guide) {
+    if (b.message === undefined && guide.message) b.message = guide.message(b);
+    b.next_steps = guide.steps(b, status).filter(allowed).map((s) => s.text);
+    if (guide.help) b.help = guide.help;
+    if (guide.stats && b.stats === undefined) b.stats = guide.stats(b);
+  }
+  b.message ??= 'OK';
+  b.next_steps ??= [];
 }

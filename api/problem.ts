@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import type { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { problemNextSteps } from './guidance.js';
 
 /** RFC 9457 problem details: the one error shape of the API. */
 export const problemSchema = z
@@ -44,6 +45,7 @@ export function problemResponse(c: Context, error: ApiError): Response {
     detail: error.message,
     message: error.message,
     ...(error.errors ? { errors: error.errors } : {}),
+    next_steps: problemNextSteps(error.status),
     request_id: c.get('requestId' as never) as string | undefined,
   };
   return c.body(JSON.stringify(body), error.status, { ...error.headers, 'Content-Type': 'application/problem+json' });
