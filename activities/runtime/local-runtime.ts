@@ -46,6 +46,8 @@ interface Watched {
   fifoReader?: net.Socket;
   fallbackTimer?: NodeJS.Timeout;
   stopping: boolean;
+  /** Settles once an adopted instance is watched (its FIFO open, or a liveness check chosen). */
+  ready?: Promise<void>;
   exit?: InstanceExit;
   waiters: Array<(exit: InstanceExit) => void>;
 }
@@ -175,7 +177,7 @@ export class LocalRuntime implements BotRuntime {
       await this.removeFiles(instance);
       return false;
     }
-    this.watchAdopted(instance);
+    await this.watchAdopted(instance).ready;
     this.opts.logger.info({ botId: ref.botId, instanceId: ref.instanceId, botPid: ref.pid }, 'bot process re-adopted');
     return true;
   }
@@ -194,35 +196,47 @@ export class LocalRuntime implements BotRuntime {
       }, 1000);
       watched.fallbackTimer.unref();
     };
-    const onGone = async (seenBy: InstanceExit['seenBy']) => {
-      if (watched.exit) return;
-      if (await alive()) pollInstead();
-      else this.finish(watched, adoptedExit(watched, seenBy));
-    };
-    try {
-      const fd = openSync(instance.fifoPath, constants.O_RDONLY | constants.O_NONBLOCK);
-      const reader = new net.Socket({ fd, readable: true, writable: false });
-      reader.on('error', () => undefined);
-      reader.once('close', () => void onGone('fifo'));
-      reader.resume();
-      reader.unref();
-      watched.fifoReader = reader;
-    } catch {
-      void onGone('liveness-check');
-      return watched;
-    }
     // Linux reports end-of-file on a FIFO only if a writer existed when the reader opened it.
-    // So check, after opening, that the bot still holds the FIFO on fd 3: if not, it is gone,
-    // or it closed fd 3 and only a liveness check can tell when it ends.
-    void Promise.all([fs.readlink(`/proc/${instance.pid}/fd/3`).catch(() => null), fs.realpath(instance.fifoPath).catch(() => instance.fifoPath)]).then(
-      async ([target, fifo]) => {
-        if (watched.exit || target === fifo) return;
-        watched.fifoReader?.removeAllListeners('close');
-        watched.fifoReader?.destroy();
-        if (await alive()) pollInstead();
-        else this.finish(watched, adoptedExit(watched, 'liveness-check'));
-      },
-    );
+    // So the reader is opened only once the bot is seen holding the FIFO on fd 3. /proc/<pid>/fd
+    // cannot be read while the process is in the middle of an exec (interpreter shims exec
+    // several times): an unreadable fd 3 of a live process is looked at again shortly after.
+    const watch = async (attempt: number): Promise<void> => {
+      if (watched.exit) return;
+      const [target, fifo] = await Promise.all([
+        fs.readlink(`/proc/${instance.pid}/fd/3`).catch(() => null),
+        fs.realpath(instance.fifoPath).catch(() => instance.fifoPath),
+      ]);
+      if (target === fifo) {
+        try {
+          const fd = openSync(instance.fifoPath, constants.O_RDONLY | constants.O_NONBLOCK);
+          const reader = new net.Socket({ fd, readable: true, writable: false });
+          reader.on('error', () => undefined);
+          // A killed process closes its files a moment before /proc shows it dead: look again
+          // briefly before concluding that the bot merely closed fd 3 and must be polled.
+          const confirmGone = async (attempt: number): Promise<void> => {
+            if (watched.exit) return;
+            if (!(await alive())) this.finish(watched, adoptedExit(watched, 'fifo'));
+            else if (attempt < 25) setTimeout(() => void confirmGone(attempt + 1), 20).unref();
+            else pollInstead();
+          };
+          reader.once('close', () => void confirmGone(0));
+          reader.resume();
+          reader.unref();
+          watched.fifoReader = reader;
+        } catch {
+          pollInstead();
+          return;
+        }
+        // Ended between the look at fd 3 and the open: no end-of-file will come.
+        if (!(await alive())) this.finish(watched, adoptedExit(watched, 'liveness-check'));
+        return;
+      }
+      const living = await alive();
+      if (!living) this.finish(watched, adoptedExit(watched, 'liveness-check'));
+      else if (target === null && attempt < 10) setTimeout(() => void watch(attempt + 1), 50).unref();
+      else pollInstead();
+    };
+    watched.ready = watch(0);
     return watched;
   }
 
