@@ -4,7 +4,6 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { startPlatform, type Platform } from '../bin/platform.js';
 import { configSchema, loadConfig } from '../lib/config.js';
@@ -12,6 +11,7 @@ import { createLogger } from '../lib/logger.js';
 import { projectRoot } from '../lib/project-root.js';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
 import { killLeftovers } from './proc.js';
+import { createScratchDatabase } from '../lib/scratch.js';
 import { Api, Deadline, freePort, pool, sleep, type BotList } from './util.js';
 
 /**
@@ -106,7 +106,7 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     // Database: a fresh one on the server of DATABASE_URL (dropped at the end), else PGlite under DATA_DIR.
     let databaseUrl: string | undefined;
     if (process.env.DATABASE_URL?.trim()) {
-      const db = await createDatabase(process.env.DATABASE_URL.trim());
+      const db = await createScratchDatabase(process.env.DATABASE_URL.trim(), 'c32_bench');
       closers.push({ what: 'dropping the benchmark database', fn: () => db.drop() });
       databaseUrl = db.url;
     }
@@ -253,31 +253,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
     child.kill('SIGKILL');
     await exited(5_000);
   }
-}
-
-async function createDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `c32_bench_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      try {
-        await c.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
 }
 
 /** On a shared Temporal, remove what this run registered (stop first where needed); bounded. */

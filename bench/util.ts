@@ -1,18 +1,7 @@
-import net from 'node:net';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A free TCP port on the loopback address (copied from test/helpers/ports.ts). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../lib/scratch.js';
 
 /** A wall-clock budget: every benchmark loop checks one, so none can run unbounded. */
 export class Deadline {

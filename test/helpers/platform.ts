@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { createScratchDatabase } from '../../lib/scratch.js';
 import { inject } from 'vitest';
 import { startPlatform, type Platform } from '../../bin/platform.js';
 import { loadConfig, type Config } from '../../lib/config.js';
@@ -15,23 +15,8 @@ export type Engine = 'postgres' | 'pglite';
 /** The PostgreSQL server of this machine (CI exports DATABASE_URL); each test file gets a database of its own. */
 export const baseDatabaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `c32_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: baseDatabaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(baseDatabaseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: baseDatabaseUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
+export function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  return createScratchDatabase(baseDatabaseUrl, 'c32_test');
 }
 
 /** Scripts every test can run, written into a fresh bots directory. */
