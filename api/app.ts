@@ -17,7 +17,7 @@ import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
 import { auditTrail } from './audit.js';
-import { guidedResponses } from './guidance.js';
+import { guidedResponses, withGuidedFields } from './guidance.js';
 
 export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'>;
 
@@ -105,13 +105,19 @@ export function createApp(input: AppDepsInput) {
     name: 'X-API-Key',
     description: 'ADMIN_API_KEY, or a key minted with POST /api/v1/api-keys (a role, or a narrower permission set).',
   });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Codex-32 API',
-      version: '0.1.0',
-      description: 'Register bots and drive their lifecycles. Every change goes through the bot\'s Temporal workflow (bot-<id>).',
-    },
+  let document: unknown;
+  app.get('/openapi.json', (c) => {
+    document ??= withGuidedFields(
+      app.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: {
+          title: 'Codex-32 API',
+          version: '0.1.0',
+          description: "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
+        },
+      }),
+    );
+    return c.json(document);
   });
 
   app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route ${c.req.method} ${c.req.path}. The API is described at /openapi.json and /docs.`)));

@@ -152,3 +152,37 @@ function enrich(c: Parameters<MiddlewareHandler<AppEnv>>[0], b: Body, status: nu
   b.message ??= 'OK';
   b.next_steps ??= [];
 }
+
+/**
+ * The OpenAPI side of the same layer: every JSON success under /api/v1 is
+ * documented as its route's schema plus the guided fields, in one place.
+ */
+export function withGuidedFields<T>(document: T): T {
+  const doc = document as {
+    paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+    components?: { schemas?: Record<string, unknown> };
+  };
+  doc.components ??= {};
+  doc.components.schemas ??= {};
+  doc.components.schemas.Guidance = {
+    type: 'object',
+    properties: {
+      message: { type: 'string', description: 'What happened, in a sentence' },
+      next_steps: { type: 'array', items: { type: 'string' }, description: 'What this caller can do next (steps needing a permission it lacks are left out)' },
+      help: { type: 'string', description: 'Lists: how to filter and page' },
+      stats: { type: 'object', additionalProperties: { type: 'number' }, description: 'Lists: counts over the fleet or the page' },
+    },
+    required: ['message', 'next_steps'],
+  };
+  for (const [path, operations] of Object.entries(doc.paths ?? {})) {
+    if (!path.startsWith('/api/v1/')) continue;
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const media = response.content?.['application/json'];
+        if (!status.startsWith('2') || !media?.schema) continue;
+        media.schema = { allOf: [media.schema, { $ref: '#/components/schemas/Guidance' }] };
+      }
+    }
+  }
+  return document;
+}

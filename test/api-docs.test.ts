@@ -37,6 +37,11 @@ describe('health, OpenAPI and documentation pages', () => {
     expect(doc.body.components.schemas.HealPolicy.properties).toHaveProperty('backoff_factor');
     expect(doc.body.paths['/api/v1/bots'].post.responses).toHaveProperty('422');
     expect(doc.body.components.schemas.Problem).toBeTruthy();
+    // The guided-response layer is documented once for every success under /api/v1.
+    const created = doc.body.paths['/api/v1/bots'].post.responses['201'].content['application/json'].schema;
+    expect(created.allOf[1]).toEqual({ $ref: '#/components/schemas/Guidance' });
+    expect(doc.body.components.schemas.Guidance.required).toEqual(['message', 'next_steps']);
+    expect(doc.body.paths['/health'].get.responses['200'].content['application/json'].schema.allOf).toBeUndefined();
   });
 
   it('Swagger UI and ReDoc are served with our own assets, no CDN', async () => {
