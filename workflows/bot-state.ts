@@ -89,6 +89,9 @@ export const check = {
     if (s.desired === 'stopped') throw new Error(`Bot ${s.botId} is ${s.status}, not running. Start it with ${commandPath(s, 'start')}.`);
   },
   delete(s: BotState): void {
+    if (s.desired === 'stopped' && (s.instance || s.launchingId)) {
+      throw new Error(`Bot ${s.botId} is still stopping. Wait until GET /api/v1/bots/${s.botId} shows it stopped, then delete it.`);
+    }
     if (s.instance || s.launchingId || (s.desired === 'running' && !s.gaveUp)) {
       throw new Error(`Bot ${s.botId} is ${s.status}. Stop it first with ${commandPath(s, 'stop')}, then delete it.`);
     }
