@@ -18,6 +18,12 @@ export async function findInstance(db: Db, id: string): Promise<InstanceRow | un
   return db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** What a bot view needs of its current instances. */
+export async function instancesForView(db: Db, ids: string[]): Promise<Array<Pick<InstanceRow, 'id' | 'pid' | 'process_start_ticks' | 'started_at'>>> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('instances').select(['id', 'pid', 'process_start_ticks', 'started_at']).where('id', 'in', ids).execute();
+}
+
 export async function listOpenInstances(db: Db, runtime: string): Promise<InstanceRow[]> {
   return db.selectFrom('instances').selectAll().where('runtime', '=', runtime).where('ended_at', 'is', null).execute();
 }

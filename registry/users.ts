@@ -39,14 +39,12 @@ export async function revokeFamily(db: Db, familyId: string): Promise<void> {
   await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('family_id', '=', familyId).where('revoked_at', 'is', null).execute();
 }
 
-export async function revokeAllOfUser(db: Db, username: string): Promise<void> {
-  await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('username', '=', username).where('revoked_at', 'is', null).execute();
-}
-
-export async function bumpTokenVersion(db: Db, username: string): Promise<void> {
+/** Voids every token of the user: access tokens by their version claim, refresh tokens by revocation. Call inside a transaction. */
+export async function endAllSessions(db: Db, username: string): Promise<void> {
   await db
     .updateTable('users')
     .set({ token_version: sql`token_version + 1`, updated_at: sql`now()` })
     .where('username', '=', username)
     .execute();
+  await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('username', '=', username).where('revoked_at', 'is', null).execute();
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../registry/database.js';
-import { bumpTokenVersion, findUser, recordRefreshToken, revokeAllOfUser, revokeFamily, useRefreshToken } from '../../registry/users.js';
+import { endAllSessions, findUser, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';
 import { permissionsOf } from './permissions.js';
 import type { Principal } from './principal.js';
@@ -70,10 +70,7 @@ export class AuthService {
   /** Ends the session of `refreshToken`, or every session of the user with `everywhere`. */
   async logout(username: string, opts: { refreshToken?: string; everywhere?: boolean }): Promise<void> {
     if (opts.everywhere) {
-      await this.db.transaction().execute(async (trx) => {
-        await bumpTokenVersion(trx, username);
-        await revokeAllOfUser(trx, username);
-      });
+      await this.db.transaction().execute((trx) => endAllSessions(trx, username));
       return;
     }
     if (opts.refreshToken) {

@@ -16,6 +16,11 @@ export interface AuthenticateOptions {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  return (header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined) ?? null;
+}
+
 /** 401 with the header RFC 6750 asks for, in our problem shape. */
 export function unauthorized(detail: string): ApiError {
   return new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': 'Bearer realm="codex32"' });
@@ -40,10 +45,10 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
         if (!principal) throw unauthorized('The API key is not valid: unknown, revoked or expired. Check the X-API-Key header.');
       }
     } else if (header !== undefined) {
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');
+      const token = bearerToken(header);
+      if (!token) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');
       try {
-        principal = await opts.auth.principalFromAccessToken(match[1]!);
+        principal = await opts.auth.principalFromAccessToken(token);
       } catch (err) {
         if (err instanceof AuthError) throw unauthorized(err.message);
         throw err;

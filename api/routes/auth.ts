@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { AuthError } from '../auth/auth-service.js';
-import { requireAuthenticated, unauthorized } from '../auth/authenticate.js';
+import { bearerToken, requireAuthenticated, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
@@ -31,9 +31,9 @@ const logoutSchema = z
   .openapi('Logout');
 
 const bearer = (header: string | undefined): string => {
-  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  if (!match) throw unauthorized('Send the refresh token as "Authorization: Bearer <refresh_token>".');
-  return match[1]!;
+  const token = bearerToken(header);
+  if (!token) throw unauthorized('Send the refresh token as "Authorization: Bearer <refresh_token>".');
+  return token;
 };
 
 /** Login, token rotation, logout and "who am I". Everything else about users comes with the users resource. */

@@ -4,6 +4,7 @@ import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateS
 import { BOT_STATUSES } from '../../lib/bot-status.js';
 import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
 import type { BotUpdate } from '../../registry/database.js';
+import { instancesForView } from '../../registry/instances.js';
 import { toBotView } from '../bot-view.js';
 import type { BotCommand } from '../bot-workflows.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -43,9 +44,7 @@ export function botRoutes(deps: AppDeps) {
   };
   const view = async (id: string) => {
     const bot = await loadBot(id);
-    const instance = bot.current_instance_id
-      ? await db.selectFrom('instances').select(['id', 'pid', 'process_start_ticks', 'started_at']).where('id', '=', bot.current_instance_id).executeTakeFirst()
-      : undefined;
+    const [instance] = bot.current_instance_id ? await instancesForView(db, [bot.current_instance_id]) : [];
     return toBotView(bot, instance, deps.readStats, deps.cpu);
   };
   const checkBlueprint = async (blueprint: string) => {
@@ -131,9 +130,7 @@ export function botRoutes(deps: AppDeps) {
       const q = c.req.valid('query');
       const [rows, counts] = await Promise.all([listBots(db, q), countBotsByStatus(db)]);
       const instanceIds = rows.map((r) => r.current_instance_id).filter((id): id is string => id !== null);
-      const instances = instanceIds.length
-        ? await db.selectFrom('instances').select(['id', 'pid', 'process_start_ticks', 'started_at']).where('id', 'in', instanceIds).execute()
-        : [];
+      const instances = await instancesForView(db, instanceIds);
       const byId = new Map(instances.map((i) => [i.id, i]));
       const bots = await Promise.all(rows.map((r) => toBotView(r, r.current_instance_id ? byId.get(r.current_instance_id) : undefined, deps.readStats, deps.cpu)));
       const stats = Object.fromEntries(BOT_STATUSES.map((s) => [s, counts[s] ?? 0])) as z.infer<typeof statsSchema>;

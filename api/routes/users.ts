@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
-import { bumpTokenVersion, findUser, insertUser, revokeAllOfUser } from '../../registry/users.js';
+import { endAllSessions, findUser, insertUser } from '../../registry/users.js';
 import type { UserRow } from '../../registry/database.js';
 import { requirePermission } from '../auth/authenticate.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
@@ -155,8 +155,7 @@ export function userRoutes(deps: AppDeps) {
           .execute();
         // A new password or a disabled account ends every session at once.
         if (passwordHash || body.disabled === true) {
-          await bumpTokenVersion(trx, username);
-          await revokeAllOfUser(trx, username);
+          await endAllSessions(trx, username);
         }
       });
       return c.json(view(await load(username)), 200);
