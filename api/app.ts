@@ -5,7 +5,9 @@ import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { access, withAccess } from './access.js';
 import { authenticate } from './auth/authenticate.js';
+import { problemResponseRef } from './openapi-helpers.js';
 import type { AppDeps, AppEnv } from './deps.js';
 import { ApiError, fromHttpException, problemResponse, validationError } from './problem.js';
 import { authRoutes } from './routes/auth.js';
@@ -83,6 +85,8 @@ export function createApp(input: AppDepsInput) {
     }),
   );
 
+  // Public by default for scrapers on a private network; METRICS_AUTH asks for metrics:read.
+  if (deps.config.METRICS_AUTH) app.use('/metrics', ...access(deps, 'metrics:read').middleware);
   app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }));
   app.route('/', healthRoutes(deps));
   app.route('/', authRoutes(deps));
@@ -107,15 +111,18 @@ export function createApp(input: AppDepsInput) {
   });
   let document: unknown;
   app.get('/openapi.json', (c) => {
-    document ??= withGuidedFields(
-      app.getOpenAPI31Document({
-        openapi: '3.1.0',
-        info: {
-          title: 'Codex-32 API',
-          version: '0.1.0',
-          description: "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
-        },
-      }),
+    document ??= withAccess(
+      withGuidedFields(
+        app.getOpenAPI31Document({
+          openapi: '3.1.0',
+          info: {
+            title: 'Codex-32 API',
+            version: '0.1.0',
+            description: "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
+          },
+        }),
+      ),
+      problemResponseRef,
     );
     return c.json(document);
   });

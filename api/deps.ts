@@ -32,6 +32,10 @@ export interface AppDeps {
   metrics: ApiMetrics;
   /** Failed-login throttles, per account and per client address. */
   loginLimits: { account: RateLimiter; address: RateLimiter };
+  /** RATE_LIMIT_REQUESTS a minute, per principal or, for anonymous calls, per address. */
+  requestLimit: RateLimiter;
+  /** 'off' only for the auth-overhead benchmark: routes run unchecked. Never set from configuration. */
+  accessControl?: 'enforced' | 'off';
   clientAddress: (c: Context) => string | null;
   apiKeys: ApiKeys;
   /** Finds the caller (token or API key); routes add requirePermission(...) after it. */

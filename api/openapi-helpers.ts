@@ -16,14 +16,18 @@ const problemDescriptions: Record<number, string> = {
 
 /** The problem+json responses of a route, for the OpenAPI document. */
 export function problems(...statuses: number[]) {
-  return Object.fromEntries(
-    statuses.map((s) => [s, { description: problemDescriptions[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }]),
-  );
+  return Object.fromEntries(statuses.map((s) => [s, problemResponse(s)]));
+}
+
+function problemResponse(status: number) {
+  return { description: problemDescriptions[status] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } };
+}
+
+/** The same, as it stands in a generated document (the schema by reference). */
+export function problemResponseRef(status: number) {
+  return { description: problemDescriptions[status] ?? 'Error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 }
 
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return { content: { 'application/json': { schema } }, required: true } as const;
 }
-
-/** Routes that need a caller: a bearer access token or an API key. */
-export const SECURED: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }];

@@ -89,6 +89,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           account: new RateLimiter(limitStore, 'login-account', config.LOGIN_FAILURES_PER_ACCOUNT, loginWindowMs),
           address: new RateLimiter(limitStore, 'login-address', config.LOGIN_FAILURES_PER_ADDRESS, loginWindowMs),
         },
+        requestLimit: new RateLimiter(limitStore, 'requests', config.RATE_LIMIT_REQUESTS, 60_000),
         clientAddress: createClientAddress(config.TRUSTED_PROXIES),
         readStats: createStatsReader(config),
         cpu: new CpuLoadTracker(),

@@ -44,6 +44,7 @@ export const configSchema = z.object({
   LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
   LOGIN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().positive().max(1440).default(15),
+  METRICS_AUTH: bool(false),
   TRUSTED_PROXIES: z
     .string()
     .default('')

@@ -63,7 +63,7 @@ describe('health, OpenAPI and documentation pages', () => {
   it('exposes Prometheus metrics: requests by route pattern, bots by status, workflow operations', async () => {
     await t.request('GET', '/api/v1/bots/no-such-bot');
     await t.request('POST', '/api/v1/bots/no-such-bot/start');
-    await t.request('GET', '/api/v1/auth/me');
+    await t.anonymous('GET', '/api/v1/auth/me');
     const res = await fetch(`${t.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');

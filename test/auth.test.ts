@@ -70,7 +70,7 @@ describe('authentication: login, rotation, logout, me', () => {
     expect(refreshAsAccess.body.detail).toMatch(/refresh token cannot be used as an access token/);
     const accessAsRefresh = await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(pair.access_token));
     expect(accessAsRefresh.status).toBe(401);
-    expect((await t.request('GET', '/api/v1/auth/me')).status).toBe(401);
+    expect((await t.anonymous('GET', '/api/v1/auth/me')).status).toBe(401);
     expect((await t.request('GET', '/api/v1/auth/me', undefined, { Authorization: 'Basic abc' })).status).toBe(401);
   });
 
@@ -165,7 +165,7 @@ describe('users, managed by administrators', () => {
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   it('creates, lists, changes, disables and deletes users; only admins may', async () => {
-    expect((await t.request('GET', '/api/v1/users')).status).toBe(401);
+    expect((await t.anonymous('GET', '/api/v1/users')).status).toBe(401);
     const weak = await t.request('POST', '/api/v1/users', { username: 'bob', password: 'short', role: 'operator' }, as(adminToken));
     expect(weak.status).toBe(422);
     expect(weak.body.detail).toMatch(/too weak: the password must be at least 12/);
@@ -217,7 +217,7 @@ describe('API keys', () => {
   });
 
   it('mints a scoped key shown once, authenticates with it, lists it without the key, and revokes it', async () => {
-    expect((await t.request('POST', '/api/v1/api-keys', { name: 'ci' })).status).toBe(401);
+    expect((await t.anonymous('POST', '/api/v1/api-keys', { name: 'ci' })).status).toBe(401);
     const both = await t.request('POST', '/api/v1/api-keys', { name: 'ci', role: 'viewer', permissions: ['bots:read'] }, adminKey);
     expect(both.status).toBe(422);
     expect(both.body.detail).toMatch(/exactly one of "role".*"permissions"/);
@@ -286,6 +286,6 @@ describe('audit log', () => {
     expect(filtered.body.entries.every((e: { result: string }) => e.result === 'denied')).toBe(true);
     const carol = (await t.request('POST', '/api/v1/auth/login', { username: 'carol', password: 'Viewer-pass-123' })).body;
     expect((await t.request('GET', '/api/v1/audit', undefined, { Authorization: `Bearer ${carol.access_token}` })).status).toBe(403);
-    expect((await t.request('GET', '/api/v1/audit')).status).toBe(401);
+    expect((await t.anonymous('GET', '/api/v1/audit')).status).toBe(401);
   });
 });

@@ -39,6 +39,8 @@ describe('control plane killed with SIGKILL while bots run', () => {
       BOTS_DIR: botsDir,
       BOT_STOP_GRACE_SECONDS: '2',
       LOG_LEVEL: 'warn',
+      ADMIN_API_KEY: 'control-plane-test-admin-key',
+      RATE_LIMIT_REQUESTS: '1000000',
     };
   });
 
@@ -77,7 +79,8 @@ describe('control plane killed with SIGKILL while bots run', () => {
   }
 
   const call = async (method: string, p: string, body?: unknown) => {
-    const res = await fetch(api + p, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+    const headers: Record<string, string> = { 'X-API-Key': env.ADMIN_API_KEY!, ...(body ? { 'content-type': 'application/json' } : {}) };
+    const res = await fetch(api + p, { method, headers, body: body ? JSON.stringify(body) : undefined });
     return { status: res.status, body: (await res.json()) as any };
   };
   const getBot = async (id: string) => (await call('GET', `/api/v1/bots/${id}`)).body;

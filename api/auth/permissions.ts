@@ -14,7 +14,6 @@ export const PERMISSIONS = {
   'bots:update': 'change bot specs',
   'bots:delete': 'delete bots',
   'bots:operate': 'start, stop and restart bots',
-  'bots:secrets': 'read secret values of bots',
   'incidents:read': 'list incidents',
   'incidents:manage': 'acknowledge and resolve incidents',
   'deployments:create': 'trigger deployments (CI)',

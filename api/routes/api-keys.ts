@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
-import { requirePermission } from '../auth/authenticate.js';
+import { access } from '../access.js';
 import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
 
 const permissionSchema = z.enum(Object.keys(PERMISSIONS) as [Permission, ...Permission[]]);
@@ -41,7 +41,7 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
 /** Administrators mint named keys with a role or a narrower permission set; the key is shown once. */
 export function apiKeyRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
-  const admin = [deps.authenticate, requirePermission('api-keys:manage')];
+  const admin = access(deps, 'api-keys:manage');
   const { db } = deps;
 
   const list = async (id?: string) => {
@@ -68,8 +68,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       path: '/api/v1/api-keys',
       tags: ['api-keys'],
       summary: 'List API keys (never the keys themselves)',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       responses: {
         200: { description: 'Keys', content: { 'application/json': { schema: z.object({ api_keys: z.array(keySchema), total: z.number().int() }) } } },
         ...problems(401, 403),
@@ -87,8 +86,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       path: '/api/v1/api-keys',
       tags: ['api-keys'],
       summary: 'Mint an API key; the response is the only time the key is shown',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       request: { body: jsonBody(mintSchema) },
       responses: {
         201: { description: 'Minted', content: { 'application/json': { schema: keySchema.extend({ key: z.string(), message: z.string() }) } } },
@@ -116,8 +114,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       path: '/api/v1/api-keys/{id}',
       tags: ['api-keys'],
       summary: 'Revoke an API key (it stops working at once)',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       request: { params: z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) }) },
       responses: {
         200: { description: 'Revoked', content: { 'application/json': { schema: keySchema } } },

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { requirePermission } from '../auth/authenticate.js';
+import { access } from '../access.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { problems, SECURED } from '../openapi-helpers.js';
+import { problems } from '../openapi-helpers.js';
 
 const entrySchema = z
   .object({
@@ -27,8 +27,7 @@ export function auditRoutes(deps: AppDeps) {
       path: '/api/v1/audit',
       tags: ['audit'],
       summary: 'The audit log, newest first',
-      middleware: [deps.authenticate, requirePermission('audit:read')],
-      security: SECURED,
+      ...access(deps, 'audit:read'),
       request: {
         query: z.object({
           actor: z.string().max(64).optional(),

@@ -1,9 +1,10 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { AuthError } from '../auth/auth-service.js';
-import { bearerToken, requireAuthenticated, unauthorized } from '../auth/authenticate.js';
+import { access } from '../access.js';
+import { bearerToken, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
 import { rateLimitHeaders } from '../rate-limit.js';
 
@@ -48,6 +49,7 @@ export function authRoutes(deps: AppDeps) {
     createRoute({
       method: 'post',
       path: '/api/v1/auth/login',
+      ...access(deps, 'public'),
       tags: ['auth'],
       summary: 'Exchange a user name and password for an access and a refresh token',
       request: { body: jsonBody(loginSchema) },
@@ -89,6 +91,7 @@ export function authRoutes(deps: AppDeps) {
     createRoute({
       method: 'post',
       path: '/api/v1/auth/refresh',
+      ...access(deps, 'public'),
       tags: ['auth'],
       summary: 'Rotate: spend a refresh token (Authorization: Bearer <refresh_token>) for a new pair',
       description: 'A refresh token works once. Presenting a spent one revokes every token of that login.',
@@ -97,16 +100,14 @@ export function authRoutes(deps: AppDeps) {
     async (c) => c.json(await deps.auth.refresh(bearer(c.req.header('Authorization'))).catch(refuse), 200),
   );
 
-  // Per route, not app.use: a sub-app's middleware would apply to every route of the parent once mounted.
-  const signedIn = [deps.authenticate, requireAuthenticated()];
+  const signedIn = access(deps, 'signed-in');
 
   app.openapi(
     createRoute({
       method: 'post',
       path: '/api/v1/auth/logout',
       tags: ['auth'],
-      middleware: signedIn,
-      security: SECURED,
+      ...signedIn,
       summary: 'End this session (its refresh token family), or every session',
       request: { body: { content: { 'application/json': { schema: logoutSchema } }, required: false } },
       responses: {
@@ -128,8 +129,7 @@ export function authRoutes(deps: AppDeps) {
       method: 'get',
       path: '/api/v1/auth/me',
       tags: ['auth'],
-      middleware: signedIn,
-      security: SECURED,
+      ...signedIn,
       summary: 'Who the caller is',
       responses: {
         200: {
@@ -154,8 +154,7 @@ export function authRoutes(deps: AppDeps) {
       method: 'get',
       path: '/api/v1/auth/permissions',
       tags: ['auth'],
-      middleware: signedIn,
-      security: SECURED,
+      ...signedIn,
       summary: "The caller's permissions, each with what it allows",
       responses: {
         200: {

@@ -10,6 +10,7 @@ import type { BotCommand } from '../bot-workflows.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { ApiError, notFound, problemSchema } from '../problem.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
+import { access } from '../access.js';
 
 const idParam = z.object({ id: botIdSchema.openapi({ param: { name: 'id', in: 'path' } }) });
 
@@ -62,6 +63,7 @@ export function botRoutes(deps: AppDeps) {
     createRoute({
       method: 'post',
       path: '/api/v1/bots',
+      ...access(deps, 'bots:create'),
       tags: ['bots'],
       summary: 'Register a bot',
       description: 'Registers the bot and starts its lifecycle workflow (bot-<id>). The bot does not run until started.',
@@ -111,6 +113,7 @@ export function botRoutes(deps: AppDeps) {
     createRoute({
       method: 'get',
       path: '/api/v1/bots',
+      ...access(deps, 'bots:read'),
       tags: ['bots'],
       summary: 'List bots',
       request: { query: listQuery },
@@ -143,6 +146,7 @@ export function botRoutes(deps: AppDeps) {
     createRoute({
       method: 'get',
       path: '/api/v1/bots/{id}',
+      ...access(deps, 'bots:read'),
       tags: ['bots'],
       summary: 'Read a bot: spec, status and live figures',
       request: { params: idParam },
@@ -155,6 +159,7 @@ export function botRoutes(deps: AppDeps) {
     createRoute({
       method: 'patch',
       path: '/api/v1/bots/{id}',
+      ...access(deps, 'bots:update'),
       tags: ['bots'],
       summary: 'Change a bot',
       description: 'Changes apply at the next start or restart of the bot.',
@@ -205,6 +210,7 @@ export function botRoutes(deps: AppDeps) {
     createRoute({
       method: 'delete',
       path: '/api/v1/bots/{id}',
+      ...access(deps, 'bots:delete'),
       tags: ['bots'],
       summary: 'Delete a stopped bot',
       request: { params: idParam },
@@ -230,6 +236,7 @@ export function botRoutes(deps: AppDeps) {
       createRoute({
         method: 'post',
         path: `/api/v1/bots/{id}/${action}`,
+        ...access(deps, 'bots:operate'),
         tags: ['bots'],
         summary: `${action[0]!.toUpperCase()}${action.slice(1)} a bot`,
         description: 'Asks the bot\'s workflow; the answer is immediate, the change follows (watch GET /api/v1/bots/{id}).',

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listIncidents } from '../../registry/incidents.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { problems } from '../openapi-helpers.js';
+import { access } from '../access.js';
 
 export const incidentSchema = z
   .object({
@@ -24,6 +25,7 @@ export function incidentRoutes(deps: AppDeps) {
     createRoute({
       method: 'get',
       path: '/api/v1/incidents',
+      ...access(deps, 'incidents:read'),
       tags: ['incidents'],
       summary: 'Incidents, newest first',
       request: {

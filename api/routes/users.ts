@@ -2,11 +2,11 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
 import { endAllSessions, findUser, insertUser } from '../../registry/users.js';
 import type { UserRow } from '../../registry/database.js';
-import { requirePermission } from '../auth/authenticate.js';
+import { access } from '../access.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
 import { ROLES } from '../auth/permissions.js';
 import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems, SECURED } from '../openapi-helpers.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
 
 export const usernameSchema = z
@@ -46,7 +46,7 @@ const weak = (problem: string) =>
 /** Administrators manage users; changes apply at the user's next request. */
 export function userRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
-  const admin = [deps.authenticate, requirePermission('users:manage')];
+  const admin = access(deps, 'users:manage');
   const { db } = deps;
 
   const load = async (username: string) => {
@@ -74,8 +74,7 @@ export function userRoutes(deps: AppDeps) {
       path: '/api/v1/users',
       tags: ['users'],
       summary: 'List users',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       responses: {
         200: { description: 'Users', content: { 'application/json': { schema: z.object({ users: z.array(userSchema), total: z.number().int() }) } } },
         ...problems(401, 403),
@@ -93,8 +92,7 @@ export function userRoutes(deps: AppDeps) {
       path: '/api/v1/users',
       tags: ['users'],
       summary: 'Create a user',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       request: { body: jsonBody(createUserSchema) },
       responses: {
         201: { description: 'Created', content: { 'application/json': { schema: userSchema } } },
@@ -123,8 +121,7 @@ export function userRoutes(deps: AppDeps) {
       path: '/api/v1/users/{username}',
       tags: ['users'],
       summary: 'Change a role, disable or enable, or reset the password',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       request: { params: z.object({ username: usernameSchema }), body: jsonBody(updateUserSchema) },
       responses: {
         200: { description: 'Changed', content: { 'application/json': { schema: userSchema } } },
@@ -168,8 +165,7 @@ export function userRoutes(deps: AppDeps) {
       path: '/api/v1/users/{username}',
       tags: ['users'],
       summary: 'Delete a user (their tokens stop working at once)',
-      middleware: admin,
-      security: SECURED,
+      ...admin,
       request: { params: z.object({ username: usernameSchema }) },
       responses: {
         200: { description: 'Deleted', content: { 'application/json': { schema: z.object({ username: z.string(), deleted: z.literal(true) }) } } },

@@ -52,7 +52,12 @@ export interface TestPlatform {
   config: Config;
   platform: Platform;
   root: string;
+  /** As the administrator (X-API-Key: adminKey) unless `headers` carry Authorization or X-API-Key. */
   request(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Without any credentials. */
+  anonymous(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** ADMIN_API_KEY of this platform. */
+  adminKey: string;
   botState(botId: string): Promise<BotStateView>;
   uniqueId(prefix?: string): string;
   close(): Promise<void>;
@@ -62,6 +67,7 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'codex32-test-'));
   const botsDir = await makeBotsDir(root);
   const database = engine === 'postgres' ? await createTestDatabase() : undefined;
+  const adminKey = env.ADMIN_API_KEY ?? `test-admin-${randomUUID()}`;
   const config = loadConfig({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -76,6 +82,9 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     BOT_STOP_GRACE_SECONDS: '2',
     ADMIN_USERNAME: 'admin',
     ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd',
+    ADMIN_API_KEY: adminKey,
+    // Tests poll hard; the tests of the limit itself set their own.
+    RATE_LIMIT_REQUESTS: '1000000',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });
@@ -84,7 +93,7 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
   const url = platform.apiUrl!;
   const started = new Set<string>();
 
-  const request: TestPlatform['request'] = async (method, urlPath, body, headers = {}) => {
+  const send = async (method: string, urlPath: string, body: unknown, headers: Record<string, string>) => {
     const init: RequestInit = { method, headers: { ...headers } };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -102,6 +111,10 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     if (method === 'POST' && match) started.add(match[1]!);
     return { status: res.status, body: parsed, headers: res.headers };
   };
+  const request: TestPlatform['request'] = (method, urlPath, body, headers = {}) => {
+    const hasCredentials = Object.keys(headers).some((h) => ['authorization', 'x-api-key'].includes(h.toLowerCase()));
+    return send(method, urlPath, body, hasCredentials ? headers : { ...headers, 'X-API-Key': adminKey });
+  };
 
   return {
     url,
@@ -109,6 +122,8 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     platform,
     root,
     request,
+    anonymous: (method, urlPath, body, headers = {}) => send(method, urlPath, body, headers),
+    adminKey,
     botState: (botId) => platform.client.workflow.getHandle(botWorkflowId(botId)).query(stateQuery),
     uniqueId: (prefix = 'bot') => `${prefix}-${randomUUID().slice(0, 8)}`,
     async close() {
