@@ -18,6 +18,7 @@ import { incidentRoutes } from './routes/incidents.js';
 import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
+import { deploymentRoutes } from './routes/deployments.js';
 import { auditTrail } from './audit.js';
 import { guidedResponses, withGuidedFields } from './guidance.js';
 
@@ -95,6 +96,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', auditRoutes(deps));
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
+  app.route('/', deploymentRoutes(deps));
   app.route('/', docsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -4,6 +4,7 @@ import { routePath } from 'hono/route';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
+import { principalName } from './auth/principal.js';
 import type { AppEnv } from './deps.js';
 
 const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -24,7 +25,7 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
     await next();
     if (!CHANGES.has(c.req.method) || !c.req.path.startsWith('/api/')) return;
     const principal = c.get('principal');
-    let actor = principal ? (principal.type === 'user' ? principal.username : principal.name) : 'anonymous';
+    let actor = principal ? principalName(principal) : 'anonymous';
     let actorType = principal?.type ?? 'anonymous';
     const route = routePath(c, -1);
     if (route === '/api/v1/auth/login') {

@@ -85,6 +85,22 @@ const guides: Record<string, Guide> = {
     stats: (b) => countBy(b.incidents, 'kind'),
     steps: () => [{ text: 'Read a bot with many incidents: GET /api/v1/bots/{id}' }],
   },
+  'POST /api/v1/deployments': {
+    steps: (b) => [
+      { text: `Watch the bot come up on the new build: GET /api/v1/bots/${bot(b)}` },
+      { text: `If it does not stay up, read why: GET /api/v1/incidents?bot_id=${bot(b)}`, needs: 'incidents:read' },
+    ],
+  },
+  'GET /api/v1/deployments': {
+    message: (b) => `${text(b.total)} deployment(s); this page shows ${Array.isArray(b.deployments) ? b.deployments.length : 0}.`,
+    help: 'Filter with ?bot_id=; page with ?limit= (1-1000, default 50) and ?offset=.',
+    stats: (b) => countBy(b.deployments, 'result'),
+    steps: () => [{ text: 'Deploy a build: POST /api/v1/deployments {"bot_id": ..., "ref": ..., "blueprint" or "image": ...}', needs: 'deployments:create' }],
+  },
+  'GET /api/v1/deployments/:id': {
+    message: (b) => `Deployment of ${text(b.ref, 'a new spec')} to bot ${bot(b)}: ${text(b.action)} ${text(b.result)}.`,
+    steps: (b) => [{ text: `See the bot: GET /api/v1/bots/${bot(b)}`, needs: 'bots:read' }],
+  },
   'GET /api/v1/users': {
     message: (b) => `${text(b.total)} user(s).`,
     help: 'Create with POST /api/v1/users; change a role, disable or reset a password with PATCH /api/v1/users/{username}.',

@@ -103,6 +103,20 @@ export interface AuditLogTable {
   details: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
+export interface DeploymentsTable {
+  id: string;
+  bot_id: string;
+  /** What CI deployed: a commit, tag or build number. */
+  ref: string | null;
+  /** The spec fields the deployment changed (names only: env values stay write-only). */
+  changes: Json<string[]>;
+  action: 'start' | 'restart';
+  result: 'accepted' | 'rejected';
+  reason: string | null;
+  requested_by: string;
+  created_at: DefaultTimestamp;
+}
+
 export interface Database {
   bots: BotsTable;
   instances: InstancesTable;
@@ -111,6 +125,7 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
+  deployments: DeploymentsTable;
 }
 
 export type BotRow = Selectable<BotsTable>;
@@ -121,3 +136,4 @@ export type NewInstance = Insertable<InstancesTable>;
 export type IncidentRow = Selectable<IncidentsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type NewIncident = Insertable<IncidentsTable>;
+export type DeploymentRow = Selectable<DeploymentsTable>;

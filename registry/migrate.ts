@@ -1,11 +1,13 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import * as core from '../migrations/20261121000000_core.js';
 import * as auth from '../migrations/20261122000000_auth.js';
+import * as deployments from '../migrations/20261123000000_deployments.js';
 
 /** Migrations are compiled into the build, so they run the same from source, dist and a container. */
 const migrations: Record<string, Migration> = {
   '20261121000000_core': core,
   '20261122000000_auth': auth,
+  '20261123000000_deployments': deployments,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -19,19 +19,20 @@ describe('request schemas under generated input', () => {
 
   const counts = async () => {
     const db = t.platform.registry.db;
-    const [bots, users, keys] = await Promise.all([
+    const [bots, users, keys, deployments] = await Promise.all([
       db.selectFrom('bots').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      db.selectFrom('deployments').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    return [Number(bots.n), Number(users.n), Number(keys.n)];
+    return [Number(bots.n), Number(users.n), Number(keys.n), Number(deployments.n)];
   };
 
   // Values of every JSON type, with the field names of our schemas mixed in so that generated objects come close to valid ones.
-  const fieldNames = fc.constantFrom('id', 'name', 'description', 'role', 'blueprint', 'image', 'args', 'env', 'resources', 'heal_policy', 'heartbeat_interval_seconds', 'max_restarts', 'username', 'password', 'permissions', 'expires_in_days', 'disabled', 'refresh_token', 'everywhere', '__proto__', 'constructor');
+  const fieldNames = fc.constantFrom('id', 'name', 'description', 'role', 'blueprint', 'image', 'args', 'env', 'resources', 'heal_policy', 'heartbeat_interval_seconds', 'max_restarts', 'username', 'password', 'permissions', 'expires_in_days', 'disabled', 'refresh_token', 'everywhere', 'bot_id', 'ref', '__proto__', 'constructor');
   const leaf = fc.oneof(
     fc.string({ maxLength: 40 }),
-    fc.constantFrom('sleeper.mjs', '../outside.sh', 'analytics', 'admin', 'viewer', 'bots:read', '%2e%2e/x', 'x'.repeat(300), '\u0000', 'ok-id-1'),
+    fc.constantFrom('sleeper.mjs', '../outside.sh', 'analytics', 'admin', 'viewer', 'bots:read', '%2e%2e/x', 'x'.repeat(300), '\u0000', 'ok-id-1', 'prop-target'),
     fc.integer(),
     fc.double(),
     fc.boolean(),
@@ -49,6 +50,7 @@ describe('request schemas under generated input', () => {
     ['POST', '/api/v1/users', undefined],
     ['PATCH', '/api/v1/users/admin', undefined],
     ['POST', '/api/v1/api-keys', undefined],
+    ['POST', '/api/v1/deployments'],
     ['POST', '/api/v1/auth/login'],
     ['POST', '/api/v1/auth/logout', undefined],
   ];
@@ -77,7 +79,7 @@ describe('request schemas under generated input', () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 80 }), fc.string({ maxLength: 30 }), async (segment, query) => {
         const p = encodeURIComponent(segment) || 'x';
-        for (const url of [`/api/v1/bots/${p}`, `/api/v1/bots/${p}/start`, `/api/v1/bots?limit=${encodeURIComponent(query)}&status=${encodeURIComponent(query)}`, `/api/v1/incidents?since=${encodeURIComponent(query)}`]) {
+        for (const url of [`/api/v1/bots/${p}`, `/api/v1/bots/${p}/start`, `/api/v1/bots?limit=${encodeURIComponent(query)}&status=${encodeURIComponent(query)}`, `/api/v1/incidents?since=${encodeURIComponent(query)}`, `/api/v1/deployments/${p}`, `/api/v1/deployments?limit=${encodeURIComponent(query)}&bot_id=${encodeURIComponent(query)}`]) {
           const method = url.endsWith('/start') ? 'POST' : 'GET';
           const r = await t.request(method, url);
           expect(r.status, `${method} ${url}`).toBeLessThan(500);

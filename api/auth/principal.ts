@@ -4,3 +4,13 @@ import type { Permission, Role } from './permissions.js';
 export type Principal =
   | { type: 'user'; id: string; username: string; role: Role; permissions: ReadonlySet<Permission> }
   | { type: 'api-key'; id: string; name: string; role: Role | null; permissions: ReadonlySet<Permission> };
+
+/** The name a principal goes by in records: the user name, or the key's name. */
+export function principalName(p: Principal): string {
+  return p.type === 'user' ? p.username : p.name;
+}
+
+/** Who did it, for records that keep one string: the user name, or "api-key:<name>". */
+export function recordedAs(p: Principal): string {
+  return p.type === 'user' ? p.username : `api-key:${p.name}`;
+}

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
 import { access } from '../access.js';
 import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
+import { recordedAs } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
@@ -101,7 +102,7 @@ export function apiKeyRoutes(deps: AppDeps) {
         role: body.role,
         permissions: body.permissions ? [...new Set(body.permissions)] : undefined,
         expiresAt: body.expires_in_days ? new Date(Date.now() + body.expires_in_days * 86_400_000) : null,
-        createdBy: principal.type === 'user' ? principal.username : `api-key:${principal.name}`,
+        createdBy: recordedAs(principal),
       });
       const [view] = await list(minted.id);
       return c.json({ ...view!, key: minted.key, message: 'Store this key now: it is shown only once. Send it as the X-API-Key header.' }, 201);

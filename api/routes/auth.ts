@@ -3,6 +3,7 @@ import { AuthError } from '../auth/auth-service.js';
 import { access } from '../access.js';
 import { bearerToken, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../auth/permissions.js';
+import { principalName } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
@@ -145,7 +146,7 @@ export function authRoutes(deps: AppDeps) {
     }),
     (c) => {
       const p = c.get('principal')!;
-      return c.json({ type: p.type, name: p.type === 'user' ? p.username : p.name, role: p.role, permissions: [...p.permissions].sort() }, 200);
+      return c.json({ type: p.type, name: principalName(p), role: p.role, permissions: [...p.permissions].sort() }, 200);
     },
   );
 

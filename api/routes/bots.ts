@@ -1,10 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { BlueprintError, resolveBlueprint } from '../../activities/runtime/blueprint.js';
 import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema } from '../../lib/bot-spec.js';
 import { BOT_STATUSES } from '../../lib/bot-status.js';
 import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
-import type { BotUpdate } from '../../registry/database.js';
 import { instancesForView } from '../../registry/instances.js';
+import { checkBlueprint, checkRuntimeFits, specChanges } from '../bot-changes.js';
 import { toBotView } from '../bot-view.js';
 import type { BotCommand } from '../bot-workflows.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -48,17 +47,6 @@ export function botRoutes(deps: AppDeps) {
     const [instance] = bot.current_instance_id ? await instancesForView(db, [bot.current_instance_id]) : [];
     return toBotView(bot, instance, deps.readStats, deps.cpu);
   };
-  const checkBlueprint = async (blueprint: string) => {
-    try {
-      return (await resolveBlueprint(config.paths.botsDir, blueprint)).relative;
-    } catch (err) {
-      if (err instanceof BlueprintError) {
-        throw new ApiError(422, 'validation', 'Invalid blueprint', `${err.message}. Nothing was changed.`, [{ path: 'blueprint', message: err.message }]);
-      }
-      throw err;
-    }
-  };
-
   app.openapi(
     createRoute({
       method: 'post',
@@ -75,7 +63,7 @@ export function botRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const spec = c.req.valid('json');
-      const blueprint = spec.blueprint !== undefined ? await checkBlueprint(spec.blueprint) : null;
+      const blueprint = spec.blueprint !== undefined ? await checkBlueprint(config.paths.botsDir, spec.blueprint) : null;
       try {
         await db.transaction().execute(async (trx) => {
           const row = await insertBot(trx, {
@@ -173,29 +161,7 @@ export function botRoutes(deps: AppDeps) {
       const { id } = c.req.valid('param');
       const patch = c.req.valid('json');
       const current = await loadBot(id);
-      const changes: BotUpdate = {};
-      if (patch.name !== undefined) changes.name = patch.name;
-      if (patch.description !== undefined) changes.description = patch.description;
-      if (patch.role !== undefined) changes.role = patch.role;
-      if (patch.args !== undefined) changes.args = JSON.stringify(patch.args);
-      if (patch.env !== undefined) changes.env = JSON.stringify(patch.env);
-      if (patch.resources !== undefined) changes.resources = JSON.stringify(patch.resources);
-      if (patch.heal_policy !== undefined) changes.heal_policy = JSON.stringify(patch.heal_policy);
-      if (patch.heartbeat_interval_seconds !== undefined) changes.heartbeat_interval_seconds = patch.heartbeat_interval_seconds;
-      if (typeof patch.blueprint === 'string') {
-        changes.blueprint = await checkBlueprint(patch.blueprint);
-        changes.image = null;
-      } else if (typeof patch.image === 'string') {
-        changes.image = patch.image;
-        changes.blueprint = null;
-      }
-      const blueprint = changes.blueprint !== undefined ? changes.blueprint : patch.blueprint === null ? null : current.blueprint;
-      const image = changes.image !== undefined ? changes.image : patch.image === null ? null : current.image;
-      if ((blueprint === null) === (image === null)) {
-        throw new ApiError(422, 'validation', 'Invalid request', 'A bot needs exactly one of "blueprint" or "image"; this change would leave it with none. Nothing was changed.', [
-          { path: 'blueprint', message: 'exactly one of blueprint or image' },
-        ]);
-      }
+      const changes = await specChanges(patch, current, config.paths.botsDir);
       await updateBot(db, id, changes);
       if (patch.role !== undefined && patch.role !== current.role) await workflows.roleChanged(id, patch.role);
       const running = current.desired_state === 'running';
@@ -249,9 +215,7 @@ export function botRoutes(deps: AppDeps) {
       }),
       async (c) => {
         const bot = await loadBot(c.req.valid('param').id);
-        if (action !== 'stop' && bot.image && config.BOT_RUNTIME === 'local') {
-          throw new ApiError(409, 'conflict', 'Runtime mismatch', `Bot ${bot.id} runs a container image, which needs BOT_RUNTIME=kubernetes; this platform runs local processes. Give it a blueprint instead (PATCH), or run Codex-32 on Kubernetes.`);
-        }
+        if (action !== 'stop') checkRuntimeFits(bot, config.BOT_RUNTIME);
         return c.json(await workflows.command(bot, action), 202);
       },
     );
