@@ -113,12 +113,12 @@ export function authRoutes(deps: AppDeps) {
       request: { body: { content: { 'application/json': { schema: logoutSchema } }, required: false } },
       responses: {
         200: { description: 'Logged out', content: { 'application/json': { schema: z.object({ message: z.string() }) } } },
-        ...problems(401, 422),
+        ...problems(401, 409, 422),
       },
     }),
     async (c) => {
       const principal = c.get('principal')!;
-      if (principal.type !== 'user') throw unauthorized('API keys have no session to end; revoke the key instead.');
+      if (principal.type !== 'user') throw new ApiError(409, 'conflict', 'No session', 'API keys have no session to end; revoke the key instead (DELETE /api/v1/api-keys/{id}).');
       const body = c.req.header('Content-Type')?.includes('json') ? c.req.valid('json') : { everywhere: false };
       await deps.auth.logout(principal.username, { refreshToken: body.refresh_token, everywhere: body.everywhere }).catch(refuse);
       return c.json({ message: body.everywhere ? 'Every session of this user has ended.' : 'Logged out.' }, 200);
