@@ -39,9 +39,11 @@ export function describeAccess(need: Access): string {
  */
 export function requestLimit(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async function requestLimitHandler(c, next) {
-    const principal = c.get('principal');
-    const key = principal ? `${principal.type}:${principal.id}` : `address:${deps.clientAddress(c) ?? 'unknown'}`;
-    const decision = await deps.requestLimit.consume(key);
+    let decision = c.get('limit');
+    if (!decision) {
+      const principal = c.get('principal');
+      decision = await deps.requestLimit.consume(principal ? `${principal.type}:${principal.id}` : `address:${deps.clientAddress(c) ?? 'unknown'}`);
+    }
     const headers = rateLimitHeaders(decision);
     if (!decision.allowed) {
       throw new ApiError(

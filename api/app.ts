@@ -29,7 +29,7 @@ const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 export function createApp(input: AppDepsInput) {
   const deps: AppDeps = {
     ...input,
-    authenticate: authenticate({ auth: input.auth, apiKeys: input.apiKeys, adminApiKey: input.config.ADMIN_API_KEY }),
+    authenticate: authenticate({ auth: input.auth, apiKeys: input.apiKeys, adminApiKey: input.config.ADMIN_API_KEY, requestLimit: input.requestLimit }),
     validationHook: (result, c: Context) => {
       if (!result.success) {
         const target = (result as { target?: string }).target;

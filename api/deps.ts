@@ -8,11 +8,18 @@ import type { AuthService } from './auth/auth-service.js';
 import type { ApiKeys } from './auth/api-keys.js';
 import type { ApiMetrics } from './metrics.js';
 import type { Context, MiddlewareHandler } from 'hono';
-import type { RateLimiter } from './rate-limit.js';
+import type { LimitDecision, RateLimiter } from './rate-limit.js';
 import type { BotWorkflows } from './bot-workflows.js';
 import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
 
-export type AppEnv = { Variables: { requestId: string; principal: Principal | null } };
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    principal: Principal | null;
+    /** The request-limit decision, when authentication already counted the request. */
+    limit?: LimitDecision;
+  };
+};
 
 export interface ReadinessCheck {
   name: string;

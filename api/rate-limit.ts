@@ -5,21 +5,40 @@ export interface WindowCount {
   count: number;
   /** Milliseconds until the window ends and the count starts over. */
   resetMs: number;
+  /**
+   * The stamp asked for with the hit, read in the same round trip: null when
+   * never bumped, undefined when this store cannot vouch that every API
+   * process sees the same stamps (then nothing may be cached on it).
+   */
+  stamp?: string | null | undefined;
 }
 
-/** Where hits are counted: in this process, or in Redis so that every API replica shares one count. */
+/**
+ * Where hits are counted: in this process, or in Redis so that every API
+ * replica shares one count. The store also keeps stamps: counters bumped
+ * when something changes (a user's role, say), so that a process can tell
+ * whether what it cached is still current, in the round trip it makes anyway.
+ */
 export interface RateLimitStore {
-  hit(key: string, windowMs: number): Promise<WindowCount>;
+  hit(key: string, windowMs: number, stampKey?: string): Promise<WindowCount>;
   peek(key: string, windowMs: number): Promise<WindowCount>;
   reset(key: string): Promise<void>;
+  bumpStamp(stampKey: string): Promise<void>;
 }
 
-/** Fixed windows in a Map; expired entries are swept as the map is used. */
+/**
+ * Fixed windows in a Map; expired entries are swept as the map is used.
+ * Stamps are vouched for only when `soleProcess` is set: with several API
+ * processes and no Redis, no process sees another's bumps.
+ */
 export class MemoryStore implements RateLimitStore {
   private readonly windows = new Map<string, { count: number; endsAt: number }>();
+  private readonly stamps = new Map<string, number>();
   private lastSweep = Date.now();
 
-  async hit(key: string, windowMs: number): Promise<WindowCount> {
+  constructor(private readonly soleProcess = false) {}
+
+  async hit(key: string, windowMs: number, stampKey?: string): Promise<WindowCount> {
     const now = Date.now();
     this.sweep(now);
     let w = this.windows.get(key);
@@ -28,7 +47,12 @@ export class MemoryStore implements RateLimitStore {
       this.windows.set(key, w);
     }
     w.count++;
-    return { count: w.count, resetMs: w.endsAt - now };
+    const stamp = stampKey && this.soleProcess ? String(this.stamps.get(stampKey) ?? 0) : undefined;
+    return { count: w.count, resetMs: w.endsAt - now, stamp };
+  }
+
+  async bumpStamp(stampKey: string): Promise<void> {
+    this.stamps.set(stampKey, (this.stamps.get(stampKey) ?? 0) + 1);
   }
 
   async peek(key: string, windowMs: number): Promise<WindowCount> {
@@ -48,12 +72,14 @@ export class MemoryStore implements RateLimitStore {
   }
 }
 
-// INCR and set the expiry on first hit, atomically: returns [count, ms left].
+// INCR and set the expiry on first hit, atomically, and read a stamp if asked: returns [count, ms left, stamp or false].
 const HIT = `local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local t = redis.call('PTTL', KEYS[1])
 if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); t = tonumber(ARGV[1]) end
-return {c, t}`;
+local s = false
+if #KEYS > 1 then s = redis.call('GET', KEYS[2]) end
+return {c, t, s}`;
 
 /**
  * Shared counts in Redis. When Redis does not answer, counting goes on in
@@ -68,16 +94,28 @@ export class RedisStore implements RateLimitStore {
     private readonly redis: Redis,
     private readonly logger: Logger,
     private readonly prefix = 'codex32:rl:',
+    private readonly stampPrefix = 'codex32:stamp:',
   ) {}
 
-  async hit(key: string, windowMs: number): Promise<WindowCount> {
+  async hit(key: string, windowMs: number, stampKey?: string): Promise<WindowCount> {
     try {
-      const [count, ttl] = (await this.redis.eval(HIT, 1, this.prefix + key, String(windowMs))) as [number, number];
+      const keys = stampKey ? [this.prefix + key, this.stampPrefix + stampKey] : [this.prefix + key];
+      const [count, ttl, stamp] = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as [number, number, string | null];
       this.recovered();
-      return { count, resetMs: ttl };
+      return { count, resetMs: ttl, stamp: stampKey ? (stamp ?? null) : undefined };
     } catch (err) {
       this.degrade(err);
+      // The in-process fallback cannot vouch for stamps: it returns none.
       return this.fallback.hit(key, windowMs);
+    }
+  }
+
+  async bumpStamp(stampKey: string): Promise<void> {
+    try {
+      await this.redis.incr(this.stampPrefix + stampKey);
+    } catch (err) {
+      // Other processes then keep what they cached until it ages out (USER_CACHE_MS in the auth service).
+      this.degrade(err);
     }
   }
 
@@ -120,6 +158,8 @@ export interface LimitDecision {
   remaining: number;
   resetSeconds: number;
   policy: string;
+  /** See WindowCount.stamp. */
+  stamp?: string | null | undefined;
 }
 
 /** `limit` hits per `windowMs` for each key, e.g. per principal or per address. */
@@ -131,8 +171,10 @@ export class RateLimiter {
     readonly windowMs: number,
   ) {}
 
-  async consume(id: string): Promise<LimitDecision> {
-    return this.decide(await this.store.hit(`${this.name}:${id}`, this.windowMs));
+  /** Counts a hit; `stampKey` reads that stamp in the same round trip. */
+  async consume(id: string, stampKey?: string): Promise<LimitDecision> {
+    const w = await this.store.hit(`${this.name}:${id}`, this.windowMs, stampKey);
+    return { ...this.decide(w), stamp: w.stamp };
   }
 
   /** The state without counting a hit (to refuse early, before any work). */

@@ -43,6 +43,8 @@ export interface BenchEnv {
   migrateMs: number;
   /** Spawn (or startPlatform call) until GET /health/ready answers 200. */
   platformReadyMs: number;
+  /** The environment the platform processes run with (database, Temporal, directories, credentials). */
+  platformEnv: Record<string, string>;
   close(): Promise<CloseReport>;
 }
 
@@ -126,11 +128,16 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: namespace,
       TEMPORAL_TASK_QUEUE: `bench-${runId}`,
+      // The benchmark is one caller making thousands of requests: authenticate it as an administrator, unthrottled.
+      ADMIN_API_KEY: `bench-admin-${randomUUID()}`,
+      ADMIN_USERNAME: 'bench-admin',
+      ADMIN_PASSWORD: `Bench-${randomUUID()}`,
+      RATE_LIMIT_REQUESTS: '1000000000',
     };
     delete env.DATABASE_URL;
     if (databaseUrl) env.DATABASE_URL = databaseUrl;
     const config = loadConfig(env, root); // fails early, with the platform's own message, on a bad setting
-    const api = new Api(`http://127.0.0.1:${apiPort}`);
+    const api = new Api(`http://127.0.0.1:${apiPort}`, { 'X-API-Key': env.ADMIN_API_KEY! });
 
     // Migrate first, in a process of its own, as a deployment does: PGlite's initdb of a fresh data directory
     // leaves a large resident high-water mark that a restarted platform never has, and would inflate its RSS.
@@ -190,6 +197,7 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
       engine,
       migrateMs,
       platformReadyMs,
+      platformEnv: env,
       close() {
         closed ??= (async () => {
           if (external) await deleteBenchBots(api, runId);
@@ -211,7 +219,7 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
   }
 }
 
-async function spawnHost(script: string, env: Record<string, string>, cwd: string, logFile: string, args: string[] = []): Promise<ChildProcess> {
+export async function spawnHost(script: string, env: Record<string, string>, cwd: string, logFile: string, args: string[] = []): Promise<ChildProcess> {
   const out = createWriteStream(logFile, { flags: 'a' });
   await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject));
   // BENCH_HOST_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the platform under load.
@@ -236,7 +244,7 @@ async function runToCompletion(script: string, args: string[], env: Record<strin
   if (code !== 0) throw new Error(`${path.basename(script)} ${args.join(' ')} exited with ${code}; its log ends with:\n${await tail(logFile, 30)}`);
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = (ms: number) =>
     new Promise<boolean>((resolve) => {
@@ -299,7 +307,7 @@ async function scanLogs(files: string[]): Promise<Omit<CloseReport, 'leftoverBot
   return { platformLogWarnings, platformLogErrors, sampleLogLines };
 }
 
-async function tail(file: string, lines: number): Promise<string> {
+export async function tail(file: string, lines: number): Promise<string> {
   const text = await fs.readFile(file, 'utf8').catch(() => '');
   return text.split('\n').slice(-lines).join('\n');
 }

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { benchAuthOverhead } from './auth-overhead.js';
 import { benchFleetStart } from './fleet-start.js';
 import { createBenchEnv, ECHO_BOT, type BenchEnv, type CloseReport, type HostMode } from './host.js';
 import { benchListBots } from './list-bots.js';
@@ -16,7 +17,7 @@ import { Deadline } from './util.js';
  * a table per benchmark and, last, one JSON line with every figure.
  */
 
-const BENCHMARKS = ['start', 'fleet', 'list'] as const;
+const BENCHMARKS = ['start', 'fleet', 'list', 'auth'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 interface BenchConfig {
@@ -26,12 +27,15 @@ interface BenchConfig {
   start: { runs: number; warmup: number; bootRuns: number; pollMs: number };
   fleet: { size: number; pollMs: number; listRequests: number };
   list: { bots: number; requests: number; concurrency: number; fullPageRequests: number };
+  auth: { bots: number; sequential: number; rate: number; seconds: number };
 }
 
-const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [--host=child|split|in-process] [--strict]]
+const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [--host=child|split|in-process] [--strict]]
   start   start → running of ${ECHO_BOT} (p50/p99), beside Node's own boot time
   fleet   N bots started at once: time until all run, memory, stop without leftovers
   list    GET /api/v1/bots with N registered bots: latency and requests/s
+  auth    GET /api/v1/bots/{id} and GET /api/v1/bots with JWT auth on vs bypassed (two more API
+          processes; needs DATABASE_URL): overhead ratio, and p99 at BENCH_AUTH_RATE req/s
   --host  child (default): node dist/bin/start.js as a child process
           split: dist/bin/api.js and dist/bin/worker.js as two processes (needs DATABASE_URL)
           in-process: startPlatform() inside the benchmark process
@@ -39,7 +43,8 @@ const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [--host=child|spl
 Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there and dropped),
   BENCH_START_RUNS (50), BENCH_START_WARMUP (3), BENCH_BOOT_RUNS (50), BENCH_POLL_MS (2),
   BENCH_FLEET_SIZE (200), BENCH_LIST_BOTS (1000), BENCH_LIST_REQUESTS (2000), BENCH_LIST_CONCURRENCY (8),
-  BENCH_LIST_FULL_REQUESTS (200), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_LIST_FULL_REQUESTS (200), BENCH_AUTH_BOTS (50), BENCH_AUTH_SEQUENTIAL (2000), BENCH_AUTH_RATE (500),
+  BENCH_AUTH_SECONDS (10), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -82,6 +87,12 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
       requests: int('BENCH_LIST_REQUESTS', 2000, 1, 1_000_000),
       concurrency: int('BENCH_LIST_CONCURRENCY', 8, 1, 256),
       fullPageRequests: int('BENCH_LIST_FULL_REQUESTS', 200, 0, 100_000),
+    },
+    auth: {
+      bots: int('BENCH_AUTH_BOTS', 50, 1, 10_000),
+      sequential: int('BENCH_AUTH_SEQUENTIAL', 2000, 100, 1_000_000),
+      rate: int('BENCH_AUTH_RATE', 500, 1, 100_000),
+      seconds: int('BENCH_AUTH_SECONDS', 10, 1, 600),
     },
   };
 }
@@ -155,7 +166,9 @@ async function main(): Promise<void> {
             ? await benchStartLatency(env, config.start)
             : name === 'fleet'
               ? await benchFleetStart(env, config.fleet)
-              : await benchListBots(env, config.list);
+              : name === 'list'
+                ? await benchListBots(env, config.list)
+                : await benchAuthOverhead(env, config.auth);
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {

@@ -70,10 +70,10 @@ export interface TargetResult {
 }
 
 /** Checks value <= limit and prints one line; NaN (not measured) is a miss. */
-export function checkTarget(name: string, value: number, limit: number, unit: string): TargetResult {
+export function checkTarget(name: string, value: number, limit: number, unit: string, digits = 1): TargetResult {
   const pass = Number.isFinite(value) && value <= limit;
-  console.log(`target ${name} <= ${limit} ${unit}: ${fmt(value)} ${unit}  ${pass ? 'PASS' : 'MISS'}`);
-  return { name, value: round(value), limit, unit, pass };
+  console.log(`target ${name} <= ${limit} ${unit}: ${Number.isFinite(value) ? value.toFixed(digits) : '-'} ${unit}  ${pass ? 'PASS' : 'MISS'}`);
+  return { name, value: round(value, digits), limit, unit, pass };
 }
 
 export const mib = (bytes: number): number => round(bytes / (1024 * 1024));

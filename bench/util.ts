@@ -60,7 +60,11 @@ export interface ApiResponse<T = unknown> {
 /** A small JSON client for the platform API; every request has a timeout. */
 export class Api {
   private disabled = false;
-  constructor(readonly baseUrl: string) {}
+  /** `headers` are the credentials sent with every request (X-API-Key or a bearer token). */
+  constructor(
+    readonly baseUrl: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   /** After an interrupt: the benchmark loops must stop talking to the platform so that it can shut down. */
   disable(): void {
@@ -73,10 +77,10 @@ export class Api {
   }
 
   async request<T = unknown>(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiResponse<T>> {
-    const init: RequestInit = { method, signal: AbortSignal.timeout(timeoutMs) };
+    const init: RequestInit = { method, signal: AbortSignal.timeout(timeoutMs), headers: { ...this.headers } };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
+      init.headers = { ...this.headers, 'content-type': 'application/json' };
     }
     const res = await fetch(this.url(path), init);
     const text = await res.text();
@@ -91,7 +95,7 @@ export class Api {
 
   /** GET without parsing: for load loops, where client-side JSON parsing would add to the latency measured. */
   async getRaw(path: string, timeoutMs = 30_000): Promise<{ status: number; bytes: number }> {
-    const res = await fetch(this.url(path), { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(this.url(path), { signal: AbortSignal.timeout(timeoutMs), headers: this.headers });
     const body = await res.arrayBuffer();
     return { status: res.status, bytes: body.byteLength };
   }

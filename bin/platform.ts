@@ -29,6 +29,8 @@ export interface PlatformOptions {
   temporalAddress: string;
   api: boolean;
   worker: boolean;
+  /** 'off' only for the auth-overhead benchmark (bench/api-host.ts); there is no setting for it. */
+  accessControl?: 'enforced' | 'off';
 }
 
 export interface Platform {
@@ -74,11 +76,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
       });
       const metrics = new ApiMetrics(registry.db);
-      const limitStore = await createLimitStore(config, logger, closers);
+      const limitStore = await createLimitStore(config, registry.engine, logger, closers);
       const loginWindowMs = config.LOGIN_FAILURE_WINDOW_MINUTES * 60_000;
       await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
-        auth: new AuthService(registry.db, tokens),
+        accessControl: opts.accessControl ?? 'enforced',
+        auth: new AuthService(registry.db, tokens, limitStore),
         apiKeys: new ApiKeys(registry.db),
         config,
         db: registry.db,
@@ -135,8 +138,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 }
 
 /** Shared counts in Redis when REDIS_URL is set; this process's memory otherwise. */
-async function createLimitStore(config: Config, logger: Logger, closers: Array<() => Promise<void>>): Promise<RateLimitStore> {
-  if (!config.REDIS_URL) return new MemoryStore();
+async function createLimitStore(config: Config, engine: 'postgres' | 'pglite', logger: Logger, closers: Array<() => Promise<void>>): Promise<RateLimitStore> {
+  // Without Redis, stamps are trusted only with the embedded database: then this is the only API process.
+  if (!config.REDIS_URL) return new MemoryStore(engine === 'pglite');
   // Fail fast while Redis is down (the store then counts in memory) instead of queueing commands.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
   redis.on('error', () => undefined);

@@ -265,8 +265,7 @@ describe('route × caller access matrix', () => {
     for (const who of PRINCIPALS) {
       const call = await route.call(who);
       const headers = call.headers ?? (who === 'anonymous' ? {} : creds.get(who)!);
-      const send = call.headers || who === 'anonymous' ? t.anonymous : t.request;
-      const r = await send(route.method, call.path, call.body, headers);
+      const r = call.headers || who === 'anonymous' ? await t.anonymous(route.method, call.path, call.body, headers) : await t.request(route.method, call.path, call.body, headers);
       statuses[who] = r.status;
       expect(r.status, `${route.method} ${call.path} as ${who}: ${JSON.stringify(r.body).slice(0, 300)}`).toBe(expected(route, who));
       if (r.status === 401) expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);

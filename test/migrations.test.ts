@@ -27,7 +27,7 @@ async function open(engine: Engine): Promise<Registry> {
   return registry;
 }
 
-const ALL_TABLES = ['api_keys', 'audit_log', 'bots', 'incidents', 'instances', 'refresh_tokens', 'users'];
+const ALL_TABLES = ['api_keys', 'audit_log', 'bots', 'deployments', 'incidents', 'instances', 'refresh_tokens', 'users'];
 
 async function tables(registry: Registry): Promise<string[]> {
   const { rows } = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'codex32_migrations%' order by table_name`.execute(registry.db);
@@ -41,6 +41,7 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
     expect(up.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
       ['20261121000000_core', 'Up', 'Success'],
       ['20261122000000_auth', 'Up', 'Success'],
+      ['20261123000000_deployments', 'Up', 'Success'],
     ]);
     expect(await tables(registry)).toEqual(ALL_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
@@ -57,6 +58,9 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
         .execute(),
     ).rejects.toThrow(/bots_source_check/);
 
+    const downDeployments = await migrate(registry.db, 'down');
+    expect(downDeployments.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261123000000_deployments', 'Down', 'Success']]);
+    expect(await tables(registry)).toEqual(ALL_TABLES.filter((t) => t !== 'deployments'));
     const down = await migrate(registry.db, 'down');
     expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261122000000_auth', 'Down', 'Success']]);
     expect(await tables(registry)).toEqual(['bots', 'incidents', 'instances']);

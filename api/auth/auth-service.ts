@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../../registry/database.js';
+import type { Database, UserRow } from '../../registry/database.js';
+import type { RateLimitStore } from '../rate-limit.js';
 import { endAllSessions, findUser, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';
 import { permissionsOf } from './permissions.js';
 import type { Principal } from './principal.js';
-import { TokenError, type TokenService } from './tokens.js';
+import { TokenError, type TokenClaims, type TokenService } from './tokens.js';
 
 export interface TokenPair {
   access_token: string;
@@ -24,10 +25,27 @@ export class AuthError extends Error {
 
 const BAD_LOGIN = 'Invalid username or password.';
 
+/** A cached user is reloaded after this long even when no stamp says it changed: the bound on staleness if a bump was lost. */
+const USER_CACHE_MS = 10_000;
+const USER_CACHE_MAX = 10_000;
+
+type UserState = Pick<UserRow, 'username' | 'role' | 'disabled' | 'token_version'>;
+
+/** The stamp bumped whenever a user's role, state or sessions change. */
+export const userStamp = (username: string) => `user:${username}`;
+
 export class AuthService {
+  /**
+   * Users as last read from the database, each with the stamp seen then. A
+   * request reads the user's current stamp in the round trip it makes to the
+   * request limiter anyway; while the stamps agree, the database is not asked.
+   */
+  private readonly users = new Map<string, { user: UserState; stamp: string | null; at: number }>();
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly tokens: TokenService,
+    private readonly stamps: Pick<RateLimitStore, 'bumpStamp'> = { bumpStamp: async () => undefined },
   ) {}
 
   async login(username: string, password: string): Promise<TokenPair> {
@@ -59,18 +77,48 @@ export class AuthService {
 
   /** The user behind an access token, as the database has it now (disabled users and role changes apply at once). */
   async principalFromAccessToken(token: string): Promise<Principal> {
-    const claims = await this.verify(token, 'access');
-    const user = await findUser(this.db, claims.sub);
+    return this.principalFor(await this.verifyAccess(token), undefined);
+  }
+
+  /** The claims of a valid access token, or AuthError saying what is wrong with it. */
+  verifyAccess(token: string): Promise<TokenClaims> {
+    return this.verify(token, 'access');
+  }
+
+  /**
+   * The user behind verified claims. `stamp` is the user's stamp as just read
+   * from the shared store (undefined: unknown, so read the database).
+   */
+  async principalFor(claims: TokenClaims, stamp: string | null | undefined): Promise<Principal> {
+    const cached = stamp !== undefined ? this.users.get(claims.sub) : undefined;
+    let user: UserState | undefined;
+    if (cached && cached.stamp === stamp && Date.now() - cached.at < USER_CACHE_MS) {
+      user = cached.user;
+    } else {
+      user = await findUser(this.db, claims.sub);
+      this.users.delete(claims.sub);
+      if (user && stamp !== undefined) {
+        if (this.users.size >= USER_CACHE_MAX) this.users.delete(this.users.keys().next().value!);
+        this.users.set(claims.sub, { user: { username: user.username, role: user.role, disabled: user.disabled, token_version: user.token_version }, stamp, at: Date.now() });
+      }
+    }
     if (!user) throw new AuthError('The user of this token no longer exists.');
     if (user.disabled) throw new AuthError('This account is disabled. Ask an administrator to enable it.');
     if (user.token_version !== claims.version) throw new AuthError('This token was revoked (password reset or logout everywhere). Log in again.');
     return { type: 'user', id: user.username, username: user.username, role: user.role, permissions: permissionsOf(user.role) };
   }
 
+  /** Call after a user's role, state, password or sessions changed (committed): every API process rereads the user. */
+  async userChanged(username: string): Promise<void> {
+    this.users.delete(username);
+    await this.stamps.bumpStamp(userStamp(username));
+  }
+
   /** Ends the session of `refreshToken`, or every session of the user with `everywhere`. */
   async logout(username: string, opts: { refreshToken?: string; everywhere?: boolean }): Promise<void> {
     if (opts.everywhere) {
       await this.db.transaction().execute((trx) => endAllSessions(trx, username));
+      await this.userChanged(username);
       return;
     }
     if (opts.refreshToken) {

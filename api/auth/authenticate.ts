@@ -4,7 +4,8 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../deps.js';
 import { ApiError } from '../problem.js';
 import type { ApiKeys } from './api-keys.js';
-import { AuthError, type AuthService } from './auth-service.js';
+import type { RateLimiter } from '../rate-limit.js';
+import { AuthError, userStamp, type AuthService } from './auth-service.js';
 import { permissionsOf, type Permission } from './permissions.js';
 import type { Principal } from './principal.js';
 
@@ -12,6 +13,8 @@ export interface AuthenticateOptions {
   auth: AuthService;
   apiKeys: ApiKeys;
   adminApiKey?: string | undefined;
+  /** The per-caller request limit: a user's hit also reads the user's stamp (see AuthService.principalFor). */
+  requestLimit: RateLimiter;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -48,7 +51,11 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
       const token = bearerToken(header);
       if (!token) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');
       try {
-        principal = await opts.auth.principalFromAccessToken(token);
+        const claims = await opts.auth.verifyAccess(token);
+        // One round trip counts the request and tells whether the user changed since it was last read.
+        const decision = await opts.requestLimit.consume(`user:${claims.sub}`, userStamp(claims.sub));
+        c.set('limit', decision);
+        principal = await opts.auth.principalFor(claims, decision.stamp);
       } catch (err) {
         if (err instanceof AuthError) throw unauthorized(err.message);
         throw err;

@@ -19,6 +19,8 @@ export interface TokenClaims {
   expiresAt: number;
 }
 
+const CLOCK_TOLERANCE_SECONDS = 5;
+
 export class TokenError extends Error {
   constructor(message: string) {
     super(message);
@@ -41,6 +43,13 @@ export interface TokenServiceOptions {
  */
 export class TokenService {
   private readonly key: Uint8Array;
+  /**
+   * Access tokens already verified, by their exact text: a signature that
+   * verified once verifies again, so only the expiry is checked on later
+   * uses. Bounded; the oldest entries go first.
+   */
+  private readonly verified = new Map<string, TokenClaims>();
+  private static readonly VERIFIED_MAX = 10_000;
 
   constructor(private readonly opts: TokenServiceOptions) {
     if (opts.secret.length < 32) throw new Error('API_SECRET_KEY must be at least 32 characters: generate one with `openssl rand -hex 32`');
@@ -70,6 +79,23 @@ export class TokenService {
   }
 
   async verify(token: string, expected: TokenType): Promise<TokenClaims> {
+    const known = expected === 'access' ? this.verified.get(token) : undefined;
+    if (known) {
+      if (Date.now() / 1000 > known.expiresAt + CLOCK_TOLERANCE_SECONDS) {
+        this.verified.delete(token);
+        throw new TokenError('the token has expired; log in again or refresh it');
+      }
+      return known;
+    }
+    const claims = await this.verifySignedToken(token, expected);
+    if (expected === 'access') {
+      if (this.verified.size >= TokenService.VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, claims);
+    }
+    return claims;
+  }
+
+  private async verifySignedToken(token: string, expected: TokenType): Promise<TokenClaims> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key, {
@@ -77,7 +103,7 @@ export class TokenService {
         issuer: TOKEN_ISSUER,
         audience: TOKEN_AUDIENCE,
         requiredClaims: ['sub', 'jti', 'exp', 'iat', 'nbf'],
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (err) {
       throw new TokenError(describe(err));

@@ -155,6 +155,7 @@ export function userRoutes(deps: AppDeps) {
           await endAllSessions(trx, username);
         }
       });
+      await deps.auth.userChanged(username);
       return c.json(view(await load(username)), 200);
     },
   );
@@ -177,6 +178,7 @@ export function userRoutes(deps: AppDeps) {
       const user = await load(username);
       if (user.role === 'admin' && !user.disabled) await keepAnAdmin(username);
       await db.deleteFrom('users').where('username', '=', username).execute();
+      await deps.auth.userChanged(username);
       return c.json({ username, deleted: true as const }, 200);
     },
   );
