@@ -82,11 +82,12 @@ export function access(deps: AppDeps, need: Access): { middleware: MiddlewareHan
   return { middleware, security: SECURED, [ACCESS_EXTENSION]: need };
 }
 
-type Operation = { description?: string; responses?: Record<string, unknown>; [ACCESS_EXTENSION]?: Access };
+type Operation = { description?: string; responses?: Record<string, unknown>; [ACCESS_EXTENSION]?: Access; 'x-codex32-roles'?: Role[] };
 
 /**
  * Writes each route's access into the OpenAPI document in one place: a line
- * in its description, and the 401, 403 and 429 responses it can give.
+ * in its description, the roles that may call it (`x-codex32-roles`), and
+ * the 401, 403 and 429 responses it can give.
  */
 export function withAccess<T>(document: T, problem: (status: number) => unknown): T {
   const paths = (document as { paths?: Record<string, Record<string, Operation>> }).paths ?? {};
@@ -95,6 +96,7 @@ export function withAccess<T>(document: T, problem: (status: number) => unknown)
       const need = operation[ACCESS_EXTENSION];
       if (!need) continue;
       operation.description = [operation.description, describeAccess(need)].filter(Boolean).join('\n\n');
+      if (need !== 'public') operation['x-codex32-roles'] = rolesFor(need);
       operation.responses ??= {};
       const statuses = need === 'public' ? [429] : need === 'signed-in' ? [401, 429] : [401, 403, 429];
       for (const status of statuses) operation.responses[status] ??= problem(status);

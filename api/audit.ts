@@ -36,7 +36,13 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
       }
     }
     const params = c.req.param() as Record<string, string>;
-    const target = params.id ?? params.username ?? null;
+    let target = params.id ?? params.username ?? null;
+    if (target === null && c.req.method === 'POST') {
+      // Routes without a path id name their target in the body (a new bot's id, a deployment's bot).
+      const body = await c.req.json<Record<string, unknown>>().catch(() => null);
+      const named = body && typeof body === 'object' ? [body.bot_id, body.id, body.username, body.name].find((v) => typeof v === 'string') : undefined;
+      if (typeof named === 'string') target = named.slice(0, 200);
+    }
     try {
       await db
         .insertInto('audit_log')

@@ -109,6 +109,21 @@ describe('guided responses', () => {
     expect(doc.components.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', name: 'X-API-Key' } });
     expect(doc.paths['/api/v1/users'].get.security).toEqual([{ bearerAuth: [] }, { apiKey: [] }]);
     expect(doc.paths['/api/v1/users'].get.responses).toHaveProperty('403');
+    // Every role's access, on every operation.
+    const del = doc.paths['/api/v1/bots/{id}'].delete;
+    expect(del['x-codex32-access']).toBe('bots:delete');
+    expect(del['x-codex32-roles']).toEqual(['admin', 'operator']);
+    expect(del.description).toMatch(/Access: permission `bots:delete`.*held by admin, operator/);
+    expect(Object.keys(del.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '409', '429', '503']));
+    expect(del.responses['401'].content['application/problem+json'].schema.$ref).toBe('#/components/schemas/Problem');
+    const login = doc.paths['/api/v1/auth/login'].post;
+    expect(login.security).toBeUndefined();
+    expect(login['x-codex32-access']).toBe('public');
+    expect(login.responses).not.toHaveProperty('403');
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>)) {
+      if (!p.startsWith('/api/v1/')) continue;
+      for (const [method, op] of Object.entries(ops)) expect(op['x-codex32-access'], `${method} ${p}`).toBeDefined();
+    }
   });
   afterAll(async () => {
     await t?.close();

@@ -53,6 +53,11 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     expect(list.status).toBe(200);
     expect(list.body.deployments.map((d: { ref: string }) => d.ref)).toEqual(['build-3', 'build-2']);
     expect(list.body).toMatchObject({ total: 2, stats: { accepted: 2 } });
+    const audit = await t.request('GET', `/api/v1/audit?action=${encodeURIComponent('POST /api/v1/deployments')}&target=${id}`);
+    expect(audit.body.entries.map((e: { actor: string; result: string }) => [e.actor, e.result])).toEqual([
+      ['ci-deploy', 'ok'],
+      ['ci-deploy', 'ok'],
+    ]);
     const one = await t.request('GET', `/api/v1/deployments/${first.body.id}`);
     expect(one.status).toBe(200);
     expect(one.body).toMatchObject({ id: first.body.id, ref: 'build-2', action: 'start' });
