@@ -103,3 +103,37 @@ describe('failed-login throttling', () => {
     expect(r.body.detail).toMatch(/your address/);
   });
 });
+
+describe('the per-caller request limit in one process (no Redis)', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite', { RATE_LIMIT_REQUESTS: '6' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('counts anonymous calls per address, refused ones too, and each principal on its own', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await t.anonymous('GET', '/api/v1/bots')).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429]);
+    const over = await t.anonymous('GET', '/api/v1/bots');
+    expect(over.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(over.headers.get('ratelimit-remaining')).toBe('0');
+    // Probes and scrapers are not limited.
+    expect((await t.anonymous('GET', '/health/ready')).status).toBe(200);
+    expect((await t.anonymous('GET', '/metrics')).status).toBe(200);
+
+    // The administrator's key has a count of its own.
+    const remaining: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await t.request('GET', '/api/v1/bots');
+      expect(r.status).toBe(200);
+      remaining.push(r.headers.get('ratelimit-remaining')!);
+    }
+    expect(remaining).toEqual(['5', '4', '3', '2', '1', '0']);
+    const refused = await t.request('GET', '/api/v1/bots');
+    expect(refused.status).toBe(429);
+    expect(refused.body.detail).toMatch(/more than 6 requests in a minute \(RATE_LIMIT_REQUESTS\)/);
+  });
+});
