@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger.js';
 
@@ -112,7 +113,8 @@ export class RedisStore implements RateLimitStore {
 
   async bumpStamp(stampKey: string): Promise<void> {
     try {
-      await this.redis.incr(this.stampPrefix + stampKey);
+      // A fresh random value, not a counter: after a FLUSHALL a counter could come back to a value a process cached before it.
+      await this.redis.set(this.stampPrefix + stampKey, randomUUID());
     } catch (err) {
       // Other processes then keep what they cached until it ages out (USER_CACHE_MS in the auth service).
       this.degrade(err);

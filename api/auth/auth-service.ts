@@ -75,19 +75,16 @@ export class AuthService {
     return this.issuePair(user.username, user.token_version, claims.family!);
   }
 
-  /** The user behind an access token, as the database has it now (disabled users and role changes apply at once). */
-  async principalFromAccessToken(token: string): Promise<Principal> {
-    return this.principalFor(await this.verifyAccess(token), undefined);
-  }
-
   /** The claims of a valid access token, or AuthError saying what is wrong with it. */
   verifyAccess(token: string): Promise<TokenClaims> {
     return this.verify(token, 'access');
   }
 
   /**
-   * The user behind verified claims. `stamp` is the user's stamp as just read
-   * from the shared store (undefined: unknown, so read the database).
+   * The user behind verified claims, as the database has it now: disabled
+   * users and role changes apply at the next request. `stamp` is the user's
+   * stamp as just read from the shared store (undefined: unknown, so read
+   * the database).
    */
   async principalFor(claims: TokenClaims, stamp: string | null | undefined): Promise<Principal> {
     const cached = stamp !== undefined ? this.users.get(claims.sub) : undefined;
