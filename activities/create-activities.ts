@@ -13,7 +13,13 @@ export interface ActivityDeps {
   runtime: BotRuntime;
   logger: Logger;
   stopGraceMs: number;
+  /** incident.jsonl: one JSON line per incident, beside the database, for log shippers and grep. */
+  incidentLog?: { write(line: string): unknown };
 }
+
+/** Incidents about a process that ended carry the last lines it wrote: usually the reason. */
+const WITH_LOG_LINES = new Set(['process_exited', 'crash_loop', 'launch_failed']);
+const EVIDENCE_LOG_LINES = 20;
 
 export interface LaunchResult {
   instance: LaunchedInstance;
@@ -109,16 +115,26 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async recordIncident(input: IncidentRecord): Promise<void> {
-      await recordIncident(db, {
+      const evidence = { ...input.evidence };
+      if (WITH_LOG_LINES.has(input.kind) && evidence.last_log_lines === undefined) {
+        evidence.last_log_lines = await runtime.recentLogs(input.botId, EVIDENCE_LOG_LINES).catch(() => []);
+      }
+      const written = await recordIncident(db, {
         id: input.id,
         bot_id: input.botId,
         instance_id: input.instanceId,
         kind: input.kind,
         severity: input.severity,
         message: input.message,
-        evidence: JSON.stringify(input.evidence),
+        evidence: JSON.stringify(evidence),
         outcome: input.outcome,
       });
+      // Once per incident: a retried activity finds the row there and writes no second line.
+      if (written) {
+        deps.incidentLog?.write(
+          `${JSON.stringify({ at: new Date().toISOString(), id: input.id, bot_id: input.botId, instance_id: input.instanceId, kind: input.kind, severity: input.severity, message: input.message, evidence, outcome: input.outcome })}\n`,
+        );
+      }
       logger.warn({ botId: input.botId, kind: input.kind, outcome: input.outcome }, input.message);
     },
   };

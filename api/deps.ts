@@ -32,6 +32,8 @@ export interface AppDeps {
   dbEngine: 'postgres' | 'pglite';
   workflows: BotWorkflows;
   readStats: InstanceStatsReader;
+  /** The last lines of a bot's output, oldest first. */
+  readLogs: (botId: string, lines: number) => Promise<string[]>;
   cpu: CpuLoadTracker;
   logger: Logger;
   readiness: ReadinessCheck[];

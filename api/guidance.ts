@@ -59,6 +59,15 @@ function botSteps(body: Body): Step[] {
   }
 }
 
+/** What to do with an incident in its state. */
+function incidentSteps(body: Body): Step[] {
+  const id = text(body.id);
+  const steps: Step[] = [{ text: `The bot: GET /api/v1/bots/${bot(body)}`, needs: 'bots:read' }, { text: `Its output: GET /api/v1/bots/${bot(body)}/logs`, needs: 'bots:logs' }];
+  if (body.state === 'open') steps.push({ text: `Acknowledge it: POST /api/v1/incidents/${id}/acknowledge`, needs: 'incidents:manage' });
+  if (body.state !== 'resolved') steps.push({ text: `Resolve it, saying what was done: POST /api/v1/incidents/${id}/resolve {"resolution": "..."}`, needs: 'incidents:manage' });
+  return steps;
+}
+
 const guides: Record<string, Guide> = {
   'POST /api/v1/bots': { steps: botSteps },
   'GET /api/v1/bots/:id': { message: (b) => `Bot ${bot(b)} is ${text(b.status)}.`, steps: botSteps },
@@ -80,10 +89,20 @@ const guides: Record<string, Guide> = {
     },
   },
   'GET /api/v1/incidents': {
-    message: (b) => `${text(b.total)} incident(s).`,
-    help: 'Filter with ?bot_id=, ?kind=, ?since= (ISO 8601); ?limit= up to 1000.',
+    message: (b) => `${text(b.total)} incident(s); this page shows ${Array.isArray(b.incidents) ? b.incidents.length : 0}.`,
+    help: 'Filter with ?bot_id=, ?kind=, ?severity=info|warning|critical, ?state=open|acknowledged|resolved, ?since= and ?until= (ISO 8601); page with ?limit= (1-1000, default 100) and ?offset=.',
     stats: (b) => countBy(b.incidents, 'kind'),
-    steps: () => [{ text: 'Read a bot with many incidents: GET /api/v1/bots/{id}' }],
+    steps: () => [
+      { text: 'Only what nobody has looked at: GET /api/v1/incidents?state=open' },
+      { text: 'Acknowledge one: POST /api/v1/incidents/{id}/acknowledge', needs: 'incidents:manage' },
+    ],
+  },
+  'GET /api/v1/incidents/:id': { message: (b) => `Incident ${text(b.id)} (${text(b.kind)}, ${text(b.severity)}) is ${text(b.state)}.`, steps: incidentSteps },
+  'POST /api/v1/incidents/:id/acknowledge': { message: (b) => `Incident ${text(b.id)} acknowledged.`, steps: incidentSteps },
+  'POST /api/v1/incidents/:id/resolve': { message: (b) => `Incident ${text(b.id)} resolved.`, steps: incidentSteps },
+  'GET /api/v1/bots/:id/logs': {
+    message: (b) => `The last ${text(b.count)} line(s) of bot ${bot(b)}'s output.`,
+    steps: (b) => [{ text: `More lines: GET /api/v1/bots/${bot(b)}/logs?tail=1000` }, { text: `Its incidents: GET /api/v1/incidents?bot_id=${bot(b)}`, needs: 'incidents:read' }],
   },
   'POST /api/v1/deployments': {
     steps: (b) => [

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Client, Connection } from '@temporalio/client';
-import { createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
+import { createLogReader, createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import { createApp } from '../api/app.js';
 import { ApiKeys } from '../api/auth/api-keys.js';
@@ -95,6 +95,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         requestLimit: new RateLimiter(limitStore, 'requests', config.RATE_LIMIT_REQUESTS, 60_000),
         clientAddress: createClientAddress(config.TRUSTED_PROXIES),
         readStats: createStatsReader(config),
+        readLogs: createLogReader(config),
         cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),
         readiness: [

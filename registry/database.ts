@@ -53,6 +53,11 @@ export interface IncidentsTable {
   outcome: string | null;
   created_at: DefaultTimestamp;
   resolved_at: Timestamp | null;
+  acknowledged_at: Timestamp | null;
+  acknowledged_by: string | null;
+  resolved_by: string | null;
+  /** What the person who resolved it said. */
+  resolution: string | null;
 }
 
 export interface UsersTable {

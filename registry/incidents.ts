@@ -1,20 +1,68 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, IncidentRow, NewIncident } from './database.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** The id comes from the caller (the workflow), so a retried write records the incident once. */
-export async function recordIncident(db: Db, incident: NewIncident): Promise<void> {
-  await db.insertInto('incidents').values(incident).onConflict((oc) => oc.column('id').doNothing()).execute();
+export type IncidentState = 'open' | 'acknowledged' | 'resolved';
+
+/** The id comes from the caller (the workflow), so a retried write records the incident once; true when this call wrote it. */
+export async function recordIncident(db: Db, incident: NewIncident): Promise<boolean> {
+  const r = await db.insertInto('incidents').values(incident).onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
+  return r !== undefined;
 }
 
-export async function listIncidents(
-  db: Db,
-  opts: { botId?: string | undefined; kind?: string | undefined; limit: number; since?: Date | undefined },
-): Promise<IncidentRow[]> {
-  let q = db.selectFrom('incidents').selectAll();
-  if (opts.botId) q = q.where('bot_id', '=', opts.botId);
-  if (opts.kind) q = q.where('kind', '=', opts.kind);
-  if (opts.since) q = q.where('created_at', '>=', opts.since);
-  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
+export interface IncidentFilter {
+  botId?: string | undefined;
+  kind?: string | undefined;
+  severity?: string | undefined;
+  state?: IncidentState | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  limit: number;
+  offset?: number | undefined;
+}
+
+/** Newest first, with the number matching the filter. */
+export async function listIncidents(db: Db, f: IncidentFilter): Promise<{ rows: IncidentRow[]; total: number }> {
+  let q = db.selectFrom('incidents');
+  if (f.botId) q = q.where('bot_id', '=', f.botId);
+  if (f.kind) q = q.where('kind', '=', f.kind);
+  if (f.severity) q = q.where('severity', '=', f.severity as IncidentRow['severity']);
+  if (f.since) q = q.where('created_at', '>=', f.since);
+  if (f.until) q = q.where('created_at', '<', f.until);
+  if (f.state === 'resolved') q = q.where('resolved_at', 'is not', null);
+  else if (f.state === 'acknowledged') q = q.where('resolved_at', 'is', null).where('acknowledged_at', 'is not', null);
+  else if (f.state === 'open') q = q.where('resolved_at', 'is', null).where('acknowledged_at', 'is', null);
+  const [rows, count] = await Promise.all([
+    q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit).offset(f.offset ?? 0).execute(),
+    q.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, total: Number(count.n) };
+}
+
+export async function findIncident(db: Db, id: string): Promise<IncidentRow | undefined> {
+  return db.selectFrom('incidents').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Sets the acknowledgement once; the row as it is afterwards. */
+export async function acknowledgeIncident(db: Db, id: string, by: string): Promise<IncidentRow | undefined> {
+  await db.updateTable('incidents').set({ acknowledged_at: sql`now()`, acknowledged_by: by }).where('id', '=', id).where('acknowledged_at', 'is', null).execute();
+  return findIncident(db, id);
+}
+
+/** Resolves once (acknowledging too, when nobody had); the row as it is afterwards. */
+export async function resolveIncident(db: Db, id: string, by: string, resolution: string | null): Promise<IncidentRow | undefined> {
+  await db
+    .updateTable('incidents')
+    .set({
+      resolved_at: sql`now()`,
+      resolved_by: by,
+      resolution,
+      acknowledged_at: sql`coalesce(acknowledged_at, now())`,
+      acknowledged_by: sql`coalesce(acknowledged_by, ${by})`,
+    })
+    .where('id', '=', id)
+    .where('resolved_at', 'is', null)
+    .execute();
+  return findIncident(db, id);
 }

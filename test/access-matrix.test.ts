@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_PERMISSIONS, type Permission } from '../api/auth/permissions.js';
 import { projectRoot } from '../lib/project-root.js';
+import { recordIncident } from '../registry/incidents.js';
 import { startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
 
 /**
@@ -51,7 +53,7 @@ const slug = (who: Who) => who.toLowerCase().replace(/\s+/g, '-');
 describe('route × caller access matrix', () => {
   let t: TestPlatform;
   const creds = new Map<Who, Record<string, string>>();
-  const shared = { bot: '', deployment: '' };
+  const shared = { bot: '', deployment: '', incident: '' };
 
   beforeAll(async () => {
     t = await startTestPlatform('postgres');
@@ -75,7 +77,25 @@ describe('route × caller access matrix', () => {
     expect(d.status).toBe(202);
     shared.deployment = d.body.id;
     await t.request('POST', `/api/v1/bots/${shared.bot}/stop`);
+    shared.incident = await newIncident('shared');
   });
+
+  /** An open incident of the shared bot, as the worker records them. */
+  const newIncident = async (tag: string) => {
+    const id = randomUUID();
+    await recordIncident(t.platform.registry.db, {
+      id,
+      bot_id: shared.bot,
+      instance_id: null,
+      kind: 'process_exited',
+      severity: 'warning',
+      message: `matrix ${tag}`,
+      evidence: '{}',
+      outcome: null,
+    });
+    return id;
+  };
+  const incidentState = async (id: string) => (await t.request('GET', `/api/v1/incidents/${id}`)).body.state as string;
   afterAll(async () => {
     await t?.close();
   });
@@ -229,7 +249,25 @@ describe('route × caller access matrix', () => {
       call: async (who) => ({ path: `/api/v1/bots/${await registerBot(`restart-${slug(who)}`, true)}/restart` }),
       unchanged: async (who) => expect((await t.request('GET', `/api/v1/bots/restart-${slug(who)}`)).body.restart_count).toBe(0),
     },
+    { method: 'GET', path: '/api/v1/bots/{id}/logs', need: 'bots:logs', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/logs` }) },
     { method: 'GET', path: '/api/v1/incidents', need: 'incidents:read', ok: 200, call: () => ({ path: '/api/v1/incidents' }) },
+    { method: 'GET', path: '/api/v1/incidents/{id}', need: 'incidents:read', ok: 200, call: () => ({ path: `/api/v1/incidents/${shared.incident}` }) },
+    ...(['acknowledge', 'resolve'] as const).map(
+      (action): Route => {
+        const made = new Map<Who, string>();
+        return {
+          method: 'POST',
+          path: `/api/v1/incidents/{id}/${action}`,
+          need: 'incidents:manage',
+          ok: 200,
+          call: async (who) => {
+            made.set(who, await newIncident(`${action} ${who}`));
+            return { path: `/api/v1/incidents/${made.get(who)}/${action}` };
+          },
+          unchanged: async (who) => expect(await incidentState(made.get(who)!)).toBe('open'),
+        };
+      },
+    ),
     {
       method: 'POST',
       path: '/api/v1/deployments',

@@ -85,7 +85,7 @@ describe('health, OpenAPI and documentation pages', () => {
   it('incidents filter by bot', async () => {
     const r = await t.request('GET', '/api/v1/incidents?bot_id=nobody');
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ incidents: [], total: 0, stats: {}, message: '0 incident(s).' });
+    expect(r.body).toMatchObject({ incidents: [], total: 0, stats: {}, message: '0 incident(s); this page shows 0.' });
     expect(r.body.help).toMatch(/bot_id/);
     expect((await t.request('GET', '/api/v1/incidents?limit=5000')).status).toBe(422);
   });

@@ -42,6 +42,7 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
       ['20261121000000_core', 'Up', 'Success'],
       ['20261122000000_auth', 'Up', 'Success'],
       ['20261123000000_deployments', 'Up', 'Success'],
+      ['20261124000000_incident_handling', 'Up', 'Success'],
     ]);
     expect(await tables(registry)).toEqual(ALL_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
@@ -58,6 +59,10 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
         .execute(),
     ).rejects.toThrow(/bots_source_check/);
 
+    const downIncidentHandling = await migrate(registry.db, 'down');
+    expect(downIncidentHandling.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261124000000_incident_handling', 'Down', 'Success']]);
+    const { rows: columns } = await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'incidents' and column_name = 'acknowledged_at'`.execute(registry.db);
+    expect(columns).toEqual([]);
     const downDeployments = await migrate(registry.db, 'down');
     expect(downDeployments.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261123000000_deployments', 'Down', 'Success']]);
     expect(await tables(registry)).toEqual(ALL_TABLES.filter((t) => t !== 'deployments'));

@@ -6,15 +6,16 @@ import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/create-activities.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import type { Config } from '../lib/config.js';
-import type { Logger } from '../lib/logger.js';
+import { LOG_FILE_MAX_BYTES, LOG_FILES_KEPT, type Logger } from '../lib/logger.js';
 import { projectRoot } from '../lib/project-root.js';
+import { RotatingFile } from '../lib/rotating-file.js';
 import type { Database } from '../registry/database.js';
 import { reconcileInstances } from './adoption.js';
 import { createExitNotifier, forwardRuntimeEvents } from './runtime-events.js';
 import { installTemporalLogging } from './temporal-logging.js';
 
 export interface BotWorkerDeps {
-  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'BOT_STOP_GRACE_SECONDS'>;
+  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'BOT_STOP_GRACE_SECONDS' | 'paths'>;
   temporalAddress: string;
   client: Client;
   db: Kysely<Database>;
@@ -46,13 +47,14 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
   let closed = false;
   const notify = createExitNotifier(deps.client, logger, () => closed);
   const stopForwarding = forwardRuntimeEvents(runtime, notify);
+  const incidentLog = new RotatingFile(path.join(config.paths.logsDir, 'incident.jsonl'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT);
 
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(logger),
-    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000 }),
+    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000, incidentLog }),
     // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
     // server's tasks flowing to this worker.
     maxConcurrentWorkflowTaskExecutions: 100,
@@ -79,6 +81,7 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
         closed = true;
         clearInterval(sweep);
         stopForwarding();
+        incidentLog.close();
         await connection.close();
       });
       return running;

@@ -1,5 +1,7 @@
+import path from 'node:path';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
+import { tailLines } from './log-files.js';
 import { readInstanceStats } from './proc.js';
 import { LocalRuntime } from './local-runtime.js';
 import type { BotRuntime, InstanceRef, InstanceStats } from './types.js';
@@ -24,4 +26,10 @@ export function createRuntime(config: Config, logger: Logger, apiUrl: string): B
 export function createStatsReader(config: Config): (ref: InstanceRef) => Promise<InstanceStats | null> {
   if (config.BOT_RUNTIME === 'kubernetes') return async () => null;
   return (ref) => readInstanceStats(ref.pid, ref.processStartTicks);
+}
+
+/** A bot's recent output for the API (local bots write it into BOT_LOGS_DIR on this machine). */
+export function createLogReader(config: Config): (botId: string, lines: number) => Promise<string[]> {
+  if (config.BOT_RUNTIME === 'kubernetes') return async () => [];
+  return (botId, lines) => tailLines(path.join(config.paths.botLogsDir, `${botId}.log`), lines, 4 * 1024 * 1024);
 }

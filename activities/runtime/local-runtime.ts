@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
-import { rotateIfLarge } from './log-files.js';
+import { rotateIfLarge, tailLines } from './log-files.js';
 import { Spawner } from './spawner.js';
 import { isSameProcessAlive, readInstanceStats } from './proc.js';
 import {
@@ -78,6 +78,10 @@ export class LocalRuntime implements BotRuntime {
   onEvent(listener: (event: RuntimeEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  recentLogs(botId: string, lines: number): Promise<string[]> {
+    return tailLines(path.join(this.opts.botLogsDir, `${botId}.log`), lines);
   }
 
   isWatching(instanceId: string): boolean {

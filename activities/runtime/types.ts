@@ -60,6 +60,8 @@ export interface BotRuntime {
   adopt(ref: InstanceRef): Promise<boolean>;
   isWatching(instanceId: string): boolean;
   stats(ref: InstanceRef): Promise<InstanceStats | null>;
+  /** The last `lines` lines the bot wrote (stdout and stderr), oldest first; empty when there are none. */
+  recentLogs(botId: string, lines: number): Promise<string[]>;
   onEvent(listener: (event: RuntimeEvent) => void): () => void;
   /** Stops watching. Never stops bots: they outlive the control plane. */
   close(): Promise<void>;

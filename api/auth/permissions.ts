@@ -14,6 +14,7 @@ export const PERMISSIONS = {
   'bots:update': 'change bot specs',
   'bots:delete': 'delete bots',
   'bots:operate': 'start, stop and restart bots',
+  'bots:logs': "read bots' output (what a bot prints may be sensitive)",
   'incidents:read': 'list incidents',
   'incidents:manage': 'acknowledge and resolve incidents',
   'deployments:create': 'trigger deployments (CI)',
@@ -32,6 +33,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: all,
   operator: [
     'bots:read',
+    'bots:logs',
     'bots:create',
     'bots:update',
     'bots:delete',
@@ -43,7 +45,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'chat:ask',
     'metrics:read',
   ],
-  viewer: ['bots:read', 'incidents:read', 'deployments:read', 'chat:ask', 'metrics:read'],
+  viewer: ['bots:read', 'bots:logs', 'incidents:read', 'deployments:read', 'chat:ask', 'metrics:read'],
   user: ['bots:read', 'chat:ask'],
 };
 

@@ -197,6 +197,31 @@ export function botRoutes(deps: AppDeps) {
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/bots/{id}/logs',
+      ...access(deps, 'bots:logs'),
+      tags: ['bots'],
+      summary: "The last lines of a bot's output (stdout and stderr)",
+      request: { params: idParam, query: z.object({ tail: z.coerce.number().int().min(1).max(5000).default(100).openapi({ description: 'How many lines, from the end' }) }) },
+      responses: {
+        200: {
+          description: 'Oldest first',
+          content: { 'application/json': { schema: z.object({ bot_id: z.string(), lines: z.array(z.string()), count: z.number().int(), tail: z.number().int() }) } },
+        },
+        ...problems(404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { tail } = c.req.valid('query');
+      await loadBot(id);
+      const lines = await deps.readLogs(id, tail);
+      return c.json({ bot_id: id, lines, count: lines.length, tail }, 200);
+    },
+  );
+
   for (const action of ['start', 'stop', 'restart'] as const satisfies readonly BotCommand[]) {
     app.openapi(
       createRoute({

@@ -1,8 +1,14 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { listIncidents } from '../../registry/incidents.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { problems } from '../openapi-helpers.js';
+import type { IncidentRow } from '../../registry/database.js';
+import { acknowledgeIncident, findIncident, listIncidents, resolveIncident } from '../../registry/incidents.js';
 import { access } from '../access.js';
+import { recordedAs } from '../auth/principal.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { jsonBody, problems } from '../openapi-helpers.js';
+import { ApiError, notFound } from '../problem.js';
+
+const SEVERITIES = ['info', 'warning', 'critical'] as const;
+const STATES = ['open', 'acknowledged', 'resolved'] as const;
 
 export const incidentSchema = z
   .object({
@@ -10,17 +16,50 @@ export const incidentSchema = z
     bot_id: z.string(),
     instance_id: z.string().nullable(),
     kind: z.string().openapi({ example: 'process_exited', description: 'process_exited, crash_loop, launch_failed, ...' }),
-    severity: z.enum(['info', 'warning', 'critical']),
+    severity: z.enum(SEVERITIES),
+    state: z.enum(STATES),
     message: z.string(),
-    evidence: z.record(z.string(), z.unknown()),
-    outcome: z.string().nullable(),
+    evidence: z.record(z.string(), z.unknown()).openapi({ description: 'What the platform saw: exit code or signal, pid, run time, the last lines of the bot log, the metric that crossed its limit' }),
+    outcome: z.string().nullable().openapi({ description: 'What the platform did about it' }),
     created_at: z.string().datetime(),
+    acknowledged_at: z.string().datetime().nullable(),
+    acknowledged_by: z.string().nullable(),
     resolved_at: z.string().datetime().nullable(),
+    resolved_by: z.string().nullable(),
+    resolution: z.string().nullable(),
   })
   .openapi('Incident');
 
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+const view = (r: IncidentRow): z.infer<typeof incidentSchema> => ({
+  id: r.id,
+  bot_id: r.bot_id,
+  instance_id: r.instance_id,
+  kind: r.kind,
+  severity: r.severity,
+  state: r.resolved_at ? 'resolved' : r.acknowledged_at ? 'acknowledged' : 'open',
+  message: r.message,
+  evidence: r.evidence,
+  outcome: r.outcome,
+  created_at: r.created_at.toISOString(),
+  acknowledged_at: iso(r.acknowledged_at),
+  acknowledged_by: r.acknowledged_by,
+  resolved_at: iso(r.resolved_at),
+  resolved_by: r.resolved_by,
+  resolution: r.resolution,
+});
+
+const idParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+const time = z.string().datetime({ offset: true });
+
 export function incidentRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+  const load = async (id: string) => {
+    const row = await findIncident(deps.db, id);
+    if (!row) throw notFound('Incident', id);
+    return row;
+  };
+
   app.openapi(
     createRoute({
       method: 'get',
@@ -32,24 +71,93 @@ export function incidentRoutes(deps: AppDeps) {
         query: z.object({
           bot_id: z.string().max(63).optional(),
           kind: z.string().max(63).optional(),
-          since: z.string().datetime({ offset: true }).optional(),
+          severity: z.enum(SEVERITIES).optional(),
+          state: z.enum(STATES).optional().openapi({ description: 'open (nobody acknowledged it), acknowledged, or resolved' }),
+          since: time.optional().openapi({ description: 'From this time on (ISO 8601)' }),
+          until: time.optional().openapi({ description: 'Before this time (ISO 8601)' }),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
+          offset: z.coerce.number().int().min(0).default(0),
         }),
       },
       responses: {
-        200: { description: 'Incidents', content: { 'application/json': { schema: z.object({ incidents: z.array(incidentSchema), total: z.number().int() }) } } },
+        200: {
+          description: 'Incidents',
+          content: { 'application/json': { schema: z.object({ incidents: z.array(incidentSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }) } },
+        },
         ...problems(422),
       },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const rows = await listIncidents(deps.db, { botId: q.bot_id, kind: q.kind, limit: q.limit, since: q.since ? new Date(q.since) : undefined });
-      const incidents = rows.map((r) => ({
-        ...r,
-        created_at: r.created_at.toISOString(),
-        resolved_at: r.resolved_at ? r.resolved_at.toISOString() : null,
-      }));
-      return c.json({ incidents, total: incidents.length }, 200);
+      const { rows, total } = await listIncidents(deps.db, {
+        botId: q.bot_id,
+        kind: q.kind,
+        severity: q.severity,
+        state: q.state,
+        since: q.since ? new Date(q.since) : undefined,
+        until: q.until ? new Date(q.until) : undefined,
+        limit: q.limit,
+        offset: q.offset,
+      });
+      return c.json({ incidents: rows.map(view), total, limit: q.limit, offset: q.offset }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/incidents/{id}',
+      ...access(deps, 'incidents:read'),
+      tags: ['incidents'],
+      summary: 'One incident, with its evidence',
+      request: { params: idParam },
+      responses: { 200: { description: 'The incident', content: { 'application/json': { schema: incidentSchema } } }, ...problems(404, 422) },
+    }),
+    async (c) => c.json(view(await load(c.req.valid('param').id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/incidents/{id}/acknowledge',
+      ...access(deps, 'incidents:manage'),
+      tags: ['incidents'],
+      summary: 'Acknowledge: someone is looking at it',
+      request: { params: idParam },
+      responses: { 200: { description: 'Acknowledged', content: { 'application/json': { schema: incidentSchema } } }, ...problems(404, 409, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const before = await load(id);
+      if (before.resolved_at) throw new ApiError(409, 'conflict', 'Already resolved', `Incident ${id} was resolved by ${before.resolved_by ?? 'someone'}; there is nothing to acknowledge.`);
+      if (before.acknowledged_at) {
+        throw new ApiError(409, 'conflict', 'Already acknowledged', `Incident ${id} was acknowledged by ${before.acknowledged_by ?? 'someone'} at ${before.acknowledged_at.toISOString()}. Resolve it with POST /api/v1/incidents/${id}/resolve.`);
+      }
+      return c.json(view((await acknowledgeIncident(deps.db, id, recordedAs(c.get('principal')!)))!), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/incidents/{id}/resolve',
+      ...access(deps, 'incidents:manage'),
+      tags: ['incidents'],
+      summary: 'Resolve, with an optional note on what was done',
+      request: {
+        params: idParam,
+        body: { ...jsonBody(z.strictObject({ resolution: z.string().trim().min(1).max(2000).optional().openapi({ example: 'Raised memory_limit_mb to 512' }) }).openapi('ResolveIncident')), required: false },
+      },
+      responses: { 200: { description: 'Resolved', content: { 'application/json': { schema: incidentSchema } } }, ...problems(400, 404, 409, 415, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.header('Content-Type')?.includes('json') ? c.req.valid('json') : {};
+      const before = await load(id);
+      if (before.resolved_at) {
+        throw new ApiError(409, 'conflict', 'Already resolved', `Incident ${id} was resolved by ${before.resolved_by ?? 'someone'} at ${before.resolved_at.toISOString()}.`);
+      }
+      return c.json(view((await resolveIncident(deps.db, id, recordedAs(c.get('principal')!), body.resolution ?? null))!), 200);
     },
   );
   return app;
