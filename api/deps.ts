@@ -10,7 +10,9 @@ import type { ApiMetrics } from './metrics.js';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { LimitDecision, RateLimiter } from './rate-limit.js';
 import type { BotWorkflows } from './bot-workflows.js';
-import type { CpuLoadTracker, InstanceStatsReader } from './bot-view.js';
+import type { InstanceStatsReader } from './bot-view.js';
+import type { CpuLoadTracker } from '../monitoring/cpu-load.js';
+import type { SampleStore } from '../monitoring/sample-store.js';
 
 export type AppEnv = {
   Variables: {
@@ -23,6 +25,8 @@ export type AppEnv = {
 
 export interface ReadinessCheck {
   name: string;
+  /** false: when it fails the platform still works, with less (e.g. Redis: figures and limits per process); readiness says "degraded". */
+  required?: boolean;
   check: () => Promise<Record<string, unknown>>;
 }
 
@@ -32,6 +36,8 @@ export interface AppDeps {
   dbEngine: 'postgres' | 'pglite';
   workflows: BotWorkflows;
   readStats: InstanceStatsReader;
+  /** Bots' latest and recent samples (the worker's sampler writes them). */
+  samples: SampleStore;
   /** The last lines of a bot's output, oldest first. */
   readLogs: (botId: string, lines: number) => Promise<string[]>;
   cpu: CpuLoadTracker;

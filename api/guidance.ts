@@ -100,6 +100,16 @@ const guides: Record<string, Guide> = {
   'GET /api/v1/incidents/:id': { message: (b) => `Incident ${text(b.id)} (${text(b.kind)}, ${text(b.severity)}) is ${text(b.state)}.`, steps: incidentSteps },
   'POST /api/v1/incidents/:id/acknowledge': { message: (b) => `Incident ${text(b.id)} acknowledged.`, steps: incidentSteps },
   'POST /api/v1/incidents/:id/resolve': { message: (b) => `Incident ${text(b.id)} resolved.`, steps: incidentSteps },
+  'GET /api/v1/bots/:id/history': {
+    message: (b) => `${Array.isArray(b.samples) ? b.samples.length : 0} point(s) of bot ${bot(b)}'s figures over ${text(b.window)}.`,
+    help: 'Choose the window with ?window= (10s to the retention, e.g. 15m, 6h, 7d): recent points are single samples, older ones per-minute rollups.',
+    stats: (b) => {
+      const points = Array.isArray(b.samples) ? (b.samples as Body[]) : [];
+      const max = (key: string) => points.reduce((m, p) => Math.max(m, Number(p[key]) || 0), 0);
+      return { points: points.length, cpu_max: max('cpu_max'), memory_max_mb: max('memory_max_mb') };
+    },
+    steps: (b) => [{ text: `Its output: GET /api/v1/bots/${bot(b)}/logs`, needs: 'bots:logs' }],
+  },
   'GET /api/v1/bots/:id/logs': {
     message: (b) => `The last ${text(b.count)} line(s) of bot ${bot(b)}'s output.`,
     steps: (b) => [{ text: `More lines: GET /api/v1/bots/${bot(b)}/logs?tail=1000` }, { text: `Its incidents: GET /api/v1/incidents?bot_id=${bot(b)}`, needs: 'incidents:read' }],

@@ -1,8 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { BOT_STATUSES } from '../lib/bot-status.js';
+import { ACTIVE_STATUSES, BOT_STATUSES } from '../lib/bot-status.js';
+import type { Sample, SampleStore } from '../monitoring/sample-store.js';
 import { countBotsByStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
 import type { AppEnv } from './deps.js';
@@ -40,7 +41,7 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  constructor(db: Kysely<Database>, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(db: Kysely<Database>, samples: SampleStore, opts: { defaultMetrics?: boolean } = {}) {
     new Gauge({
       name: 'codex32_bots',
       help: 'Registered bots by status',
@@ -49,6 +50,48 @@ export class ApiMetrics {
       async collect() {
         const counts = await countBotsByStatus(db);
         for (const status of BOT_STATUSES) this.set({ status }, counts[status] ?? 0);
+      },
+    });
+    // Per bot, read at scrape time: the latest sample of each running bot, and its restarts from the
+    // registry. prom-client collects every metric at once, so the four gauges share one read per scrape.
+    type Snapshot = { restarts: Array<[string, number]>; latest: Map<string, Sample> };
+    let inflight: Promise<Snapshot> | null = null;
+    const snapshot = () =>
+      (inflight ??= (async () => {
+        const rows = await db.selectFrom('bots').select(['id', 'status', 'restart_count']).execute();
+        const latest = await samples.latest(rows.filter((r) => ACTIVE_STATUSES.includes(r.status)).map((r) => r.id));
+        return { restarts: rows.map((r): [string, number] => [r.id, r.restart_count]), latest };
+      })().finally(() => (inflight = null)));
+    const perBot = (name: string, help: string, values: (s: Snapshot) => Iterable<[string, number]>) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['bot_id'] as const,
+        registers: [this.registry],
+        async collect() {
+          const snap = await snapshot();
+          this.reset();
+          for (const [botId, value] of values(snap)) this.set({ bot_id: botId }, value);
+        },
+      });
+    const fromSamples = (pick: (s: Sample) => number) => (snap: Snapshot) => [...snap.latest].map(([id, s]): [string, number] => [id, pick(s)]);
+    perBot('codex32_bot_restarts', 'Restarts of the bot so far (heals and restarts on request)', (snap) => snap.restarts);
+    perBot('codex32_bot_cpu_percent', 'CPU use of the bot, percent of one core, at its latest sample', fromSamples((s) => s.cpu_load));
+    perBot('codex32_bot_memory_bytes', 'Resident memory of the bot at its latest sample', fromSamples((s) => Math.round(s.memory_usage_mb * 1024 * 1024)));
+    perBot('codex32_bot_uptime_seconds', 'Seconds since the bot process started, at its latest sample', fromSamples((s) => s.uptime_seconds));
+    new Gauge({
+      name: 'codex32_incidents',
+      help: 'Incidents recorded, by kind, severity and state (open, acknowledged, resolved)',
+      labelNames: ['kind', 'severity', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const rows = await db
+          .selectFrom('incidents')
+          .select(['kind', 'severity', sql<string>`case when resolved_at is not null then 'resolved' when acknowledged_at is not null then 'acknowledged' else 'open' end`.as('state'), sql<number>`count(*)::int`.as('n')])
+          .groupBy(['kind', 'severity', 'state'])
+          .execute();
+        this.reset();
+        for (const r of rows) this.set({ kind: r.kind, severity: r.severity, state: r.state }, Number(r.n));
       },
     });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'codex32_api_' });

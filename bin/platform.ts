@@ -9,11 +9,13 @@ import { AuthService } from '../api/auth/auth-service.js';
 import { bootstrapAdmin } from '../api/auth/bootstrap-admin.js';
 import { resolveSecretKey } from '../api/auth/secret-key.js';
 import { TokenService } from '../api/auth/tokens.js';
-import { CpuLoadTracker } from '../api/bot-view.js';
+import { CpuLoadTracker } from '../monitoring/cpu-load.js';
 import { BotWorkflows } from '../api/bot-workflows.js';
 import { ApiMetrics } from '../api/metrics.js';
 import { createClientAddress } from '../api/client-address.js';
 import { MemoryStore, RateLimiter, RedisStore, type RateLimitStore } from '../api/rate-limit.js';
+import { MemorySampleStore, RedisSampleStore, type SampleStore } from '../monitoring/sample-store.js';
+import { Sampler } from '../monitoring/sampler.js';
 import { Redis } from 'ioredis';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
@@ -61,6 +63,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     closers.push(() => registry.close());
     await migrate(registry.db, 'latest');
 
+    const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, logger, closers) : null;
+    const samples: SampleStore = redis
+      ? new RedisSampleStore(redis, logger.child({ component: 'samples' }), config.BOT_SAMPLE_HISTORY_MINUTES * 60_000)
+      : new MemorySampleStore(config.BOT_SAMPLE_HISTORY_MINUTES * 60_000);
+
     const connection: Connection = await connectTemporal(opts.temporalAddress, { logger });
     closers.push(() => connection.close());
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
@@ -75,8 +82,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         accessTtlSeconds: config.API_ACCESS_TOKEN_EXPIRE_MINUTES * 60,
         refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
       });
-      const metrics = new ApiMetrics(registry.db);
-      const limitStore = await createLimitStore(config, registry.engine, logger, closers);
+      const metrics = new ApiMetrics(registry.db, samples);
+      // Without Redis, stamps are trusted only with the embedded database: then this is the only API process.
+      const limitStore: RateLimitStore = redis ? new RedisStore(redis, logger.child({ component: 'rate-limit' })) : new MemoryStore(registry.engine === 'pglite');
       const loginWindowMs = config.LOGIN_FAILURE_WINDOW_MINUTES * 60_000;
       await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
@@ -96,6 +104,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         clientAddress: createClientAddress(config.TRUSTED_PROXIES),
         readStats: createStatsReader(config),
         readLogs: createLogReader(config),
+        samples,
         cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),
         readiness: [
@@ -106,6 +115,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
               return { engine: registry.engine };
             },
           },
+          ...(redis
+            ? [
+                {
+                  name: 'redis',
+                  required: false,
+                  check: async () => {
+                    if (!(await samples.healthy())) throw new Error('Redis does not answer: bot figures, request limits and failed-login counts are kept per process until it returns');
+                    return {};
+                  },
+                },
+              ]
+            : []),
           {
             name: 'temporal',
             check: async () => {
@@ -129,6 +150,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
       closers.push(() => w.shutdown());
       workerDone = w.run();
+      const sampler = new Sampler({
+        runtime: rt,
+        store: samples,
+        db: registry.db,
+        logger: logger.child({ component: 'sampler' }),
+        intervalMs: config.BOT_SAMPLE_INTERVAL_SECONDS * 1000,
+        retentionDays: config.BOT_METRICS_RETENTION_DAYS,
+      });
+      sampler.start();
+      closers.push(() => sampler.stop());
     }
 
     return { apiUrl, registry, client, runtime, workerDone, close };
@@ -138,18 +169,19 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   }
 }
 
-/** Shared counts in Redis when REDIS_URL is set; this process's memory otherwise. */
-async function createLimitStore(config: Config, engine: 'postgres' | 'pglite', logger: Logger, closers: Array<() => Promise<void>>): Promise<RateLimitStore> {
-  // Without Redis, stamps are trusted only with the embedded database: then this is the only API process.
-  if (!config.REDIS_URL) return new MemoryStore(engine === 'pglite');
-  // Fail fast while Redis is down (the store then counts in memory) instead of queueing commands.
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+/**
+ * One Redis connection for the shared state (request limits, user stamps, bot
+ * samples). It fails fast while Redis is down (each user then falls back to
+ * this process's memory) instead of queueing commands, and reconnects by itself.
+ */
+async function connectRedis(url: string, logger: Logger, closers: Array<() => Promise<void>>): Promise<Redis> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
   redis.on('error', () => undefined);
   closers.push(async () => {
     redis.disconnect();
   });
-  await redis.connect().catch((err: unknown) => logger.warn({ err }, 'Redis is not reachable at start; rate limits count per process until it is'));
-  return new RedisStore(redis, logger.child({ component: 'rate-limit' }));
+  await redis.connect().catch((err: unknown) => logger.warn({ err }, 'Redis is not reachable at start; shared state is kept per process until it is'));
+  return redis;
 }
 
 /** An address a local client can connect to, for a server bound to `host`. */

@@ -75,6 +75,9 @@ export const configSchema = z.object({
   BOT_STOP_GRACE_SECONDS: positive(10),
   BOT_LOG_MAX_MB: positive(10),
   BOT_LOG_FILES: z.coerce.number().int().min(1).max(100).default(5),
+  BOT_SAMPLE_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(300).default(5),
+  BOT_SAMPLE_HISTORY_MINUTES: z.coerce.number().int().min(1).max(1440).default(60),
+  BOT_METRICS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(14),
 
   DATA_DIR: z.string().min(1).default('.data'),
   LOGS_DIR: z.string().min(1).default('logs'),

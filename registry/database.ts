@@ -122,6 +122,19 @@ export interface DeploymentsTable {
   created_at: DefaultTimestamp;
 }
 
+export interface BotMetricsMinuteTable {
+  bot_id: string;
+  /** The start of the minute. */
+  minute: Timestamp;
+  samples: number;
+  cpu_avg: number;
+  cpu_max: number;
+  memory_avg_mb: number;
+  memory_max_mb: number;
+  /** At the last sample of the minute. */
+  uptime_seconds: number;
+}
+
 export interface Database {
   bots: BotsTable;
   instances: InstancesTable;
@@ -131,6 +144,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
   deployments: DeploymentsTable;
+  bot_metrics_minute: BotMetricsMinuteTable;
 }
 
 export type BotRow = Selectable<BotsTable>;

@@ -3,6 +3,7 @@ import * as core from '../migrations/20261121000000_core.js';
 import * as auth from '../migrations/20261122000000_auth.js';
 import * as deployments from '../migrations/20261123000000_deployments.js';
 import * as incidentHandling from '../migrations/20261124000000_incident_handling.js';
+import * as botMetrics from '../migrations/20261125000000_bot_metrics.js';
 
 /** Migrations are compiled into the build, so they run the same from source, dist and a container. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '20261122000000_auth': auth,
   '20261123000000_deployments': deployments,
   '20261124000000_incident_handling': incidentHandling,
+  '20261125000000_bot_metrics': botMetrics,
 };
 
 class StaticProvider implements MigrationProvider {

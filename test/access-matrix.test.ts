@@ -249,6 +249,7 @@ describe('route × caller access matrix', () => {
       call: async (who) => ({ path: `/api/v1/bots/${await registerBot(`restart-${slug(who)}`, true)}/restart` }),
       unchanged: async (who) => expect((await t.request('GET', `/api/v1/bots/restart-${slug(who)}`)).body.restart_count).toBe(0),
     },
+    { method: 'GET', path: '/api/v1/bots/{id}/history', need: 'bots:read', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/history` }) },
     { method: 'GET', path: '/api/v1/bots/{id}/logs', need: 'bots:logs', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/logs` }) },
     { method: 'GET', path: '/api/v1/incidents', need: 'incidents:read', ok: 200, call: () => ({ path: '/api/v1/incidents' }) },
     { method: 'GET', path: '/api/v1/incidents/{id}', need: 'incidents:read', ok: 200, call: () => ({ path: `/api/v1/incidents/${shared.incident}` }) },

@@ -80,6 +80,12 @@ export class LocalRuntime implements BotRuntime {
     return () => this.listeners.delete(listener);
   }
 
+  watchedInstances(): InstanceRef[] {
+    return [...this.watched.values()]
+      .filter((w) => !w.exit)
+      .map(({ instance: i }) => ({ botId: i.botId, instanceId: i.instanceId, pid: i.pid, processStartTicks: i.processStartTicks }));
+  }
+
   recentLogs(botId: string, lines: number): Promise<string[]> {
     return tailLines(path.join(this.opts.botLogsDir, `${botId}.log`), lines);
   }

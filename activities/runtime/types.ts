@@ -59,6 +59,8 @@ export interface BotRuntime {
   /** Starts watching an instance launched by an earlier control plane; false when it is no longer there. */
   adopt(ref: InstanceRef): Promise<boolean>;
   isWatching(instanceId: string): boolean;
+  /** Every instance this runtime watches now (what the sampler reads figures of). */
+  watchedInstances(): InstanceRef[];
   stats(ref: InstanceRef): Promise<InstanceStats | null>;
   /** The last `lines` lines the bot wrote (stdout and stderr), oldest first; empty when there are none. */
   recentLogs(botId: string, lines: number): Promise<string[]>;

@@ -5,7 +5,7 @@ const startedAt = Date.now();
 
 const readySchema = z
   .object({
-    status: z.enum(['ready', 'not_ready']),
+    status: z.enum(['ready', 'degraded', 'not_ready']).openapi({ description: 'degraded: an optional dependency (Redis) is down; the platform works on with less' }),
     checks: z.record(z.string(), z.object({ ok: z.boolean() }).catchall(z.unknown())),
   })
   .openapi('Readiness');
@@ -29,27 +29,28 @@ export function healthRoutes(deps: AppDeps) {
       method: 'get',
       path: '/health/ready',
       tags: ['health'],
-      summary: 'Readiness: the database and Temporal are reachable',
+      summary: 'Readiness: the database and Temporal are reachable (and Redis, when configured)',
       responses: {
-        200: { description: 'Ready', content: { 'application/json': { schema: readySchema } } },
+        200: { description: 'Ready, or degraded', content: { 'application/json': { schema: readySchema } } },
         503: { description: 'A dependency is down; `checks` says which', content: { 'application/json': { schema: readySchema } } },
       },
     }),
     async (c) => {
       const entries = await Promise.all(
-        deps.readiness.map(async ({ name, check }) => {
+        deps.readiness.map(async ({ name, check, required = true }) => {
           const t0 = performance.now();
           try {
             const detail = await withTimeout(check(), 3_000);
-            return [name, { ok: true, latency_ms: Math.round(performance.now() - t0), ...detail }] as const;
+            return [name, { ok: true, latency_ms: Math.round(performance.now() - t0), ...detail }, required] as const;
           } catch (err) {
-            return [name, { ok: false, error: (err as Error).message }] as const;
+            return [name, { ok: false, error: (err as Error).message, ...(required ? {} : { required: false }) }, required] as const;
           }
         }),
       );
-      const checks = Object.fromEntries(entries);
-      const ok = entries.every(([, v]) => v.ok);
-      return c.json({ status: ok ? ('ready' as const) : ('not_ready' as const), checks }, ok ? 200 : 503);
+      const checks = Object.fromEntries(entries.map(([name, v]) => [name, v]));
+      const ok = entries.every(([, v, required]) => v.ok || !required);
+      const status = !ok ? ('not_ready' as const) : entries.every(([, v]) => v.ok) ? ('ready' as const) : ('degraded' as const);
+      return c.json({ status, checks }, ok ? 200 : 503);
     },
   );
   return app;
