@@ -17,8 +17,8 @@ export interface ActivityDeps {
   incidentLog?: { write(line: string): unknown };
 }
 
-/** Incidents about a process that ended carry the last lines it wrote: usually the reason. */
-const WITH_LOG_LINES = new Set(['process_exited', 'crash_loop', 'launch_failed']);
+/** Incidents about a process that ended (or was ended for crossing a limit) carry the last lines it wrote: usually the reason. */
+const WITH_LOG_LINES = new Set(['process_exited', 'crash_loop', 'launch_failed', 'memory_limit', 'heartbeat_lost']);
 const EVIDENCE_LOG_LINES = 20;
 
 export interface LaunchResult {
@@ -51,6 +51,8 @@ export interface StopRequest {
   instanceId: string;
   pid: number | null;
   processStartTicks: string | null;
+  /** Why, for the instance record (default: stopped on request). */
+  reason?: string;
 }
 
 /** Failure types the workflow tells apart. */
@@ -96,7 +98,7 @@ export function createActivities(deps: ActivityDeps) {
 
     async stopInstance(input: StopRequest): Promise<InstanceExit> {
       const exit = await runtime.stop(input, deps.stopGraceMs);
-      await endInstance(db, input.instanceId, { exit_code: exit.exitCode, exit_signal: exit.signal, end_reason: 'stopped on request' });
+      await endInstance(db, input.instanceId, { exit_code: exit.exitCode, exit_signal: exit.signal, end_reason: input.reason ?? 'stopped on request' });
       return exit;
     },
 

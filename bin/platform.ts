@@ -16,6 +16,8 @@ import { createClientAddress } from '../api/client-address.js';
 import { MemoryStore, RateLimiter, RedisStore, type RateLimitStore } from '../api/rate-limit.js';
 import { MemorySampleStore, RedisSampleStore, type SampleStore } from '../monitoring/sample-store.js';
 import { Sampler } from '../monitoring/sampler.js';
+import { HealthRules } from '../monitoring/health-rules.js';
+import { createViolationNotifier } from '../worker/runtime-events.js';
 import { Redis } from 'ioredis';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
@@ -150,6 +152,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
       closers.push(() => w.shutdown());
       workerDone = w.run();
+      let stopping = false;
+      closers.push(async () => {
+        stopping = true;
+      });
+      const rules = new HealthRules(registry.db, createViolationNotifier(client, logger, () => stopping), logger.child({ component: 'health-rules' }));
       const sampler = new Sampler({
         runtime: rt,
         store: samples,
@@ -157,6 +164,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         logger: logger.child({ component: 'sampler' }),
         intervalMs: config.BOT_SAMPLE_INTERVAL_SECONDS * 1000,
         retentionDays: config.BOT_METRICS_RETENTION_DAYS,
+        onSamples: (round) => rules.evaluate(round),
       });
       sampler.start();
       closers.push(() => sampler.stop());

@@ -13,8 +13,8 @@ export interface SamplerOptions {
   logger: Logger;
   intervalMs: number;
   retentionDays: number;
-  /** Every sample, as it is taken (health rules look at them). */
-  onSample?: (botId: string, sample: Sample) => void;
+  /** Every round of samples, as it is taken (health rules look at them). */
+  onSamples?: (samples: ReadonlyArray<[botId: string, sample: Sample]>) => Promise<void>;
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -75,7 +75,7 @@ export class Sampler {
       }),
     );
     const samples = readings.filter((r): r is [string, Sample] => r !== null);
-    for (const [botId, sample] of samples) this.opts.onSample?.(botId, sample);
+    await this.opts.onSamples?.(samples).catch((err: unknown) => this.opts.logger.warn({ err }, 'health rules failed on a round of samples'));
     await store.record(samples);
     await this.rollups.add(samples);
     await this.rollups.flush(Math.floor(now / 60_000) * 60_000);

@@ -174,4 +174,32 @@ describe('bot figures: sampling, history, rollups, /metrics, Redis stopped and s
     const pid = running.body.pid as number;
     await waitFor(async () => !isAlive(pid), 'the first process gone', 10_000);
   });
+
+  it('a bot that grows past its memory limit is restarted, with an incident that names memory and shows the figures', async () => {
+    const id = t.uniqueId('hog');
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'hog.mjs', resources: { memory_limit_mb: 96 }, heal_policy: { backoff_initial_seconds: 0.2 } });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    const first = await waitFor(async () => {
+      const b = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+      return b.status === 'running' ? b : undefined;
+    }, 'running');
+    const incident = await waitFor(async () => {
+      const list = (await t.request('GET', `/api/v1/incidents?bot_id=${id}&kind=memory_limit`)).body.incidents;
+      return list.length ? list[0] : undefined;
+    }, 'a memory_limit incident', 20_000);
+    expect(incident.severity).toBe('warning');
+    expect(incident.message).toMatch(/over its memory_limit_mb of 96/);
+    expect(incident.evidence).toMatchObject({ metric: 'memory_usage_mb', limit: 96, pid: first.pid });
+    expect(incident.evidence.value).toBeGreaterThan(96);
+    expect(incident.evidence.last_log_lines.some((l: string) => l.startsWith('holding'))).toBe(true);
+    expect(incident.outcome).toMatch(/^restart 1 of at most 5/);
+    const again = await waitFor(async () => {
+      const b = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+      return b.status === 'running' && b.pid !== first.pid ? b : undefined;
+    }, 'running again with a new process', 20_000);
+    expect(again.restart_count).toBeGreaterThanOrEqual(1);
+    expect(isAlive(first.pid)).toBe(false);
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+    await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}`)).body.status === 'stopped', 'stopped');
+  });
 });

@@ -1,24 +1,25 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { BotRuntime, RuntimeEvent } from '../activities/runtime/types.js';
 import type { Logger } from '../lib/logger.js';
-import { botWorkflowId, instanceExitedSignal, type InstanceExited } from '../workflows/messages.js';
+import type { SignalDefinition } from '@temporalio/common';
+import { botWorkflowId, healthViolatedSignal, instanceExitedSignal, type HealthViolation, type InstanceExited } from '../workflows/messages.js';
 
 export type ExitNotifier = (botId: string, exit: InstanceExited) => Promise<void>;
 
 /**
- * Delivers an instance's exit to its bot's workflow, retrying while Temporal is
- * unreachable. Signals are idempotent for the workflow (it ignores exits of
- * instances that are not current), so a duplicate is harmless.
+ * Delivers a signal to a bot's workflow, retrying while Temporal is
+ * unreachable. The workflow ignores reports about instances that are not
+ * current, so a duplicate is harmless.
  */
-export function createExitNotifier(client: Client, logger: Logger, isClosed: () => boolean): ExitNotifier {
-  return async (botId, exit) => {
+function createNotifier<T>(signal: SignalDefinition<[T]>, client: Client, logger: Logger, isClosed: () => boolean) {
+  return async (botId: string, payload: T & { instanceId: string }): Promise<void> => {
     for (let attempt = 0; !isClosed(); attempt++) {
       try {
-        await client.workflow.getHandle(botWorkflowId(botId)).signal(instanceExitedSignal, exit);
+        await client.workflow.getHandle(botWorkflowId(botId)).signal(signal, payload);
         return;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) {
-          logger.warn({ botId, instanceId: exit.instanceId }, 'exit of a bot without a lifecycle workflow; nothing to heal');
+          logger.warn({ botId, instanceId: payload.instanceId, signal: signal.name }, 'a report about a bot without a lifecycle workflow; nothing to heal');
           return;
         }
         if (attempt === 0) logger.warn({ err, botId }, 'could not signal the bot workflow; retrying');
@@ -26,6 +27,14 @@ export function createExitNotifier(client: Client, logger: Logger, isClosed: () 
       }
     }
   };
+}
+
+export function createExitNotifier(client: Client, logger: Logger, isClosed: () => boolean): ExitNotifier {
+  return createNotifier(instanceExitedSignal, client, logger, isClosed);
+}
+
+export function createViolationNotifier(client: Client, logger: Logger, isClosed: () => boolean): (botId: string, violation: HealthViolation) => Promise<void> {
+  return createNotifier(healthViolatedSignal, client, logger, isClosed);
 }
 
 export function forwardRuntimeEvents(runtime: BotRuntime, notify: ExitNotifier): () => void {

@@ -17,6 +17,7 @@ import { BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
 import { backoffSeconds, check, initialState, needsWork, resetHealing, view, type BotState } from './bot-state.js';
 import {
   deleteUpdate,
+  healthViolatedSignal,
   instanceExitedSignal,
   restartUpdate,
   specChangedSignal,
@@ -110,6 +111,10 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
     // Exits of instances we stopped ourselves, or of older instances, are history; the first report of an exit is the best one.
     if (exit.instanceId === current && exit.instanceId !== s.stoppingId && s.pendingExit?.instanceId !== exit.instanceId) s.pendingExit = exit;
   });
+  setHandler(healthViolatedSignal, (violation) => {
+    // Only about the running instance, and only once: an exit already reported is the better account.
+    if (violation.instanceId === s.instance?.id && violation.instanceId !== s.stoppingId && !s.pendingExit && !s.pendingViolation) s.pendingViolation = violation;
+  });
   setHandler(specChangedSignal, ({ role }) => {
     s.role = role;
     upsertSearchAttributes([{ key: BotRoleKey, value: role }]);
@@ -135,6 +140,7 @@ function historyTooLong(maxEvents: number): boolean {
 
 async function step(s: BotState): Promise<void> {
   if (s.pendingExit) return handleExit(s);
+  if (s.pendingViolation) return handleViolation(s);
   if (s.restartRequested) {
     s.restartRequested = false;
     if (s.instance) await stopCurrent(s, 'restart requested');
@@ -184,14 +190,15 @@ async function launch(s: BotState): Promise<void> {
   if (!s.pendingExit) await setStatus(s, 'running', null);
 }
 
-async function stopCurrent(s: BotState, why: string): Promise<void> {
+async function stopCurrent(s: BotState, why: string): Promise<{ exitCode: number | null; signal: string | null }> {
   const inst = s.instance!;
   s.stoppingId = inst.id;
   await setStatus(s, 'stopping', why);
-  await stopInstance({ botId: s.botId, instanceId: inst.id, pid: inst.pid, processStartTicks: inst.processStartTicks });
+  const exit = await stopInstance({ botId: s.botId, instanceId: inst.id, pid: inst.pid, processStartTicks: inst.processStartTicks, reason: why });
   s.instance = null;
   s.stoppingId = null;
   if (s.pendingExit?.instanceId === inst.id) s.pendingExit = null;
+  return exit;
 }
 
 async function handleExit(s: BotState): Promise<void> {
@@ -203,33 +210,47 @@ async function handleExit(s: BotState): Promise<void> {
   s.instance = null;
   if (s.desired !== 'running' || s.deleteRequested) return setStatus(s, 'stopped', exit.reason);
 
+  const ranForMs = Date.now() - Date.parse(inst.startedAt);
+  const evidence = { exit_code: exit.exitCode, signal: exit.signal, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10 };
+  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, evidence);
+}
+
+/** A health rule found the running instance over a limit: end it, then heal as after an exit. */
+async function handleViolation(s: BotState): Promise<void> {
+  const violation = s.pendingViolation!;
+  s.pendingViolation = null;
+  const inst = s.instance;
+  if (!inst || inst.id !== violation.instanceId || s.desired !== 'running' || s.deleteRequested) return;
+  const exit = await stopCurrent(s, violation.reason);
+  const ranForMs = Date.now() - Date.parse(inst.startedAt);
+  const evidence = { ...violation.evidence, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10, ended_by: exit.signal ?? `exit code ${exit.exitCode}` };
+  return heal(s, inst, violation.rule, `bot ${s.botId} ${violation.reason}`, violation.reason, evidence);
+}
+
+/**
+ * The heal policy, after the instance `inst` ended for `reason`: restart after
+ * the backoff, with an incident of `kind`, or give up (failed, crash_loop)
+ * after max_restarts within the window.
+ */
+async function heal(s: BotState, inst: NonNullable<BotState['instance']>, kind: string, message: string, reason: string, evidence: Record<string, unknown>): Promise<void> {
   const policy = s.healPolicy;
   const now = Date.now();
   const ranForMs = now - Date.parse(inst.startedAt);
   if (ranForMs >= policy.reset_after_seconds * 1000) s.consecutiveHeals = 0;
   s.healRestarts = s.healRestarts.filter((t) => now - t < policy.window_seconds * 1000);
-  const evidence = { exit_code: exit.exitCode, signal: exit.signal, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10 };
 
   if (s.healRestarts.length >= policy.max_restarts) {
-    const reason = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${exit.reason}`;
-    await incident(s, inst.id, 'crash_loop', 'critical', reason, evidence, 'failed: no more restarts until an operator starts the bot again');
+    const why = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${reason}`;
+    await incident(s, inst.id, 'crash_loop', 'critical', why, { ...evidence, last_cause: kind }, 'failed: no more restarts until an operator starts the bot again');
     s.gaveUp = true;
-    return setStatus(s, 'failed', reason);
+    return setStatus(s, 'failed', why);
   }
 
   const delay = backoffSeconds(policy, s.consecutiveHeals);
   const attempt = s.healRestarts.length + 1;
-  await incident(
-    s,
-    inst.id,
-    'process_exited',
-    'warning',
-    `bot ${s.botId} ${exit.reason}`,
-    evidence,
-    `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`,
-  );
+  await incident(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
   s.nextRestartAt = now + delay * 1000;
-  await setStatus(s, 'healing', `${exit.reason}; restarting in ${delay}s`);
+  await setStatus(s, 'healing', `${reason}; restarting in ${delay}s`);
   const interrupted = () => s.desired !== 'running' || s.deleteRequested || s.restartRequested;
   const wasInterrupted = delay > 0 ? await condition(interrupted, delay * 1000) : interrupted();
   s.nextRestartAt = null;

@@ -1,5 +1,5 @@
 import { DEFAULT_HEAL_POLICY, type BotStatus, type DesiredState, type HealPolicy } from '../lib/bot-status.js';
-import type { BotStateView, InstanceExited } from './messages.js';
+import type { BotStateView, HealthViolation, InstanceExited } from './messages.js';
 
 /**
  * Everything the lifecycle workflow knows, as plain JSON: carried across
@@ -16,6 +16,8 @@ export interface BotState {
   launchingId: string | null;
   stoppingId: string | null;
   pendingExit: InstanceExited | null;
+  /** A health rule's report about the current instance, waiting to be healed (absent in states carried from before it existed). */
+  pendingViolation?: HealthViolation | null;
   restartRequested: boolean;
   deleteRequested: boolean;
   /** Times (ms) of heal restarts, pruned to the policy's window. */
@@ -39,6 +41,7 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
     launchingId: null,
     stoppingId: null,
     pendingExit: null,
+    pendingViolation: null,
     restartRequested: false,
     deleteRequested: false,
     healRestarts: [],
@@ -51,7 +54,7 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
 
 /** Something for the main loop to do: the difference between desired and observed. */
 export function needsWork(s: BotState): boolean {
-  if (s.deleteRequested || s.pendingExit || s.restartRequested) return true;
+  if (s.deleteRequested || s.pendingExit || s.pendingViolation || s.restartRequested) return true;
   if (s.desired === 'running') return !s.instance && !s.gaveUp;
   return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
 }

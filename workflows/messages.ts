@@ -26,6 +26,18 @@ export interface InstanceExited {
   at: string;
 }
 
+/** A health rule saw an instance cross a limit; the workflow heals it as if it had exited. */
+export interface HealthViolation {
+  instanceId: string;
+  /** The incident kind: memory_limit, heartbeat_lost, ... */
+  rule: string;
+  /** In words for an operator, e.g. "uses 312 MB, over its memory_limit_mb of 256". */
+  reason: string;
+  /** The figures that crossed the limit. */
+  evidence: Record<string, unknown>;
+  at: string;
+}
+
 export interface BotStateView {
   botId: string;
   role: string;
@@ -43,5 +55,6 @@ export const stopUpdate = defineUpdate<CommandAnswer>('stop');
 export const restartUpdate = defineUpdate<CommandAnswer>('restart');
 export const deleteUpdate = defineUpdate<CommandAnswer>('delete');
 export const instanceExitedSignal = defineSignal<[InstanceExited]>('instanceExited');
+export const healthViolatedSignal = defineSignal<[HealthViolation]>('healthViolated');
 export const specChangedSignal = defineSignal<[{ role: string }]>('specChanged');
 export const stateQuery = defineQuery<BotStateView>('state');

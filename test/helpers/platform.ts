@@ -30,6 +30,10 @@ export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
   'runnable': { content: '#!/bin/sh\necho runnable\nwhile true; do sleep 1; done\n', mode: 0o755 },
   'notes.txt': { content: 'not a bot\n', mode: 0o644 },
   'nested/inner.sh': { content: 'sleep 1000\n' },
+  // Grows by 8 MB every 100 ms (filled, so the pages are resident) up to 400 MB, then holds.
+  'hog.mjs': {
+    content: `process.on('SIGTERM', () => process.exit(0));\nconst held = [];\nconsole.log('hog up', process.pid);\nconst t = setInterval(() => { held.push(Buffer.alloc(8 * 1024 * 1024, 1)); console.log('holding', held.length * 8, 'MB'); if (held.length >= 50) clearInterval(t); }, 100);\nsetInterval(() => {}, 1000);\n`,
+  },
   'closes-fd3.sh': { content: 'exec 3>&-\nwhile true; do sleep 0.2; done\n' },
 };
 
