@@ -1,6 +1,6 @@
 import type { InstanceRef, InstanceStats } from '../activities/runtime/types.js';
 import type { BotView } from '../lib/bot-spec.js';
-import { ACTIVE_STATUSES } from '../lib/bot-status.js';
+import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY } from '../lib/bot-status.js';
 import type { BotRow, InstanceRow } from '../registry/database.js';
 import { botWorkflowId } from '../workflows/messages.js';
 import type { CpuLoadTracker } from '../monitoring/cpu-load.js';
@@ -28,7 +28,7 @@ export async function toBotView(
     args: bot.args,
     env: Object.keys(bot.env),
     resources: bot.resources,
-    heal_policy: bot.heal_policy,
+    heal_policy: { ...bot.heal_policy, backoff_jitter: bot.heal_policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter! },
     heartbeat_interval_seconds: bot.heartbeat_interval_seconds,
     status: bot.status,
     desired_state: bot.desired_state,

@@ -52,6 +52,7 @@ export const healPolicySchema = z
     backoff_max_seconds: z.number().min(0).max(86400).default(DEFAULT_HEAL_POLICY.backoff_max_seconds),
     backoff_factor: z.number().min(1).max(10).default(DEFAULT_HEAL_POLICY.backoff_factor),
     reset_after_seconds: z.number().min(0).max(86400).default(DEFAULT_HEAL_POLICY.reset_after_seconds),
+    backoff_jitter: z.number().min(0).max(0.5).default(DEFAULT_HEAL_POLICY.backoff_jitter!).openapi({ description: 'Each delay moves randomly by up to this fraction either way (0 for exact delays)' }),
   })
   .refine((p) => p.backoff_max_seconds >= p.backoff_initial_seconds, {
     message: 'backoff_max_seconds must be at least backoff_initial_seconds',
@@ -148,6 +149,7 @@ export const botSchema = z
       backoff_max_seconds: z.number(),
       backoff_factor: z.number(),
       reset_after_seconds: z.number(),
+      backoff_jitter: z.number(),
     }),
     heartbeat_interval_seconds: z.number().nullable(),
     status: botStatusSchema,

@@ -24,6 +24,8 @@ export interface HealPolicy {
   backoff_max_seconds: number;
   backoff_factor: number;
   reset_after_seconds: number;
+  /** Each delay is moved by up to this fraction either way, so that bots that failed together do not restart in lockstep (absent in policies stored before it existed). */
+  backoff_jitter?: number;
 }
 
 export const DEFAULT_HEAL_POLICY: HealPolicy = {
@@ -33,4 +35,5 @@ export const DEFAULT_HEAL_POLICY: HealPolicy = {
   backoff_max_seconds: 60,
   backoff_factor: 2,
   reset_after_seconds: 60,
+  backoff_jitter: 0.1,
 };

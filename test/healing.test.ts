@@ -1,5 +1,36 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_HEAL_POLICY } from '../lib/bot-status.js';
+import { backoffSeconds } from '../workflows/bot-state.js';
 import { isAlive, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
+
+describe('backoff: exponential, capped, with jitter', () => {
+  it('stays within ±jitter of min(initial · factor^n, max), and never over the cap', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: 100, noNaN: true }),
+        fc.double({ min: 1, max: 10, noNaN: true }),
+        fc.double({ min: 0, max: 3600, noNaN: true }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (initial, factor, extra, jitter, n, r) => {
+          const policy = { ...DEFAULT_HEAL_POLICY, backoff_initial_seconds: initial, backoff_factor: factor, backoff_max_seconds: initial + extra, backoff_jitter: jitter };
+          const base = Math.min(initial * factor ** n, initial + extra);
+          const d = backoffSeconds(policy, n, () => r);
+          expect(d).toBeLessThanOrEqual(initial + extra + 0.005);
+          expect(d).toBeGreaterThanOrEqual(base * (1 - jitter) - 0.005);
+          expect(d).toBeLessThanOrEqual(base * (1 + jitter) + 0.005);
+        },
+      ),
+    );
+    // Without jitter, exact; a policy stored before jitter existed gets the default ±10 %.
+    expect(backoffSeconds({ ...DEFAULT_HEAL_POLICY, backoff_jitter: 0 }, 3, () => 0.9)).toBe(8);
+    const { backoff_jitter: _, ...old } = DEFAULT_HEAL_POLICY;
+    expect(backoffSeconds(old, 0, () => 0)).toBe(0.9);
+    expect(backoffSeconds(old, 0, () => 0.999999)).toBeCloseTo(1.1, 2);
+  });
+});
 
 describe('self-healing with the heal policy', () => {
   let t: TestPlatform;
@@ -21,7 +52,7 @@ describe('self-healing with the heal policy', () => {
       name: 'Heal me',
       blueprint: 'sleeper.mjs',
       role: 'worker',
-      heal_policy: { max_restarts: 3, window_seconds: 60, backoff_initial_seconds: 1, backoff_max_seconds: 5, backoff_factor: 2, reset_after_seconds: 30 },
+      heal_policy: { max_restarts: 3, window_seconds: 60, backoff_initial_seconds: 1, backoff_max_seconds: 5, backoff_factor: 2, reset_after_seconds: 30, backoff_jitter: 0 },
     });
     expect(created.status).toBe(201);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);

@@ -190,11 +190,12 @@ async function launch(s: BotState): Promise<void> {
   if (!s.pendingExit) await setStatus(s, 'running', null);
 }
 
-async function stopCurrent(s: BotState, why: string): Promise<{ exitCode: number | null; signal: string | null }> {
+/** `endReason` goes on the instance record when it is not an operator's stop. */
+async function stopCurrent(s: BotState, why: string, endReason?: string): Promise<{ exitCode: number | null; signal: string | null }> {
   const inst = s.instance!;
   s.stoppingId = inst.id;
   await setStatus(s, 'stopping', why);
-  const exit = await stopInstance({ botId: s.botId, instanceId: inst.id, pid: inst.pid, processStartTicks: inst.processStartTicks, reason: why });
+  const exit = await stopInstance({ botId: s.botId, instanceId: inst.id, pid: inst.pid, processStartTicks: inst.processStartTicks, ...(endReason ? { reason: endReason } : {}) });
   s.instance = null;
   s.stoppingId = null;
   if (s.pendingExit?.instanceId === inst.id) s.pendingExit = null;
@@ -221,7 +222,7 @@ async function handleViolation(s: BotState): Promise<void> {
   s.pendingViolation = null;
   const inst = s.instance;
   if (!inst || inst.id !== violation.instanceId || s.desired !== 'running' || s.deleteRequested) return;
-  const exit = await stopCurrent(s, violation.reason);
+  const exit = await stopCurrent(s, violation.reason, violation.reason);
   const ranForMs = Date.now() - Date.parse(inst.startedAt);
   const evidence = { ...violation.evidence, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10, ended_by: exit.signal ?? `exit code ${exit.exitCode}` };
   return heal(s, inst, violation.rule, `bot ${s.botId} ${violation.reason}`, violation.reason, evidence);

@@ -59,9 +59,16 @@ export function needsWork(s: BotState): boolean {
   return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
 }
 
-export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number): number {
-  const raw = policy.backoff_initial_seconds * Math.pow(policy.backoff_factor, consecutiveHeals);
-  return Math.min(raw, policy.backoff_max_seconds);
+/**
+ * min(initial · factor^n, max), moved by up to ±jitter of itself and kept
+ * within the cap. `random` is the workflow's Math.random: seeded by Temporal,
+ * so a replay draws the same numbers.
+ */
+export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number, random: () => number = Math.random): number {
+  const base = Math.min(policy.backoff_initial_seconds * Math.pow(policy.backoff_factor, consecutiveHeals), policy.backoff_max_seconds);
+  const jitter = policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter!;
+  const moved = Math.min(base * (1 + jitter * (2 * random() - 1)), policy.backoff_max_seconds);
+  return Math.round(moved * 100) / 100;
 }
 
 export function resetHealing(s: BotState): void {
