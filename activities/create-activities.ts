@@ -13,6 +13,8 @@ export interface ActivityDeps {
   runtime: BotRuntime;
   logger: Logger;
   stopGraceMs: number;
+  /** Mints the instance's CODEX32_BOT_TOKEN (good for its own /api/v1/self only). */
+  botToken?: (botId: string, instanceId: string) => Promise<string>;
   /** incident.jsonl: one JSON line per incident, beside the database, for log shippers and grep. */
   incidentLog?: { write(line: string): unknown };
 }
@@ -24,6 +26,8 @@ const EVIDENCE_LOG_LINES = 20;
 export interface LaunchResult {
   instance: LaunchedInstance;
   healPolicy: HealPolicy;
+  /** Set: the bot is running once its first heartbeat arrives. */
+  heartbeatIntervalSeconds?: number | null;
 }
 
 export interface StatusRecord {
@@ -78,6 +82,8 @@ export function createActivities(deps: ActivityDeps) {
           args: bot.args,
           env: bot.env,
           resources: bot.resources,
+          // A retry mints another token for the same instance; any token of a running instance is good.
+          ...(deps.botToken ? { identity: { CODEX32_BOT_TOKEN: await deps.botToken(bot.id, input.instanceId) } } : {}),
         });
       } catch (err) {
         if (err instanceof LaunchError) throw ApplicationFailure.nonRetryable(err.message, FailureType.launchRejected, { code: err.code });
@@ -93,7 +99,7 @@ export function createActivities(deps: ActivityDeps) {
         log_path: instance.logPath,
         started_at: instance.startedAt,
       });
-      return { instance, healPolicy: bot.heal_policy };
+      return { instance, healPolicy: bot.heal_policy, heartbeatIntervalSeconds: bot.heartbeat_interval_seconds };
     },
 
     async stopInstance(input: StopRequest): Promise<InstanceExit> {

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { requireAuthenticated, requirePermission } from './auth/authenticate.js';
+import { requireAuthenticated, requireBot, requirePermission } from './auth/authenticate.js';
 import { PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from './auth/permissions.js';
 import type { Principal } from './auth/principal.js';
 import type { AppDeps, AppEnv } from './deps.js';
@@ -12,7 +12,7 @@ import { rateLimitHeaders } from './rate-limit.js';
  * declares one, through `access()`, which is also what the OpenAPI document
  * and the README's access table are generated from.
  */
-export type Access = 'public' | 'signed-in' | Permission;
+export type Access = 'public' | 'signed-in' | 'bot-self' | Permission;
 
 /** The OpenAPI extension that carries a route's access. */
 export const ACCESS_EXTENSION = 'x-codex32-access';
@@ -21,6 +21,7 @@ export const SECURED: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { a
 
 /** The roles whose permissions satisfy `need`. */
 export function rolesFor(need: Access): Role[] {
+  if (need === 'bot-self') return [];
   if (need === 'public' || need === 'signed-in') return [...ROLES];
   return ROLES.filter((r) => ROLE_PERMISSIONS[r].includes(need));
 }
@@ -29,6 +30,7 @@ export function rolesFor(need: Access): Role[] {
 export function describeAccess(need: Access): string {
   if (need === 'public') return 'Access: anyone, no credentials needed.';
   if (need === 'signed-in') return 'Access: any signed-in user or API key.';
+  if (need === 'bot-self') return "Access: a bot, with its own token (CODEX32_BOT_TOKEN in its environment); no user or API key.";
   return `Access: permission \`${need}\` (${PERMISSIONS[need]}), held by ${rolesFor(need).join(', ')}, and by keys minted with it.`;
 }
 
@@ -77,8 +79,8 @@ const bypass: MiddlewareHandler<AppEnv> = async function bypassHandler(c, next) 
  */
 export function access(deps: AppDeps, need: Access): { middleware: MiddlewareHandler<AppEnv>[]; security?: typeof SECURED; [ACCESS_EXTENSION]: Access } {
   if (need === 'public') return { middleware: [requestLimit(deps)], [ACCESS_EXTENSION]: need };
-  const check = need === 'signed-in' ? requireAuthenticated() : requirePermission(need);
-  const middleware: MiddlewareHandler<AppEnv>[] = deps.accessControl === 'off' ? [bypass, requestLimit(deps)] : [deps.authenticate, requestLimit(deps), check];
+  const check = need === 'signed-in' ? requireAuthenticated() : need === 'bot-self' ? requireBot() : requirePermission(need);
+  const middleware: MiddlewareHandler<AppEnv>[] = deps.accessControl === 'off' && need !== 'bot-self' ? [bypass, requestLimit(deps)] : [deps.authenticate, requestLimit(deps), check];
   return { middleware, security: SECURED, [ACCESS_EXTENSION]: need };
 }
 
@@ -96,9 +98,9 @@ export function withAccess<T>(document: T, problem: (status: number) => unknown)
       const need = operation[ACCESS_EXTENSION];
       if (!need) continue;
       operation.description = [operation.description, describeAccess(need)].filter(Boolean).join('\n\n');
-      if (need !== 'public') operation['x-codex32-roles'] = rolesFor(need);
+      if (need !== 'public' && need !== 'bot-self') operation['x-codex32-roles'] = rolesFor(need);
       operation.responses ??= {};
-      const statuses = need === 'public' ? [429] : need === 'signed-in' ? [401, 429] : [401, 403, 429];
+      const statuses = need === 'public' ? [429] : [401, 403, 429];
       for (const status of statuses) operation.responses[status] ??= problem(status);
     }
   }

@@ -19,6 +19,7 @@ import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { selfRoutes } from './routes/self.js';
 import { auditTrail } from './audit.js';
 import { guidedResponses, withGuidedFields } from './guidance.js';
 
@@ -97,6 +98,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
   app.route('/', deploymentRoutes(deps));
+  app.route('/', selfRoutes(deps));
   app.route('/', docsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -2,6 +2,7 @@ import type { InstanceRef, InstanceStats } from '../activities/runtime/types.js'
 import type { BotView } from '../lib/bot-spec.js';
 import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY } from '../lib/bot-status.js';
 import type { BotRow, InstanceRow } from '../registry/database.js';
+import type { HeartbeatRow } from '../registry/heartbeats.js';
 import { botWorkflowId } from '../workflows/messages.js';
 import type { CpuLoadTracker } from '../monitoring/cpu-load.js';
 
@@ -14,6 +15,7 @@ export async function toBotView(
   instance: Pick<InstanceRow, 'id' | 'pid' | 'process_start_ticks' | 'started_at'> | undefined,
   readStats: InstanceStatsReader,
   cpu: CpuLoadTracker,
+  heartbeat?: Pick<HeartbeatRow, 'instance_id' | 'error_rate'>,
 ): Promise<BotView> {
   const active = instance && ACTIVE_STATUSES.includes(bot.status);
   const stats = active ? await readStats({ botId: bot.id, instanceId: instance.id, pid: instance.pid, processStartTicks: instance.process_start_ticks }) : null;
@@ -39,8 +41,8 @@ export async function toBotView(
     uptime_seconds: stats ? round((now - stats.startedAt.getTime()) / 1000) : null,
     cpu_load: stats && instance ? cpu.load(instance.id, stats, now) : null,
     memory_usage_mb: stats ? round(stats.rssBytes / (1024 * 1024)) : null,
-    // Error rate comes from bot heartbeats (monitoring); until a bot reports, there is none.
-    error_rate: null,
+    // From the running instance's heartbeats (errors / requests); none until it reports.
+    error_rate: active && heartbeat?.instance_id === instance.id ? heartbeat.error_rate : null,
     workflow_id: botWorkflowId(bot.id),
     created_at: bot.created_at.toISOString(),
     last_updated: bot.updated_at.toISOString(),

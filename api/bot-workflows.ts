@@ -15,6 +15,7 @@ import type { botLifecycle } from '../workflows/bot-lifecycle.js';
 import {
   botWorkflowId,
   deleteUpdate,
+  heartbeatReceivedSignal,
   restartUpdate,
   specChangedSignal,
   startUpdate,
@@ -115,6 +116,15 @@ export class BotWorkflows {
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return null;
       throw unavailable(err);
+    }
+  }
+
+  /** The first heartbeat of an instance: a bot with heartbeat_interval_seconds is running from then on. */
+  async heartbeatArrived(botId: string, instanceId: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(botWorkflowId(botId)).signal(heartbeatReceivedSignal, { instanceId });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw unavailable(err);
     }
   }
 

@@ -84,6 +84,7 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     await fs.mkdir(botsDir, { recursive: true });
     await fs.mkdir(logsDir, { recursive: true });
     await fs.copyFile(path.join(projectRoot(), 'bots', ECHO_BOT), path.join(botsDir, ECHO_BOT));
+    await fs.cp(path.join(projectRoot(), 'bots', 'sdk'), path.join(botsDir, 'sdk'), { recursive: true });
 
     // Temporal: the one named by TEMPORAL_ADDRESS, else a dev server of our own on free loopback ports.
     const namespace = process.env.TEMPORAL_NAMESPACE?.trim() || 'default';

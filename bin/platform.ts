@@ -75,15 +75,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
     const client = createTemporalClient(connection, config.TEMPORAL_NAMESPACE);
 
+    // One signing key for users' tokens (API) and bots' tokens (worker): both roles must share it.
+    const tokens = new TokenService({
+      secret: await resolveSecretKey(config.API_SECRET_KEY, config.paths.dataDir, logger),
+      algorithm: config.API_ALGORITHM,
+      accessTtlSeconds: config.API_ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+      refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
+    });
+
     // The API listens first: bots launched by the worker are told its actual address.
     let apiUrl: string | null = null;
     if (opts.api) {
-      const tokens = new TokenService({
-        secret: await resolveSecretKey(config.API_SECRET_KEY, config.paths.dataDir, logger),
-        algorithm: config.API_ALGORITHM,
-        accessTtlSeconds: config.API_ACCESS_TOKEN_EXPIRE_MINUTES * 60,
-        refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
-      });
       const metrics = new ApiMetrics(registry.db, samples);
       // Without Redis, stamps are trusted only with the embedded database: then this is the only API process.
       const limitStore: RateLimitStore = redis ? new RedisStore(redis, logger.child({ component: 'rate-limit' })) : new MemoryStore(registry.engine === 'pglite');
@@ -149,7 +151,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const rt = createRuntime(config, logger, config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`);
       runtime = rt;
       closers.push(() => rt.close());
-      const w = await createBotWorker({ config, temporalAddress: opts.temporalAddress, client, db: registry.db, runtime: rt, logger: logger.child({ component: 'worker' }) });
+      const w = await createBotWorker({
+        config,
+        temporalAddress: opts.temporalAddress,
+        client,
+        db: registry.db,
+        runtime: rt,
+        logger: logger.child({ component: 'worker' }),
+        botToken: async (botId, instanceId) => (await tokens.issue('bot', botId, 0, { instance: instanceId })).token,
+      });
       closers.push(() => w.shutdown());
       workerDone = w.run();
       let stopping = false;

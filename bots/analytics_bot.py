@@ -13,6 +13,9 @@ import sys
 import time
 from collections import deque
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk"))
+from codex32 import Codex32  # noqa: E402  (the SDK beside this file)
+
 BOT_ID = os.environ.get("CODEX32_BOT_ID", "analytics-bot")
 INTERVAL = float(os.environ.get("INTERVAL_SECONDS", "5"))
 WINDOW = int(os.environ.get("WINDOW", "120"))
@@ -33,10 +36,20 @@ signal.signal(signal.SIGINT, stop)
 def main() -> int:
     samples = deque(maxlen=WINDOW)
     rng = random.Random()
+    # Under Codex-32: heartbeats carrying how many measurements were taken since the last one.
+    platform = Codex32()
+    taken = {"n": 0}
+
+    def since_last():
+        n, taken["n"] = taken["n"], 0
+        return {"requests": n, "errors": 0, "gauges": {"window": len(samples)}}
+
+    platform.start_heartbeats(since_last)
     print(json.dumps({"bot": BOT_ID, "event": "started", "pid": os.getpid(), "interval": INTERVAL}), flush=True)
     next_report = time.monotonic()
     while running:
         samples.append(rng.gauss(100.0, 15.0))
+        taken["n"] += 1
         now = time.monotonic()
         if now >= next_report and len(samples) > 1:
             report = {
@@ -50,6 +63,7 @@ def main() -> int:
             print(json.dumps(report), flush=True)
             next_report = now + INTERVAL
         time.sleep(min(0.5, INTERVAL))
+    platform.stop_heartbeats()
     print(json.dumps({"bot": BOT_ID, "event": "stopped"}), flush=True)
     return 0
 

@@ -135,6 +135,21 @@ export interface BotMetricsMinuteTable {
   uptime_seconds: number;
 }
 
+export interface BotHeartbeatsTable {
+  bot_id: string;
+  /** The instance that sent the last heartbeat: a new instance starts over. */
+  instance_id: string;
+  first_at: Timestamp;
+  last_at: Timestamp;
+  beats: number;
+  /** Totals for this instance, from the counters heartbeats carry. */
+  requests: ColumnType<string, number | string, number | string>;
+  errors: ColumnType<string, number | string, number | string>;
+  /** errors / requests of the last heartbeat that counted requests. */
+  error_rate: number | null;
+  gauges: Json<Record<string, number>>;
+}
+
 export interface Database {
   bots: BotsTable;
   instances: InstancesTable;
@@ -145,6 +160,7 @@ export interface Database {
   audit_log: AuditLogTable;
   deployments: DeploymentsTable;
   bot_metrics_minute: BotMetricsMinuteTable;
+  bot_heartbeats: BotHeartbeatsTable;
 }
 
 export type BotRow = Selectable<BotsTable>;

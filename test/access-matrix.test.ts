@@ -15,7 +15,7 @@ import { startTestPlatform, waitFor, type TestPlatform } from './helpers/platfor
  * table is generated from this walk (UPDATE_README=1 rewrites it).
  */
 
-type Need = 'public' | 'signed-in' | Permission;
+type Need = 'public' | 'signed-in' | 'bot-self' | Permission;
 const PRINCIPALS = ['admin', 'operator', 'viewer', 'user', 'anonymous', 'API key', 'CI key'] as const;
 type Who = (typeof PRINCIPALS)[number];
 const PERMS: Record<Who, readonly Permission[] | null> = {
@@ -277,6 +277,8 @@ describe('route × caller access matrix', () => {
       call: async (who) => ({ path: '/api/v1/deployments', body: { bot_id: await registerBot(`deploy-${slug(who)}`), ref: who } }),
       unchanged: (who) => desired(`deploy-${slug(who)}`, 'stopped')(),
     },
+    { method: 'GET', path: '/api/v1/self', need: 'bot-self', ok: 200, call: () => ({ path: '/api/v1/self' }) },
+    { method: 'POST', path: '/api/v1/self/heartbeat', need: 'bot-self', ok: 200, call: () => ({ path: '/api/v1/self/heartbeat', body: {} }) },
     { method: 'GET', path: '/api/v1/deployments', need: 'deployments:read', ok: 200, call: () => ({ path: '/api/v1/deployments' }) },
     { method: 'GET', path: '/api/v1/deployments/{id}', need: 'deployments:read', ok: 200, call: () => ({ path: `/api/v1/deployments/${shared.deployment}` }) },
   ];
@@ -285,6 +287,8 @@ describe('route × caller access matrix', () => {
     const perms = PERMS[who];
     if (route.need === 'public') return route.ok;
     if (!perms) return 401;
+    // Only a bot's own token (none of these callers) reaches /api/v1/self.
+    if (route.need === 'bot-self') return 403;
     if (route.need !== 'signed-in' && !perms.includes(route.need)) return 403;
     return route.okFor?.[who] ?? route.ok;
   };
@@ -310,7 +314,7 @@ describe('route × caller access matrix', () => {
       if (r.status === 401) expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
       if (r.status === 401 || r.status === 403) {
         expect(r.headers.get('content-type')).toContain('application/problem+json');
-        expect(r.body.detail).toMatch(/log in|Authenticate|Ask an administrator/i);
+        expect(r.body.detail).toMatch(/log in|Authenticate|Ask an administrator|CODEX32_BOT_TOKEN/i);
         await route.unchanged?.(who);
       }
     }
@@ -322,7 +326,7 @@ describe('route × caller access matrix', () => {
       const s = expected(route, who);
       return s === 401 || s === 403 ? String(s) : s === route.ok ? '✓' : `${s}`;
     };
-    const needText = (n: Need) => (n === 'public' ? 'anyone' : n === 'signed-in' ? 'signed in' : `\`${n}\``);
+    const needText = (n: Need) => (n === 'public' ? 'anyone' : n === 'signed-in' ? 'signed in' : n === 'bot-self' ? "the bot's own token" : `\`${n}\``);
     const table = [
       `| Route | Needs | ${PRINCIPALS.join(' | ')} |`,
       `|---|---|${PRINCIPALS.map(() => ':-:').join('|')}|`,

@@ -27,7 +27,7 @@ async function open(engine: Engine): Promise<Registry> {
   return registry;
 }
 
-const ALL_TABLES = ['api_keys', 'audit_log', 'bot_metrics_minute', 'bots', 'deployments', 'incidents', 'instances', 'refresh_tokens', 'users'];
+const ALL_TABLES = ['api_keys', 'audit_log', 'bot_heartbeats', 'bot_metrics_minute', 'bots', 'deployments', 'incidents', 'instances', 'refresh_tokens', 'users'];
 
 async function tables(registry: Registry): Promise<string[]> {
   const { rows } = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'codex32_migrations%' order by table_name`.execute(registry.db);
@@ -44,6 +44,7 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
       ['20261123000000_deployments', 'Up', 'Success'],
       ['20261124000000_incident_handling', 'Up', 'Success'],
       ['20261125000000_bot_metrics', 'Up', 'Success'],
+      ['20261126000000_heartbeats', 'Up', 'Success'],
     ]);
     expect(await tables(registry)).toEqual(ALL_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
@@ -60,16 +61,20 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
         .execute(),
     ).rejects.toThrow(/bots_source_check/);
 
+    const downHeartbeats = await migrate(registry.db, 'down');
+    expect(downHeartbeats.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261126000000_heartbeats', 'Down', 'Success']]);
+    expect(await tables(registry)).not.toContain('bot_heartbeats');
     const downMetrics = await migrate(registry.db, 'down');
     expect(downMetrics.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261125000000_bot_metrics', 'Down', 'Success']]);
     expect(await tables(registry)).not.toContain('bot_metrics_minute');
+    expect(await tables(registry)).not.toContain('bot_heartbeats');
     const downIncidentHandling = await migrate(registry.db, 'down');
     expect(downIncidentHandling.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261124000000_incident_handling', 'Down', 'Success']]);
     const { rows: columns } = await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'incidents' and column_name = 'acknowledged_at'`.execute(registry.db);
     expect(columns).toEqual([]);
     const downDeployments = await migrate(registry.db, 'down');
     expect(downDeployments.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261123000000_deployments', 'Down', 'Success']]);
-    expect(await tables(registry)).toEqual(ALL_TABLES.filter((t) => t !== 'deployments' && t !== 'bot_metrics_minute'));
+    expect(await tables(registry)).toEqual(ALL_TABLES.filter((t) => t !== 'deployments' && t !== 'bot_metrics_minute' && t !== 'bot_heartbeats'));
     const down = await migrate(registry.db, 'down');
     expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261122000000_auth', 'Down', 'Success']]);
     expect(await tables(registry)).toEqual(['bots', 'incidents', 'instances']);

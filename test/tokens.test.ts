@@ -31,7 +31,7 @@ describe('tokens', () => {
   it('round-trips access and refresh tokens', async () => {
     const { token } = await service.issue('access', 'alice', 3);
     expect(await service.verify(token, 'access')).toMatchObject({ sub: 'alice', tokenType: 'access', version: 3 });
-    const refresh = await service.issue('refresh', 'alice', 3, 'fam-1');
+    const refresh = await service.issue('refresh', 'alice', 3, { family: 'fam-1' });
     expect(await service.verify(refresh.token, 'refresh')).toMatchObject({ sub: 'alice', family: 'fam-1' });
     // A forged token with the right key and claims is, correctly, accepted: the forge helper is sound.
     expect(await service.verify(forge({ alg: 'HS256', typ: 'JWT' }, claims()), 'access')).toMatchObject({ sub: 'alice' });

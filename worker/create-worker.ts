@@ -21,6 +21,8 @@ export interface BotWorkerDeps {
   db: Kysely<Database>;
   runtime: BotRuntime;
   logger: Logger;
+  /** Mints bot tokens (CODEX32_BOT_TOKEN) with the API's signing key. */
+  botToken?: (botId: string, instanceId: string) => Promise<string>;
   /** How often the safety-net reconcile runs; exits normally arrive as events long before. */
   sweepIntervalMs?: number;
 }
@@ -54,7 +56,7 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(logger),
-    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000, incidentLog }),
+    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000, incidentLog, botToken: deps.botToken }),
     // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
     // server's tasks flowing to this worker.
     maxConcurrentWorkflowTaskExecutions: 100,

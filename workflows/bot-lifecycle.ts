@@ -18,6 +18,7 @@ import { backoffSeconds, check, initialState, needsWork, resetHealing, view, typ
 import {
   deleteUpdate,
   healthViolatedSignal,
+  heartbeatReceivedSignal,
   instanceExitedSignal,
   restartUpdate,
   specChangedSignal,
@@ -115,6 +116,9 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
     // Only about the running instance, and only once: an exit already reported is the better account.
     if (violation.instanceId === s.instance?.id && violation.instanceId !== s.stoppingId && !s.pendingExit && !s.pendingViolation) s.pendingViolation = violation;
   });
+  setHandler(heartbeatReceivedSignal, ({ instanceId }) => {
+    if (instanceId === s.instance?.id || instanceId === s.launchingId) s.beatInstance = instanceId;
+  });
   setHandler(specChangedSignal, ({ role }) => {
     s.role = role;
     upsertSearchAttributes([{ key: BotRoleKey, value: role }]);
@@ -141,6 +145,7 @@ function historyTooLong(maxEvents: number): boolean {
 async function step(s: BotState): Promise<void> {
   if (s.pendingExit) return handleExit(s);
   if (s.pendingViolation) return handleViolation(s);
+  if (s.instance && s.status === 'deploying' && s.beatInstance === s.instance.id) return setStatus(s, 'running', null);
   if (s.restartRequested) {
     s.restartRequested = false;
     if (s.instance) await stopCurrent(s, 'restart requested');
@@ -174,8 +179,9 @@ async function launch(s: BotState): Promise<void> {
   s.launchingId = instanceId;
   await setStatus(s, 'deploying', null);
   try {
-    const { instance, healPolicy } = await launchInstance({ botId: s.botId, instanceId });
+    const { instance, healPolicy, heartbeatIntervalSeconds } = await launchInstance({ botId: s.botId, instanceId });
     s.healPolicy = healPolicy;
+    s.heartbeatIntervalSeconds = heartbeatIntervalSeconds ?? null;
     s.instance = { id: instanceId, pid: instance.pid, processStartTicks: instance.processStartTicks, startedAt: instance.startedAt };
   } catch (err) {
     s.launchingId = null;
@@ -187,7 +193,10 @@ async function launch(s: BotState): Promise<void> {
   }
   s.launchingId = null;
   // An instant crash is already queued in pendingExit: let handleExit report it instead of "running".
-  if (!s.pendingExit) await setStatus(s, 'running', null);
+  if (s.pendingExit) return;
+  // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
+  if (s.heartbeatIntervalSeconds && s.beatInstance !== instanceId) return setStatus(s, 'deploying', 'started; waiting for its first heartbeat');
+  await setStatus(s, 'running', null);
 }
 
 /** `endReason` goes on the instance record when it is not an operator's stop. */

@@ -16,6 +16,10 @@ export interface BotState {
   launchingId: string | null;
   stoppingId: string | null;
   pendingExit: InstanceExited | null;
+  /** Set for bots with heartbeat_interval_seconds: they are running once their first heartbeat arrives. */
+  heartbeatIntervalSeconds?: number | null;
+  /** The instance whose first heartbeat arrived. */
+  beatInstance?: string | null;
   /** A health rule's report about the current instance, waiting to be healed (absent in states carried from before it existed). */
   pendingViolation?: HealthViolation | null;
   restartRequested: boolean;
@@ -55,6 +59,7 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
 /** Something for the main loop to do: the difference between desired and observed. */
 export function needsWork(s: BotState): boolean {
   if (s.deleteRequested || s.pendingExit || s.pendingViolation || s.restartRequested) return true;
+  if (s.instance && s.status === 'deploying' && s.beatInstance === s.instance.id) return true;
   if (s.desired === 'running') return !s.instance && !s.gaveUp;
   return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
 }

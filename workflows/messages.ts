@@ -56,5 +56,6 @@ export const restartUpdate = defineUpdate<CommandAnswer>('restart');
 export const deleteUpdate = defineUpdate<CommandAnswer>('delete');
 export const instanceExitedSignal = defineSignal<[InstanceExited]>('instanceExited');
 export const healthViolatedSignal = defineSignal<[HealthViolation]>('healthViolated');
+export const heartbeatReceivedSignal = defineSignal<[{ instanceId: string }]>('heartbeatReceived');
 export const specChangedSignal = defineSignal<[{ role: string }]>('specChanged');
 export const stateQuery = defineQuery<BotStateView>('state');

@@ -150,6 +150,7 @@ export class LocalRuntime implements BotRuntime {
           ...this.opts.baseEnv,
           ...this.opts.platformEnv,
           ...request.env,
+          ...request.identity,
           PYTHONUNBUFFERED: '1',
           CODEX32_BOT_ID: botId,
           CODEX32_INSTANCE_ID: instanceId,

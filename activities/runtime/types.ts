@@ -13,6 +13,8 @@ export interface LaunchRequest {
   args: string[];
   env: Record<string, string>;
   resources: { memory_limit_mb?: number | undefined; cpu_limit?: number | undefined };
+  /** Set by the platform over the bot's own env: CODEX32_BOT_TOKEN. */
+  identity?: Record<string, string>;
 }
 
 export interface InstanceRef {

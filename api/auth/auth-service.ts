@@ -6,7 +6,7 @@ import { endAllSessions, findUser, recordRefreshToken, revokeFamily, useRefreshT
 import { decoyHash, verifyPassword } from './passwords.js';
 import { permissionsOf } from './permissions.js';
 import type { Principal } from './principal.js';
-import { TokenError, type TokenClaims, type TokenService } from './tokens.js';
+import { TokenError, type TokenClaims, type TokenService, type TokenType } from './tokens.js';
 
 export interface TokenPair {
   access_token: string;
@@ -105,6 +105,20 @@ export class AuthService {
     return { type: 'user', id: user.username, username: user.username, role: user.role, permissions: permissionsOf(user.role) };
   }
 
+  /** The bot instance behind a CODEX32_BOT_TOKEN; its instance must still run (a new instance gets a new token). */
+  async principalFromBotToken(token: string): Promise<Principal> {
+    const claims = await this.verify(token, 'bot');
+    const instance = await this.db
+      .selectFrom('instances')
+      .select(['id', 'ended_at'])
+      .where('id', '=', claims.instance!)
+      .where('bot_id', '=', claims.sub)
+      .executeTakeFirst();
+    if (!instance) throw new AuthError('This bot token belongs to no instance of this bot.');
+    if (instance.ended_at) throw new AuthError('This bot token belonged to an instance that has ended; the running instance has its own CODEX32_BOT_TOKEN.');
+    return { type: 'bot', id: claims.sub, botId: claims.sub, instanceId: claims.instance!, role: null, permissions: new Set() };
+  }
+
   /** Call after a user's role, state, password or sessions changed (committed): every API process rereads the user. */
   async userChanged(username: string): Promise<void> {
     this.users.delete(username);
@@ -125,7 +139,7 @@ export class AuthService {
     }
   }
 
-  private async verify(token: string, type: 'access' | 'refresh') {
+  private async verify(token: string, type: TokenType) {
     try {
       return await this.tokens.verify(token, type);
     } catch (err) {
@@ -136,7 +150,7 @@ export class AuthService {
 
   private async issuePair(username: string, version: number, family: string): Promise<TokenPair> {
     const access = await this.tokens.issue('access', username, version);
-    const refresh = await this.tokens.issue('refresh', username, version, family);
+    const refresh = await this.tokens.issue('refresh', username, version, { family });
     await recordRefreshToken(this.db, {
       jti: refresh.claims.jti,
       family_id: family,

@@ -7,6 +7,7 @@ import type { ApiKeys } from './api-keys.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { AuthError, userStamp, type AuthService } from './auth-service.js';
 import { permissionsOf, type Permission } from './permissions.js';
+import { claimedTokenType } from './tokens.js';
 import type { Principal } from './principal.js';
 
 export interface AuthenticateOptions {
@@ -51,6 +52,10 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
       const token = bearerToken(header);
       if (!token) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');
       try {
+        if (claimedTokenType(token) === 'bot') {
+          c.set('principal', await opts.auth.principalFromBotToken(token));
+          return next();
+        }
         const claims = await opts.auth.verifyAccess(token);
         // One round trip counts the request and tells whether the user changed since it was last read.
         const decision = await opts.requestLimit.consume(`user:${claims.sub}`, userStamp(claims.sub));
@@ -71,6 +76,7 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
   return async function requirePermissionHandler(c, next) {
     const principal = c.get('principal');
     if (!principal) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>", or send X-API-Key.');
+    if (principal.type === 'bot') throw botOnlySelf();
     if (!principal.permissions.has(permission)) {
       throw new ApiError(403, 'forbidden', 'Forbidden', `Your ${principal.role ?? 'key'} access does not include "${permission}". Ask an administrator for it.`);
     }
@@ -80,8 +86,21 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
 
 export function requireAuthenticated(): MiddlewareHandler<AppEnv> {
   return async function requireAuthenticatedHandler(c, next) {
-    if (!c.get('principal')) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>".');
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>".');
+    if (principal.type === 'bot') throw botOnlySelf();
     await next();
   };
 }
 
+const botOnlySelf = () => new ApiError(403, 'forbidden', 'Forbidden', "A bot's token (CODEX32_BOT_TOKEN) works only on its own /api/v1/self endpoints.");
+
+/** The caller must be a bot instance, with its own CODEX32_BOT_TOKEN. */
+export function requireBot(): MiddlewareHandler<AppEnv> {
+  return async function requireBotHandler(c, next) {
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized('Send the bot\'s own token: "Authorization: Bearer $CODEX32_BOT_TOKEN" (the platform sets it in every bot\'s environment).');
+    if (principal.type !== 'bot') throw new ApiError(403, 'forbidden', 'Forbidden', '/api/v1/self is for bots, with their own CODEX32_BOT_TOKEN. To read a bot, use GET /api/v1/bots/{id}.');
+    await next();
+  };
+}

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 
-export type TokenType = 'access' | 'refresh';
+/** access and refresh: a user's session; bot: a bot instance's own credential (CODEX32_BOT_TOKEN), good for /api/v1/self only. */
+export type TokenType = 'access' | 'refresh' | 'bot';
+
+/** A bot token lasts as long as its instance (the API checks the instance still runs); this only bounds a leaked one. */
+const BOT_TOKEN_TTL_SECONDS = 365 * 86400;
 export type TokenAlgorithm = 'HS256' | 'HS384' | 'HS512';
 
 export const TOKEN_ISSUER = 'codex32';
@@ -15,6 +19,8 @@ export interface TokenClaims {
   family?: string;
   /** The user's token version when issued: bumping it (disable, password reset) voids older tokens. */
   version: number;
+  /** Bot tokens: the instance the token was issued to. */
+  instance?: string;
   issuedAt: number;
   expiresAt: number;
 }
@@ -60,11 +66,12 @@ export class TokenService {
     return this.opts.accessTtlSeconds;
   }
 
-  async issue(type: TokenType, sub: string, version: number, family?: string): Promise<{ token: string; claims: TokenClaims }> {
+  async issue(type: TokenType, sub: string, version: number, extra: { family?: string; instance?: string } = {}): Promise<{ token: string; claims: TokenClaims }> {
+    const { family, instance } = extra;
     const now = Math.floor(Date.now() / 1000);
-    const ttl = type === 'access' ? this.opts.accessTtlSeconds : this.opts.refreshTtlSeconds;
+    const ttl = type === 'access' ? this.opts.accessTtlSeconds : type === 'refresh' ? this.opts.refreshTtlSeconds : BOT_TOKEN_TTL_SECONDS;
     const jti = randomUUID();
-    const payload: JWTPayload = { token_type: type, ver: version, ...(family ? { fid: family } : {}) };
+    const payload: JWTPayload = { token_type: type, ver: version, ...(family ? { fid: family } : {}), ...(instance ? { iid: instance } : {}) };
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: this.opts.algorithm, typ: 'JWT' })
       .setIssuer(TOKEN_ISSUER)
@@ -75,7 +82,7 @@ export class TokenService {
       .setNotBefore(now)
       .setExpirationTime(now + ttl)
       .sign(this.key);
-    return { token, claims: { sub, jti, tokenType: type, family, version, issuedAt: now, expiresAt: now + ttl } };
+    return { token, claims: { sub, jti, tokenType: type, family, instance, version, issuedAt: now, expiresAt: now + ttl } };
   }
 
   async verify(token: string, expected: TokenType): Promise<TokenClaims> {
@@ -113,11 +120,13 @@ export class TokenService {
     }
     if (typeof payload.ver !== 'number') throw new TokenError('the token has no version claim');
     if (expected === 'refresh' && typeof payload.fid !== 'string') throw new TokenError('the refresh token has no family');
+    if (expected === 'bot' && typeof payload.iid !== 'string') throw new TokenError('the bot token has no instance');
     return {
       sub: payload.sub!,
       jti: payload.jti!,
       tokenType: expected,
       family: typeof payload.fid === 'string' ? payload.fid : undefined,
+      instance: typeof payload.iid === 'string' ? payload.iid : undefined,
       version: payload.ver,
       issuedAt: payload.iat!,
       expiresAt: payload.exp!,
@@ -132,4 +141,14 @@ function describe(err: unknown): string {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'the token is malformed';
   return 'the token is not valid';
+}
+
+/** The token_type a token claims, unverified: only to choose which verification to run (which checks it again). */
+export function claimedTokenType(token: string): string | null {
+  try {
+    const type = decodeJwt(token).token_type;
+    return typeof type === 'string' ? type : null;
+  } catch {
+    return null;
+  }
 }

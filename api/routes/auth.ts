@@ -137,7 +137,7 @@ export function authRoutes(deps: AppDeps) {
           description: 'The caller',
           content: {
             'application/json': {
-              schema: z.object({ type: z.enum(['user', 'api-key']), name: z.string(), role: z.string().nullable(), permissions: z.array(z.string()) }),
+              schema: z.object({ type: z.enum(['user', 'api-key', 'bot']), name: z.string(), role: z.string().nullable(), permissions: z.array(z.string()) }),
             },
           },
         },

@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema } from '../../lib/bot-spec.js';
+import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema, type BotView } from '../../lib/bot-spec.js';
 import { BOT_STATUSES } from '../../lib/bot-status.js';
 import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
 import { instancesForView } from '../../registry/instances.js';
+import { heartbeatsOf } from '../../registry/heartbeats.js';
 import { minuteHistory } from '../../monitoring/rollups.js';
 import { checkBlueprint, checkRuntimeFits, specChanges } from '../bot-changes.js';
 import { toBotView } from '../bot-view.js';
@@ -59,7 +60,7 @@ const historyPointSchema = z
   .openapi('HistoryPoint');
 
 /** Rollups for the part of the window before the recent samples begin, then the samples themselves. */
-async function botHistory(deps: AppDeps, botId: string, from: number): Promise<Array<z.infer<typeof historyPointSchema>>> {
+export async function botHistory(deps: AppDeps, botId: string, from: number): Promise<Array<z.infer<typeof historyPointSchema>>> {
   const recent = await deps.samples.history(botId, from);
   const recentStart = recent[0]?.at ?? Number.POSITIVE_INFINITY;
   const minutes = recentStart - from > 60_000 ? await minuteHistory(deps.db, botId, new Date(Math.floor(from / 60_000) * 60_000)) : [];
@@ -90,6 +91,17 @@ async function botHistory(deps: AppDeps, botId: string, from: number): Promise<A
   ];
 }
 
+/** A bot as the API shows it (spec, status, live figures), or null when there is none. */
+export async function botView(deps: AppDeps, id: string): Promise<BotView | null> {
+  const bot = await findBot(deps.db, id);
+  if (!bot) return null;
+  const [[instance], beats] = await Promise.all([
+    bot.current_instance_id ? instancesForView(deps.db, [bot.current_instance_id]) : Promise.resolve([]),
+    heartbeatsOf(deps.db, [id]),
+  ]);
+  return toBotView(bot, instance, deps.readStats, deps.cpu, beats.get(id));
+}
+
 export function botRoutes(deps: AppDeps) {
   const { db, workflows, config } = deps;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
@@ -100,9 +112,8 @@ export function botRoutes(deps: AppDeps) {
     return bot;
   };
   const view = async (id: string) => {
-    const bot = await loadBot(id);
-    const [instance] = bot.current_instance_id ? await instancesForView(db, [bot.current_instance_id]) : [];
-    return toBotView(bot, instance, deps.readStats, deps.cpu);
+    await loadBot(id);
+    return (await botView(deps, id))!;
   };
   app.openapi(
     createRoute({
@@ -180,7 +191,10 @@ export function botRoutes(deps: AppDeps) {
       const instanceIds = rows.map((r) => r.current_instance_id).filter((id): id is string => id !== null);
       const instances = await instancesForView(db, instanceIds);
       const byId = new Map(instances.map((i) => [i.id, i]));
-      const bots = await Promise.all(rows.map((r) => toBotView(r, r.current_instance_id ? byId.get(r.current_instance_id) : undefined, deps.readStats, deps.cpu)));
+      const beats = await heartbeatsOf(db, rows.filter((r) => r.heartbeat_interval_seconds !== null).map((r) => r.id));
+      const bots = await Promise.all(
+        rows.map((r) => toBotView(r, r.current_instance_id ? byId.get(r.current_instance_id) : undefined, deps.readStats, deps.cpu, beats.get(r.id))),
+      );
       const stats = Object.fromEntries(BOT_STATUSES.map((s) => [s, counts[s] ?? 0])) as z.infer<typeof statsSchema>;
       const total = q.role ? await countBots(db, q) : q.status ? (counts[q.status] ?? 0) : Object.values(counts).reduce((a, b) => a + b, 0);
       return c.json({ bots, total, limit: q.limit, offset: q.offset, stats }, 200);

@@ -31,7 +31,7 @@ export const incidentSchema = z
   .openapi('Incident');
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
-const view = (r: IncidentRow): z.infer<typeof incidentSchema> => ({
+export const incidentView = (r: IncidentRow): z.infer<typeof incidentSchema> => ({
   id: r.id,
   bot_id: r.bot_id,
   instance_id: r.instance_id,
@@ -99,7 +99,7 @@ export function incidentRoutes(deps: AppDeps) {
         limit: q.limit,
         offset: q.offset,
       });
-      return c.json({ incidents: rows.map(view), total, limit: q.limit, offset: q.offset }, 200);
+      return c.json({ incidents: rows.map(incidentView), total, limit: q.limit, offset: q.offset }, 200);
     },
   );
 
@@ -113,7 +113,7 @@ export function incidentRoutes(deps: AppDeps) {
       request: { params: idParam },
       responses: { 200: { description: 'The incident', content: { 'application/json': { schema: incidentSchema } } }, ...problems(404, 422) },
     }),
-    async (c) => c.json(view(await load(c.req.valid('param').id)), 200),
+    async (c) => c.json(incidentView(await load(c.req.valid('param').id)), 200),
   );
 
   app.openapi(
@@ -133,7 +133,7 @@ export function incidentRoutes(deps: AppDeps) {
       if (before.acknowledged_at) {
         throw new ApiError(409, 'conflict', 'Already acknowledged', `Incident ${id} was acknowledged by ${before.acknowledged_by ?? 'someone'} at ${before.acknowledged_at.toISOString()}. Resolve it with POST /api/v1/incidents/${id}/resolve.`);
       }
-      return c.json(view((await acknowledgeIncident(deps.db, id, recordedAs(c.get('principal')!)))!), 200);
+      return c.json(incidentView((await acknowledgeIncident(deps.db, id, recordedAs(c.get('principal')!)))!), 200);
     },
   );
 
@@ -157,7 +157,7 @@ export function incidentRoutes(deps: AppDeps) {
       if (before.resolved_at) {
         throw new ApiError(409, 'conflict', 'Already resolved', `Incident ${id} was resolved by ${before.resolved_by ?? 'someone'} at ${before.resolved_at.toISOString()}.`);
       }
-      return c.json(view((await resolveIncident(deps.db, id, recordedAs(c.get('principal')!), body.resolution ?? null))!), 200);
+      return c.json(incidentView((await resolveIncident(deps.db, id, recordedAs(c.get('principal')!), body.resolution ?? null))!), 200);
     },
   );
   return app;
