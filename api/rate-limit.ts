@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger.js';
+import { RedisHealth } from '../lib/redis-health.js';
 
 export interface WindowCount {
   count: number;
@@ -89,23 +90,28 @@ return {c, t, s}`;
  */
 export class RedisStore implements RateLimitStore {
   private readonly fallback = new MemoryStore();
-  private degraded = false;
+  private readonly health: RedisHealth;
 
   constructor(
     private readonly redis: Redis,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly prefix = 'codex32:rl:',
     private readonly stampPrefix = 'codex32:stamp:',
-  ) {}
+  ) {
+    this.health = new RedisHealth(logger, {
+      down: 'Redis is unavailable: rate limits are counted per API process until it returns',
+      back: 'Redis is back: rate limits are shared again',
+    });
+  }
 
   async hit(key: string, windowMs: number, stampKey?: string): Promise<WindowCount> {
     try {
       const keys = stampKey ? [this.prefix + key, this.stampPrefix + stampKey] : [this.prefix + key];
       const [count, ttl, stamp] = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as [number, number, string | null];
-      this.recovered();
+      this.health.recovered();
       return { count, resetMs: ttl, stamp: stampKey ? (stamp ?? null) : undefined };
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
       // The in-process fallback cannot vouch for stamps: it returns none.
       return this.fallback.hit(key, windowMs);
     }
@@ -117,17 +123,17 @@ export class RedisStore implements RateLimitStore {
       await this.redis.set(this.stampPrefix + stampKey, randomUUID());
     } catch (err) {
       // Other processes then keep what they cached until it ages out (USER_CACHE_MS in the auth service).
-      this.degrade(err);
+      this.health.degrade(err);
     }
   }
 
   async peek(key: string, windowMs: number): Promise<WindowCount> {
     try {
       const [count, ttl] = await Promise.all([this.redis.get(this.prefix + key), this.redis.pttl(this.prefix + key)]);
-      this.recovered();
+      this.health.recovered();
       return { count: Number(count ?? 0), resetMs: ttl > 0 ? ttl : windowMs };
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
       return this.fallback.peek(key, windowMs);
     }
   }
@@ -137,20 +143,8 @@ export class RedisStore implements RateLimitStore {
     try {
       await this.redis.del(this.prefix + key);
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
     }
-  }
-
-  private degrade(err: unknown): void {
-    if (this.degraded) return;
-    this.degraded = true;
-    this.logger.warn({ err }, 'Redis is unavailable: rate limits are counted per API process until it returns');
-  }
-
-  private recovered(): void {
-    if (!this.degraded) return;
-    this.degraded = false;
-    this.logger.info('Redis is back: rate limits are shared again');
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger.js';
+import { RedisHealth } from '../lib/redis-health.js';
 
 /** One reading of a running bot. */
 export interface Sample {
@@ -84,14 +85,18 @@ const recentKey = (botId: string) => `codex32:samples:recent:${botId}`;
  */
 export class RedisSampleStore implements SampleStore {
   private readonly fallback: MemorySampleStore;
-  private degraded = false;
+  private readonly health: RedisHealth;
 
   constructor(
     private readonly redis: Redis,
-    private readonly logger: Logger,
+    logger: Logger,
     readonly horizonMs: number,
   ) {
     this.fallback = new MemorySampleStore(horizonMs);
+    this.health = new RedisHealth(logger, {
+      down: 'Redis is unavailable: bot samples are kept in this process until it returns',
+      back: 'Redis is back: bot samples are shared again',
+    });
   }
 
   async record(samples: ReadonlyArray<[string, Sample]>): Promise<void> {
@@ -110,9 +115,9 @@ export class RedisSampleStore implements SampleStore {
       }
       multi.hset(LATEST, latest);
       await multi.exec();
-      this.recovered();
+      this.health.recovered();
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
     }
   }
 
@@ -120,14 +125,14 @@ export class RedisSampleStore implements SampleStore {
     if (botIds.length === 0) return new Map();
     try {
       const values = await this.redis.hmget(LATEST, ...botIds);
-      this.recovered();
+      this.health.recovered();
       const out = new Map<string, Sample>();
       values.forEach((v, i) => {
         if (v) out.set(botIds[i]!, JSON.parse(v) as Sample);
       });
       return out;
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
       return this.fallback.latest(botIds);
     }
   }
@@ -135,10 +140,10 @@ export class RedisSampleStore implements SampleStore {
   async history(botId: string, sinceMs: number): Promise<Sample[]> {
     try {
       const values = await this.redis.zrangebyscore(recentKey(botId), sinceMs, '+inf');
-      this.recovered();
+      this.health.recovered();
       return values.map((v) => JSON.parse(v) as Sample);
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
       return this.fallback.history(botId, sinceMs);
     }
   }
@@ -148,30 +153,18 @@ export class RedisSampleStore implements SampleStore {
     try {
       await this.redis.multi().hdel(LATEST, botId).del(recentKey(botId)).exec();
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
     }
   }
 
   async healthy(): Promise<boolean> {
     try {
       await this.redis.ping();
-      this.recovered();
+      this.health.recovered();
       return true;
     } catch (err) {
-      this.degrade(err);
+      this.health.degrade(err);
       return false;
     }
-  }
-
-  private degrade(err: unknown): void {
-    if (this.degraded) return;
-    this.degraded = true;
-    this.logger.warn({ err }, 'Redis is unavailable: bot samples are kept in this process until it returns');
-  }
-
-  private recovered(): void {
-    if (!this.degraded) return;
-    this.degraded = false;
-    this.logger.info('Redis is back: bot samples are shared again');
   }
 }
