@@ -1,5 +1,5 @@
-import { sql, type Kysely } from 'kysely';
-import type { Database } from '../registry/database.js';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { BotMetricsMinuteTable, Database } from '../registry/database.js';
 import type { Sample } from './sample-store.js';
 
 interface Minute {
@@ -11,15 +11,7 @@ interface Minute {
   uptime: number;
 }
 
-export interface MinuteRow {
-  minute: Date;
-  samples: number;
-  cpu_avg: number;
-  cpu_max: number;
-  memory_avg_mb: number;
-  memory_max_mb: number;
-  uptime_seconds: number;
-}
+export type MinuteRow = Omit<Selectable<BotMetricsMinuteTable>, 'bot_id'>;
 
 const MINUTE = 60_000;
 

@@ -220,9 +220,7 @@ async function handleExit(s: BotState): Promise<void> {
   s.instance = null;
   if (s.desired !== 'running' || s.deleteRequested) return setStatus(s, 'stopped', exit.reason);
 
-  const ranForMs = Date.now() - Date.parse(inst.startedAt);
-  const evidence = { exit_code: exit.exitCode, signal: exit.signal, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10 };
-  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, evidence);
+  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal });
 }
 
 /** A health rule found the running instance over a limit: end it, then heal as after an exit. */
@@ -232,13 +230,13 @@ async function handleViolation(s: BotState): Promise<void> {
   const inst = s.instance;
   if (!inst || inst.id !== violation.instanceId || s.desired !== 'running' || s.deleteRequested) return;
   const exit = await stopCurrent(s, violation.reason, violation.reason);
-  const ranForMs = Date.now() - Date.parse(inst.startedAt);
-  const evidence = { ...violation.evidence, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10, ended_by: exit.signal ?? `exit code ${exit.exitCode}` };
+  const evidence = { ...violation.evidence, ended_by: exit.signal ?? `exit code ${exit.exitCode}` };
   return heal(s, inst, violation.rule, `bot ${s.botId} ${violation.reason}`, violation.reason, evidence);
 }
 
 /**
- * The heal policy, after the instance `inst` ended for `reason`: restart after
+ * The heal policy, after the instance `inst` ended for `reason` (the evidence
+ * gets its pid and how long it ran): restart after
  * the backoff, with an incident of `kind`, or give up (failed, crash_loop)
  * after max_restarts within the window.
  */
@@ -247,6 +245,7 @@ async function heal(s: BotState, inst: NonNullable<BotState['instance']>, kind: 
   const now = Date.now();
   const ranForMs = now - Date.parse(inst.startedAt);
   if (ranForMs >= policy.reset_after_seconds * 1000) s.consecutiveHeals = 0;
+  evidence = { ...evidence, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10 };
   s.healRestarts = s.healRestarts.filter((t) => now - t < policy.window_seconds * 1000);
 
   if (s.healRestarts.length >= policy.max_restarts) {

@@ -112,8 +112,9 @@ export function botRoutes(deps: AppDeps) {
     return bot;
   };
   const view = async (id: string) => {
-    await loadBot(id);
-    return (await botView(deps, id))!;
+    const bot = await botView(deps, id);
+    if (!bot) throw notFound('Bot', id);
+    return bot;
   };
   app.openapi(
     createRoute({
