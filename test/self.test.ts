@@ -34,6 +34,8 @@ describe("a bot's own token (CODEX32_BOT_TOKEN) and /api/v1/self", () => {
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ bot: { bot_id: id, status: 'running', error_rate: 0.3 }, instance_id: bot.instance_id, heartbeat: { beats: 1 } });
     expect((await t.request('GET', `/api/v1/bots/${id}`)).body.error_rate).toBe(0.3);
+    const listed = (await t.request('GET', '/api/v1/bots?limit=1000')).body.bots.find((b: { bot_id: string }) => b.bot_id === id);
+    expect(listed.error_rate).toBe(0.3);
 
     // Nothing else answers it, and no one else has a self.
     for (const [method, p] of [['GET', '/api/v1/bots'], ['GET', `/api/v1/bots/${id}`], ['POST', `/api/v1/bots/${id}/stop`], ['GET', '/api/v1/auth/me'], ['GET', '/api/v1/incidents']] as const) {

@@ -192,7 +192,8 @@ export function botRoutes(deps: AppDeps) {
       const instanceIds = rows.map((r) => r.current_instance_id).filter((id): id is string => id !== null);
       const instances = await instancesForView(db, instanceIds);
       const byId = new Map(instances.map((i) => [i.id, i]));
-      const beats = await heartbeatsOf(db, rows.filter((r) => r.heartbeat_interval_seconds !== null).map((r) => r.id));
+      // Any running bot may heartbeat (the SDK does), not only those with heartbeat_interval_seconds.
+      const beats = await heartbeatsOf(db, rows.filter((r) => r.current_instance_id !== null).map((r) => r.id));
       const bots = await Promise.all(
         rows.map((r) => toBotView(r, r.current_instance_id ? byId.get(r.current_instance_id) : undefined, deps.readStats, deps.cpu, beats.get(r.id))),
       );
