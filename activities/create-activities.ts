@@ -4,7 +4,7 @@ import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
 import type { Logger } from '../lib/logger.js';
 import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
-import { recordIncident } from '../registry/incidents.js';
+import { recordIncident, resolveIncident } from '../registry/incidents.js';
 import { endInstance, upsertInstance } from '../registry/instances.js';
 import { LaunchError, type BotRuntime, type InstanceExit, type LaunchedInstance } from './runtime/types.js';
 
@@ -144,6 +144,11 @@ export function createActivities(deps: ActivityDeps) {
         );
       }
       logger.warn({ botId: input.botId, kind: input.kind, outcome: input.outcome }, input.message);
+    },
+
+    /** The platform resolves what it can see is over (a degraded bot recovered); repeats change nothing. */
+    async resolveIncident(input: { id: string; resolution: string }): Promise<void> {
+      await resolveIncident(db, input.id, 'codex32', input.resolution);
     },
   };
 }

@@ -29,6 +29,7 @@ export async function specChanges(patch: Partial<UpdateBot>, current: BotRow, bo
   if (patch.env !== undefined) changes.env = JSON.stringify(patch.env);
   if (patch.resources !== undefined) changes.resources = JSON.stringify(patch.resources);
   if (patch.heal_policy !== undefined) changes.heal_policy = JSON.stringify(patch.heal_policy);
+  if (patch.health_rules !== undefined) changes.health_rules = JSON.stringify(patch.health_rules);
   if (patch.heartbeat_interval_seconds !== undefined) changes.heartbeat_interval_seconds = patch.heartbeat_interval_seconds;
   if (typeof patch.blueprint === 'string') {
     changes.blueprint = await checkBlueprint(botsDir, patch.blueprint);

@@ -1,6 +1,6 @@
 import type { InstanceRef, InstanceStats } from '../activities/runtime/types.js';
 import type { BotView } from '../lib/bot-spec.js';
-import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY } from '../lib/bot-status.js';
+import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from '../lib/bot-status.js';
 import type { BotRow, InstanceRow } from '../registry/database.js';
 import type { HeartbeatRow } from '../registry/heartbeats.js';
 import { botWorkflowId } from '../workflows/messages.js';
@@ -31,6 +31,7 @@ export async function toBotView(
     env: Object.keys(bot.env),
     resources: bot.resources,
     heal_policy: { ...bot.heal_policy, backoff_jitter: bot.heal_policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter! },
+    health_rules: { ...DEFAULT_HEALTH_THRESHOLDS, ...bot.health_rules },
     heartbeat_interval_seconds: bot.heartbeat_interval_seconds,
     status: bot.status,
     desired_state: bot.desired_state,

@@ -17,7 +17,7 @@ import { MemoryStore, RateLimiter, RedisStore, type RateLimitStore } from '../ap
 import { MemorySampleStore, RedisSampleStore, type SampleStore } from '../monitoring/sample-store.js';
 import { Sampler } from '../monitoring/sampler.js';
 import { HealthRules } from '../monitoring/health-rules.js';
-import { createViolationNotifier } from '../worker/runtime-events.js';
+import { createHealthNotifiers } from '../worker/runtime-events.js';
 import { Redis } from 'ioredis';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
@@ -166,7 +166,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       closers.push(async () => {
         stopping = true;
       });
-      const rules = new HealthRules(registry.db, createViolationNotifier(client, logger, () => stopping), logger.child({ component: 'health-rules' }));
+      const rules = new HealthRules(registry.db, createHealthNotifiers(client, logger, () => stopping), logger.child({ component: 'health-rules' }));
       const sampler = new Sampler({
         runtime: rt,
         store: samples,

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { BOT_STATUSES, DEFAULT_HEAL_POLICY, DESIRED_STATES } from './bot-status.js';
+import { BOT_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS, DESIRED_STATES } from './bot-status.js';
 
 /**
  * The one schema of a bot: request validation, TypeScript types and the
@@ -62,6 +62,23 @@ export const healPolicySchema = z
     description: `Restart with exponential backoff; after max_restarts restarts within window_seconds the bot is failed and stays down until an operator starts it. Defaults: ${JSON.stringify(DEFAULT_HEAL_POLICY)}`,
   });
 
+const T = DEFAULT_HEALTH_THRESHOLDS;
+export const healthRulesSchema = z
+  .strictObject({
+    error_rate_threshold: z.number().min(0).max(1).default(T.error_rate_threshold).openapi({
+      description: 'Degraded while the error rate of its latest heartbeat (errors / requests) is over this fraction; 1 turns the rule off',
+    }),
+    cpu_pegged_percent: z.number().min(1).max(100).default(T.cpu_pegged_percent).openapi({
+      description: 'Percent of its resources.cpu_limit (of one core without a limit) that counts as pegged',
+    }),
+    cpu_pegged_seconds: z.number().int().min(1).max(86400).default(T.cpu_pegged_seconds).openapi({
+      description: 'Degraded after this long at or over cpu_pegged_percent; running again after as long under it',
+    }),
+  })
+  .openapi('HealthRules', {
+    description: `When a running bot counts as degraded: it keeps running, its status and an incident say why, and both clear when it recovers. Defaults: ${JSON.stringify(T)}`,
+  });
+
 const blueprintSchema = z
   .string()
   .min(1)
@@ -93,6 +110,7 @@ const specFields = {
   env: envSchema.default({}),
   resources: resourcesSchema.default({}),
   heal_policy: healPolicySchema.prefault({}),
+  health_rules: healthRulesSchema.prefault({}),
   heartbeat_interval_seconds: z.number().int().min(1).max(3600).optional().openapi({ example: 10 }),
 };
 
@@ -121,6 +139,7 @@ export const updateBotSchema = z
     env: envSchema.optional(),
     resources: resourcesSchema.optional(),
     heal_policy: healPolicySchema.optional(),
+    health_rules: healthRulesSchema.optional(),
     heartbeat_interval_seconds: z.number().int().min(1).max(3600).nullable().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, 'the body must change at least one field')
@@ -151,6 +170,7 @@ export const botSchema = z
       reset_after_seconds: z.number(),
       backoff_jitter: z.number(),
     }),
+    health_rules: z.object({ error_rate_threshold: z.number(), cpu_pegged_percent: z.number(), cpu_pegged_seconds: z.number() }),
     heartbeat_interval_seconds: z.number().nullable(),
     status: botStatusSchema,
     desired_state: desiredStateSchema,

@@ -37,3 +37,22 @@ export const DEFAULT_HEAL_POLICY: HealPolicy = {
   reset_after_seconds: 60,
   backoff_jitter: 0.1,
 };
+
+/**
+ * When a running bot counts as degraded (it keeps running; the status and an
+ * incident say so, and both clear when it recovers).
+ */
+export interface HealthThresholds {
+  /** Over this fraction of failed requests in its latest heartbeat (errors / requests). */
+  error_rate_threshold: number;
+  /** CPU at or over this percent of its cpu_limit (of one core without a limit)... */
+  cpu_pegged_percent: number;
+  /** ...for this long; as long under it to count as recovered. */
+  cpu_pegged_seconds: number;
+}
+
+export const DEFAULT_HEALTH_THRESHOLDS: HealthThresholds = {
+  error_rate_threshold: 0.25,
+  cpu_pegged_percent: 95,
+  cpu_pegged_seconds: 60,
+};

@@ -9,6 +9,9 @@ interface Minute {
   memSum: number;
   memMax: number;
   uptime: number;
+  errSamples: number;
+  errSum: number;
+  errMax: number;
 }
 
 export type MinuteRow = Omit<Selectable<BotMetricsMinuteTable>, 'bot_id'>;
@@ -37,7 +40,7 @@ export class MinuteRollups {
         entry = undefined;
       }
       if (!entry) {
-        entry = { minute, acc: { samples: 0, cpuSum: 0, cpuMax: 0, memSum: 0, memMax: 0, uptime: 0 } };
+        entry = { minute, acc: { samples: 0, cpuSum: 0, cpuMax: 0, memSum: 0, memMax: 0, uptime: 0, errSamples: 0, errSum: 0, errMax: 0 } };
         this.open.set(botId, entry);
       }
       const a = entry.acc;
@@ -47,6 +50,11 @@ export class MinuteRollups {
       a.memSum += s.memory_usage_mb;
       a.memMax = Math.max(a.memMax, s.memory_usage_mb);
       a.uptime = s.uptime_seconds;
+      if (s.error_rate !== null) {
+        a.errSamples++;
+        a.errSum += s.error_rate;
+        a.errMax = Math.max(a.errMax, s.error_rate);
+      }
     }
     await this.write(closed);
   }
@@ -74,6 +82,9 @@ export class MinuteRollups {
       memory_avg_mb: a.memSum / a.samples,
       memory_max_mb: a.memMax,
       uptime_seconds: a.uptime,
+      error_samples: a.errSamples,
+      error_rate_avg: a.errSamples ? a.errSum / a.errSamples : null,
+      error_rate_max: a.errSamples ? a.errMax : null,
     }));
     // Bots deleted meanwhile have no row to refer to: write only for bots that exist.
     const existing = new Set((await this.db.selectFrom('bots').select('id').where('id', 'in', [...new Set(values.map((v) => v.bot_id))]).execute()).map((r) => r.id));
@@ -89,6 +100,12 @@ export class MinuteRollups {
           cpu_max: sql`greatest(bot_metrics_minute.cpu_max, excluded.cpu_max)`,
           memory_max_mb: sql`greatest(bot_metrics_minute.memory_max_mb, excluded.memory_max_mb)`,
           uptime_seconds: sql`greatest(bot_metrics_minute.uptime_seconds, excluded.uptime_seconds)`,
+          // greatest() skips nulls; the average weighs each side by its samples that had a rate.
+          error_rate_avg: sql`case when bot_metrics_minute.error_samples + excluded.error_samples = 0 then null
+            else (coalesce(bot_metrics_minute.error_rate_avg, 0) * bot_metrics_minute.error_samples + coalesce(excluded.error_rate_avg, 0) * excluded.error_samples)
+              / (bot_metrics_minute.error_samples + excluded.error_samples) end`,
+          error_rate_max: sql`greatest(bot_metrics_minute.error_rate_max, excluded.error_rate_max)`,
+          error_samples: sql`bot_metrics_minute.error_samples + excluded.error_samples`,
           samples: sql`bot_metrics_minute.samples + excluded.samples`,
         }),
       )
@@ -100,7 +117,7 @@ export class MinuteRollups {
 export async function minuteHistory(db: Kysely<Database>, botId: string, since: Date): Promise<MinuteRow[]> {
   return db
     .selectFrom('bot_metrics_minute')
-    .select(['minute', 'samples', 'cpu_avg', 'cpu_max', 'memory_avg_mb', 'memory_max_mb', 'uptime_seconds'])
+    .select(['minute', 'samples', 'cpu_avg', 'cpu_max', 'memory_avg_mb', 'memory_max_mb', 'uptime_seconds', 'error_samples', 'error_rate_avg', 'error_rate_max'])
     .where('bot_id', '=', botId)
     .where('minute', '>=', since)
     .orderBy('minute')

@@ -11,7 +11,10 @@ export interface Sample {
   cpu_load: number;
   memory_usage_mb: number;
   uptime_seconds: number;
+  /** Of the instance's latest heartbeat that counted requests; null before one. */
   error_rate: number | null;
+  /** Since the instance's latest heartbeat; null before its first (absent in samples stored before it existed). */
+  heartbeat_age_seconds?: number | null;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
+import { heartbeatsOf } from '../registry/heartbeats.js';
 import { CpuLoadTracker } from './cpu-load.js';
 import { MinuteRollups, pruneRollups } from './rollups.js';
 import type { Sample, SampleStore } from './sample-store.js';
@@ -75,6 +76,7 @@ export class Sampler {
       }),
     );
     const samples = readings.filter((r): r is [string, Sample] => r !== null);
+    await this.addHeartbeats(samples, now);
     await this.opts.onSamples?.(samples).catch((err: unknown) => this.opts.logger.warn({ err }, 'health rules failed on a round of samples'));
     await store.record(samples);
     await this.rollups.add(samples);
@@ -85,5 +87,23 @@ export class Sampler {
       if (pruned) this.opts.logger.info({ pruned }, 'pruned bot figures older than BOT_METRICS_RETENTION_DAYS');
     }
     return samples;
+  }
+
+  /** Error rate and heartbeat age from each instance's own heartbeats (a row left by an earlier instance does not count). */
+  private async addHeartbeats(samples: Array<[string, Sample]>, now: number): Promise<void> {
+    if (samples.length === 0) return;
+    const beats = await heartbeatsOf(this.opts.db, samples.map(([botId]) => botId)).catch((err: unknown) => {
+      this.opts.logger.warn({ err }, 'reading heartbeats for the bot samples failed; this round has no error rates');
+      return null;
+    });
+    for (const [botId, sample] of samples) {
+      const beat = beats?.get(botId);
+      if (beat?.instance_id !== sample.instance_id) {
+        sample.heartbeat_age_seconds = null;
+        continue;
+      }
+      sample.error_rate = beat.error_rate;
+      sample.heartbeat_age_seconds = round(Math.max(0, now - beat.last_at.getTime()) / 1000);
+    }
   }
 }

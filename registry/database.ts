@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
+import type { BotStatus, DesiredState, HealPolicy, HealthThresholds } from '../lib/bot-status.js';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** A timestamp column with a database default. */
@@ -18,6 +18,8 @@ export interface BotsTable {
   resources: Json<{ memory_limit_mb?: number; cpu_limit?: number }>;
   heal_policy: Json<HealPolicy>;
   heartbeat_interval_seconds: number | null;
+  /** Absent keys take DEFAULT_HEALTH_THRESHOLDS. */
+  health_rules: ColumnType<Partial<HealthThresholds>, string | undefined, string>;
   status: BotStatus;
   desired_state: DesiredState;
   status_reason: string | null;
@@ -133,6 +135,10 @@ export interface BotMetricsMinuteTable {
   memory_max_mb: number;
   /** At the last sample of the minute. */
   uptime_seconds: number;
+  /** Samples that had an error rate (from the bot's heartbeats), and its average and maximum over them. */
+  error_samples: Generated<number>;
+  error_rate_avg: number | null;
+  error_rate_max: number | null;
 }
 
 export interface BotHeartbeatsTable {

@@ -5,6 +5,7 @@ import * as deployments from '../migrations/20261123000000_deployments.js';
 import * as incidentHandling from '../migrations/20261124000000_incident_handling.js';
 import * as botMetrics from '../migrations/20261125000000_bot_metrics.js';
 import * as heartbeats from '../migrations/20261126000000_heartbeats.js';
+import * as healthRules from '../migrations/20261127000000_health_rules.js';
 
 /** Migrations are compiled into the build, so they run the same from source, dist and a container. */
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '20261124000000_incident_handling': incidentHandling,
   '20261125000000_bot_metrics': botMetrics,
   '20261126000000_heartbeats': heartbeats,
+  '20261127000000_health_rules': healthRules,
 };
 
 class StaticProvider implements MigrationProvider {

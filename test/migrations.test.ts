@@ -45,6 +45,7 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
       ['20261124000000_incident_handling', 'Up', 'Success'],
       ['20261125000000_bot_metrics', 'Up', 'Success'],
       ['20261126000000_heartbeats', 'Up', 'Success'],
+      ['20261127000000_health_rules', 'Up', 'Success'],
     ]);
     expect(await tables(registry)).toEqual(ALL_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
@@ -61,6 +62,12 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
         .execute(),
     ).rejects.toThrow(/bots_source_check/);
 
+    const healthColumns = sql<{ column_name: string }>`select column_name from information_schema.columns where (table_name = 'bots' and column_name = 'health_rules') or (table_name = 'bot_metrics_minute' and column_name like 'error_%') order by column_name`;
+    expect((await healthColumns.execute(registry.db)).rows.map((r) => r.column_name)).toEqual(['error_rate_avg', 'error_rate_max', 'error_samples', 'health_rules']);
+    expect((await registry.db.selectFrom('bots').select('health_rules').where('id', '=', 'mig-bot').executeTakeFirstOrThrow()).health_rules).toEqual({});
+    const downHealthRules = await migrate(registry.db, 'down');
+    expect(downHealthRules.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261127000000_health_rules', 'Down', 'Success']]);
+    expect((await healthColumns.execute(registry.db)).rows).toEqual([]);
     const downHeartbeats = await migrate(registry.db, 'down');
     expect(downHeartbeats.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261126000000_heartbeats', 'Down', 'Success']]);
     expect(await tables(registry)).not.toContain('bot_heartbeats');

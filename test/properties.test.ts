@@ -29,7 +29,7 @@ describe('request schemas under generated input', () => {
   };
 
   // Values of every JSON type, with the field names of our schemas mixed in so that generated objects come close to valid ones.
-  const fieldNames = fc.constantFrom('id', 'name', 'description', 'role', 'blueprint', 'image', 'args', 'env', 'resources', 'heal_policy', 'heartbeat_interval_seconds', 'max_restarts', 'username', 'password', 'permissions', 'expires_in_days', 'disabled', 'refresh_token', 'everywhere', 'bot_id', 'ref', '__proto__', 'constructor');
+  const fieldNames = fc.constantFrom('id', 'name', 'description', 'role', 'blueprint', 'image', 'args', 'env', 'resources', 'heal_policy', 'health_rules', 'heartbeat_interval_seconds', 'max_restarts', 'username', 'password', 'permissions', 'expires_in_days', 'disabled', 'refresh_token', 'everywhere', 'bot_id', 'ref', '__proto__', 'constructor');
   const leaf = fc.oneof(
     fc.string({ maxLength: 40 }),
     fc.constantFrom('sleeper.mjs', '../outside.sh', 'analytics', 'admin', 'viewer', 'bots:read', '%2e%2e/x', 'x'.repeat(300), '\u0000', 'ok-id-1', 'prop-target'),

@@ -2,7 +2,8 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { BotRuntime, RuntimeEvent } from '../activities/runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { SignalDefinition } from '@temporalio/common';
-import { botWorkflowId, healthViolatedSignal, instanceExitedSignal, type HealthViolation, type InstanceExited } from '../workflows/messages.js';
+import { botWorkflowId, healthConditionSignal, healthViolatedSignal, instanceExitedSignal, type InstanceExited } from '../workflows/messages.js';
+import type { HealthNotifiers } from '../monitoring/health-rules.js';
 
 export type ExitNotifier = (botId: string, exit: InstanceExited) => Promise<void>;
 
@@ -33,8 +34,11 @@ export function createExitNotifier(client: Client, logger: Logger, isClosed: () 
   return createNotifier(instanceExitedSignal, client, logger, isClosed);
 }
 
-export function createViolationNotifier(client: Client, logger: Logger, isClosed: () => boolean): (botId: string, violation: HealthViolation) => Promise<void> {
-  return createNotifier(healthViolatedSignal, client, logger, isClosed);
+export function createHealthNotifiers(client: Client, logger: Logger, isClosed: () => boolean): HealthNotifiers {
+  return {
+    violation: createNotifier(healthViolatedSignal, client, logger, isClosed),
+    condition: createNotifier(healthConditionSignal, client, logger, isClosed),
+  };
 }
 
 export function forwardRuntimeEvents(runtime: BotRuntime, notify: ExitNotifier): () => void {

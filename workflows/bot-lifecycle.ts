@@ -14,9 +14,10 @@ import {
 import type { Activities } from '../activities/create-activities.js';
 import type { BotStatus } from '../lib/bot-status.js';
 import { BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
-import { backoffSeconds, check, initialState, needsWork, resetHealing, view, type BotState } from './bot-state.js';
+import { backoffSeconds, check, initialState, needsWork, resetHealing, upStatus, view, type BotState } from './bot-state.js';
 import {
   deleteUpdate,
+  healthConditionSignal,
   healthViolatedSignal,
   heartbeatReceivedSignal,
   instanceExitedSignal,
@@ -39,7 +40,7 @@ const registryWrites = {
 } as const;
 
 const { launchInstance, stopInstance } = proxyActivities<Activities>(runtimeOps);
-const { recordStatus, recordIncident, recordInstanceEnd } = proxyLocalActivities<Activities>(registryWrites);
+const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } = proxyLocalActivities<Activities>(registryWrites);
 
 /** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
 export const DEFAULT_MAX_HISTORY_EVENTS = 2000;
@@ -116,6 +117,11 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
     // Only about the running instance, and only once: an exit already reported is the better account.
     if (violation.instanceId === s.instance?.id && violation.instanceId !== s.stoppingId && !s.pendingExit && !s.pendingViolation) s.pendingViolation = violation;
   });
+  setHandler(healthConditionSignal, (change) => {
+    if (change.instanceId !== s.instance?.id || change.instanceId === s.stoppingId) return;
+    // The latest word on a rule is the one that counts.
+    s.conditionChanges = [...(s.conditionChanges ?? []).filter((c) => c.rule !== change.rule), change];
+  });
   setHandler(heartbeatReceivedSignal, ({ instanceId }) => {
     if (instanceId === s.instance?.id || instanceId === s.launchingId) s.beatInstance = instanceId;
   });
@@ -145,7 +151,8 @@ function historyTooLong(maxEvents: number): boolean {
 async function step(s: BotState): Promise<void> {
   if (s.pendingExit) return handleExit(s);
   if (s.pendingViolation) return handleViolation(s);
-  if (s.instance && s.status === 'deploying' && s.beatInstance === s.instance.id) return setStatus(s, 'running', null);
+  if (s.conditionChanges?.length) return applyConditions(s);
+  if (s.instance && s.status === 'deploying' && s.beatInstance === s.instance.id) return setUp(s);
   if (s.restartRequested) {
     s.restartRequested = false;
     if (s.instance) await stopCurrent(s, 'restart requested');
@@ -196,7 +203,46 @@ async function launch(s: BotState): Promise<void> {
   if (s.pendingExit) return;
   // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
   if (s.heartbeatIntervalSeconds && s.beatInstance !== instanceId) return setStatus(s, 'deploying', 'started; waiting for its first heartbeat');
-  await setStatus(s, 'running', null);
+  await setUp(s);
+}
+
+/** The bot is up: running, or degraded while a degrading rule holds. */
+async function setUp(s: BotState): Promise<void> {
+  const up = upStatus(s);
+  await setStatus(s, up.status, up.reason);
+}
+
+/**
+ * Degrading rules that started or stopped holding for the running instance:
+ * each start is an incident, each recovery resolves it; the bot keeps running,
+ * its status says degraded (and why) while any holds.
+ */
+async function applyConditions(s: BotState): Promise<void> {
+  const changes = s.conditionChanges!.splice(0);
+  const held = (s.conditions ??= {});
+  for (const change of changes) {
+    if (change.instanceId !== s.instance?.id) continue;
+    const current = held[change.rule];
+    if (change.active && !current) {
+      const id = await incident(s, change.instanceId, change.rule, 'warning', `bot ${s.botId} ${change.reason}`, change.evidence, 'degraded: it keeps running, and is running again when it recovers');
+      held[change.rule] = { reason: change.reason, since: change.at, incidentId: id };
+    } else if (!change.active && current) {
+      delete held[change.rule];
+      await resolveIncident({ id: current.incidentId, resolution: `recovered: ${change.reason}` });
+    }
+  }
+  if (s.status === 'running' || s.status === 'degraded') {
+    const up = upStatus(s);
+    if (up.status !== s.status || up.reason !== s.statusReason) await setStatus(s, up.status, up.reason);
+  }
+}
+
+/** The instance is gone: what degraded it is over with it. */
+async function endConditions(s: BotState, why: string): Promise<void> {
+  const held = s.conditions ?? {};
+  s.conditions = {};
+  s.conditionChanges = [];
+  for (const c of Object.values(held)) await resolveIncident({ id: c.incidentId, resolution: `the instance ended (${why})` });
 }
 
 /** `endReason` goes on the instance record when it is not an operator's stop. */
@@ -208,6 +254,7 @@ async function stopCurrent(s: BotState, why: string, endReason?: string): Promis
   s.instance = null;
   s.stoppingId = null;
   if (s.pendingExit?.instanceId === inst.id) s.pendingExit = null;
+  await endConditions(s, why);
   return exit;
 }
 
@@ -218,6 +265,7 @@ async function handleExit(s: BotState): Promise<void> {
   await recordInstanceEnd({ instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason });
   if (inst?.id !== exit.instanceId) return;
   s.instance = null;
+  await endConditions(s, exit.reason);
   if (s.desired !== 'running' || s.deleteRequested) return setStatus(s, 'stopped', exit.reason);
 
   return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal });
@@ -278,6 +326,8 @@ async function incident(
   message: string,
   evidence: Record<string, unknown>,
   outcome: string,
-): Promise<void> {
-  await recordIncident({ id: uuid4(), botId: s.botId, instanceId, kind, severity, message, evidence, outcome });
+): Promise<string> {
+  const id = uuid4();
+  await recordIncident({ id, botId: s.botId, instanceId, kind, severity, message, evidence, outcome });
+  return id;
 }

@@ -1,5 +1,5 @@
 import { DEFAULT_HEAL_POLICY, type BotStatus, type DesiredState, type HealPolicy } from '../lib/bot-status.js';
-import type { BotStateView, HealthViolation, InstanceExited } from './messages.js';
+import type { BotStateView, HealthCondition, HealthViolation, InstanceExited } from './messages.js';
 
 /**
  * Everything the lifecycle workflow knows, as plain JSON: carried across
@@ -22,6 +22,10 @@ export interface BotState {
   beatInstance?: string | null;
   /** A health rule's report about the current instance, waiting to be healed (absent in states carried from before it existed). */
   pendingViolation?: HealthViolation | null;
+  /** Degrading rules reported for the current instance, not yet applied (absent in states carried from before they existed). */
+  conditionChanges?: HealthCondition[];
+  /** Degrading rules that hold for the current instance, by rule, with the incident that records each. */
+  conditions?: Record<string, { reason: string; since: string; incidentId: string }>;
   restartRequested: boolean;
   deleteRequested: boolean;
   /** Times (ms) of heal restarts, pruned to the policy's window. */
@@ -58,7 +62,7 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
 
 /** Something for the main loop to do: the difference between desired and observed. */
 export function needsWork(s: BotState): boolean {
-  if (s.deleteRequested || s.pendingExit || s.pendingViolation || s.restartRequested) return true;
+  if (s.deleteRequested || s.pendingExit || s.pendingViolation || s.restartRequested || s.conditionChanges?.length) return true;
   if (s.instance && s.status === 'deploying' && s.beatInstance === s.instance.id) return true;
   if (s.desired === 'running') return !s.instance && !s.gaveUp;
   return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
@@ -74,6 +78,12 @@ export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number, ran
   const jitter = policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter!;
   const moved = Math.min(base * (1 + jitter * (2 * random() - 1)), policy.backoff_max_seconds);
   return Math.round(moved * 100) / 100;
+}
+
+/** What a bot that is up counts as: running, or degraded while a degrading rule holds (with the reasons). */
+export function upStatus(s: BotState): { status: 'running' | 'degraded'; reason: string | null } {
+  const held = Object.values(s.conditions ?? {});
+  return held.length === 0 ? { status: 'running', reason: null } : { status: 'degraded', reason: held.map((c) => c.reason).join('; ') };
 }
 
 export function resetHealing(s: BotState): void {
@@ -124,5 +134,6 @@ export function view(s: BotState): BotStateView {
     instance: s.instance ? { id: s.instance.id, pid: s.instance.pid, startedAt: s.instance.startedAt } : null,
     healRestartsInWindow: s.healRestarts.length,
     nextRestartAt: s.nextRestartAt === null ? null : new Date(s.nextRestartAt).toISOString(),
+    conditions: Object.entries(s.conditions ?? {}).map(([rule, c]) => ({ rule, reason: c.reason, since: c.since })),
   };
 }

@@ -38,6 +38,21 @@ export interface HealthViolation {
   at: string;
 }
 
+/**
+ * A degrading rule (error_rate, cpu_pegged) started or stopped holding for an
+ * instance: while one holds the bot keeps running but counts as degraded.
+ */
+export interface HealthCondition {
+  instanceId: string;
+  /** The incident kind: error_rate, cpu_pegged. */
+  rule: string;
+  active: boolean;
+  /** In words for an operator: why it degraded, or how it recovered. */
+  reason: string;
+  evidence: Record<string, unknown>;
+  at: string;
+}
+
 export interface BotStateView {
   botId: string;
   role: string;
@@ -48,6 +63,8 @@ export interface BotStateView {
   instance: { id: string; pid: number | null; startedAt: string } | null;
   healRestartsInWindow: number;
   nextRestartAt: string | null;
+  /** Degrading rules that hold for the running instance, with why and since when. */
+  conditions: Array<{ rule: string; reason: string; since: string }>;
 }
 
 export const startUpdate = defineUpdate<CommandAnswer>('start');
@@ -56,6 +73,7 @@ export const restartUpdate = defineUpdate<CommandAnswer>('restart');
 export const deleteUpdate = defineUpdate<CommandAnswer>('delete');
 export const instanceExitedSignal = defineSignal<[InstanceExited]>('instanceExited');
 export const healthViolatedSignal = defineSignal<[HealthViolation]>('healthViolated');
+export const healthConditionSignal = defineSignal<[HealthCondition]>('healthCondition');
 export const heartbeatReceivedSignal = defineSignal<[{ instanceId: string }]>('heartbeatReceived');
 export const specChangedSignal = defineSignal<[{ role: string }]>('specChanged');
 export const stateQuery = defineQuery<BotStateView>('state');

@@ -55,7 +55,9 @@ const historyPointSchema = z
     memory_usage_mb: z.number().openapi({ description: 'Resident memory (a minute: the average)' }),
     memory_max_mb: z.number(),
     uptime_seconds: z.number(),
-    error_rate: z.number().nullable(),
+    error_rate: z.number().nullable().openapi({ description: 'From the bot’s heartbeats (a minute: the average); null when it reported no requests' }),
+    error_rate_max: z.number().nullable(),
+    heartbeat_age_seconds: z.number().nullable().openapi({ description: 'Seconds since its latest heartbeat at the sample; null for minutes and before a first heartbeat' }),
   })
   .openapi('HistoryPoint');
 
@@ -65,6 +67,7 @@ export async function botHistory(deps: AppDeps, botId: string, from: number): Pr
   const recentStart = recent[0]?.at ?? Number.POSITIVE_INFINITY;
   const minutes = recentStart - from > 60_000 ? await minuteHistory(deps.db, botId, new Date(Math.floor(from / 60_000) * 60_000)) : [];
   const round = (n: number) => Math.round(n * 10) / 10;
+  const round3 = (n: number) => Math.round(n * 1000) / 1000;
   return [
     ...minutes
       .filter((m) => m.minute.getTime() + 60_000 <= recentStart)
@@ -76,7 +79,9 @@ export async function botHistory(deps: AppDeps, botId: string, from: number): Pr
         memory_usage_mb: round(m.memory_avg_mb),
         memory_max_mb: round(m.memory_max_mb),
         uptime_seconds: m.uptime_seconds,
-        error_rate: null,
+        error_rate: m.error_rate_avg === null ? null : round3(m.error_rate_avg),
+        error_rate_max: m.error_rate_max,
+        heartbeat_age_seconds: null,
       })),
     ...recent.map((s) => ({
       at: new Date(s.at).toISOString(),
@@ -87,6 +92,8 @@ export async function botHistory(deps: AppDeps, botId: string, from: number): Pr
       memory_max_mb: s.memory_usage_mb,
       uptime_seconds: s.uptime_seconds,
       error_rate: s.error_rate,
+      error_rate_max: s.error_rate,
+      heartbeat_age_seconds: s.heartbeat_age_seconds ?? null,
     })),
   ];
 }
@@ -146,6 +153,7 @@ export function botRoutes(deps: AppDeps) {
             env: JSON.stringify(spec.env),
             resources: JSON.stringify(spec.resources),
             heal_policy: JSON.stringify(spec.heal_policy),
+            health_rules: JSON.stringify(spec.health_rules),
             heartbeat_interval_seconds: spec.heartbeat_interval_seconds ?? null,
             status: 'registered',
             desired_state: 'stopped',

@@ -35,6 +35,33 @@ export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
     content: `process.on('SIGTERM', () => process.exit(0));\nconst held = [];\nconsole.log('hog up', process.pid);\nconst t = setInterval(() => { held.push(Buffer.alloc(8 * 1024 * 1024, 1)); console.log('holding', held.length * 8, 'MB'); if (held.length >= 50) clearInterval(t); }, 100);\nsetInterval(() => {}, 1000);\n`,
   },
   'closes-fd3.sh': { content: 'exec 3>&-\nwhile true; do sleep 0.2; done\n' },
+  // Does what the JSON in $CONTROL_FILE says, read again all the time: {silent, requests, errors, burn}.
+  // Heartbeats every BEAT_MS (requests/errors as counters) unless silent; burns a core while burn is true.
+  'puppet.mjs': {
+    content: `import fs from 'node:fs';
+process.on('SIGTERM', () => process.exit(0));
+const control = () => { try { return JSON.parse(fs.readFileSync(process.env.CONTROL_FILE, 'utf8')); } catch { return {}; } };
+const beat = async () => {
+  const c = control();
+  if (c.silent) return;
+  const res = await fetch(process.env.CODEX32_API_URL + '/api/v1/self/heartbeat', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + process.env.CODEX32_BOT_TOKEN, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ requests: c.requests ?? 10, errors: c.errors ?? 0 }),
+  });
+  console.log('beat', res.status);
+};
+setInterval(() => beat().catch((err) => console.log('beat failed', err.message)), Number(process.env.BEAT_MS ?? 300));
+beat().catch(() => {});
+const spin = () => {
+  const burn = control().burn;
+  if (burn) { const until = Date.now() + 50; while (Date.now() < until); }
+  setTimeout(spin, burn ? 0 : 100);
+};
+spin();
+console.log('puppet up', process.pid);
+`,
+  },
 };
 
 export async function makeBotsDir(root: string): Promise<string> {
