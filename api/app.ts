@@ -20,6 +20,7 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { selfRoutes } from './routes/self.js';
+import { guideRoutes } from './routes/guide.js';
 import { auditTrail } from './audit.js';
 import { guidedResponses, withGuidedFields } from './guidance.js';
 
@@ -99,6 +100,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', incidentRoutes(deps));
   app.route('/', deploymentRoutes(deps));
   app.route('/', selfRoutes(deps));
+  app.route('/', guideRoutes(deps));
   app.route('/', docsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -52,15 +52,29 @@ export class ApiMetrics {
         for (const status of BOT_STATUSES) this.set({ status }, counts[status] ?? 0);
       },
     });
-    // Per bot, read at scrape time: the latest sample of each running bot, and its restarts from the
-    // registry. prom-client collects every metric at once, so the four gauges share one read per scrape.
-    type Snapshot = { restarts: Array<[string, number]>; latest: Map<string, Sample> };
+    // Per bot, read at scrape time: the latest sample of each running bot, its restarts from the registry,
+    // and its running instance's heartbeats. prom-client collects every metric at once, so the gauges share one read per scrape.
+    type Snapshot = { restarts: Array<[string, number]>; latest: Map<string, Sample>; heartbeats: Array<{ id: string; age: number; errorRate: number | null }> };
     let inflight: Promise<Snapshot> | null = null;
     const snapshot = () =>
       (inflight ??= (async () => {
-        const rows = await db.selectFrom('bots').select(['id', 'status', 'restart_count']).execute();
+        const [rows, beats] = await Promise.all([
+          db.selectFrom('bots').select(['id', 'status', 'restart_count']).execute(),
+          db
+            .selectFrom('bot_heartbeats as h')
+            .innerJoin('bots as b', (j) => j.onRef('b.id', '=', 'h.bot_id').onRef('b.current_instance_id', '=', 'h.instance_id'))
+            .select(['h.bot_id', 'h.last_at', 'h.error_rate', 'b.status'])
+            .execute(),
+        ]);
         const latest = await samples.latest(rows.filter((r) => ACTIVE_STATUSES.includes(r.status)).map((r) => r.id));
-        return { restarts: rows.map((r): [string, number] => [r.id, r.restart_count]), latest };
+        const now = Date.now();
+        return {
+          restarts: rows.map((r): [string, number] => [r.id, r.restart_count]),
+          latest,
+          heartbeats: beats
+            .filter((b) => ACTIVE_STATUSES.includes(b.status))
+            .map((b) => ({ id: b.bot_id, age: Math.max(0, now - b.last_at.getTime()) / 1000, errorRate: b.error_rate })),
+        };
       })().finally(() => (inflight = null)));
     const perBot = (name: string, help: string, values: (s: Snapshot) => Iterable<[string, number]>) =>
       new Gauge({
@@ -79,6 +93,10 @@ export class ApiMetrics {
     perBot('codex32_bot_cpu_percent', 'CPU use of the bot, percent of one core, at its latest sample', fromSamples((s) => s.cpu_load));
     perBot('codex32_bot_memory_bytes', 'Resident memory of the bot at its latest sample', fromSamples((s) => Math.round(s.memory_usage_mb * 1024 * 1024)));
     perBot('codex32_bot_uptime_seconds', 'Seconds since the bot process started, at its latest sample', fromSamples((s) => s.uptime_seconds));
+    perBot('codex32_bot_heartbeat_age_seconds', 'Seconds since the running instance’s latest heartbeat (bots that heartbeat)', (snap) => snap.heartbeats.map((h): [string, number] => [h.id, h.age]));
+    perBot('codex32_bot_error_rate', 'errors / requests of the running instance’s latest heartbeat that counted requests', (snap) =>
+      snap.heartbeats.flatMap((h): Array<[string, number]> => (h.errorRate === null ? [] : [[h.id, h.errorRate]])),
+    );
     new Gauge({
       name: 'codex32_incidents',
       help: 'Incidents recorded, by kind, severity and state (open, acknowledged, resolved)',

@@ -66,3 +66,41 @@ export async function resolveIncident(db: Db, id: string, by: string, resolution
     .execute();
   return findIncident(db, id);
 }
+
+/** Incidents since `since` by bot and kind, with how many of them are not resolved yet (all bots when `botId` is not given). */
+export async function incidentCounts(db: Db, since: Date, botId?: string): Promise<Array<{ bot_id: string; kind: string; total: number; unresolved: number; last_at: Date }>> {
+  let q = db.selectFrom('incidents').where('created_at', '>=', since);
+  if (botId) q = q.where('bot_id', '=', botId);
+  const rows = await q
+    .select([
+      'bot_id',
+      'kind',
+      sql<number>`count(*)::int`.as('total'),
+      sql<number>`(count(*) filter (where resolved_at is null))::int`.as('unresolved'),
+      sql<Date>`max(created_at)`.as('last_at'),
+    ])
+    .groupBy(['bot_id', 'kind'])
+    .execute();
+  return rows.map((r) => ({ bot_id: r.bot_id, kind: r.kind, total: Number(r.total), unresolved: Number(r.unresolved), last_at: new Date(r.last_at) }));
+}
+
+/** Incidents nobody resolved yet, of the given kinds (any kind when empty), oldest first. */
+export async function unresolvedIncidents(db: Db, kinds: readonly string[], limit: number): Promise<IncidentRow[]> {
+  let q = db.selectFrom('incidents').selectAll().where('resolved_at', 'is', null);
+  if (kinds.length) q = q.where('kind', 'in', [...kinds]);
+  return q.orderBy('created_at').limit(limit).execute();
+}
+
+/** The latest incident of each bot given. */
+export async function latestIncidents(db: Db, botIds: readonly string[]): Promise<Map<string, IncidentRow>> {
+  if (botIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('incidents')
+    .selectAll()
+    .distinctOn('bot_id')
+    .where('bot_id', 'in', [...botIds])
+    .orderBy('bot_id')
+    .orderBy('created_at', 'desc')
+    .execute();
+  return new Map(rows.map((r) => [r.bot_id, r]));
+}

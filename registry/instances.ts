@@ -48,3 +48,14 @@ export async function endInstance(db: Db, id: string, end: InstanceEnd): Promise
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
+
+/** A bot's latest instances, newest first. */
+export async function recentInstancesOfBot(db: Db, botId: string, limit: number): Promise<InstanceRow[]> {
+  return db.selectFrom('instances').selectAll().where('bot_id', '=', botId).orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Instances of a bot started since `since`. */
+export async function countInstancesSince(db: Db, botId: string, since: Date): Promise<number> {
+  const r = await db.selectFrom('instances').select(sql<number>`count(*)::int`.as('n')).where('bot_id', '=', botId).where('started_at', '>=', since).executeTakeFirstOrThrow();
+  return Number(r.n);
+}

@@ -250,7 +250,9 @@ describe('route × caller access matrix', () => {
       unchanged: async (who) => expect((await t.request('GET', `/api/v1/bots/restart-${slug(who)}`)).body.restart_count).toBe(0),
     },
     { method: 'GET', path: '/api/v1/bots/{id}/history', need: 'bots:read', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/history` }) },
+    { method: 'GET', path: '/api/v1/bots/{id}/knowledge', need: 'bots:read', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/knowledge` }) },
     { method: 'GET', path: '/api/v1/bots/{id}/logs', need: 'bots:logs', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/logs` }) },
+    { method: 'GET', path: '/api/v1/guide/recommendations', need: 'bots:read', ok: 200, call: () => ({ path: '/api/v1/guide/recommendations' }) },
     { method: 'GET', path: '/api/v1/incidents', need: 'incidents:read', ok: 200, call: () => ({ path: '/api/v1/incidents' }) },
     { method: 'GET', path: '/api/v1/incidents/{id}', need: 'incidents:read', ok: 200, call: () => ({ path: `/api/v1/incidents/${shared.incident}` }) },
     ...(['acknowledge', 'resolve'] as const).map(

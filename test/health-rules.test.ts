@@ -93,6 +93,12 @@ describe('health rules: heartbeats, error rate, CPU', () => {
     const [open] = await incidents(id, 'error_rate');
     expect(open).toMatchObject({ severity: 'warning', state: 'open', instance_id: running.instance_id, evidence: { metric: 'error_rate', value: 0.5, limit: 0.2 } });
     expect(open.outcome).toMatch(/^degraded/);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain(`codex32_bot_error_rate{bot_id="${id}"} 0.5`);
+    const age = Number(new RegExp(`codex32_bot_heartbeat_age_seconds\\{bot_id="${id}"\\} ([\\d.e-]+)`).exec(metrics)?.[1]);
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(3);
+    expect(metrics).toMatch(/codex32_incidents\{kind="error_rate",severity="warning",state="open"\} [1-9]/);
 
     await set({ requests: 10, errors: 1 });
     const recovered = await until(id, 'running again', (b) => b.status === 'running');

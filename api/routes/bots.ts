@@ -4,9 +4,10 @@ import { BOT_STATUSES } from '../../lib/bot-status.js';
 import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
 import { instancesForView } from '../../registry/instances.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
-import { minuteHistory } from '../../monitoring/rollups.js';
 import { checkBlueprint, checkRuntimeFits, specChanges } from '../bot-changes.js';
 import { toBotView } from '../bot-view.js';
+import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../bot-history.js';
+import { botKnowledge, knowledgeSchema } from '../knowledge.js';
 import type { BotCommand } from '../bot-workflows.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { ApiError, notFound, problemSchema } from '../problem.js';
@@ -34,69 +35,6 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
   offset: z.coerce.number().int().min(0).default(0),
 });
-
-const windowSchema = z
-  .string()
-  .regex(/^[1-9]\d{0,6}[smhd]$/, 'a window is a number and s, m, h or d, such as 15m or 2h')
-  .refine((w) => windowMs(w) >= 10_000, 'the window is at least 10s')
-  .default('15m');
-
-function windowMs(window: string): number {
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[window.at(-1) as 's' | 'm' | 'h' | 'd'];
-  return Number(window.slice(0, -1)) * unit;
-}
-
-const historyPointSchema = z
-  .object({
-    at: z.string().datetime(),
-    span_seconds: z.number().openapi({ description: 'What the point covers: one sample, or a minute of them' }),
-    cpu_load: z.number().openapi({ description: 'Percent of one core (a minute: the average)' }),
-    cpu_max: z.number(),
-    memory_usage_mb: z.number().openapi({ description: 'Resident memory (a minute: the average)' }),
-    memory_max_mb: z.number(),
-    uptime_seconds: z.number(),
-    error_rate: z.number().nullable().openapi({ description: 'From the bot’s heartbeats (a minute: the average); null when it reported no requests' }),
-    error_rate_max: z.number().nullable(),
-    heartbeat_age_seconds: z.number().nullable().openapi({ description: 'Seconds since its latest heartbeat at the sample; null for minutes and before a first heartbeat' }),
-  })
-  .openapi('HistoryPoint');
-
-/** Rollups for the part of the window before the recent samples begin, then the samples themselves. */
-export async function botHistory(deps: AppDeps, botId: string, from: number): Promise<Array<z.infer<typeof historyPointSchema>>> {
-  const recent = await deps.samples.history(botId, from);
-  const recentStart = recent[0]?.at ?? Number.POSITIVE_INFINITY;
-  const minutes = recentStart - from > 60_000 ? await minuteHistory(deps.db, botId, new Date(Math.floor(from / 60_000) * 60_000)) : [];
-  const round = (n: number) => Math.round(n * 10) / 10;
-  const round3 = (n: number) => Math.round(n * 1000) / 1000;
-  return [
-    ...minutes
-      .filter((m) => m.minute.getTime() + 60_000 <= recentStart)
-      .map((m) => ({
-        at: m.minute.toISOString(),
-        span_seconds: 60,
-        cpu_load: round(m.cpu_avg),
-        cpu_max: round(m.cpu_max),
-        memory_usage_mb: round(m.memory_avg_mb),
-        memory_max_mb: round(m.memory_max_mb),
-        uptime_seconds: m.uptime_seconds,
-        error_rate: m.error_rate_avg === null ? null : round3(m.error_rate_avg),
-        error_rate_max: m.error_rate_max,
-        heartbeat_age_seconds: null,
-      })),
-    ...recent.map((s) => ({
-      at: new Date(s.at).toISOString(),
-      span_seconds: deps.config.BOT_SAMPLE_INTERVAL_SECONDS,
-      cpu_load: s.cpu_load,
-      cpu_max: s.cpu_load,
-      memory_usage_mb: s.memory_usage_mb,
-      memory_max_mb: s.memory_usage_mb,
-      uptime_seconds: s.uptime_seconds,
-      error_rate: s.error_rate,
-      error_rate_max: s.error_rate,
-      heartbeat_age_seconds: s.heartbeat_age_seconds ?? null,
-    })),
-  ];
-}
 
 /** A bot as the API shows it (spec, status, live figures), or null when there is none. */
 export async function botView(deps: AppDeps, id: string): Promise<BotView | null> {
@@ -308,16 +246,40 @@ export function botRoutes(deps: AppDeps) {
       const { id } = c.req.valid('param');
       const { window } = c.req.valid('query');
       await loadBot(id);
-      const ms = windowMs(window);
-      if (ms > config.BOT_METRICS_RETENTION_DAYS * 86_400_000) {
-        throw new ApiError(422, 'validation', 'Window too long', `Figures are kept ${config.BOT_METRICS_RETENTION_DAYS} days (BOT_METRICS_RETENTION_DAYS); ask for ${config.BOT_METRICS_RETENTION_DAYS}d or less.`, [
-          { path: 'window', message: `at most ${config.BOT_METRICS_RETENTION_DAYS}d` },
-        ]);
-      }
+      const ms = windowWithinRetention(window, config.BOT_METRICS_RETENTION_DAYS);
       const to = Date.now();
       const from = to - ms;
       const samples = await botHistory(deps, id, from);
       return c.json({ bot_id: id, window, from: new Date(from).toISOString(), to: new Date(to).toISOString(), samples }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/bots/{id}/knowledge',
+      ...access(deps, 'bots:read'),
+      tags: ['bots'],
+      summary: 'Everything known about a bot: config, status, what its workflow holds, figures over the window, incidents, restarts, and a summary in words',
+      description: 'The incidents part needs incidents:read; without it, it is null.',
+      request: {
+        params: idParam,
+        query: z.object({
+          window: windowSchema.openapi({ example: '1h', description: 'How far back the figures, incidents and restarts go (default 1h)' }).default('1h'),
+        }),
+      },
+      responses: {
+        200: { description: 'What the platform knows', content: { 'application/json': { schema: knowledgeSchema } } },
+        ...problems(404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { window } = c.req.valid('query');
+      const ms = windowWithinRetention(window, config.BOT_METRICS_RETENTION_DAYS);
+      const bot = await view(id);
+      const canReadIncidents = c.get('principal')?.permissions.has('incidents:read') ?? false;
+      return c.json(await botKnowledge(deps, bot, { label: window, fromMs: Date.now() - ms }, canReadIncidents), 200);
     },
   );
 

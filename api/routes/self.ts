@@ -7,7 +7,8 @@ import { access } from '../access.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
-import { botHistory, botView } from './bots.js';
+import { botHistory } from '../bot-history.js';
+import { botView } from './bots.js';
 import { incidentSchema, incidentView } from './incidents.js';
 
 const counter = z.number().int().min(0).max(1_000_000_000);
