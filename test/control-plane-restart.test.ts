@@ -41,6 +41,9 @@ describe('control plane killed with SIGKILL while bots run', () => {
       LOG_LEVEL: 'warn',
       ADMIN_API_KEY: 'control-plane-test-admin-key',
       RATE_LIMIT_REQUESTS: '1000000',
+      // Recent figures live in Redis: they must outlive the processes that sampled and served them.
+      REDIS_URL: process.env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379',
+      BOT_SAMPLE_INTERVAL_SECONDS: '0.5',
     };
   });
 
@@ -103,6 +106,12 @@ describe('control plane killed with SIGKILL while bots run', () => {
       botPids.add(bot.pid);
     }
 
+    const historyOf = async (id: string) => ((await call('GET', `/api/v1/bots/${id}/history?window=5m`)).body.samples as Array<{ at: string }>).map((p) => p.at);
+    const sampledBefore = await waitFor(async () => {
+      const at = await historyOf('cp-node');
+      return at.length >= 3 ? at : undefined;
+    }, 'samples of cp-node');
+
     // SIGKILL the whole control plane: the start process (API + worker) and its Temporal dev server.
     const temporalPid = await devServerPid();
     control!.kill('SIGKILL');
@@ -122,6 +131,12 @@ describe('control plane killed with SIGKILL while bots run', () => {
       expect(after.instance_id).toBe(before.get(id).instance_id);
       expect(after.restart_count).toBe(0);
     }
+    // The figures sampled before are still there, and sampling goes on.
+    const sampledAfter = await waitFor(async () => {
+      const at = await historyOf('cp-node');
+      return at.length > sampledBefore.length + 2 ? at : undefined;
+    }, 'new samples of cp-node');
+    expect(sampledAfter).toEqual(expect.arrayContaining(sampledBefore));
     // No workflow was lost, and each still knows its instance.
     const list = await call('GET', '/api/v1/bots?role=survivor');
     expect(list.body.total).toBe(ids.length);
