@@ -61,7 +61,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }
   };
   try {
-    const registry = await openRegistry(config);
+    const registry = await openRegistry(config, { onIdleError: (err) => logger.warn({ code: (err as { code?: string }).code, error: err.message }, 'the database ended an idle connection; a new one opens at the next query') });
     closers.push(() => registry.close());
     await migrate(registry.db, 'latest');
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
 
@@ -155,4 +156,25 @@ describe('health rules: heartbeats, error rate, CPU', () => {
     }
     expect((await bot(id)).health_rules).toEqual({ error_rate_threshold: 0.25, cpu_pegged_percent: 95, cpu_pegged_seconds: 30 });
   });
+
+  it('PostgreSQL ending every connection of the platform (a restart, a failover) crashes nothing: the next requests work', async () => {
+    const id = t.uniqueId('survivor');
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });
+    const admin = new pg.Client({ connectionString: t.config.DATABASE_URL });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+      expect(rows[0].n).toBeGreaterThan(0);
+    } finally {
+      await admin.end();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // A query on a connection ended meanwhile may fail once; the platform itself must be alive and recover.
+    await waitFor(async () => (await t.anonymous('GET', '/health/ready')).status === 200, 'ready again', 10_000);
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).body.bot_id).toBe(id);
+    expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
+    await waitFor(async () => (await bot(id)).status === 'running', 'running');
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
 });
+
