@@ -15,6 +15,9 @@ export const knowledgeSchema = z
     generated_at: z.string().datetime(),
     window: z.string(),
     summary: z.string().openapi({ description: 'The whole picture in a few plain sentences' }),
+    status: botSchema.shape.status,
+    status_reason: z.string().nullable(),
+    restart_count: z.number().int(),
     config: botSchema.openapi({ description: 'Spec, status and live figures, as GET /api/v1/bots/{id}' }),
     workflow: z
       .object({
@@ -164,6 +167,9 @@ export async function botKnowledge(
     generated_at: new Date().toISOString(),
     window: window.label,
     summary: summarize(bot, window.label, performance, incidents, restarts),
+    status: bot.status,
+    status_reason: bot.status_reason,
+    restart_count: bot.restart_count,
     config: bot,
     workflow,
     performance,

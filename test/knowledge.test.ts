@@ -36,7 +36,7 @@ describe('knowledge and recommendations on a real fleet', () => {
     await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}/history?window=1m`)).body.samples.length >= 4, 'more samples');
 
     const k = (await t.request('GET', `/api/v1/bots/${id}/knowledge?window=10m`)).body;
-    expect(k).toMatchObject({ bot_id: id, window: '10m', config: { bot_id: id, status: 'running', pid: second.pid, resources: { memory_limit_mb: 512 } } });
+    expect(k).toMatchObject({ bot_id: id, window: '10m', status: 'running', status_reason: null, restart_count: 1, config: { bot_id: id, status: 'running', pid: second.pid, resources: { memory_limit_mb: 512 } } });
     expect(k.workflow).toEqual({ conditions: [], heal_restarts_in_window: 1, next_restart_at: null });
     expect(k.performance.points).toBeGreaterThanOrEqual(4);
     expect(k.performance.memory_usage_mb.max).toBeGreaterThan(5);
