@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
+import { isAlive, startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 
 /**
  * Health rules on real processes: puppet.mjs heartbeats, reports errors and
@@ -28,11 +28,7 @@ describe('health rules: heartbeats, error rate, CPU', () => {
     return set;
   }
   const bot = async (id: string) => (await t.request('GET', `/api/v1/bots/${id}`)).body;
-  const until = (id: string, what: string, ok: (b: any) => boolean, timeoutMs = 20_000) =>
-    waitFor(async () => {
-      const b = await bot(id);
-      return ok(b) ? b : undefined;
-    }, `${id}: ${what}`, timeoutMs);
+  const until = (id: string, what: string, ok: (b: any) => boolean, timeoutMs?: number) => waitForBot(t, id, what, ok, timeoutMs);
   const incidents = async (id: string, kind: string) => (await t.request('GET', `/api/v1/incidents?bot_id=${id}&kind=${kind}`)).body.incidents as any[];
 
   it('a bot with heartbeat_interval_seconds runs at its first heartbeat; silent for three intervals it is restarted with a heartbeat incident', async () => {

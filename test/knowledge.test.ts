@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recommend, type RecommendationInput } from '../api/recommendations.js';
 import { DEFAULT_HEAL_POLICY } from '../lib/bot-status.js';
 import type { BotRow, IncidentRow } from '../registry/database.js';
-import { isAlive, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
+import { isAlive, startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 
 describe('knowledge and recommendations on a real fleet', () => {
   let t: TestPlatform;
@@ -18,11 +18,7 @@ describe('knowledge and recommendations on a real fleet', () => {
   });
 
   const bot = async (id: string) => (await t.request('GET', `/api/v1/bots/${id}`)).body;
-  const until = (id: string, what: string, ok: (b: any) => boolean, timeoutMs = 20_000) =>
-    waitFor(async () => {
-      const b = await bot(id);
-      return ok(b) ? b : undefined;
-    }, `${id}: ${what}`, timeoutMs);
+  const until = (id: string, what: string, ok: (b: any) => boolean, timeoutMs?: number) => waitForBot(t, id, what, ok, timeoutMs);
   const recommendations = async (query = '', headers?: Record<string, string>) => (await t.request('GET', `/api/v1/guide/recommendations${query}`, undefined, headers)).body;
 
   it('GET /bots/{id}/knowledge: config, workflow, figures, incidents and restarts, and a summary in words', async () => {

@@ -176,6 +176,14 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
   };
 }
 
+/** GET /api/v1/bots/{id} until `ok` holds for it; the bot as it was then. */
+export function waitForBot(t: Pick<TestPlatform, 'request'>, id: string, what: string, ok: (bot: any) => boolean, timeoutMs = 20_000): Promise<any> {
+  return waitFor(async () => {
+    const b = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+    return ok(b) ? b : undefined;
+  }, `${id}: ${what}`, timeoutMs);
+}
+
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
