@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
+import type { FleetEvent, FleetEvents } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   botToken?: (botId: string, instanceId: string) => Promise<string>;
   /** incident.jsonl: one JSON line per incident, beside the database, for log shippers and grep. */
   incidentLog?: { write(line: string): unknown };
+  /** Status changes and incidents, published once recorded. */
+  events?: FleetEvents;
 }
 
 /** Incidents about a process that ended (or was ended for crossing a limit) carry the last lines it wrote: usually the reason. */
@@ -37,6 +40,9 @@ export interface StatusRecord {
   statusReason: string | null;
   restartCount: number;
   instanceId: string | null;
+  /** For the status event (absent from workflows older than events). */
+  previous?: BotStatus;
+  seq?: number;
 }
 
 export interface IncidentRecord {
@@ -48,6 +54,7 @@ export interface IncidentRecord {
   message: string;
   evidence: Record<string, unknown>;
   outcome: string | null;
+  seq?: number;
 }
 
 export interface StopRequest {
@@ -67,6 +74,8 @@ export const FailureType = {
 
 export function createActivities(deps: ActivityDeps) {
   const { db, runtime, logger } = deps;
+  // Recorded is what counts: an event that cannot be delivered is logged, never a failed activity.
+  const publish = (event: FleetEvent) => deps.events?.publish(event).catch((err: unknown) => logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event'));
   return {
     /** Idempotent for one instanceId: a retry returns the process the first attempt started. */
     async launchInstance(input: { botId: string; instanceId: string }): Promise<LaunchResult> {
@@ -120,6 +129,20 @@ export function createActivities(deps: ActivityDeps) {
         restart_count: input.restartCount,
         current_instance_id: input.instanceId,
       });
+      if (input.seq !== undefined) {
+        await publish({
+          kind: 'status',
+          bot_id: input.botId,
+          seq: input.seq,
+          status: input.status,
+          previous: input.previous ?? null,
+          desired_state: input.desiredState,
+          reason: input.statusReason,
+          restart_count: input.restartCount,
+          instance_id: input.instanceId,
+          at: new Date().toISOString(),
+        });
+      }
     },
 
     async recordIncident(input: IncidentRecord): Promise<void> {
@@ -144,6 +167,15 @@ export function createActivities(deps: ActivityDeps) {
         );
       }
       logger.warn({ botId: input.botId, kind: input.kind, outcome: input.outcome }, input.message);
+      if (input.seq !== undefined) {
+        await publish({
+          kind: 'incident',
+          bot_id: input.botId,
+          seq: input.seq,
+          incident: { id: input.id, kind: input.kind, severity: input.severity, message: input.message, outcome: input.outcome, instance_id: input.instanceId },
+          at: new Date().toISOString(),
+        });
+      }
     },
 
     /** The platform resolves what it can see is over (a degraded bot recovered); repeats change nothing. */

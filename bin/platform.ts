@@ -16,6 +16,7 @@ import { createClientAddress } from '../api/client-address.js';
 import { MemoryStore, RateLimiter, RedisStore, type RateLimitStore } from '../api/rate-limit.js';
 import { MemorySampleStore, RedisSampleStore, type SampleStore } from '../monitoring/sample-store.js';
 import { Sampler } from '../monitoring/sampler.js';
+import { LocalFleetEvents, RedisFleetEvents, type FleetEvents } from '../lib/fleet-events.js';
 import { HealthRules } from '../monitoring/health-rules.js';
 import { createHealthNotifiers } from '../worker/runtime-events.js';
 import { Redis } from 'ioredis';
@@ -42,6 +43,8 @@ export interface Platform {
   registry: Registry;
   client: Client;
   runtime: BotRuntime | null;
+  /** Status changes and incidents as they happen (every worker's, with Redis). */
+  events: FleetEvents;
   /** Settles when the worker stops (or fails); never settles without a worker. */
   workerDone: Promise<void>;
   close(): Promise<void>;
@@ -69,6 +72,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const samples: SampleStore = redis
       ? new RedisSampleStore(redis, logger.child({ component: 'samples' }), config.BOT_SAMPLE_HISTORY_MINUTES * 60_000)
       : new MemorySampleStore(config.BOT_SAMPLE_HISTORY_MINUTES * 60_000);
+
+    const events: FleetEvents = redis ? new RedisFleetEvents(redis, logger.child({ component: 'fleet-events' })) : new LocalFleetEvents();
+    closers.push(() => events.close());
 
     const connection: Connection = await connectTemporal(opts.temporalAddress, { logger });
     closers.push(() => connection.close());
@@ -159,6 +165,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         runtime: rt,
         logger: logger.child({ component: 'worker' }),
         botToken: async (botId, instanceId) => (await tokens.issue('bot', botId, 0, { instance: instanceId })).token,
+        events,
       });
       closers.push(() => w.shutdown());
       workerDone = w.run();
@@ -180,7 +187,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       closers.push(() => sampler.stop());
     }
 
-    return { apiUrl, registry, client, runtime, workerDone, close };
+    return { apiUrl, registry, client, runtime, events, workerDone, close };
   } catch (err) {
     await close();
     throw err;

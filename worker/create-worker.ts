@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/create-activities.js';
+import type { FleetEvents } from '../lib/fleet-events.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import type { Config } from '../lib/config.js';
 import { LOG_FILE_MAX_BYTES, LOG_FILES_KEPT, type Logger } from '../lib/logger.js';
@@ -23,6 +24,8 @@ export interface BotWorkerDeps {
   logger: Logger;
   /** Mints bot tokens (CODEX32_BOT_TOKEN) with the API's signing key. */
   botToken?: (botId: string, instanceId: string) => Promise<string>;
+  /** Where status changes and incidents are published. */
+  events?: FleetEvents;
   /** How often the safety-net reconcile runs; exits normally arrive as events long before. */
   sweepIntervalMs?: number;
 }
@@ -56,7 +59,7 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(logger),
-    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000, incidentLog, botToken: deps.botToken }),
+    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000, incidentLog, botToken: deps.botToken, ...(deps.events ? { events: deps.events } : {}) }),
     // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
     // server's tasks flowing to this worker.
     maxConcurrentWorkflowTaskExecutions: 100,

@@ -167,7 +167,8 @@ async function step(s: BotState): Promise<void> {
 }
 
 async function setStatus(s: BotState, status: BotStatus, reason: string | null): Promise<void> {
-  const changed = s.status !== status;
+  const previous = s.status;
+  const changed = previous !== status;
   s.status = status;
   s.statusReason = reason;
   if (changed) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
@@ -178,7 +179,15 @@ async function setStatus(s: BotState, status: BotStatus, reason: string | null):
     statusReason: reason,
     restartCount: s.restartCount,
     instanceId: s.instance?.id ?? null,
+    previous,
+    seq: nextSeq(s),
   });
+}
+
+/** The number of the bot's next event: subscribers order and de-duplicate by it. */
+function nextSeq(s: BotState): number {
+  s.eventSeq = (s.eventSeq ?? 0) + 1;
+  return s.eventSeq;
 }
 
 async function launch(s: BotState): Promise<void> {
@@ -328,6 +337,6 @@ async function incident(
   outcome: string,
 ): Promise<string> {
   const id = uuid4();
-  await recordIncident({ id, botId: s.botId, instanceId, kind, severity, message, evidence, outcome });
+  await recordIncident({ id, botId: s.botId, instanceId, kind, severity, message, evidence, outcome, seq: nextSeq(s) });
   return id;
 }

@@ -26,6 +26,8 @@ export interface BotState {
   conditionChanges?: HealthCondition[];
   /** Degrading rules that hold for the current instance, by rule, with the incident that records each. */
   conditions?: Record<string, { reason: string; since: string; incidentId: string }>;
+  /** Events published so far (status changes, incidents): each carries the next number, per bot (absent in states carried from before). */
+  eventSeq?: number;
   restartRequested: boolean;
   deleteRequested: boolean;
   /** Times (ms) of heal restarts, pruned to the policy's window. */

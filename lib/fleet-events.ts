@@ -1,0 +1,113 @@
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { BotStatus, DesiredState } from './bot-status.js';
+import type { Logger } from './logger.js';
+
+/**
+ * What happens to the fleet, as it happens: status changes and incidents,
+ * published by the worker right after it records them, delivered to every
+ * API process (and from there to chat subscribers). `seq` counts per bot
+ * from the bot's workflow, so a subscriber sees each bot's events in order
+ * and can drop a repeat (a retried activity publishes again).
+ */
+export type FleetEvent =
+  | {
+      kind: 'status';
+      bot_id: string;
+      seq: number;
+      status: BotStatus;
+      previous: BotStatus | null;
+      desired_state: DesiredState;
+      reason: string | null;
+      restart_count: number;
+      instance_id: string | null;
+      at: string;
+    }
+  | {
+      kind: 'incident';
+      bot_id: string;
+      seq: number;
+      incident: { id: string; kind: string; severity: string; message: string; outcome: string | null; instance_id: string | null };
+      at: string;
+    };
+
+export interface FleetEvents {
+  publish(event: FleetEvent): Promise<void>;
+  /** Every event, from every process (with Redis), in the order published. Returns the unsubscribe. */
+  subscribe(listener: (event: FleetEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'codex32:fleet-events';
+
+/** Within one process: what `npm start` (API and worker together) needs without Redis. */
+export class LocalFleetEvents implements FleetEvents {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  async publish(event: FleetEvent): Promise<void> {
+    this.emitter.emit('event', event);
+  }
+
+  subscribe(listener: (event: FleetEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}
+
+/**
+ * Through Redis pub/sub, so that every API replica hears every worker. One
+ * subscriber connection per process, opened at the first subscription.
+ * While Redis is down, events are delivered in this process only (and said
+ * so in the log); pub/sub keeps no backlog, so subscribers elsewhere miss
+ * them, and see the current state at their next status read.
+ */
+export class RedisFleetEvents implements FleetEvents {
+  private readonly local = new LocalFleetEvents();
+  private subscriber: Redis | null = null;
+  private down = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+  ) {}
+
+  async publish(event: FleetEvent): Promise<void> {
+    try {
+      await this.redis.publish(CHANNEL, JSON.stringify(event));
+      if (this.down) this.logger.info('Redis is back: fleet events reach every API process again');
+      this.down = false;
+    } catch (err) {
+      if (!this.down) this.logger.warn({ err }, 'Redis is unavailable: fleet events reach only this process until it returns');
+      this.down = true;
+      await this.local.publish(event);
+    }
+  }
+
+  subscribe(listener: (event: FleetEvent) => void): () => void {
+    if (!this.subscriber) {
+      const sub = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+      sub.on('error', () => undefined);
+      sub.on('message', (_channel: string, message: string) => {
+        try {
+          void this.local.publish(JSON.parse(message) as FleetEvent);
+        } catch (err) {
+          this.logger.warn({ err }, 'a fleet event that is not JSON was ignored');
+        }
+      });
+      // ioredis subscribes again by itself after a reconnect.
+      sub.subscribe(CHANNEL).catch((err: unknown) => this.logger.warn({ err }, 'subscribing to fleet events failed; retrying when Redis is back'));
+      this.subscriber = sub;
+    }
+    return this.local.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+    this.subscriber?.disconnect();
+    this.subscriber = null;
+  }
+}

@@ -1,0 +1,59 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisFleetEvents, type FleetEvent } from '../lib/fleet-events.js';
+import { createLogger } from '../lib/logger.js';
+import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
+
+const REDIS_URL = process.env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379';
+
+describe('fleet events: status changes and incidents as they happen', () => {
+  let t: TestPlatform;
+  let elsewhere: RedisFleetEvents;
+  let redis: Redis;
+  beforeAll(async () => {
+    t = await startTestPlatform('postgres', { REDIS_URL });
+    // Another process's view: its own connection to the same Redis.
+    redis = new Redis(REDIS_URL);
+    elsewhere = new RedisFleetEvents(redis, createLogger({ LOG_LEVEL: 'warn', NODE_ENV: 'test' }, 'elsewhere'));
+  });
+  afterAll(async () => {
+    await elsewhere?.close();
+    redis?.disconnect();
+    await t?.close();
+  });
+
+  it('a REST start, a kill and a stop arrive in order, numbered per bot, in this process and through Redis in another', async () => {
+    const id = t.uniqueId('evented');
+    const here: FleetEvent[] = [];
+    const there: FleetEvent[] = [];
+    const offHere = t.platform.events.subscribe((e) => e.bot_id === id && here.push(e));
+    const offThere = elsewhere.subscribe((e) => e.bot_id === id && there.push(e));
+    await new Promise((r) => setTimeout(r, 200)); // the subscriber connection subscribes
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', heal_policy: { backoff_initial_seconds: 0.1, backoff_jitter: 0 } });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    const first = await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    process.kill(first.pid, 'SIGKILL');
+    await waitForBot(t, id, 'running again', (b) => b.status === 'running' && b.pid !== first.pid);
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+    await waitForBot(t, id, 'stopped', (b) => b.status === 'stopped');
+    await waitFor(async () => there.length === here.length && here.at(-1)?.kind === 'status' && (here.at(-1) as { status: string }).status === 'stopped', 'the last event everywhere', 5_000);
+
+    const seen = here.map((e) => (e.kind === 'status' ? `${e.previous}>${e.status}` : `incident:${e.incident.kind}`));
+    expect(seen).toEqual([
+      'registered>deploying',
+      'deploying>running',
+      'incident:process_exited',
+      'running>healing',
+      'healing>deploying',
+      'deploying>running',
+      'running>stopping',
+      'stopping>stopped',
+    ]);
+    expect(here.map((e) => e.seq)).toEqual(here.map((_, i) => here[0]!.seq + i));
+    expect(there).toEqual(here);
+    const incident = here.find((e) => e.kind === 'incident');
+    expect(incident).toMatchObject({ incident: { kind: 'process_exited', severity: 'warning', instance_id: first.instance_id } });
+    offHere();
+    offThere();
+  });
+});
