@@ -21,10 +21,14 @@ import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { selfRoutes } from './routes/self.js';
 import { guideRoutes } from './routes/guide.js';
+import { registerCommandSocket, type CommandSocketDeps } from './routes/command-socket.js';
 import { auditTrail } from './audit.js';
 import { guidedResponses, withGuidedFields } from './guidance.js';
 
-export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'>;
+export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'> & {
+  /** The chat socket (GET /ws/command/{user_id}); absent: no socket (the app alone, as in some tests and benchmarks). */
+  socket?: CommandSocketDeps;
+};
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
@@ -102,6 +106,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', selfRoutes(deps));
   app.route('/', guideRoutes(deps));
   app.route('/', docsRoutes());
+  if (input.socket) registerCommandSocket(app, deps, input.socket);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

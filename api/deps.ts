@@ -1,3 +1,4 @@
+import type { Permission } from './auth/permissions.js';
 import type { Hook } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Config } from '../lib/config.js';
@@ -20,6 +21,8 @@ export type AppEnv = {
     principal: Principal | null;
     /** The request-limit decision, when authentication already counted the request. */
     limit?: LimitDecision;
+    /** The command socket's user, checked at the upgrade. */
+    socketUser?: { token: string; username: string; permissions: ReadonlySet<Permission> };
   };
 };
 

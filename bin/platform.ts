@@ -4,6 +4,9 @@ import type { Client, Connection } from '@temporalio/client';
 import { createLogReader, createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
 import { createApp } from '../api/app.js';
+import { WebSocketServer } from 'ws';
+import { chooseProtocol } from '../api/routes/command-socket.js';
+import { voiceInput } from '../conversation/voice.js';
 import { ApiKeys } from '../api/auth/api-keys.js';
 import { AuthService } from '../api/auth/auth-service.js';
 import { bootstrapAdmin } from '../api/auth/bootstrap-admin.js';
@@ -115,6 +118,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         readStats: createStatsReader(config),
         readLogs: createLogReader(config),
         samples,
+        socket: { events, voice: voiceInput(config, logger.child({ component: 'voice' })) },
         cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),
         readiness: [
@@ -146,8 +150,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           },
         ],
       });
-      const server = await listen(app.fetch, config.API_HOST, config.API_PORT);
-      closers.push(() => closeServer(server));
+      const { server, wss } = await listen(app.fetch, config.API_HOST, config.API_PORT, config.WS_MAX_MESSAGE_BYTES);
+      closers.push(() => closeServer(server, wss));
       const { port } = server.address() as AddressInfo;
       apiUrl = `http://${reachableHost(config.API_HOST)}:${port}`;
     }
@@ -216,8 +220,17 @@ function reachableHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-/** Stops accepting, lets requests in flight finish, and cuts connections still open after a few seconds. */
-function closeServer(server: ServerType): Promise<void> {
+/**
+ * Stops accepting, lets requests in flight finish, and cuts connections still
+ * open after a few seconds. WebSockets are told the server is going away (1001):
+ * the HTTP server no longer tracks upgraded connections, and would wait for them.
+ */
+function closeServer(server: ServerType, wss: WebSocketServer): Promise<void> {
+  for (const client of wss.clients) client.close(1001, 'the server is shutting down');
+  const cut = setTimeout(() => {
+    for (const client of wss.clients) client.terminate();
+  }, 1_000);
+  cut.unref();
   return new Promise((resolve) => {
     const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 5_000);
     server.close(() => {
@@ -228,9 +241,11 @@ function closeServer(server: ServerType): Promise<void> {
   });
 }
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number, maxPayload: number): Promise<{ server: ServerType; wss: WebSocketServer }> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    // The command socket: frames over maxPayload close it (1009); the subprotocol answered is ours, or the client's own.
+    const wss = new WebSocketServer({ noServer: true, maxPayload, handleProtocols: (offered) => chooseProtocol(offered) });
+    const server = serve({ fetch, hostname, port, websocket: { server: wss } }, () => resolve({ server, wss }));
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'EADDRINUSE' ? new Error(`API_PORT ${port} is taken on ${hostname}; stop what uses it or set API_PORT`) : err),
     );

@@ -85,6 +85,8 @@ export const configSchema = z.object({
   STT_PROVIDER: z.enum(['vosk', 'pocketsphinx']).default('pocketsphinx'),
   ENABLE_CONVERSATIONAL_AI: bool(true),
   ENABLE_VOICE_INPUT: bool(true),
+  WS_PING_INTERVAL_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  WS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
 });
 
 export type Config = z.infer<typeof configSchema> & {

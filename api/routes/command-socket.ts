@@ -1,0 +1,132 @@
+import { upgradeWebSocket } from '@hono/node-server';
+import type { Hono, MiddlewareHandler } from 'hono';
+import type { WebSocket } from 'ws';
+import { isPermission, type Permission } from '../auth/permissions.js';
+import { Conversation, type ApiCall } from '../../conversation/commands.js';
+import { CLOSE, DEFAULT_SESSION_LIMITS, SocketSession, type VoiceInput } from '../../conversation/socket-session.js';
+import type { FleetEvents } from '../../lib/fleet-events.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { ApiError } from '../problem.js';
+
+/** A JWT: three base64url parts. */
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** The token: `?token=`, or an entry of Sec-WebSocket-Protocol (browsers cannot set headers on a WebSocket). */
+function socketToken(url: string, protocols: string | undefined): string | null {
+  const fromQuery = new URL(url).searchParams.get('token');
+  if (fromQuery) return fromQuery;
+  for (const p of (protocols ?? '').split(',').map((s) => s.trim())) {
+    const t = p.startsWith('bearer.') ? p.slice('bearer.'.length) : p;
+    if (JWT.test(t)) return t;
+  }
+  return null;
+}
+
+/** The subprotocol to answer with: ours when offered, else the first offered (a client that offered one expects one back). */
+export function chooseProtocol(offered: Set<string>): string | false {
+  if (offered.has('codex32')) return 'codex32';
+  const [first] = offered;
+  return first ?? false;
+}
+
+export interface CommandSocketDeps {
+  events: FleetEvents;
+  voice: VoiceInput | null;
+}
+
+/**
+ * GET /ws/command/{user_id}: the chat socket. The upgrade is refused (401,
+ * 403, 404) unless the token is a valid access token of that very user with
+ * chat:ask. Commands are carried out by calling this same app with that
+ * token, so they go through the REST routes' validation, RBAC, limits and
+ * audit trail, and start or signal the same workflows.
+ */
+export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDeps: CommandSocketDeps): void {
+  const log = deps.logger.child({ component: 'command-socket' });
+  const callAs = (token: string): ApiCall => async (method, path) => {
+    const res = await app.request(path, { method, headers: { Authorization: `Bearer ${token}` } });
+    const body: unknown = res.headers.get('Content-Type')?.includes('json') ? await res.json() : await res.text();
+    return { status: res.status, body };
+  };
+
+  const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
+    if (!deps.config.ENABLE_CONVERSATIONAL_AI) {
+      throw new ApiError(404, 'not-found', 'Chat is off', 'The conversational interface is switched off on this platform (ENABLE_CONVERSATIONAL_AI=false).');
+    }
+    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError(426, 'upgrade-required', 'Upgrade required', 'This address is a WebSocket: connect with a WebSocket client (Upgrade: websocket), with ?token=<access token>.', undefined, { Upgrade: 'websocket' });
+    }
+    const token = socketToken(c.req.url, c.req.header('Sec-WebSocket-Protocol'));
+    if (!token) throw new ApiError(401, 'unauthorized', 'Unauthorized', 'Give your access token: ?token=<access token>, or as a Sec-WebSocket-Protocol entry. Log in with POST /api/v1/auth/login.');
+    const me = await callAs(token)('GET', '/api/v1/auth/me');
+    if (me.status !== 200) throw new ApiError(me.status === 429 ? 429 : 401, 'unauthorized', 'Unauthorized', (me.body as { detail?: string }).detail ?? 'The token is not valid.');
+    const who = me.body as { type: string; name: string; permissions: string[] };
+    if (who.type !== 'user') throw new ApiError(403, 'forbidden', 'Forbidden', 'The command socket is for users, with a user access token.');
+    const userId = c.req.param('user_id');
+    if (userId !== who.name) throw new ApiError(403, 'forbidden', 'Forbidden', `This token belongs to ${who.name}, not ${userId}: connect to /ws/command/${who.name}.`);
+    const permissions = new Set(who.permissions.filter(isPermission));
+    if (!permissions.has('chat:ask')) throw new ApiError(403, 'forbidden', 'Forbidden', 'The command socket needs the chat:ask permission.');
+    c.set('socketUser', { token, username: who.name, permissions });
+    await next();
+  };
+
+  app.get(
+    '/ws/command/:user_id',
+    admit,
+    upgradeWebSocket((c) => {
+      const { token, username, permissions } = c.get('socketUser') as { token: string; username: string; permissions: ReadonlySet<Permission> };
+      let session: SocketSession | null = null;
+      let unsubscribe: (() => void) | null = null;
+      let alive = true;
+      let pinger: NodeJS.Timeout | undefined;
+      return {
+        onOpen(_event, ws) {
+          const raw = ws.raw as WebSocket;
+          const conversation = new Conversation(callAs(token), permissions);
+          session = new SocketSession(
+            { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason), bufferedAmount: () => raw.bufferedAmount },
+            conversation,
+            {
+              limits: DEFAULT_SESSION_LIMITS,
+              logger: log,
+              voice: socketDeps.voice,
+              botNames: async () => {
+                const r = await callAs(token)('GET', '/api/v1/bots?limit=1000');
+                return r.status === 200 ? (r.body as { bots: Array<{ bot_id: string; name: string }> }).bots.flatMap((b) => [b.bot_id, b.name]) : [];
+              },
+            },
+          );
+          unsubscribe = socketDeps.events.subscribe((e) => session?.event(e));
+          // Keep-alive: a peer that does not answer a ping by the next one is gone.
+          raw.on('pong', () => (alive = true));
+          pinger = setInterval(() => {
+            if (!alive) return raw.terminate();
+            alive = false;
+            raw.ping();
+          }, deps.config.WS_PING_INTERVAL_SECONDS * 1000);
+          pinger.unref();
+          log.info({ username }, 'chat socket opened');
+        },
+        onMessage(event, ws) {
+          try {
+            const data: unknown = event.data;
+            if (typeof data === 'string') session?.text(data);
+            else session?.binary(Buffer.from(data as ArrayBuffer));
+          } catch (err) {
+            log.error({ err }, 'a chat frame failed');
+            ws.close(CLOSE.internal, 'internal error');
+          }
+        },
+        onClose() {
+          clearInterval(pinger);
+          unsubscribe?.();
+          session?.closeSession();
+          log.info({ username }, 'chat socket closed');
+        },
+        onError(event) {
+          log.warn({ err: (event as { error?: unknown }).error }, 'chat socket error');
+        },
+      };
+    }),
+  );
+}

@@ -1,0 +1,260 @@
+import type { FleetEvent } from '../lib/fleet-events.js';
+import type { Logger } from '../lib/logger.js';
+import type { Conversation, ServerMessage } from './commands.js';
+
+/** The transport as a session sees it: a WebSocket, or anything that carries the same frames. */
+export interface Peer {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued and not yet written to the network (a slow or stalled reader). */
+  bufferedAmount(): number;
+}
+
+export interface SessionLimits {
+  /** Longest command text, characters. */
+  maxCommandChars: number;
+  /** Messages a second, sustained; bursts up to `burst`. */
+  messagesPerSecond: number;
+  burst: number;
+  /** Unread bytes queued for the peer past which it is closed as too slow. */
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxCommandChars: 1000, messagesPerSecond: 20, burst: 40, maxBufferedBytes: 8 * 1024 * 1024 };
+
+/** Close codes: RFC 6455's, and 4xxx of ours (the HTTP status they mirror). */
+export const CLOSE = { normal: 1000, policy: 1008, tooBig: 1009, internal: 1011, tryLater: 1013, unauthorized: 4401 } as const;
+
+type ClientMessage =
+  | { type: 'command'; text: string }
+  | { type: 'subscribe'; bots: string[] | '*' }
+  | { type: 'unsubscribe'; bots?: string[] | '*' }
+  | { type: 'confirm' }
+  | { type: 'cancel' }
+  | { type: 'audio_start'; sample_rate?: number }
+  | { type: 'audio_end' }
+  | { type: 'ping' };
+
+/** Voice: an utterance streamed in, transcripts out; absent when voice is off or no engine could start. */
+export interface VoiceInput {
+  /** Why voice is not available (switched off, engine or model missing); null when it is. */
+  unavailable(): string | null;
+  start(sampleRate: number, vocabulary: { botNames: string[] }): VoiceUtterance;
+}
+
+export interface VoiceUtterance {
+  /** Feeds PCM (16-bit little-endian mono); returns the partial transcript when it changed. */
+  feed(pcm: Buffer): string | null;
+  /** The final transcript. */
+  finish(): string;
+  close(): void;
+}
+
+const BOT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$/;
+
+/**
+ * One client on the command socket: frames in, replies and events out, in
+ * order. Commands run one at a time; events of subscribed bots go out as
+ * they happen. Whatever a client sends, it gets an error frame or a close,
+ * and this process carries on.
+ */
+export class SocketSession {
+  private readonly conversation: Conversation;
+  private subscribed: Set<string> | '*' | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  private tokens: number;
+  private lastRefill = Date.now();
+  private refusedInARow = 0;
+  private utterance: VoiceUtterance | null = null;
+  private audioBytes = 0;
+  private closed = false;
+
+  constructor(
+    private readonly peer: Peer,
+    conversation: Conversation,
+    private readonly opts: { limits: SessionLimits; logger: Logger; voice: VoiceInput | null; botNames: () => Promise<string[]> },
+  ) {
+    this.conversation = conversation;
+    this.tokens = opts.limits.burst;
+  }
+
+  /** A text frame. */
+  text(frame: string): void {
+    if (!this.admit()) return;
+    let message: ClientMessage;
+    const trimmed = frame.trim();
+    if (trimmed.startsWith('{')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(trimmed);
+      } catch (err) {
+        return this.error(`That frame is not valid JSON (${(err as Error).message}). Send a command as plain text, or JSON like {"type":"command","text":"status"}.`);
+      }
+      const checked = checkMessage(parsed, this.opts.limits);
+      if (typeof checked === 'string') return this.error(checked);
+      message = checked;
+    } else {
+      if (trimmed.length > this.opts.limits.maxCommandChars) return this.error(`A command is at most ${this.opts.limits.maxCommandChars} characters.`);
+      message = { type: 'command', text: trimmed };
+    }
+    this.handle(message);
+  }
+
+  /** A binary frame: audio, between audio_start and audio_end. */
+  binary(data: Buffer): void {
+    if (!this.admit()) return;
+    if (!this.utterance) return this.error('Binary frames are audio: send {"type":"audio_start","sample_rate":16000} first, then 16-bit little-endian mono PCM, then {"type":"audio_end"}.');
+    this.audioBytes += data.length;
+    // At most a minute of 48 kHz audio per utterance.
+    if (this.audioBytes > 60 * 48_000 * 2) {
+      this.dropUtterance();
+      return this.error('That utterance is longer than a minute; it was dropped. Speak one command at a time.');
+    }
+    const utterance = this.utterance;
+    this.enqueue(async () => {
+      const partial = utterance.feed(data);
+      if (partial !== null) this.send({ type: 'transcript', final: false, text: partial });
+    });
+  }
+
+  /** An event of the fleet: delivered when the client subscribed to its bot. */
+  event(e: FleetEvent): void {
+    if (this.closed || !this.subscribed || (this.subscribed !== '*' && !this.subscribed.has(e.bot_id))) return;
+    this.send({ type: 'event', ...e });
+  }
+
+  closeSession(): void {
+    this.closed = true;
+    this.dropUtterance();
+  }
+
+  private handle(message: ClientMessage): void {
+    switch (message.type) {
+      case 'command':
+        return this.enqueue(async () => this.send(await this.conversation.say(message.text)));
+      case 'confirm':
+        return this.enqueue(async () => this.send(await this.conversation.say('yes')));
+      case 'cancel':
+        return this.enqueue(async () => this.send(await this.conversation.say('no')));
+      case 'subscribe':
+        return this.enqueue(async () => {
+          if (message.bots === '*') this.subscribed = '*';
+          else if (this.subscribed !== '*') this.subscribed = new Set([...(this.subscribed ?? []), ...message.bots]);
+          const to = this.subscribed === '*' ? 'every bot' : [...this.subscribed!].join(', ');
+          this.send({ type: 'reply', text: `Subscribed: status changes and incidents of ${to} come as they happen.`, data: { subscribed: this.subscribed === '*' ? '*' : [...this.subscribed!] } });
+        });
+      case 'unsubscribe':
+        return this.enqueue(async () => {
+          if (!message.bots || message.bots === '*' || this.subscribed === '*') this.subscribed = null;
+          else for (const id of message.bots) this.subscribed?.delete(id);
+          const left = this.subscribed === null ? [] : [...(this.subscribed as Set<string>)];
+          this.send({ type: 'reply', text: left.length ? `Unsubscribed; still subscribed to ${left.join(', ')}.` : 'Unsubscribed from every bot.', data: { subscribed: left } });
+        });
+      case 'ping':
+        return this.send({ type: 'pong' });
+      case 'audio_start':
+        return this.enqueue(async () => {
+          const voice = this.opts.voice;
+          const why = voice ? voice.unavailable() : 'Voice input is switched off on this platform (ENABLE_VOICE_INPUT=false).';
+          if (why || !voice) return this.error(why ?? 'Voice input is not available.');
+          this.dropUtterance();
+          this.utterance = voice.start(message.sample_rate ?? 16_000, { botNames: await this.opts.botNames() });
+          this.audioBytes = 0;
+        });
+      case 'audio_end':
+        return this.enqueue(async () => {
+          const utterance = this.utterance;
+          if (!utterance) return this.error('audio_end without audio_start: nothing was being recorded.');
+          this.utterance = null;
+          const text = utterance.finish();
+          utterance.close();
+          this.send({ type: 'transcript', final: true, text });
+          if (!text) return this.send({ type: 'reply', text: 'I heard nothing I could understand. Try again, closer to the microphone.', data: { understood: false } });
+          this.send(await this.conversation.say(text, { spoken: true }));
+        });
+    }
+  }
+
+  private dropUtterance(): void {
+    this.utterance?.close();
+    this.utterance = null;
+  }
+
+  /** Runs one step after the previous, so replies keep the order of the frames that asked for them. */
+  private enqueue(step: () => Promise<void>): void {
+    this.queue = this.queue
+      .then(step)
+      .catch((err: unknown) => {
+        this.opts.logger.error({ err }, 'a chat command failed');
+        this.error('That failed on our side; nothing was changed by it. Try again, and tell an administrator if it persists.');
+      });
+  }
+
+  /** The flood limit: a token bucket; a client that keeps flooding is closed. */
+  private admit(): boolean {
+    if (this.closed) return false;
+    const now = Date.now();
+    const { messagesPerSecond, burst } = this.opts.limits;
+    this.tokens = Math.min(burst, this.tokens + ((now - this.lastRefill) / 1000) * messagesPerSecond);
+    this.lastRefill = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      this.refusedInARow = 0;
+      return true;
+    }
+    if (++this.refusedInARow === 1) this.error(`Too many messages: at most ${messagesPerSecond} a second. This one was dropped.`);
+    if (this.refusedInARow >= burst * 5) this.close(CLOSE.policy, 'flooding: too many messages');
+    return false;
+  }
+
+  private error(text: string): void {
+    this.send({ type: 'error', text });
+  }
+
+  private send(message: ServerMessage | Record<string, unknown>): void {
+    if (this.closed) return;
+    if (this.peer.bufferedAmount() > this.opts.limits.maxBufferedBytes) {
+      return this.close(CLOSE.tryLater, 'too slow: messages are piling up unread');
+    }
+    this.peer.send(JSON.stringify(message));
+  }
+
+  private close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closeSession();
+    this.peer.close(code, reason);
+  }
+}
+
+/** A client's JSON message, checked; a string says what is wrong with it. */
+function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | string {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'A JSON frame is an object with a "type".';
+  const m = raw as Record<string, unknown>;
+  switch (m.type) {
+    case 'command':
+      if (typeof m.text !== 'string' || !m.text.trim()) return '"command" needs "text": the command, e.g. "status".';
+      if (m.text.length > limits.maxCommandChars) return `A command is at most ${limits.maxCommandChars} characters.`;
+      return { type: 'command', text: m.text };
+    case 'subscribe':
+    case 'unsubscribe': {
+      if (m.bots === undefined && m.type === 'unsubscribe') return { type: 'unsubscribe' };
+      if (m.bots === '*') return { type: m.type, bots: '*' };
+      if (!Array.isArray(m.bots) || m.bots.length === 0 || m.bots.length > 1000 || !m.bots.every((b) => typeof b === 'string' && BOT_ID.test(b))) {
+        return `"${m.type}" needs "bots": "*" for every bot, or a list of 1 to 1000 bot ids.`;
+      }
+      return { type: m.type, bots: m.bots as string[] };
+    }
+    case 'confirm':
+    case 'cancel':
+    case 'audio_end':
+    case 'ping':
+      return { type: m.type };
+    case 'audio_start': {
+      const rate = m.sample_rate ?? 16_000;
+      if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 8_000 || rate > 48_000) return '"sample_rate" is an integer from 8000 to 48000 (16000 is best).';
+      return { type: 'audio_start', sample_rate: rate };
+    }
+    default:
+      return `Unknown message type ${JSON.stringify(m.type)}: use command, subscribe, unsubscribe, confirm, cancel, audio_start, audio_end or ping.`;
+  }
+}

@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
+
+type Frame = { type: string; text?: string; data?: any; action?: any; [k: string]: unknown };
+
+/** A real WebSocket client that collects every frame it receives. */
+class Client {
+  readonly frames: Frame[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.frames.push(JSON.parse((data as Buffer).toString('utf8')) as Frame);
+    });
+    ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
+  }
+
+  static open(url: string, protocols?: string[]): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, protocols);
+      const client = new Client(ws);
+      ws.once('open', () => resolve(client));
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('error', reject);
+    });
+  }
+
+  /** Sends, then waits for the next frame of one of `types`. */
+  async ask(message: string | object, types = ['reply', 'confirm', 'error']): Promise<Frame> {
+    const from = this.frames.length;
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+    return this.next(from, types);
+  }
+
+  next(from: number, types: string[], timeoutMs = 15_000): Promise<Frame> {
+    return waitFor(async () => this.frames.slice(from).find((f) => types.includes(f.type)), `a ${types.join('/')} frame`, timeoutMs, 10);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+const refusal = (p: Promise<Client>) => p.then(() => 'opened', (err: { status?: number }) => err.status ?? 'error');
+
+describe('the command socket: chat commands over WebSocket', () => {
+  let t: TestPlatform;
+  const tokens: Record<string, string> = {};
+  const url = (user: string, token?: string) => `${t.url.replace('http', 'ws')}/ws/command/${user}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const as = (role: string) => Client.open(url(`chat-${role}`, tokens[role]));
+
+  beforeAll(async () => {
+    t = await startTestPlatform('postgres');
+    for (const role of ['operator', 'viewer', 'user']) {
+      const username = `chat-${role}`;
+      const password = `Correct horse ${role} battery 42!`;
+      expect((await t.request('POST', '/api/v1/users', { username, password, role })).status).toBe(201);
+      tokens[role] = (await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token;
+    }
+    for (const [id, name] of [['analytics-bot-v1', 'Analytics bot'], ['echo-one', 'Echo'], ['weather-v1', 'Weather reporter'], ['weather-v2', 'Weather reporter, new']]) {
+      await t.request('POST', '/api/v1/bots', { id, name, blueprint: 'sleeper.mjs' });
+    }
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('refuses the upgrade without a valid token of that very user', async () => {
+    expect(await refusal(Client.open(url('chat-operator')))).toBe(401);
+    expect(await refusal(Client.open(url('chat-operator', 'not.a.token')))).toBe(401);
+    expect(await refusal(Client.open(url('chat-operator', `${tokens.operator}x`)))).toBe(401);
+    expect(await refusal(Client.open(url('chat-viewer', tokens.operator)))).toBe(403);
+    const plain = await fetch(url('chat-operator', tokens.operator).replace('ws', 'http'));
+    expect(plain.status).toBe(426);
+    // The token may come as a subprotocol instead (browsers cannot set headers).
+    const viaProtocol = await Client.open(url('chat-operator'), ['codex32', tokens.operator!]);
+    expect(viaProtocol.ws.protocol).toBe('codex32');
+    expect((await viaProtocol.ask('help')).type).toBe('reply');
+    viaProtocol.close();
+  });
+
+  it('runs commands in natural phrasing through the REST routes, and the workflow starts the bot', async () => {
+    const op = await as('operator');
+    const started = await op.ask('Run the analytics bot');
+    expect(started).toMatchObject({ type: 'reply', data: { action: 'start', bot_id: 'analytics-bot-v1' } });
+    expect(started.text).toMatch(/Start accepted: analytics-bot-v1/);
+    await waitForBot(t, 'analytics-bot-v1', 'running', (b) => b.status === 'running');
+    const status = await op.ask({ type: 'command', text: 'is analytics running?' });
+    expect(status.text).toMatch(/^analytics-bot-v1 is running \(pid \d+/);
+    expect((await op.ask('status')).text).toMatch(/^4 bots: .*1 running/);
+    expect((await op.ask('list bots')).data.bots).toHaveLength(4);
+    expect((await op.ask('what is the analytics bot doing?')).text).toMatch(/^analytics-bot-v1 is running/);
+    expect((await op.ask('show the last 5 lines of analytics logs')).data.lines.length).toBeLessThanOrEqual(5);
+    expect((await op.ask('incidents for analytics')).text).toBe('No incidents of analytics-bot-v1.');
+    expect((await op.ask('make me a sandwich')).data).toEqual({ understood: false });
+    expect((await op.ask('start zebra')).text).toMatch(/I know no bot called "zebra"/);
+    // A refusal from the workflow comes back in words.
+    expect((await op.ask('start analytics')).text).toMatch(/already running/);
+    // The audit trail records the chat's calls as the user's own.
+    const audit = (await t.request('GET', '/api/v1/audit?limit=100')).body;
+    expect(JSON.stringify(audit)).toMatch(/chat-operator/);
+    op.close();
+  });
+
+  it('asks which bot when several fit, and takes the answer by number or name', async () => {
+    const op = await as('operator');
+    const question = await op.ask('status of weather');
+    expect(question.data.choices).toEqual(['weather-v1', 'weather-v2']);
+    expect(question.text).toMatch(/Several bots fit "weather": 1\. weather-v1 \(Weather reporter\); 2\. weather-v2/);
+    expect((await op.ask('the second one')).text).toMatch(/^weather-v2 is registered/);
+    await op.ask('status of weather');
+    expect((await op.ask('weather-v1')).text).toMatch(/^weather-v1 is registered/);
+    op.close();
+  });
+
+  it('asks before deleting, does nothing on no, and deletes on yes', async () => {
+    const op = await as('operator');
+    const ask = await op.ask('delete echo');
+    expect(ask).toMatchObject({ type: 'confirm', action: { action: 'delete', bot_id: 'echo-one' } });
+    expect(ask.text).toMatch(/^Delete echo-one \(Echo\)\? Say yes/);
+    expect((await op.ask('no')).text).toMatch(/Cancelled: echo-one was not deleted/);
+    expect((await t.request('GET', '/api/v1/bots/echo-one')).status).toBe(200);
+    expect((await op.ask({ type: 'confirm' })).text).toBe('There is nothing waiting for a yes.');
+    await op.ask('remove the echo bot');
+    expect((await op.ask({ type: 'confirm' })).text).toBe('Deleted echo-one.');
+    expect((await t.request('GET', '/api/v1/bots/echo-one')).status).toBe(404);
+    op.close();
+  });
+
+  it('refuses what the role may not do, with the reason, and nothing happens; help lists only what the role may do', async () => {
+    const viewer = await as('viewer');
+    const refused = await viewer.ask('stop the analytics bot');
+    expect(refused.data).toMatchObject({ refused: true, needs: 'bots:operate' });
+    expect(refused.text).toMatch(/You may not stop bots: that needs the bots:operate permission.*Nothing was done/);
+    expect((await t.request('GET', '/api/v1/bots/analytics-bot-v1')).body).toMatchObject({ status: 'running', desired_state: 'running' });
+    expect((await viewer.ask('help')).data.commands).toEqual(['status', 'list', 'doing', 'logs', 'incidents']);
+    expect((await viewer.ask('logs of analytics')).type).toBe('reply');
+    viewer.close();
+
+    const user = await as('user');
+    expect((await user.ask('help')).data.commands).toEqual(['status', 'list', 'doing']);
+    expect((await user.ask('incidents')).data).toMatchObject({ refused: true, needs: 'incidents:read' });
+    expect((await user.ask('delete analytics')).data).toMatchObject({ refused: true, needs: 'bots:delete' });
+    user.close();
+    const op = await as('operator');
+    expect((await op.ask('help')).data.commands).toEqual(['start', 'stop', 'restart', 'delete', 'status', 'list', 'doing', 'logs', 'incidents']);
+    op.close();
+  });
+
+  it('delivers status changes and incidents of subscribed bots, in order, after a REST start', async () => {
+    const watcher = await as('viewer');
+    const other = await as('user');
+    await watcher.ask({ type: 'subscribe', bots: ['weather-v1'] });
+    await other.ask({ type: 'subscribe', bots: '*' });
+    const from = watcher.frames.length;
+    await t.request('POST', '/api/v1/bots/weather-v1/start');
+    const running = await waitForBot(t, 'weather-v1', 'running', (b) => b.status === 'running');
+    process.kill(running.pid, 'SIGKILL');
+    await waitForBot(t, 'weather-v1', 'running again', (b) => b.status === 'running' && b.pid !== running.pid);
+    await t.request('POST', '/api/v1/bots/analytics-bot-v1/stop');
+    await waitForBot(t, 'analytics-bot-v1', 'stopped', (b) => b.status === 'stopped');
+    await waitFor(async () => watcher.frames.filter((f) => f.type === 'event').length >= 6, 'six events', 15_000);
+    const events = watcher.frames.slice(from).filter((f) => f.type === 'event');
+    expect(events.every((e) => e.bot_id === 'weather-v1')).toBe(true);
+    expect(events.map((e) => (e.kind === 'status' ? e.status : `incident:${(e.incident as { kind: string }).kind}`))).toEqual([
+      'deploying',
+      'running',
+      'incident:process_exited',
+      'healing',
+      'deploying',
+      'running',
+    ]);
+    const seqs = events.map((e) => e.seq as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    // "*" sees every bot, this one's stop included.
+    await waitFor(async () => other.frames.some((f) => f.type === 'event' && f.bot_id === 'analytics-bot-v1' && f.status === 'stopped'), 'the stop, for "*"');
+    await t.request('POST', '/api/v1/bots/weather-v1/stop');
+    watcher.close();
+    other.close();
+  });
+
+  it('answers hostile frames with an error frame or a close, and carries on', async () => {
+    const c = await as('operator');
+    expect((await c.ask('{"type": "command", "text": ')).text).toMatch(/not valid JSON/);
+    expect((await c.ask({ type: 'dance' })).text).toMatch(/Unknown message type "dance"/);
+    expect((await c.ask({ type: 'subscribe', bots: ['../etc'] })).text).toMatch(/"subscribe" needs "bots"/);
+    expect((await c.ask({ type: 'command', text: 'x'.repeat(5000) })).text).toMatch(/at most 1000 characters/);
+    expect((await c.ask('[1,2,3]')).type).toBe('reply'); // plain text that is not a command
+    expect((await c.ask({ type: 'audio_end' })).text).toMatch(/audio_end without audio_start/);
+    const from = c.frames.length;
+    c.ws.send(Buffer.alloc(3200));
+    expect((await c.next(from, ['error'])).text).toMatch(/Binary frames are audio/);
+    expect((await c.ask({ type: 'audio_start', sample_rate: 16000 })).text).toMatch(/Voice input is not available yet/);
+    expect((await c.ask({ type: 'ping' }, ['pong'])).type).toBe('pong');
+
+    // A flood: the first excess is told, a sustained one is closed (1008).
+    const flood = await as('operator');
+    for (let i = 0; i < 400; i++) flood.ws.send('{"type":"ping"}');
+    await waitFor(async () => flood.closed, 'the flooder closed', 10_000);
+    expect(flood.closed!.code).toBe(1008);
+    expect(flood.frames.some((f) => f.type === 'error' && /Too many messages/.test(f.text ?? ''))).toBe(true);
+
+    // Over WS_MAX_MESSAGE_BYTES: closed with 1009.
+    const big = await as('operator');
+    big.ws.send('x'.repeat(2 * 1024 * 1024));
+    await waitFor(async () => big.closed, 'the big sender closed', 10_000);
+    expect(big.closed!.code).toBe(1009);
+
+    // Everyone else carries on.
+    expect((await c.ask('status of analytics')).text).toMatch(/^analytics-bot-v1 is/);
+    expect((await t.anonymous('GET', '/health')).status).toBe(200);
+    c.close();
+  });
+});
+
+describe('the command socket switched off', () => {
+  it('refuses the upgrade with ENABLE_CONVERSATIONAL_AI=false', async () => {
+    const t = await startTestPlatform('pglite', { ENABLE_CONVERSATIONAL_AI: 'false' });
+    try {
+      const username = 'chat-off';
+      const password = 'Another long passphrase 77!';
+      await t.request('POST', '/api/v1/users', { username, password, role: 'operator' });
+      const token = (await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token;
+      expect(await refusal(Client.open(`${t.url.replace('http', 'ws')}/ws/command/${username}?token=${token}`))).toBe(404);
+    } finally {
+      await t.close();
+    }
+  });
+});
