@@ -3,6 +3,7 @@ import { Client } from '@temporalio/client';
 import { connectTemporal } from '../lib/temporal.js';
 import { healTimelines } from './heal-timeline.js';
 import { ECHO_BOT, type BenchEnv } from './host.js';
+import { benchMonitorCpu, type MonitorOptions, type MonitorResult } from './monitor-cpu.js';
 import { Pm2Daemon, type Pm2Event } from './pm2.js';
 import { firstLogLineAt } from './start-latency.js';
 import { checkTarget, heading, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
@@ -12,6 +13,7 @@ export interface HealOptions {
   kills: number;
   warmup: number;
   pollMs: number;
+  monitor: MonitorOptions;
 }
 
 export interface HealResult {
@@ -33,6 +35,7 @@ export interface HealResult {
   /** Codex-32 ÷ PM2. */
   ratio: { runningP50: number; runningP99: number; firstLineP50: number; firstLineP99: number };
   leftoverPm2Processes: number;
+  monitor: MonitorResult | null;
   targets: TargetResult[];
 }
 
@@ -67,6 +70,8 @@ interface Kill {
  * under PM2, each SIGKILLed again and again (alternating sides, so that other
  * load on the machine hits both alike): kill → running again on both, the
  * time Codex-32 takes to notice a death, and where the rest of its time goes.
+ * Then the monitor's cost: the control plane's CPU and memory with many idle
+ * bots running, sampled every BOT_SAMPLE_INTERVAL_SECONDS.
  */
 export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealResult> {
   heading(`kill -9 → running again: ${ECHO_BOT} under Codex-32 and under PM2, ${opts.kills} kills each (+${opts.warmup} warm-up), polling every ${opts.pollMs} ms`);
@@ -216,6 +221,9 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
     checkTarget('kill→running Codex-32/PM2 p99 (manager says running)', ratio.runningP99, 1.0, '×', 2),
     checkTarget('death→detection p99', codexDetection.p99, 100, 'ms'),
   ];
+
+  const monitor = opts.monitor.bots > 0 ? await benchMonitorCpu(env, opts.monitor) : null;
+  if (monitor) targets.push(...monitor.targets);
   return {
     kills: codexKills.length,
     pm2Version: pm2.version,
@@ -233,6 +241,7 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
     },
     ratio,
     leftoverPm2Processes,
+    monitor,
     targets,
   };
 }

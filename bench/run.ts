@@ -39,7 +39,8 @@ const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [--
   auth    GET /api/v1/bots/{id} and GET /api/v1/bots with JWT auth on vs bypassed (two more API
           processes; needs DATABASE_URL): overhead ratio, and p99 at BENCH_AUTH_RATE req/s
   heal    kill -9 → running again of ${ECHO_BOT} (p50/p99), beside PM2 (a dev dependency, its own
-          daemon under the temporary directory) restarting the same script; death → detection
+          daemon under the temporary directory) restarting the same script; death → detection;
+          then the control plane's CPU and memory with BENCH_MONITOR_BOTS idle bots running
   --host  child (default): node dist/bin/start.js as a child process
           split: dist/bin/api.js and dist/bin/worker.js as two processes (needs DATABASE_URL)
           in-process: startPlatform() inside the benchmark process
@@ -48,7 +49,8 @@ Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there a
   BENCH_START_RUNS (50), BENCH_START_WARMUP (3), BENCH_BOOT_RUNS (50), BENCH_POLL_MS (2),
   BENCH_FLEET_SIZE (200), BENCH_LIST_BOTS (1000), BENCH_LIST_REQUESTS (2000), BENCH_LIST_CONCURRENCY (8),
   BENCH_LIST_FULL_REQUESTS (200), BENCH_AUTH_BOTS (50), BENCH_AUTH_SEQUENTIAL (2000), BENCH_AUTH_RATE (500),
-  BENCH_AUTH_SECONDS (10), BENCH_HEAL_KILLS (50), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_AUTH_SECONDS (10), BENCH_HEAL_KILLS (50), BENCH_MONITOR_BOTS (500; 0 skips that part),
+  BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -103,6 +105,7 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
       kills: int('BENCH_HEAL_KILLS', 50, 1, 900),
       warmup: 3,
       pollMs: int('BENCH_POLL_MS', 2, 1, 1000),
+      monitor: { bots: int('BENCH_MONITOR_BOTS', 500, 0, 2000), seconds: int('BENCH_MONITOR_SECONDS', 60, 5, 3600) },
     },
   };
 }
