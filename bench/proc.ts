@@ -109,3 +109,19 @@ export async function readPss(pid: number): Promise<number | null> {
     return null;
   }
 }
+
+/** The direct children of a process (the platform's spawner, say), by the parent pid in /proc/<pid>/stat. */
+export async function childPids(parent: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const text = await fs.readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).trim().split(/\s+/);
+      if (Number(fields[1]) === parent && fields[0] !== 'Z') found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

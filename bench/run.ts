@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { benchAuthOverhead } from './auth-overhead.js';
 import { benchFleetStart } from './fleet-start.js';
+import { benchHeal, type HealOptions } from './heal.js';
 import { createBenchEnv, ECHO_BOT, type BenchEnv, type CloseReport, type HostMode } from './host.js';
 import { benchListBots } from './list-bots.js';
 import { formatHostMemory, hostMemory } from './proc.js';
@@ -9,7 +10,7 @@ import { benchStartLatency } from './start-latency.js';
 import { Deadline } from './util.js';
 
 /**
- * npm run bench [-- start fleet list] [--host=child|split|in-process] [--strict]
+ * npm run bench [-- start fleet list auth heal] [--host=child|split|in-process] [--strict]
  *
  * Starts its own Temporal dev server (unless TEMPORAL_ADDRESS is set), a fresh
  * database (PGlite, or a new database on DATABASE_URL's server, dropped at the
@@ -17,7 +18,7 @@ import { Deadline } from './util.js';
  * a table per benchmark and, last, one JSON line with every figure.
  */
 
-const BENCHMARKS = ['start', 'fleet', 'list', 'auth'] as const;
+const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 interface BenchConfig {
@@ -28,14 +29,18 @@ interface BenchConfig {
   fleet: { size: number; pollMs: number; listRequests: number };
   list: { bots: number; requests: number; concurrency: number; fullPageRequests: number };
   auth: { bots: number; sequential: number; rate: number; seconds: number };
+  heal: HealOptions;
 }
 
-const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [--host=child|split|in-process] [--strict]]
+const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [--host=child|split|in-process] [--strict]]
   start   start → running of ${ECHO_BOT} (p50/p99), beside Node's own boot time
   fleet   N bots started at once: time until all run, memory, stop without leftovers
   list    GET /api/v1/bots with N registered bots: latency and requests/s
   auth    GET /api/v1/bots/{id} and GET /api/v1/bots with JWT auth on vs bypassed (two more API
           processes; needs DATABASE_URL): overhead ratio, and p99 at BENCH_AUTH_RATE req/s
+  heal    kill -9 → running again of ${ECHO_BOT} (p50/p99), beside PM2 (a dev dependency, its own
+          daemon under the temporary directory) restarting the same script; death → detection;
+          then the control plane's CPU and memory with BENCH_MONITOR_BOTS idle bots running
   --host  child (default): node dist/bin/start.js as a child process
           split: dist/bin/api.js and dist/bin/worker.js as two processes (needs DATABASE_URL)
           in-process: startPlatform() inside the benchmark process
@@ -44,7 +49,8 @@ Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there a
   BENCH_START_RUNS (50), BENCH_START_WARMUP (3), BENCH_BOOT_RUNS (50), BENCH_POLL_MS (2),
   BENCH_FLEET_SIZE (200), BENCH_LIST_BOTS (1000), BENCH_LIST_REQUESTS (2000), BENCH_LIST_CONCURRENCY (8),
   BENCH_LIST_FULL_REQUESTS (200), BENCH_AUTH_BOTS (50), BENCH_AUTH_SEQUENTIAL (2000), BENCH_AUTH_RATE (500),
-  BENCH_AUTH_SECONDS (10), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_AUTH_SECONDS (10), BENCH_HEAL_KILLS (50), BENCH_MONITOR_BOTS (500; 0 skips that part),
+  BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -93,6 +99,13 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
       sequential: int('BENCH_AUTH_SEQUENTIAL', 2000, 100, 1_000_000),
       rate: int('BENCH_AUTH_RATE', 500, 1, 100_000),
       seconds: int('BENCH_AUTH_SECONDS', 10, 1, 600),
+    },
+    heal: {
+      // Under the heal policy's ceiling of 1000 restarts, warm-up included.
+      kills: int('BENCH_HEAL_KILLS', 50, 1, 900),
+      warmup: 3,
+      pollMs: int('BENCH_POLL_MS', 2, 1, 1000),
+      monitor: { bots: int('BENCH_MONITOR_BOTS', 500, 0, 2000), seconds: int('BENCH_MONITOR_SECONDS', 60, 5, 3600) },
     },
   };
 }
@@ -168,7 +181,9 @@ async function main(): Promise<void> {
               ? await benchFleetStart(env, config.fleet)
               : name === 'list'
                 ? await benchListBots(env, config.list)
-                : await benchAuthOverhead(env, config.auth);
+                : name === 'auth'
+                  ? await benchAuthOverhead(env, config.auth)
+                  : await benchHeal(env, config.heal);
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {

@@ -98,7 +98,7 @@ export async function benchStartLatency(env: BenchEnv, opts: StartLatencyOptions
 }
 
 /** Wall-clock time (ms since epoch) of the "started" line the echo bot with this pid wrote; null if none shows up in time. */
-async function firstLogLineAt(logFile: string, pid: number, deadline: Deadline): Promise<number | null> {
+export async function firstLogLineAt(logFile: string, pid: number, deadline: Deadline): Promise<number | null> {
   while (!deadline.expired) {
     const text = await fs.readFile(logFile, 'utf8').catch(() => '');
     // Search from the end: the file holds every earlier run too.

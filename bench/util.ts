@@ -44,6 +44,8 @@ export interface BotBody {
   status: string;
   status_reason: string | null;
   pid: number | null;
+  instance_id: string | null;
+  workflow_id: string;
 }
 
 export interface BotList {
@@ -110,7 +112,7 @@ export class Api {
     return res;
   }
 
-  async registerBot(id: string, spec: { blueprint: string; role?: string; env?: Record<string, string> }): Promise<void> {
+  async registerBot(id: string, spec: { blueprint: string; role?: string; env?: Record<string, string>; heal_policy?: Record<string, number> }): Promise<void> {
     await this.expect([201], 'POST', '/api/v1/bots', { id, name: `Bench ${id}`, ...spec });
   }
 
