@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
-import type { FleetEvent, FleetEvents } from '../lib/fleet-events.js';
+import { OrderedPublisher, type FleetEvent, type FleetEvents } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
@@ -75,7 +75,8 @@ export const FailureType = {
 export function createActivities(deps: ActivityDeps) {
   const { db, runtime, logger } = deps;
   // Recorded is what counts: an event that cannot be delivered is logged, never a failed activity.
-  const publish = (event: FleetEvent) => deps.events?.publish(event).catch((err: unknown) => logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event'));
+  const ordered = deps.events ? new OrderedPublisher(deps.events, (err, event) => logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event')) : null;
+  const publish = async (event: FleetEvent) => ordered?.publish(event);
   return {
     /** Idempotent for one instanceId: a retry returns the process the first attempt started. */
     async launchInstance(input: { botId: string; instanceId: string }): Promise<LaunchResult> {

@@ -111,3 +111,53 @@ export class RedisFleetEvents implements FleetEvents {
     this.subscriber = null;
   }
 }
+
+/**
+ * Publishes each bot's events in `seq` order although the writes behind them
+ * may finish out of order (the workflow runs some side by side). An event
+ * waits for its predecessor at most `waitMs`: after a worker restart the
+ * predecessor may have been published by another process.
+ */
+export class OrderedPublisher {
+  private readonly last = new Map<string, number>();
+  private readonly held = new Map<string, Map<number, { event: FleetEvent; timer: NodeJS.Timeout }>>();
+
+  constructor(
+    private readonly events: FleetEvents,
+    private readonly onError: (err: unknown, event: FleetEvent) => void,
+    private readonly waitMs = 250,
+  ) {}
+
+  publish(event: FleetEvent): void {
+    const last = this.last.get(event.bot_id);
+    if (last !== undefined && event.seq <= last) return; // a repeat (a retried write): already out
+    if (last === undefined || event.seq === last + 1) return this.release(event);
+    // Its predecessor is still being written: hold it, at most waitMs.
+    let held = this.held.get(event.bot_id);
+    if (!held) this.held.set(event.bot_id, (held = new Map()));
+    if (held.has(event.seq)) return;
+    const timer = setTimeout(() => {
+      held.delete(event.seq);
+      this.release(event);
+    }, this.waitMs);
+    timer.unref();
+    held.set(event.seq, { event, timer });
+  }
+
+  private release(event: FleetEvent): void {
+    const last = this.last.get(event.bot_id);
+    if (last !== undefined && event.seq <= last) return;
+    this.last.set(event.bot_id, event.seq);
+    if (this.last.size > 100_000) this.last.delete(this.last.keys().next().value!);
+    this.events.publish(event).catch((err: unknown) => this.onError(err, event));
+    // Whatever waited for this one goes out now, in order.
+    const held = this.held.get(event.bot_id);
+    const next = held?.get(event.seq + 1);
+    if (held && next) {
+      clearTimeout(next.timer);
+      held.delete(event.seq + 1);
+      if (held.size === 0) this.held.delete(event.bot_id);
+      this.release(next.event);
+    } else if (held?.size === 0) this.held.delete(event.bot_id);
+  }
+}

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisFleetEvents, type FleetEvent } from '../lib/fleet-events.js';
+import { LocalFleetEvents, OrderedPublisher, RedisFleetEvents, type FleetEvent } from '../lib/fleet-events.js';
 import { createLogger } from '../lib/logger.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 
@@ -55,5 +55,30 @@ describe('fleet events: status changes and incidents as they happen', () => {
     expect(incident).toMatchObject({ incident: { kind: 'process_exited', severity: 'warning', instance_id: first.instance_id } });
     offHere();
     offThere();
+  });
+});
+
+describe("each bot's events leave in seq order", () => {
+  const event = (bot: string, seq: number): FleetEvent => ({ kind: 'incident', bot_id: bot, seq, incident: { id: `${seq}`, kind: 'k', severity: 'info', message: 'm', outcome: null, instance_id: null }, at: '' });
+  it('holds an event until its predecessor is out, drops repeats, and stops waiting after waitMs', async () => {
+    const out: string[] = [];
+    const bus = new LocalFleetEvents();
+    bus.subscribe((e) => out.push(`${e.bot_id}${e.seq}`));
+    const p = new OrderedPublisher(bus, () => undefined, 100);
+    p.publish(event('a', 1));
+    p.publish(event('a', 3));
+    p.publish(event('b', 7));
+    p.publish(event('a', 2));
+    p.publish(event('a', 2));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(out).toEqual(['a1', 'b7', 'a2', 'a3']);
+    p.publish(event('a', 5)); // 4 never comes
+    await new Promise((r) => setTimeout(r, 10));
+    expect(out).toHaveLength(4);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(out.at(-1)).toBe('a5');
+    p.publish(event('a', 4)); // too late: older than what is out
+    await new Promise((r) => setTimeout(r, 10));
+    expect(out).toEqual(['a1', 'b7', 'a2', 'a3', 'a5']);
   });
 });

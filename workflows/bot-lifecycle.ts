@@ -190,10 +190,11 @@ function nextSeq(s: BotState): number {
   return s.eventSeq;
 }
 
-async function launch(s: BotState): Promise<void> {
+/** `alongside`: records still being written, finished before the launch's outcome is handled. */
+async function launch(s: BotState, why: string | null = null, alongside: Array<Promise<unknown>> = []): Promise<void> {
   const instanceId = uuid4();
   s.launchingId = instanceId;
-  await setStatus(s, 'deploying', null);
+  await Promise.all([setStatus(s, 'deploying', why), ...alongside]);
   try {
     const { instance, healPolicy, heartbeatIntervalSeconds } = await launchInstance({ botId: s.botId, instanceId });
     s.healPolicy = healPolicy;
@@ -271,13 +272,16 @@ async function handleExit(s: BotState): Promise<void> {
   const exit = s.pendingExit!;
   s.pendingExit = null;
   const inst = s.instance;
-  await recordInstanceEnd({ instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason });
-  if (inst?.id !== exit.instanceId) return;
+  // Recorded alongside what follows: a heal does not wait for the bookkeeping of the death it heals.
+  const ended = recordInstanceEnd({ instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason });
+  if (inst?.id !== exit.instanceId) return ended;
   s.instance = null;
   await endConditions(s, exit.reason);
-  if (s.desired !== 'running' || s.deleteRequested) return setStatus(s, 'stopped', exit.reason);
-
-  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal });
+  if (s.desired !== 'running' || s.deleteRequested) {
+    await ended;
+    return setStatus(s, 'stopped', exit.reason);
+  }
+  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal }, [ended]);
 }
 
 /** A health rule found the running instance over a limit: end it, then heal as after an exit. */
@@ -297,7 +301,15 @@ async function handleViolation(s: BotState): Promise<void> {
  * the backoff, with an incident of `kind`, or give up (failed, crash_loop)
  * after max_restarts within the window.
  */
-async function heal(s: BotState, inst: NonNullable<BotState['instance']>, kind: string, message: string, reason: string, evidence: Record<string, unknown>): Promise<void> {
+async function heal(
+  s: BotState,
+  inst: NonNullable<BotState['instance']>,
+  kind: string,
+  message: string,
+  reason: string,
+  evidence: Record<string, unknown>,
+  alongside: Array<Promise<unknown>> = [],
+): Promise<void> {
   const policy = s.healPolicy;
   const now = Date.now();
   const ranForMs = now - Date.parse(inst.startedAt);
@@ -307,16 +319,27 @@ async function heal(s: BotState, inst: NonNullable<BotState['instance']>, kind: 
 
   if (s.healRestarts.length >= policy.max_restarts) {
     const why = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${reason}`;
-    await incident(s, inst.id, 'crash_loop', 'critical', why, { ...evidence, last_cause: kind }, 'failed: no more restarts until an operator starts the bot again');
     s.gaveUp = true;
-    return setStatus(s, 'failed', why);
+    await Promise.all([
+      ...alongside,
+      incident(s, inst.id, 'crash_loop', 'critical', why, { ...evidence, last_cause: kind }, 'failed: no more restarts until an operator starts the bot again'),
+      setStatus(s, 'failed', why),
+    ]);
+    return;
   }
 
   const delay = backoffSeconds(policy, s.consecutiveHeals);
   const attempt = s.healRestarts.length + 1;
-  await incident(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
+  const recorded = incident(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
+  if (delay === 0 && !s.restartRequested && s.desired === 'running' && !s.deleteRequested) {
+    // At once, as a process manager would: no "healing" pause to record, and the records are written while the new instance launches.
+    s.healRestarts.push(Date.now());
+    s.consecutiveHeals++;
+    s.restartCount++;
+    return launch(s, `${reason}; restarting now`, [...alongside, recorded]);
+  }
   s.nextRestartAt = now + delay * 1000;
-  await setStatus(s, 'healing', `${reason}; restarting in ${delay}s`);
+  await Promise.all([...alongside, recorded, setStatus(s, 'healing', `${reason}; restarting in ${delay}s`)]);
   const interrupted = () => s.desired !== 'running' || s.deleteRequested || s.restartRequested;
   const wasInterrupted = delay > 0 ? await condition(interrupted, delay * 1000) : interrupted();
   s.nextRestartAt = null;
