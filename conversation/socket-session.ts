@@ -66,6 +66,8 @@ export class SocketSession {
   private lastRefill = Date.now();
   private refusedInARow = 0;
   private utterance: VoiceUtterance | null = null;
+  /** Between an accepted audio_start and its audio_end: audio frames are expected (the utterance opens in order, after the frames before it). */
+  private audioOpen = false;
   private audioBytes = 0;
   private closed = false;
 
@@ -102,17 +104,18 @@ export class SocketSession {
 
   /** A binary frame: audio, between audio_start and audio_end. */
   binary(data: Buffer): void {
-    if (!this.admit()) return;
-    if (!this.utterance) return this.error('Binary frames are audio: send {"type":"audio_start","sample_rate":16000} first, then 16-bit little-endian mono PCM, then {"type":"audio_end"}.');
+    // Audio may come faster than real time (a recorded clip): it is bounded by the utterance's size, not the message rate.
+    if (this.closed || (!this.audioOpen && !this.admit())) return;
+    if (!this.audioOpen) return this.error('Binary frames are audio: send {"type":"audio_start","sample_rate":16000} first, then 16-bit little-endian mono PCM, then {"type":"audio_end"}.');
     this.audioBytes += data.length;
     // At most a minute of 48 kHz audio per utterance.
     if (this.audioBytes > 60 * 48_000 * 2) {
-      this.dropUtterance();
+      this.audioOpen = false;
+      this.enqueue(async () => this.dropUtterance());
       return this.error('That utterance is longer than a minute; it was dropped. Speak one command at a time.');
     }
-    const utterance = this.utterance;
     this.enqueue(async () => {
-      const partial = utterance.feed(data);
+      const partial = this.utterance?.feed(data) ?? null;
       if (partial !== null) this.send({ type: 'transcript', final: false, text: partial });
     });
   }
@@ -152,19 +155,29 @@ export class SocketSession {
         });
       case 'ping':
         return this.send({ type: 'pong' });
-      case 'audio_start':
+      case 'audio_start': {
+        const voice = this.opts.voice;
+        const why = voice ? voice.unavailable() : 'Voice input is switched off on this platform (ENABLE_VOICE_INPUT=false).';
+        if (why || !voice) return this.error(why ?? 'Voice input is not available.');
+        this.audioOpen = true;
+        this.audioBytes = 0;
         return this.enqueue(async () => {
-          const voice = this.opts.voice;
-          const why = voice ? voice.unavailable() : 'Voice input is switched off on this platform (ENABLE_VOICE_INPUT=false).';
-          if (why || !voice) return this.error(why ?? 'Voice input is not available.');
           this.dropUtterance();
-          this.utterance = voice.start(message.sample_rate ?? 16_000, { botNames: await this.opts.botNames() });
-          this.audioBytes = 0;
+          try {
+            this.utterance = voice.start(message.sample_rate ?? 16_000, { botNames: await this.opts.botNames() });
+          } catch (err) {
+            this.audioOpen = false;
+            this.opts.logger.warn({ err }, 'speech recognition could not start');
+            return this.error(`Speech recognition could not start: ${(err as Error).message}`);
+          }
         });
+      }
       case 'audio_end':
+        if (!this.audioOpen) return this.error('audio_end without audio_start: nothing was being recorded.');
+        this.audioOpen = false;
         return this.enqueue(async () => {
           const utterance = this.utterance;
-          if (!utterance) return this.error('audio_end without audio_start: nothing was being recorded.');
+          if (!utterance) return; // it could not start: the client was told
           this.utterance = null;
           const text = utterance.finish();
           utterance.close();

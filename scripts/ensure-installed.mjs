@@ -38,3 +38,7 @@ if (!process.env.TEMPORAL_ADDRESS && !onPath && !existsSync(path.join(root, '.to
 if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status !== 0) {
   console.warn('python3 is not installed: Python bots (such as bots/analytics_bot.py) will fail to launch. Install python3 to run them.');
 }
+
+if (!existsSync('/usr/share/pocketsphinx/model/en-us/en-us')) {
+  console.warn('pocketsphinx is not installed: voice commands on the chat socket will say so. Install it with: apt-get install pocketsphinx pocketsphinx-en-us (and espeak-ng to run the voice tests).');
+}
