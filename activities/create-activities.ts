@@ -31,6 +31,21 @@ export interface LaunchResult {
   healPolicy: HealPolicy;
   /** Set: the bot is running once its first heartbeat arrives. */
   heartbeatIntervalSeconds?: number | null;
+  /** The status the activity recorded once the process started (when asked to, with `settle`). */
+  settled?: { status: BotStatus; reason: string | null };
+}
+
+export interface LaunchRequest {
+  botId: string;
+  instanceId: string;
+  /**
+   * Records of the death this launch heals (a heal without backoff), written
+   * once the new process is on its way instead of before it: the end of the
+   * old instance, its incident, the "deploying" status.
+   */
+  records?: { instanceEnd?: { instanceId: string } & InstanceExit; incident?: IncidentRecord; status?: StatusRecord };
+  /** Record the status once the process started (running; deploying while a first heartbeat is awaited), as event `seq`. */
+  settle?: { seq: number; desiredState: DesiredState; restartCount: number };
 }
 
 export interface StatusRecord {
@@ -77,11 +92,86 @@ export function createActivities(deps: ActivityDeps) {
   // Recorded is what counts: an event that cannot be delivered is logged, never a failed activity.
   const ordered = deps.events ? new OrderedPublisher(deps.events, (err, event) => logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event')) : null;
   const publish = async (event: FleetEvent) => ordered?.publish(event);
+
+  const writeInstanceEnd = (input: { instanceId: string } & InstanceExit) =>
+    endInstance(db, input.instanceId, { exit_code: input.exitCode, exit_signal: input.signal, end_reason: input.reason });
+
+  async function writeStatus(input: StatusRecord): Promise<void> {
+    await recordBotStatus(db, input.botId, {
+      status: input.status,
+      desired_state: input.desiredState,
+      status_reason: input.statusReason,
+      restart_count: input.restartCount,
+      current_instance_id: input.instanceId,
+    });
+    if (input.seq !== undefined) {
+      await publish({
+        kind: 'status',
+        bot_id: input.botId,
+        seq: input.seq,
+        status: input.status,
+        previous: input.previous ?? null,
+        desired_state: input.desiredState,
+        reason: input.statusReason,
+        restart_count: input.restartCount,
+        instance_id: input.instanceId,
+        at: new Date().toISOString(),
+      });
+    }
+  }
+
+  /** Incidents about a process that ended carry the last lines it wrote (usually the reason). */
+  async function incidentLogLines(input: IncidentRecord): Promise<string[] | undefined> {
+    if (!WITH_LOG_LINES.has(input.kind) || input.evidence.last_log_lines !== undefined) return undefined;
+    return runtime.recentLogs(input.botId, EVIDENCE_LOG_LINES).catch(() => []);
+  }
+
+  async function writeIncident(input: IncidentRecord, logLines: string[] | undefined): Promise<void> {
+    const evidence = logLines ? { ...input.evidence, last_log_lines: logLines } : { ...input.evidence };
+    const written = await recordIncident(db, {
+      id: input.id,
+      bot_id: input.botId,
+      instance_id: input.instanceId,
+      kind: input.kind,
+      severity: input.severity,
+      message: input.message,
+      evidence: JSON.stringify(evidence),
+      outcome: input.outcome,
+    });
+    // Once per incident: a retried activity finds the row there and writes no second line.
+    if (written) {
+      deps.incidentLog?.write(
+        `${JSON.stringify({ at: new Date().toISOString(), id: input.id, bot_id: input.botId, instance_id: input.instanceId, kind: input.kind, severity: input.severity, message: input.message, evidence, outcome: input.outcome })}\n`,
+      );
+      logger.warn({ botId: input.botId, kind: input.kind, outcome: input.outcome }, input.message);
+    }
+    if (input.seq !== undefined) {
+      await publish({
+        kind: 'incident',
+        bot_id: input.botId,
+        seq: input.seq,
+        incident: { id: input.id, kind: input.kind, severity: input.severity, message: input.message, outcome: input.outcome, instance_id: input.instanceId },
+        at: new Date().toISOString(),
+      });
+    }
+  }
   return {
-    /** Idempotent for one instanceId: a retry returns the process the first attempt started. */
-    async launchInstance(input: { botId: string; instanceId: string }): Promise<LaunchResult> {
+    /** Idempotent for one instanceId: a retry returns the process the first attempt started, and writes the same records again (each once). */
+    async launchInstance(input: LaunchRequest): Promise<LaunchResult> {
       const bot = await findBot(db, input.botId);
       if (!bot) throw ApplicationFailure.nonRetryable(`bot ${input.botId} is not in the registry`, FailureType.botNotFound);
+      // The last lines of the instance that died, read before the new one writes to the same log.
+      const incident = input.records?.incident;
+      const logLines = incident ? await incidentLogLines(incident) : undefined;
+      const writeRecords = async () => {
+        const r = input.records;
+        if (!r) return;
+        await Promise.all([
+          r.instanceEnd ? writeInstanceEnd(r.instanceEnd) : undefined,
+          r.incident ? writeIncident(r.incident, logLines) : undefined,
+          r.status ? writeStatus(r.status) : undefined,
+        ]);
+      };
       let instance: LaunchedInstance;
       try {
         instance = await runtime.launch({
@@ -96,20 +186,39 @@ export function createActivities(deps: ActivityDeps) {
           ...(deps.botToken ? { identity: { CODEX32_BOT_TOKEN: await deps.botToken(bot.id, input.instanceId) } } : {}),
         });
       } catch (err) {
+        await writeRecords();
         if (err instanceof LaunchError) throw ApplicationFailure.nonRetryable(err.message, FailureType.launchRejected, { code: err.code });
         throw err;
       }
-      await upsertInstance(db, {
-        id: instance.instanceId,
-        bot_id: bot.id,
-        runtime: instance.runtime,
-        host: instance.host,
-        pid: instance.pid,
-        process_start_ticks: instance.processStartTicks,
-        log_path: instance.logPath,
-        started_at: instance.startedAt,
-      });
-      return { instance, healPolicy: bot.heal_policy, heartbeatIntervalSeconds: bot.heartbeat_interval_seconds };
+      await Promise.all([
+        upsertInstance(db, {
+          id: instance.instanceId,
+          bot_id: bot.id,
+          runtime: instance.runtime,
+          host: instance.host,
+          pid: instance.pid,
+          process_start_ticks: instance.processStartTicks,
+          log_path: instance.logPath,
+          started_at: instance.startedAt,
+        }),
+        writeRecords(),
+      ]);
+      let settled: LaunchResult['settled'];
+      if (input.settle) {
+        // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
+        settled = bot.heartbeat_interval_seconds ? { status: 'deploying', reason: 'started; waiting for its first heartbeat' } : { status: 'running', reason: null };
+        await writeStatus({
+          botId: bot.id,
+          status: settled.status,
+          desiredState: input.settle.desiredState,
+          statusReason: settled.reason,
+          restartCount: input.settle.restartCount,
+          instanceId: input.instanceId,
+          previous: 'deploying',
+          seq: input.settle.seq,
+        });
+      }
+      return { instance, healPolicy: bot.heal_policy, heartbeatIntervalSeconds: bot.heartbeat_interval_seconds, ...(settled ? { settled } : {}) };
     },
 
     async stopInstance(input: StopRequest): Promise<InstanceExit> {
@@ -119,64 +228,15 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async recordInstanceEnd(input: { instanceId: string } & InstanceExit): Promise<void> {
-      await endInstance(db, input.instanceId, { exit_code: input.exitCode, exit_signal: input.signal, end_reason: input.reason });
+      await writeInstanceEnd(input);
     },
 
     async recordStatus(input: StatusRecord): Promise<void> {
-      await recordBotStatus(db, input.botId, {
-        status: input.status,
-        desired_state: input.desiredState,
-        status_reason: input.statusReason,
-        restart_count: input.restartCount,
-        current_instance_id: input.instanceId,
-      });
-      if (input.seq !== undefined) {
-        await publish({
-          kind: 'status',
-          bot_id: input.botId,
-          seq: input.seq,
-          status: input.status,
-          previous: input.previous ?? null,
-          desired_state: input.desiredState,
-          reason: input.statusReason,
-          restart_count: input.restartCount,
-          instance_id: input.instanceId,
-          at: new Date().toISOString(),
-        });
-      }
+      await writeStatus(input);
     },
 
     async recordIncident(input: IncidentRecord): Promise<void> {
-      const evidence = { ...input.evidence };
-      if (WITH_LOG_LINES.has(input.kind) && evidence.last_log_lines === undefined) {
-        evidence.last_log_lines = await runtime.recentLogs(input.botId, EVIDENCE_LOG_LINES).catch(() => []);
-      }
-      const written = await recordIncident(db, {
-        id: input.id,
-        bot_id: input.botId,
-        instance_id: input.instanceId,
-        kind: input.kind,
-        severity: input.severity,
-        message: input.message,
-        evidence: JSON.stringify(evidence),
-        outcome: input.outcome,
-      });
-      // Once per incident: a retried activity finds the row there and writes no second line.
-      if (written) {
-        deps.incidentLog?.write(
-          `${JSON.stringify({ at: new Date().toISOString(), id: input.id, bot_id: input.botId, instance_id: input.instanceId, kind: input.kind, severity: input.severity, message: input.message, evidence, outcome: input.outcome })}\n`,
-        );
-      }
-      logger.warn({ botId: input.botId, kind: input.kind, outcome: input.outcome }, input.message);
-      if (input.seq !== undefined) {
-        await publish({
-          kind: 'incident',
-          bot_id: input.botId,
-          seq: input.seq,
-          incident: { id: input.id, kind: input.kind, severity: input.severity, message: input.message, outcome: input.outcome, instance_id: input.instanceId },
-          at: new Date().toISOString(),
-        });
-      }
+      await writeIncident(input, await incidentLogLines(input));
     },
 
     /** The platform resolves what it can see is over (a degraded bot recovered); repeats change nothing. */

@@ -56,6 +56,37 @@ describe('fleet events: status changes and incidents as they happen', () => {
     offHere();
     offThere();
   });
+
+  it('a heal without backoff launches at once and records the death beside the launch: incident, instance end and statuses all there, in order', async () => {
+    const id = t.uniqueId('instant');
+    const here: FleetEvent[] = [];
+    const off = t.platform.events.subscribe((e) => e.bot_id === id && here.push(e));
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 } });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    const first = await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}/logs`)).body.lines.length > 0, 'the first line');
+    process.kill(first.pid, 'SIGKILL');
+    const second = await waitForBot(t, id, 'running again', (b) => b.status === 'running' && b.pid !== first.pid);
+    expect(second.restart_count).toBe(1);
+    await waitFor(async () => here.length >= 5, 'five events', 5_000);
+    expect(here.map((e) => (e.kind === 'status' ? `${e.previous}>${e.status}` : `incident:${e.incident.kind}`))).toEqual([
+      'registered>deploying',
+      'deploying>running',
+      'incident:process_exited',
+      'running>deploying',
+      'deploying>running',
+    ]);
+    expect(here[3]).toMatchObject({ reason: 'killed by SIGKILL; restarting now' });
+    const [incident] = (await t.request('GET', `/api/v1/incidents?bot_id=${id}`)).body.incidents;
+    expect(incident).toMatchObject({ kind: 'process_exited', instance_id: first.instance_id, evidence: { signal: 'SIGKILL', pid: first.pid }, outcome: 'restart 1 of at most 5 within 300s, after 0s' });
+    // The last lines are the dead instance's, read before the new one wrote to the same log.
+    expect(incident.evidence.last_log_lines.join('\n')).toContain(`up ${first.pid}`);
+    expect(incident.evidence.last_log_lines.join('\n')).not.toContain(`up ${second.pid}`);
+    const k = (await t.request('GET', `/api/v1/bots/${id}/knowledge`)).body;
+    expect(k.restarts.recent_instances[1]).toMatchObject({ instance_id: first.instance_id, exit_signal: 'SIGKILL', end_reason: 'killed by SIGKILL' });
+    off();
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
 });
 
 describe("each bot's events leave in seq order", () => {

@@ -11,7 +11,7 @@ import {
   workflowInfo,
   ActivityFailure,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/create-activities.js';
+import type { Activities, IncidentRecord, LaunchRequest, StatusRecord } from '../activities/create-activities.js';
 import type { BotStatus } from '../lib/bot-status.js';
 import { BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
 import { backoffSeconds, check, initialState, needsWork, resetHealing, upStatus, view, type BotState } from './bot-state.js';
@@ -167,12 +167,14 @@ async function step(s: BotState): Promise<void> {
 }
 
 async function setStatus(s: BotState, status: BotStatus, reason: string | null): Promise<void> {
+  await recordStatus(statusChange(s, status, reason));
+}
+
+/** The new status in the workflow's state (and search attributes), and the record that writes it. */
+function statusChange(s: BotState, status: BotStatus, reason: string | null): StatusRecord {
   const previous = s.status;
-  const changed = previous !== status;
-  s.status = status;
-  s.statusReason = reason;
-  if (changed) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
-  await recordStatus({
+  recorded(s, status, reason);
+  return {
     botId: s.botId,
     status,
     desiredState: s.desired,
@@ -181,7 +183,14 @@ async function setStatus(s: BotState, status: BotStatus, reason: string | null):
     instanceId: s.instance?.id ?? null,
     previous,
     seq: nextSeq(s),
-  });
+  };
+}
+
+/** A status already written (by the launch activity): the state follows it. */
+function recorded(s: BotState, status: BotStatus, reason: string | null): void {
+  if (s.status !== status) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
+  s.status = status;
+  s.statusReason = reason;
 }
 
 /** The number of the bot's next event: subscribers order and de-duplicate by it. */
@@ -190,29 +199,55 @@ function nextSeq(s: BotState): number {
   return s.eventSeq;
 }
 
-/** `alongside`: records still being written, finished before the launch's outcome is handled. */
-async function launch(s: BotState, why: string | null = null, alongside: Array<Promise<unknown>> = []): Promise<void> {
+/**
+ * Launches a new instance. The activity records the status it settles in
+ * (running, or deploying until a first heartbeat), so the bot shows running
+ * as soon as its process exists. `records`: what a heal without backoff has
+ * not written yet (the old instance's end, its incident); the activity
+ * writes them beside the launch, so a restart waits for no bookkeeping.
+ */
+async function launch(s: BotState, why: string | null = null, records?: LaunchRequest['records']): Promise<void> {
   const instanceId = uuid4();
   s.launchingId = instanceId;
-  await Promise.all([setStatus(s, 'deploying', why), ...alongside]);
+  let deploying: StatusRecord | undefined;
+  if (records) deploying = statusChange(s, 'deploying', why);
+  else await setStatus(s, 'deploying', why);
+  const settle = { seq: nextSeq(s), desiredState: s.desired, restartCount: s.restartCount };
+  let launched: Awaited<ReturnType<typeof launchInstance>>;
   try {
-    const { instance, healPolicy, heartbeatIntervalSeconds } = await launchInstance({ botId: s.botId, instanceId });
-    s.healPolicy = healPolicy;
-    s.heartbeatIntervalSeconds = heartbeatIntervalSeconds ?? null;
-    s.instance = { id: instanceId, pid: instance.pid, processStartTicks: instance.processStartTicks, startedAt: instance.startedAt };
+    launched = await launchInstance({ botId: s.botId, instanceId, ...(records ? { records: { ...records, status: deploying } } : {}), settle });
   } catch (err) {
     s.launchingId = null;
+    s.eventSeq = settle.seq - 1; // the settled status was never recorded: its number goes to the next event
+    // The activity may have failed before writing them; each write counts once.
+    if (records) {
+      await Promise.all([
+        records.instanceEnd ? recordInstanceEnd(records.instanceEnd) : undefined,
+        records.incident ? recordIncident(records.incident) : undefined,
+        deploying ? recordStatus(deploying) : undefined,
+      ]);
+    }
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const reason = `launch failed: ${cause?.message ?? (err as Error).message}`;
     await incident(s, instanceId, 'launch_failed', 'critical', reason, { failure: cause?.type ?? 'unknown' }, 'failed: fix the cause, then start the bot again');
     s.gaveUp = true;
     return setStatus(s, 'failed', reason);
   }
+  const { instance, healPolicy, heartbeatIntervalSeconds, settled } = launched;
+  s.healPolicy = healPolicy;
+  s.heartbeatIntervalSeconds = heartbeatIntervalSeconds ?? null;
+  s.instance = { id: instanceId, pid: instance.pid, processStartTicks: instance.processStartTicks, startedAt: instance.startedAt };
   s.launchingId = null;
-  // An instant crash is already queued in pendingExit: let handleExit report it instead of "running".
+  if (settled) recorded(s, settled.status, settled.reason);
+  // An instant crash is already queued in pendingExit: handleExit reports it next.
   if (s.pendingExit) return;
   // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
-  if (s.heartbeatIntervalSeconds && s.beatInstance !== instanceId) return setStatus(s, 'deploying', 'started; waiting for its first heartbeat');
+  if (s.heartbeatIntervalSeconds && s.beatInstance !== instanceId) {
+    if (settled?.status === 'deploying') return;
+    return setStatus(s, 'deploying', 'started; waiting for its first heartbeat');
+  }
+  const up = upStatus(s);
+  if (settled && settled.status === up.status && settled.reason === up.reason) return;
   await setUp(s);
 }
 
@@ -272,16 +307,15 @@ async function handleExit(s: BotState): Promise<void> {
   const exit = s.pendingExit!;
   s.pendingExit = null;
   const inst = s.instance;
-  // Recorded alongside what follows: a heal does not wait for the bookkeeping of the death it heals.
-  const ended = recordInstanceEnd({ instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason });
-  if (inst?.id !== exit.instanceId) return ended;
+  const ended = { instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason };
+  if (inst?.id !== exit.instanceId) return recordInstanceEnd(ended);
   s.instance = null;
   await endConditions(s, exit.reason);
   if (s.desired !== 'running' || s.deleteRequested) {
-    await ended;
+    await recordInstanceEnd(ended);
     return setStatus(s, 'stopped', exit.reason);
   }
-  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal }, [ended]);
+  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal }, ended);
 }
 
 /** A health rule found the running instance over a limit: end it, then heal as after an exit. */
@@ -308,7 +342,7 @@ async function heal(
   message: string,
   reason: string,
   evidence: Record<string, unknown>,
-  alongside: Array<Promise<unknown>> = [],
+  ended?: NonNullable<LaunchRequest['records']>['instanceEnd'],
 ): Promise<void> {
   const policy = s.healPolicy;
   const now = Date.now();
@@ -321,7 +355,7 @@ async function heal(
     const why = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${reason}`;
     s.gaveUp = true;
     await Promise.all([
-      ...alongside,
+      ended ? recordInstanceEnd(ended) : undefined,
       incident(s, inst.id, 'crash_loop', 'critical', why, { ...evidence, last_cause: kind }, 'failed: no more restarts until an operator starts the bot again'),
       setStatus(s, 'failed', why),
     ]);
@@ -330,16 +364,16 @@ async function heal(
 
   const delay = backoffSeconds(policy, s.consecutiveHeals);
   const attempt = s.healRestarts.length + 1;
-  const recorded = incident(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
+  const record = incidentRecord(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
   if (delay === 0 && !s.restartRequested && s.desired === 'running' && !s.deleteRequested) {
-    // At once, as a process manager would: no "healing" pause to record, and the records are written while the new instance launches.
+    // At once, as a process manager would: no "healing" pause, and the records are written by the launch, beside the new process.
     s.healRestarts.push(Date.now());
     s.consecutiveHeals++;
     s.restartCount++;
-    return launch(s, `${reason}; restarting now`, [...alongside, recorded]);
+    return launch(s, `${reason}; restarting now`, { ...(ended ? { instanceEnd: ended } : {}), incident: record });
   }
   s.nextRestartAt = now + delay * 1000;
-  await Promise.all([...alongside, recorded, setStatus(s, 'healing', `${reason}; restarting in ${delay}s`)]);
+  await Promise.all([ended ? recordInstanceEnd(ended) : undefined, recordIncident(record), setStatus(s, 'healing', `${reason}; restarting in ${delay}s`)]);
   const interrupted = () => s.desired !== 'running' || s.deleteRequested || s.restartRequested;
   const wasInterrupted = delay > 0 ? await condition(interrupted, delay * 1000) : interrupted();
   s.nextRestartAt = null;
@@ -359,7 +393,20 @@ async function incident(
   evidence: Record<string, unknown>,
   outcome: string,
 ): Promise<string> {
-  const id = uuid4();
-  await recordIncident({ id, botId: s.botId, instanceId, kind, severity, message, evidence, outcome, seq: nextSeq(s) });
-  return id;
+  const record = incidentRecord(s, instanceId, kind, severity, message, evidence, outcome);
+  await recordIncident(record);
+  return record.id;
+}
+
+/** An incident with its id and event number, ready to be written (by a local activity, or by the launch). */
+function incidentRecord(
+  s: BotState,
+  instanceId: string | null,
+  kind: string,
+  severity: 'info' | 'warning' | 'critical',
+  message: string,
+  evidence: Record<string, unknown>,
+  outcome: string,
+): IncidentRecord {
+  return { id: uuid4(), botId: s.botId, instanceId, kind, severity, message, evidence, outcome, seq: nextSeq(s) };
 }
