@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -41,6 +42,13 @@ const registryWrites = {
 
 const { launchInstance, stopInstance } = proxyActivities<Activities>(runtimeOps);
 const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } = proxyLocalActivities<Activities>(registryWrites);
+
+/**
+ * Workflow changes that alter the commands a history holds, for
+ * `patched()`: histories recorded before them replay the way they ran.
+ */
+const PATCH_LAUNCH_SETTLES = 'launch-records-its-status';
+const PATCH_HEAL_AT_ONCE = 'heal-without-backoff-launches-at-once';
 
 /** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
 export const DEFAULT_MAX_HISTORY_EVENTS = 2000;
@@ -212,13 +220,14 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
   let deploying: StatusRecord | undefined;
   if (records) deploying = statusChange(s, 'deploying', why);
   else await setStatus(s, 'deploying', why);
-  const settle = { seq: nextSeq(s), desiredState: s.desired, restartCount: s.restartCount };
+  // Histories from before the launch recorded its own status replay as they ran: with a status write after it.
+  const settle = patched(PATCH_LAUNCH_SETTLES) ? { seq: nextSeq(s), desiredState: s.desired, restartCount: s.restartCount } : undefined;
   let launched: Awaited<ReturnType<typeof launchInstance>>;
   try {
-    launched = await launchInstance({ botId: s.botId, instanceId, ...(records ? { records: { ...records, status: deploying } } : {}), settle });
+    launched = await launchInstance({ botId: s.botId, instanceId, ...(records ? { records: { ...records, status: deploying } } : {}), ...(settle ? { settle } : {}) });
   } catch (err) {
     s.launchingId = null;
-    s.eventSeq = settle.seq - 1; // the settled status was never recorded: its number goes to the next event
+    if (settle) s.eventSeq = settle.seq - 1; // the settled status was never recorded: its number goes to the next event
     // The activity may have failed before writing them; each write counts once.
     if (records) {
       await Promise.all([
@@ -365,7 +374,7 @@ async function heal(
   const delay = backoffSeconds(policy, s.consecutiveHeals);
   const attempt = s.healRestarts.length + 1;
   const record = incidentRecord(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
-  if (delay === 0 && !s.restartRequested && s.desired === 'running' && !s.deleteRequested) {
+  if (delay === 0 && !s.restartRequested && s.desired === 'running' && !s.deleteRequested && patched(PATCH_HEAL_AT_ONCE)) {
     // At once, as a process manager would: no "healing" pause, and the records are written by the launch, beside the new process.
     s.healRestarts.push(Date.now());
     s.consecutiveHeals++;
