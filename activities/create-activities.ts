@@ -166,11 +166,9 @@ export function createActivities(deps: ActivityDeps) {
       const writeRecords = async () => {
         const r = input.records;
         if (!r) return;
-        await Promise.all([
-          r.instanceEnd ? writeInstanceEnd(r.instanceEnd) : undefined,
-          r.incident ? writeIncident(r.incident, logLines) : undefined,
-          r.status ? writeStatus(r.status) : undefined,
-        ]);
+        await Promise.all([r.instanceEnd ? writeInstanceEnd(r.instanceEnd) : undefined, r.incident ? writeIncident(r.incident, logLines) : undefined]);
+        // After them: whoever sees the status finds its incident.
+        if (r.status) await writeStatus(r.status);
       };
       let instance: LaunchedInstance;
       try {

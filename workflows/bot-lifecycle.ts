@@ -363,12 +363,12 @@ async function heal(
   if (s.healRestarts.length >= policy.max_restarts) {
     const why = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${reason}`;
     s.gaveUp = true;
+    // The incident is there before the status says failed: whoever sees "failed" finds why.
     await Promise.all([
       ended ? recordInstanceEnd(ended) : undefined,
       incident(s, inst.id, 'crash_loop', 'critical', why, { ...evidence, last_cause: kind }, 'failed: no more restarts until an operator starts the bot again'),
-      setStatus(s, 'failed', why),
     ]);
-    return;
+    return setStatus(s, 'failed', why);
   }
 
   const delay = backoffSeconds(policy, s.consecutiveHeals);
@@ -382,7 +382,8 @@ async function heal(
     return launch(s, `${reason}; restarting now`, { ...(ended ? { instanceEnd: ended } : {}), incident: record });
   }
   s.nextRestartAt = now + delay * 1000;
-  await Promise.all([ended ? recordInstanceEnd(ended) : undefined, recordIncident(record), setStatus(s, 'healing', `${reason}; restarting in ${delay}s`)]);
+  await Promise.all([ended ? recordInstanceEnd(ended) : undefined, recordIncident(record)]);
+  await setStatus(s, 'healing', `${reason}; restarting in ${delay}s`);
   const interrupted = () => s.desired !== 'running' || s.deleteRequested || s.restartRequested;
   const wasInterrupted = delay > 0 ? await condition(interrupted, delay * 1000) : interrupted();
   s.nextRestartAt = null;
