@@ -99,7 +99,14 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
       await sleep(opts.pollMs);
     }
     const startsAcceptedMs = await starts;
-    if (milestones.all === null) console.log(`not all running: ${running} running, ${failed} failed of ${n} after ${round(deadline.ms / 1000)} s`);
+    if (milestones.all === null) {
+      console.log(`not all running: ${running} running, ${failed} failed of ${n} after ${round(deadline.ms / 1000)} s`);
+      // Which ones, and what their workflows say: a benchmark that misses should say why.
+      for (const b of lastList.filter((x) => x.status !== 'running').slice(0, 5)) {
+        const detail = await api.request<BotBody & { status_reason?: string | null; desired_state?: string }>('GET', `/api/v1/bots/${b.bot_id}`).catch(() => null);
+        console.log(`  ${b.bot_id}: ${b.status}, desired ${detail?.body.desired_state ?? '?'}: ${detail?.body.status_reason ?? ''}`);
+      }
+    }
 
     // Memory with the fleet up, after a short settle.
     await sleep(1_000);
