@@ -394,29 +394,16 @@ async function heal(
   return launch(s);
 }
 
-async function incident(
-  s: BotState,
-  instanceId: string | null,
-  kind: string,
-  severity: 'info' | 'warning' | 'critical',
-  message: string,
-  evidence: Record<string, unknown>,
-  outcome: string,
-): Promise<string> {
-  const record = incidentRecord(s, instanceId, kind, severity, message, evidence, outcome);
+/** What an incident says: about which instance, what kind, how bad, in words, with what evidence, and what the platform does. */
+type IncidentArgs = [instanceId: string | null, kind: string, severity: 'info' | 'warning' | 'critical', message: string, evidence: Record<string, unknown>, outcome: string];
+
+async function incident(s: BotState, ...args: IncidentArgs): Promise<string> {
+  const record = incidentRecord(s, ...args);
   await recordIncident(record);
   return record.id;
 }
 
 /** An incident with its id and event number, ready to be written (by a local activity, or by the launch). */
-function incidentRecord(
-  s: BotState,
-  instanceId: string | null,
-  kind: string,
-  severity: 'info' | 'warning' | 'critical',
-  message: string,
-  evidence: Record<string, unknown>,
-  outcome: string,
-): IncidentRecord {
+function incidentRecord(s: BotState, ...[instanceId, kind, severity, message, evidence, outcome]: IncidentArgs): IncidentRecord {
   return { id: uuid4(), botId: s.botId, instanceId, kind, severity, message, evidence, outcome, seq: nextSeq(s) };
 }
