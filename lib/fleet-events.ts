@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { BotStatus, DesiredState } from './bot-status.js';
 import type { Logger } from './logger.js';
+import { RedisHealth } from './redis-health.js';
 
 /**
  * What happens to the fleet, as it happens: status changes and incidents,
@@ -68,21 +69,24 @@ export class LocalFleetEvents implements FleetEvents {
 export class RedisFleetEvents implements FleetEvents {
   private readonly local = new LocalFleetEvents();
   private subscriber: Redis | null = null;
-  private down = false;
+  private readonly health: RedisHealth;
 
   constructor(
     private readonly redis: Redis,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.health = new RedisHealth(logger, {
+      down: 'Redis is unavailable: fleet events reach only this process until it returns',
+      back: 'Redis is back: fleet events reach every API process again',
+    });
+  }
 
   async publish(event: FleetEvent): Promise<void> {
     try {
       await this.redis.publish(CHANNEL, JSON.stringify(event));
-      if (this.down) this.logger.info('Redis is back: fleet events reach every API process again');
-      this.down = false;
+      this.health.recovered();
     } catch (err) {
-      if (!this.down) this.logger.warn({ err }, 'Redis is unavailable: fleet events reach only this process until it returns');
-      this.down = true;
+      this.health.degrade(err);
       await this.local.publish(event);
     }
   }
