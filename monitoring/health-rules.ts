@@ -25,6 +25,8 @@ interface Watched {
   cpuUnderSince: number | null;
   /** What each degrading rule was last reported as, to report only changes. */
   reported: Map<string, boolean>;
+  /** A restarting rule was reported: once per instance, the workflow takes it from there. */
+  restarting: boolean;
 }
 
 type BotRules = {
@@ -51,8 +53,7 @@ const pct = (n: number) => `${Math.round(n * 1000) / 10}%`;
  * (and as long under it to recover, so that a bot near the line does not flap).
  */
 export class HealthRules {
-  /** Instances a restarting rule was reported for: once each, the workflow takes it from there. */
-  private readonly restarting = new Set<string>();
+  /** What the rules remember of each sampled instance. */
   private readonly watched = new Map<string, Watched>();
 
   constructor(
@@ -63,7 +64,6 @@ export class HealthRules {
 
   async evaluate(samples: ReadonlyArray<[botId: string, sample: Sample]>): Promise<void> {
     const live = new Set(samples.map(([, s]) => s.instance_id));
-    for (const id of this.restarting) if (!live.has(id)) this.restarting.delete(id);
     for (const id of this.watched.keys()) if (!live.has(id)) this.watched.delete(id);
     if (samples.length === 0) return;
     const ids = [...new Set(samples.map(([id]) => id))];
@@ -76,28 +76,28 @@ export class HealthRules {
     for (const [botId, sample] of samples) {
       const bot = bots.get(botId);
       if (!bot) continue;
-      this.restartIfNeeded(botId, bot, sample);
-      this.degradeIfNeeded(botId, bot, sample);
+      let w = this.watched.get(sample.instance_id);
+      if (!w) {
+        // The first CPU figure of an instance is its average since it started.
+        w = { lastAt: sample.at - sample.uptime_seconds * 1000, cpuOverSince: null, cpuUnderSince: null, reported: new Map(), restarting: false };
+        this.watched.set(sample.instance_id, w);
+      }
+      this.restartIfNeeded(w, botId, bot, sample);
+      this.degradeIfNeeded(w, botId, bot, sample);
     }
   }
 
-  private restartIfNeeded(botId: string, bot: BotRules, sample: Sample): void {
-    if (this.restarting.has(sample.instance_id)) return;
+  private restartIfNeeded(w: Watched, botId: string, bot: BotRules, sample: Sample): void {
+    if (w.restarting) return;
     const violation = memoryOver(sample, bot.resources.memory_limit_mb) ?? heartbeatLost(sample, bot.heartbeat_interval_seconds);
     if (!violation) return;
-    this.restarting.add(sample.instance_id);
+    w.restarting = true;
     this.logger.warn({ botId, ...violation.evidence }, `bot ${botId} ${violation.reason}: restarting it`);
     void this.notify.violation(botId, violation);
   }
 
-  private degradeIfNeeded(botId: string, bot: BotRules, sample: Sample): void {
+  private degradeIfNeeded(w: Watched, botId: string, bot: BotRules, sample: Sample): void {
     const limits = { ...DEFAULT_HEALTH_THRESHOLDS, ...bot.health_rules };
-    let w = this.watched.get(sample.instance_id);
-    if (!w) {
-      // The first CPU figure of an instance is its average since it started.
-      w = { lastAt: sample.at - sample.uptime_seconds * 1000, cpuOverSince: null, cpuUnderSince: null, reported: new Map() };
-      this.watched.set(sample.instance_id, w);
-    }
     const verdicts: Array<[string, Verdict]> = [
       ['error_rate', errorRateVerdict(sample, limits.error_rate_threshold)],
       ['cpu_pegged', cpuVerdict(w, sample, limits, bot.resources.cpu_limit)],
