@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { botSchema, type BotView } from '../lib/bot-spec.js';
+import { duration } from '../lib/duration.js';
 import { heartbeatsOf } from '../registry/heartbeats.js';
 import { incidentCounts, listIncidents } from '../registry/incidents.js';
 import { countInstancesSince, recentInstancesOfBot } from '../registry/instances.js';
@@ -87,13 +88,6 @@ function figure(points: HistoryPoint[], value: (p: HistoryPoint) => number | nul
   return { latest: latest === null ? null : round(latest), avg: weight ? round(sum / weight) : null, max: top === null ? null : round(top) };
 }
 
-function duration(seconds: number): string {
-  if (seconds < 90) return `${Math.round(seconds)}s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172_800) return `${r1(seconds / 3600)} h`;
-  return `${r1(seconds / 86_400)} days`;
-}
-
 /**
  * Everything the platform knows about one bot, for an operator (or the bot
  * itself): its config and status, what its workflow holds, its figures over
@@ -107,16 +101,16 @@ export async function botKnowledge(
 ): Promise<BotKnowledge> {
   const id = bot.bot_id;
   const since = new Date(window.fromMs);
-  const [points, beats, state, counts, recent, started, instances] = await Promise.all([
+  const [points, beats, state, counts, inWindow, recent, started, instances] = await Promise.all([
     botHistory(deps, id, window.fromMs),
     heartbeatsOf(deps.db, [id]),
     deps.workflows.state(id).catch(() => null),
     canReadIncidents ? incidentCounts(deps.db, new Date(0), id) : Promise.resolve([]),
+    canReadIncidents ? incidentCounts(deps.db, since, id) : Promise.resolve([]),
     canReadIncidents ? listIncidents(deps.db, { botId: id, limit: 10 }) : Promise.resolve(null),
     countInstancesSince(deps.db, id, since),
     recentInstancesOfBot(deps.db, id, 10),
   ]);
-  const inWindow = canReadIncidents ? await incidentCounts(deps.db, since, id) : [];
 
   const memory = figure(points, (p) => p.memory_usage_mb, (p) => p.memory_max_mb, r1);
   const limit = bot.resources.memory_limit_mb ?? null;

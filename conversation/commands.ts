@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- the answers are the REST routes' JSON, whose shapes their zod schemas define and their tests hold. */
 import type { Permission } from '../api/auth/permissions.js';
+import { duration } from '../lib/duration.js';
 import { resolveBot, type NamedBot } from './bot-names.js';
 import { parseIntent, type Action, type Intent } from './intents.js';
 
@@ -39,13 +40,6 @@ const HELP: Array<[Exclude<Action, 'confirm' | 'cancel' | 'help'>, string]> = [
 const ORDINALS: Record<string, number> = { first: 0, '1': 0, one: 0, second: 1, '2': 1, two: 1, third: 2, '3': 2, three: 2, fourth: 3, '4': 3, four: 3, fifth: 4, '5': 4, five: 4 };
 
 const VERBING: Record<string, string> = { start: 'start', stop: 'stop', restart: 'restart', delete: 'delete' };
-
-function duration(seconds: number | null): string {
-  if (seconds === null) return '';
-  if (seconds < 90) return `${Math.round(seconds)}s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  return `${Math.round(seconds / 360) / 10} h`;
-}
 
 /**
  * One conversation: parses what the person says, asks back when a bot name
@@ -92,6 +86,13 @@ export class Conversation {
     }
   }
 
+  /** The bots this user may see, by id and name (what names can refer to); the API's answer when it refused. */
+  async knownBots(): Promise<NamedBot[] | { status: number; body: any }> {
+    const r = await this.call('GET', '/api/v1/bots?limit=1000');
+    if (r.status !== 200) return r;
+    return (r.body.bots as Array<{ bot_id: string; name: string }>).map((b) => ({ id: b.bot_id, name: b.name }));
+  }
+
   private choice(text: string): NamedBot | null {
     const candidates = this.choosing!.candidates;
     const words = text.toLowerCase().replace(/[^a-z0-9\s-]/g, ' ').split(/\s+/).filter(Boolean);
@@ -110,9 +111,8 @@ export class Conversation {
       if (action === 'status' || action === 'list' || action === 'incidents') return this.run(intent, null);
       return { type: 'reply', text: `Which bot should I ${VERBING[action] ?? 'look at'}? Say, for example, "${action} analytics-v1".`, data: { understood: true, action, missing: 'bot' } };
     }
-    const bots = await this.call('GET', '/api/v1/bots?limit=1000');
-    if (bots.status !== 200) return this.failed(bots);
-    const known: NamedBot[] = (bots.body.bots as Array<{ bot_id: string; name: string }>).map((b) => ({ id: b.bot_id, name: b.name }));
+    const known = await this.knownBots();
+    if (!Array.isArray(known)) return this.failed(known);
     const found = resolveBot(intent.bot, known);
     if (found.kind === 'none') {
       const some = known.slice(0, 10).map((b) => b.id);

@@ -91,8 +91,8 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
               logger: log,
               voice: socketDeps.voice,
               botNames: async () => {
-                const r = await callAs(token)('GET', '/api/v1/bots?limit=1000');
-                return r.status === 200 ? (r.body as { bots: Array<{ bot_id: string; name: string }> }).bots.flatMap((b) => [b.bot_id, b.name]) : [];
+                const bots = await conversation.knownBots();
+                return Array.isArray(bots) ? bots.flatMap((b) => [b.id, b.name]) : [];
               },
             },
           );
