@@ -219,7 +219,7 @@ export async function gatherRecommendationInput(deps: AppDeps, withLogLines: boo
     deps.samples.latest(active),
     incidentCounts(deps.db, new Date(now - HOUR), botId),
     latestIncidents(deps.db, failed),
-    unresolvedIncidents(deps.db, [], 5_000),
+    unresolvedIncidents(deps.db, 5_000, botId),
   ]);
-  return { bots, latest, lastHour, failures, unresolved: botId ? unresolved.filter((i) => i.bot_id === botId) : unresolved, withLogLines, now };
+  return { bots, latest, lastHour, failures, unresolved, withLogLines, now };
 }

@@ -84,10 +84,10 @@ export async function incidentCounts(db: Db, since: Date, botId?: string): Promi
   return rows.map((r) => ({ bot_id: r.bot_id, kind: r.kind, total: Number(r.total), unresolved: Number(r.unresolved), last_at: new Date(r.last_at) }));
 }
 
-/** Incidents nobody resolved yet, of the given kinds (any kind when empty), oldest first. */
-export async function unresolvedIncidents(db: Db, kinds: readonly string[], limit: number): Promise<IncidentRow[]> {
+/** Incidents nobody resolved yet (of one bot, when given), oldest first. */
+export async function unresolvedIncidents(db: Db, limit: number, botId?: string): Promise<IncidentRow[]> {
   let q = db.selectFrom('incidents').selectAll().where('resolved_at', 'is', null);
-  if (kinds.length) q = q.where('kind', 'in', [...kinds]);
+  if (botId) q = q.where('bot_id', '=', botId);
   return q.orderBy('created_at').limit(limit).execute();
 }
 
