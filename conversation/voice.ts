@@ -47,13 +47,14 @@ export function voiceInput(config: Pick<Config, 'ENABLE_VOICE_INPUT' | 'STT_PROV
       try {
         const grammar = commandGrammar(botNames);
         const extra: Record<string, string> = {};
+        const unsayable: string[] = [];
         for (const word of grammar.words) {
           if (decoder.lookup(word)) continue;
           const phones = decoder.pronounce(word);
           if (phones) extra[word] = phones;
+          else unsayable.push(word);
         }
         // Words nobody can pronounce are left out of the grammar rather than failing it.
-        const unsayable = grammar.words.filter((w) => !decoder.lookup(w) && !extra[w]);
         const usable = unsayable.length ? commandGrammar(botNames.filter((n) => !unsayable.some((w) => n.toLowerCase().includes(w)))) : grammar;
         decoder.useGrammar(usable.jsgf, extra);
         decoder.start();

@@ -255,15 +255,13 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
     if (settled?.status === 'deploying') return;
     return setStatus(s, 'deploying', 'started; waiting for its first heartbeat');
   }
-  const up = upStatus(s);
-  if (settled && settled.status === up.status && settled.reason === up.reason) return;
   await setUp(s);
 }
 
-/** The bot is up: running, or degraded while a degrading rule holds. */
+/** The bot is up: running, or degraded while a degrading rule holds; written when that is not what is recorded already. */
 async function setUp(s: BotState): Promise<void> {
   const up = upStatus(s);
-  await setStatus(s, up.status, up.reason);
+  if (up.status !== s.status || up.reason !== s.statusReason) await setStatus(s, up.status, up.reason);
 }
 
 /**
@@ -285,10 +283,7 @@ async function applyConditions(s: BotState): Promise<void> {
       await resolveIncident({ id: current.incidentId, resolution: `recovered: ${change.reason}` });
     }
   }
-  if (s.status === 'running' || s.status === 'degraded') {
-    const up = upStatus(s);
-    if (up.status !== s.status || up.reason !== s.statusReason) await setStatus(s, up.status, up.reason);
-  }
+  if (s.status === 'running' || s.status === 'degraded') await setUp(s);
 }
 
 /** The instance is gone: what degraded it is over with it. */
