@@ -83,6 +83,7 @@ export const configSchema = z.object({
   LOGS_DIR: z.string().min(1).default('logs'),
 
   STT_PROVIDER: z.enum(['vosk', 'pocketsphinx']).default('pocketsphinx'),
+  VOSK_MODEL_PATH: optionalText,
   ENABLE_CONVERSATIONAL_AI: bool(true),
   ENABLE_VOICE_INPUT: bool(true),
   WS_PING_INTERVAL_SECONDS: z.coerce.number().min(1).max(3600).default(30),
