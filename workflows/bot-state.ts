@@ -137,5 +137,6 @@ export function view(s: BotState): BotStateView {
     healRestartsInWindow: s.healRestarts.length,
     nextRestartAt: s.nextRestartAt === null ? null : new Date(s.nextRestartAt).toISOString(),
     conditions: Object.entries(s.conditions ?? {}).map(([rule, c]) => ({ rule, reason: c.reason, since: c.since })),
+    eventSeq: s.eventSeq ?? 0,
   };
 }

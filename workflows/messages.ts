@@ -65,6 +65,8 @@ export interface BotStateView {
   nextRestartAt: string | null;
   /** Degrading rules that hold for the running instance, with why and since when. */
   conditions: Array<{ rule: string; reason: string; since: string }>;
+  /** The `seq` of the bot's latest fleet event (status change or incident); 0 before the first. */
+  eventSeq: number;
 }
 
 export const startUpdate = defineUpdate<CommandAnswer>('start');
