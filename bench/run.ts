@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { benchAuthOverhead } from './auth-overhead.js';
+import { benchChat, type ChatOptions } from './chat.js';
 import { benchFleetStart } from './fleet-start.js';
 import { benchHeal, type HealOptions } from './heal.js';
 import { createBenchEnv, ECHO_BOT, type BenchEnv, type CloseReport, type HostMode } from './host.js';
@@ -10,7 +11,7 @@ import { benchStartLatency } from './start-latency.js';
 import { Deadline } from './util.js';
 
 /**
- * npm run bench [-- start fleet list auth heal] [--host=child|split|in-process] [--strict]
+ * npm run bench [-- start fleet list auth heal chat] [--host=child|split|in-process] [--strict]
  *
  * Starts its own Temporal dev server (unless TEMPORAL_ADDRESS is set), a fresh
  * database (PGlite, or a new database on DATABASE_URL's server, dropped at the
@@ -18,7 +19,7 @@ import { Deadline } from './util.js';
  * a table per benchmark and, last, one JSON line with every figure.
  */
 
-const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal'] as const;
+const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 interface BenchConfig {
@@ -30,9 +31,10 @@ interface BenchConfig {
   list: { bots: number; requests: number; concurrency: number; fullPageRequests: number };
   auth: { bots: number; sequential: number; rate: number; seconds: number };
   heal: HealOptions;
+  chat: ChatOptions;
 }
 
-const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [--host=child|split|in-process] [--strict]]
+const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] [--host=child|split|in-process] [--strict]]
   start   start → running of ${ECHO_BOT} (p50/p99), beside Node's own boot time
   fleet   N bots started at once: time until all run, memory, stop without leftovers
   list    GET /api/v1/bots with N registered bots: latency and requests/s
@@ -41,6 +43,9 @@ const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [--
   heal    kill -9 → running again of ${ECHO_BOT} (p50/p99), beside PM2 (a dev dependency, its own
           daemon under the temporary directory) restarting the same script; death → detection;
           then the control plane's CPU and memory with BENCH_MONITOR_BOTS idle bots running
+  chat    the command socket: text command round trip (frame in → reply out, p50/p99); event
+          fan-out latency to BENCH_CHAT_CLIENTS subscribed clients; each speech-to-text provider's
+          real-time factor and command accuracy on espeak-ng speech (vosk needs VOSK_MODEL_PATH)
   --host  child (default): node dist/bin/start.js as a child process
           split: dist/bin/api.js and dist/bin/worker.js as two processes (needs DATABASE_URL)
           in-process: startPlatform() inside the benchmark process
@@ -50,7 +55,8 @@ Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there a
   BENCH_FLEET_SIZE (200), BENCH_LIST_BOTS (1000), BENCH_LIST_REQUESTS (2000), BENCH_LIST_CONCURRENCY (8),
   BENCH_LIST_FULL_REQUESTS (200), BENCH_AUTH_BOTS (50), BENCH_AUTH_SEQUENTIAL (2000), BENCH_AUTH_RATE (500),
   BENCH_AUTH_SECONDS (10), BENCH_HEAL_KILLS (50), BENCH_MONITOR_BOTS (500; 0 skips that part),
-  BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_CHAT_COMMANDS (400),
+  BENCH_CHAT_CLIENTS (200), BENCH_CHAT_ROUNDS (20), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -106,6 +112,11 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
       warmup: 3,
       pollMs: int('BENCH_POLL_MS', 2, 1, 1000),
       monitor: { bots: int('BENCH_MONITOR_BOTS', 500, 0, 2000), seconds: int('BENCH_MONITOR_SECONDS', 60, 5, 3600) },
+    },
+    chat: {
+      commands: int('BENCH_CHAT_COMMANDS', 400, 1, 100_000),
+      clients: int('BENCH_CHAT_CLIENTS', 200, 1, 5000),
+      rounds: int('BENCH_CHAT_ROUNDS', 20, 1, 1000),
     },
   };
 }
@@ -183,7 +194,9 @@ async function main(): Promise<void> {
                 ? await benchListBots(env, config.list)
                 : name === 'auth'
                   ? await benchAuthOverhead(env, config.auth)
-                  : await benchHeal(env, config.heal);
+                  : name === 'heal'
+                    ? await benchHeal(env, config.heal)
+                    : await benchChat(env, config.chat);
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {
