@@ -33,7 +33,19 @@ type ClientMessage =
   | { type: 'cancel' }
   | { type: 'audio_start'; sample_rate?: number }
   | { type: 'audio_end' }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'token'; token: string };
+
+/** The access token a socket runs on: when it ends, and how a client hands over a fresh one. */
+export interface SocketAccess {
+  /** When the token stops being valid; null when it does not expire. */
+  expiresAt: Date | null;
+  /** Checks a new access token of the same user and carries on with it: its expiry, or why it was refused (the old one stays). */
+  renew(token: string): Promise<{ expiresAt: Date | null } | { refused: string }>;
+}
+
+/** How long before the token ends the client is told to send a fresh one. */
+const TOKEN_WARNING_MS = 60_000;
 
 /** Voice: an utterance streamed in, transcripts out; absent when voice is off or no engine could start. */
 export interface VoiceInput {
@@ -70,14 +82,40 @@ export class SocketSession {
   private audioOpen = false;
   private audioBytes = 0;
   private closed = false;
+  private accessTimers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly peer: Peer,
     conversation: Conversation,
-    private readonly opts: { limits: SessionLimits; logger: Logger; voice: VoiceInput | null; botNames: () => Promise<string[]> },
+    private readonly opts: { limits: SessionLimits; logger: Logger; voice: VoiceInput | null; botNames: () => Promise<string[]>; access?: SocketAccess },
   ) {
     this.conversation = conversation;
     this.tokens = opts.limits.burst;
+    this.watchExpiry(opts.access?.expiresAt ?? null);
+  }
+
+  /**
+   * A socket outlives its access token otherwise: a minute before the token
+   * ends the client is asked for a fresh one ({"type":"token"}); without
+   * one, the socket closes with 4401 when it ends, so nobody keeps receiving
+   * events on a token that is no longer valid.
+   */
+  private watchExpiry(expiresAt: Date | null): void {
+    for (const t of this.accessTimers) clearTimeout(t);
+    this.accessTimers = [];
+    if (!expiresAt || this.closed) return;
+    const left = expiresAt.getTime() - Date.now();
+    const warn = setTimeout(() => {
+      this.send({
+        type: 'token_expiring',
+        expires_at: expiresAt.toISOString(),
+        text: `Your access token expires at ${expiresAt.toISOString()}. Send {"type":"token","token":"<access token>"} with a fresh one (POST /api/v1/auth/refresh) to stay connected.`,
+      });
+    }, Math.max(0, left - TOKEN_WARNING_MS));
+    const end = setTimeout(() => this.close(CLOSE.unauthorized, 'access token expired: reconnect with a fresh one'), Math.max(0, left));
+    warn.unref();
+    end.unref();
+    this.accessTimers = [warn, end];
   }
 
   /** A text frame. */
@@ -128,6 +166,8 @@ export class SocketSession {
 
   closeSession(): void {
     this.closed = true;
+    for (const t of this.accessTimers) clearTimeout(t);
+    this.accessTimers = [];
     this.dropUtterance();
   }
 
@@ -155,6 +195,16 @@ export class SocketSession {
         });
       case 'ping':
         return this.send({ type: 'pong' });
+      case 'token':
+        return this.enqueue(async () => {
+          const access = this.opts.access;
+          if (!access) return this.error('This socket does not take tokens.');
+          const renewed = await access.renew(message.token);
+          if ('refused' in renewed) return this.error(`That token was not taken: ${renewed.refused} The current one stays in use until it expires.`);
+          this.watchExpiry(renewed.expiresAt);
+          const until = renewed.expiresAt ? `it expires at ${renewed.expiresAt.toISOString()}` : 'it does not expire';
+          this.send({ type: 'reply', text: `Token renewed: ${until}.`, data: { token_renewed: true, expires_at: renewed.expiresAt?.toISOString() ?? null } });
+        });
       case 'audio_start': {
         const voice = this.opts.voice;
         const why = voice ? voice.unavailable() : 'Voice input is switched off on this platform (ENABLE_VOICE_INPUT=false).';
@@ -262,12 +312,15 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
     case 'audio_end':
     case 'ping':
       return { type: m.type };
+    case 'token':
+      if (typeof m.token !== 'string' || !m.token || m.token.length > 8192) return '"token" needs "token": a fresh access token (POST /api/v1/auth/refresh gives one).';
+      return { type: 'token', token: m.token };
     case 'audio_start': {
       const rate = m.sample_rate ?? 16_000;
       if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 8_000 || rate > 48_000) return '"sample_rate" is an integer from 8000 to 48000 (16000 is best).';
       return { type: 'audio_start', sample_rate: rate };
     }
     default:
-      return `Unknown message type ${JSON.stringify(m.type)}: use command, subscribe, unsubscribe, confirm, cancel, audio_start, audio_end or ping.`;
+      return `Unknown message type ${JSON.stringify(m.type)}: use command, subscribe, unsubscribe, confirm, cancel, audio_start, audio_end, token or ping.`;
   }
 }

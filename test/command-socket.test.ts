@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
 import WebSocket from 'ws';
+import { TokenService } from '../api/auth/tokens.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 
 type Frame = { type: string; text?: string; data?: any; action?: any; [k: string]: unknown };
@@ -41,6 +43,8 @@ class Client {
   }
 }
 
+const SECRET = `chat-test-secret-${'x'.repeat(40)}`;
+
 const refusal = (p: Promise<Client>) => p.then(() => 'opened', (err: { status?: number }) => err.status ?? 'error');
 
 describe('the command socket: chat commands over WebSocket', () => {
@@ -51,7 +55,7 @@ describe('the command socket: chat commands over WebSocket', () => {
 
   beforeAll(async () => {
     // Voice has its own suite (voice.test.ts); here it is off, and says so.
-    t = await startTestPlatform('postgres', { ENABLE_VOICE_INPUT: 'false' });
+    t = await startTestPlatform('postgres', { ENABLE_VOICE_INPUT: 'false', API_SECRET_KEY: SECRET });
     for (const role of ['operator', 'viewer', 'user']) {
       const username = `chat-${role}`;
       const password = `Correct horse ${role} battery 42!`;
@@ -210,6 +214,33 @@ describe('the command socket: chat commands over WebSocket', () => {
     // Everyone else carries on.
     expect((await c.ask('status of analytics')).text).toMatch(/^analytics-bot-v1 is/);
     expect((await t.anonymous('GET', '/health')).status).toBe(200);
+    c.close();
+  });
+
+  it('asks for a fresh token before the old one ends, takes it, and closes with 4401 a socket whose token ended', async () => {
+    // Tokens that end in 3 s, signed as the platform signs them.
+    const { ver } = decodeJwt(tokens.operator!) as { ver: number };
+    const shortLived = new TokenService({ secret: SECRET, algorithm: 'HS256', accessTtlSeconds: 3, refreshTtlSeconds: 60 });
+    const short = async () => (await shortLived.issue('access', 'chat-operator', ver)).token;
+
+    const c = await Client.open(url('chat-operator', await short()));
+    const warning = await c.next(0, ['token_expiring'], 5_000);
+    expect(warning.text).toMatch(/expires at .*"type":"token"/);
+    expect(Date.parse(warning.expires_at as string) - Date.now()).toBeLessThan(4_000);
+    expect((await c.ask({ type: 'token', token: 'not-a-token' })).text).toMatch(/That token was not taken: it is not an access token/);
+    expect((await c.ask({ type: 'token', token: tokens.viewer })).text).toMatch(/belongs to chat-viewer, not chat-operator/);
+    expect((await c.ask({ type: 'token' })).text).toMatch(/"token" needs "token"/);
+    const renewed = await c.ask({ type: 'token', token: tokens.operator });
+    expect(renewed).toMatchObject({ type: 'reply', data: { token_renewed: true } });
+    expect(Date.parse(renewed.data.expires_at) - Date.now()).toBeGreaterThan(60_000);
+
+    const lapsing = await Client.open(url('chat-operator', await short()));
+    expect((await lapsing.ask({ type: 'subscribe', bots: '*' })).type).toBe('reply');
+    await waitFor(async () => lapsing.closed, 'the socket whose token ended closed', 10_000);
+    expect(lapsing.closed).toEqual({ code: 4401, reason: expect.stringMatching(/access token expired/) });
+    // The renewed socket outlived its first token and still acts with the new one.
+    expect(c.closed).toBeNull();
+    expect((await c.ask('status of analytics')).text).toMatch(/^analytics-bot-v1 is/);
     c.close();
   });
 });

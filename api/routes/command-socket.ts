@@ -1,5 +1,6 @@
 import { upgradeWebSocket } from '@hono/node-server';
 import type { Hono, MiddlewareHandler } from 'hono';
+import { decodeJwt } from 'jose';
 import type { WebSocket } from 'ws';
 import { isPermission, type Permission } from '../auth/permissions.js';
 import { Conversation, type ApiCall } from '../../conversation/commands.js';
@@ -20,6 +21,16 @@ function socketToken(url: string, protocols: string | undefined): string | null 
     if (JWT.test(t)) return t;
   }
   return null;
+}
+
+/** When a JWT ends (its exp claim); null without one. Only read after the token was verified. */
+function expiryOf(token: string): Date | null {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? new Date(exp * 1000) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The subprotocol to answer with: ours when offered, else the first offered (a client that offered one expects one back). */
@@ -49,6 +60,17 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     return { status: res.status, body };
   };
 
+  /** Who a token belongs to and what it may do, or the refusal (the HTTP status of the upgrade answer). */
+  const identify = async (token: string): Promise<{ username: string; permissions: Set<Permission> } | { status: 401 | 403 | 429; detail: string }> => {
+    const me = await callAs(token)('GET', '/api/v1/auth/me');
+    if (me.status !== 200) return { status: me.status === 429 ? 429 : 401, detail: (me.body as { detail?: string }).detail ?? 'The token is not valid.' };
+    const who = me.body as { type: string; name: string; permissions: string[] };
+    if (who.type !== 'user') return { status: 403, detail: 'The command socket is for users, with a user access token.' };
+    const permissions = new Set(who.permissions.filter(isPermission));
+    if (!permissions.has('chat:ask')) return { status: 403, detail: 'The command socket needs the chat:ask permission.' };
+    return { username: who.name, permissions };
+  };
+
   const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (!deps.config.ENABLE_CONVERSATIONAL_AI) {
       throw new ApiError(404, 'not-found', 'Chat is off', 'The conversational interface is switched off on this platform (ENABLE_CONVERSATIONAL_AI=false).');
@@ -58,15 +80,11 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     }
     const token = socketToken(c.req.url, c.req.header('Sec-WebSocket-Protocol'));
     if (!token) throw new ApiError(401, 'unauthorized', 'Unauthorized', 'Give your access token: ?token=<access token>, or as a Sec-WebSocket-Protocol entry. Log in with POST /api/v1/auth/login.');
-    const me = await callAs(token)('GET', '/api/v1/auth/me');
-    if (me.status !== 200) throw new ApiError(me.status === 429 ? 429 : 401, 'unauthorized', 'Unauthorized', (me.body as { detail?: string }).detail ?? 'The token is not valid.');
-    const who = me.body as { type: string; name: string; permissions: string[] };
-    if (who.type !== 'user') throw new ApiError(403, 'forbidden', 'Forbidden', 'The command socket is for users, with a user access token.');
+    const who = await identify(token);
+    if ('status' in who) throw new ApiError(who.status, who.status === 403 ? 'forbidden' : 'unauthorized', who.status === 403 ? 'Forbidden' : 'Unauthorized', who.detail);
     const userId = c.req.param('user_id');
-    if (userId !== who.name) throw new ApiError(403, 'forbidden', 'Forbidden', `This token belongs to ${who.name}, not ${userId}: connect to /ws/command/${who.name}.`);
-    const permissions = new Set(who.permissions.filter(isPermission));
-    if (!permissions.has('chat:ask')) throw new ApiError(403, 'forbidden', 'Forbidden', 'The command socket needs the chat:ask permission.');
-    c.set('socketUser', { token, username: who.name, permissions });
+    if (userId !== who.username) throw new ApiError(403, 'forbidden', 'Forbidden', `This token belongs to ${who.username}, not ${userId}: connect to /ws/command/${who.username}.`);
+    c.set('socketUser', { token, username: who.username, permissions: who.permissions });
     await next();
   };
 
@@ -74,7 +92,9 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     '/ws/command/:user_id',
     admit,
     upgradeWebSocket((c) => {
-      const { token, username, permissions } = c.get('socketUser') as { token: string; username: string; permissions: ReadonlySet<Permission> };
+      const { token, username, permissions } = c.get('socketUser') as { token: string; username: string; permissions: Set<Permission> };
+      // What the socket acts with; a renewed token replaces both (the conversation holds this very set).
+      const access = { token, permissions };
       let session: SocketSession | null = null;
       let unsubscribe: (() => void) | null = null;
       let alive = true;
@@ -82,7 +102,7 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
       return {
         onOpen(_event, ws) {
           const raw = ws.raw as WebSocket;
-          const conversation = new Conversation(callAs(token), permissions);
+          const conversation = new Conversation((method, path) => callAs(access.token)(method, path), access.permissions);
           session = new SocketSession(
             { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason), bufferedAmount: () => raw.bufferedAmount },
             conversation,
@@ -93,6 +113,19 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
               botNames: async () => {
                 const bots = await conversation.knownBots();
                 return Array.isArray(bots) ? bots.flatMap((b) => [b.id, b.name]) : [];
+              },
+              access: {
+                expiresAt: expiryOf(token),
+                async renew(fresh) {
+                  if (!JWT.test(fresh)) return { refused: 'it is not an access token (a JWT).' };
+                  const who = await identify(fresh);
+                  if ('status' in who) return { refused: who.detail };
+                  if (who.username !== username) return { refused: `it belongs to ${who.username}, not ${username}.` };
+                  access.token = fresh;
+                  access.permissions.clear();
+                  for (const p of who.permissions) access.permissions.add(p);
+                  return { expiresAt: expiryOf(fresh) };
+                },
               },
             },
           );
