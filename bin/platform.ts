@@ -3,7 +3,10 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Client, Connection } from '@temporalio/client';
 import { createLogReader, createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
 import type { BotRuntime } from '../activities/runtime/types.js';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { createApp } from '../api/app.js';
+import type { ReadinessCheck } from '../api/deps.js';
+import { healthRoutes } from '../api/routes/health.js';
 import { WebSocketServer } from 'ws';
 import { chooseProtocol } from '../api/routes/command-socket.js';
 import { voiceInput } from '../conversation/voice.js';
@@ -46,6 +49,8 @@ export interface Platform {
   registry: Registry;
   client: Client;
   runtime: BotRuntime | null;
+  /** The worker's /health and /health/ready, when WORKER_HEALTH_PORT is set. */
+  workerHealthUrl: string | null;
   /** Status changes and incidents as they happen (every worker's, with Redis). */
   events: FleetEvents;
   /** Settles when the worker stops (or fails); never settles without a worker. */
@@ -92,6 +97,35 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       refreshTtlSeconds: config.API_REFRESH_TOKEN_EXPIRE_DAYS * 86400,
     });
 
+    const readiness: ReadinessCheck[] = [
+      {
+        name: 'database',
+        check: async () => {
+          await sql`select 1`.execute(registry.db);
+          return { engine: registry.engine };
+        },
+      },
+      ...(redis
+        ? [
+            {
+              name: 'redis',
+              required: false,
+              check: async () => {
+                if (!(await samples.healthy())) throw new Error('Redis does not answer: bot figures, request limits and failed-login counts are kept per process until it returns');
+                return {};
+              },
+            },
+          ]
+        : []),
+      {
+        name: 'temporal',
+        check: async () => {
+          await connection.workflowService.getSystemInfo({});
+          return { address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
+        },
+      },
+    ];
+
     // The API listens first: bots launched by the worker are told its actual address.
     let apiUrl: string | null = null;
     if (opts.api) {
@@ -121,34 +155,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         socket: { events, voice: voiceInput(config, logger.child({ component: 'voice' })) },
         cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),
-        readiness: [
-          {
-            name: 'database',
-            check: async () => {
-              await sql`select 1`.execute(registry.db);
-              return { engine: registry.engine };
-            },
-          },
-          ...(redis
-            ? [
-                {
-                  name: 'redis',
-                  required: false,
-                  check: async () => {
-                    if (!(await samples.healthy())) throw new Error('Redis does not answer: bot figures, request limits and failed-login counts are kept per process until it returns');
-                    return {};
-                  },
-                },
-              ]
-            : []),
-          {
-            name: 'temporal',
-            check: async () => {
-              await connection.workflowService.getSystemInfo({});
-              return { address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE };
-            },
-          },
-        ],
+        readiness,
       });
       const { server, wss } = await listen(app.fetch, config.API_HOST, config.API_PORT, config.WS_MAX_MESSAGE_BYTES);
       closers.push(() => closeServer(server, wss));
@@ -157,6 +164,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }
     let runtime: BotRuntime | null = null;
     let workerDone: Promise<void> = new Promise(() => undefined);
+    let workerHealthUrl: string | null = null;
     if (opts.worker) {
       const rt = createRuntime(config, logger, config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`);
       runtime = rt;
@@ -173,6 +181,25 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       });
       closers.push(() => w.shutdown());
       workerDone = w.run();
+      if (config.WORKER_HEALTH_PORT !== undefined) {
+        // Probes for a worker without an API in its process (a Kubernetes Deployment of its own).
+        const checks: ReadinessCheck[] = [
+          ...readiness,
+          {
+            name: 'worker',
+            check: async () => {
+              const state = w.state();
+              if (state !== 'RUNNING') throw new Error(`the Temporal worker is ${state}`);
+              return { task_queue: config.TEMPORAL_TASK_QUEUE, runtime: rt.kind };
+            },
+          },
+        ];
+        const health = new OpenAPIHono().route('/', healthRoutes({ readiness: checks }));
+        const { server, wss } = await listen(health.fetch, config.API_HOST, config.WORKER_HEALTH_PORT, 1024);
+        closers.push(() => closeServer(server, wss));
+        workerHealthUrl = `http://${reachableHost(config.API_HOST)}:${(server.address() as AddressInfo).port}`;
+        logger.info({ url: workerHealthUrl }, 'worker health endpoint listening (/health, /health/ready)');
+      }
       let stopping = false;
       closers.push(async () => {
         stopping = true;
@@ -191,7 +218,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       closers.push(() => sampler.stop());
     }
 
-    return { apiUrl, registry, client, runtime, events, workerDone, close };
+    return { apiUrl, registry, client, runtime, workerHealthUrl, events, workerDone, close };
   } catch (err) {
     await close();
     throw err;

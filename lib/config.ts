@@ -71,6 +71,7 @@ export const configSchema = z.object({
   TEMPORAL_UI_PORT: port(8233),
 
   BOT_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
+  WORKER_HEALTH_PORT: optionalText.transform((v) => (v === undefined ? undefined : Number(v))).pipe(z.number({ error: 'must be a port number' }).int().min(0, 'must be 0 (any free port) to 65535').max(65535).optional()),
   BOTS_DIR: z.string().min(1).default('bots'),
   BOT_STOP_GRACE_SECONDS: positive(10),
   BOT_LOG_MAX_MB: positive(10),

@@ -34,6 +34,8 @@ export interface BotWorker {
   /** Resolves when the worker has shut down. */
   run(): Promise<void>;
   shutdown(): Promise<void>;
+  /** The Temporal worker's state: RUNNING while it polls for tasks. */
+  state(): string;
 }
 
 export const WORKFLOW_BUNDLE_PATH = path.join(projectRoot(), 'dist', 'workflow-bundle.js');
@@ -91,6 +93,7 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
       });
       return running;
     },
+    state: () => worker.getState(),
     async shutdown() {
       closed = true;
       clearInterval(sweep);

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { AppDeps, AppEnv } from '../deps.js';
+import type { AppEnv, ReadinessCheck } from '../deps.js';
 
 const startedAt = Date.now();
 
@@ -10,7 +10,8 @@ const readySchema = z
   })
   .openapi('Readiness');
 
-export function healthRoutes(deps: AppDeps) {
+/** /health and /health/ready: the API's, and the worker's own (WORKER_HEALTH_PORT). */
+export function healthRoutes(deps: { readiness: ReadinessCheck[] }) {
   const app = new OpenAPIHono<AppEnv>();
   app.openapi(
     createRoute({
