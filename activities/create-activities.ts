@@ -225,6 +225,11 @@ export function createActivities(deps: ActivityDeps) {
       return exit;
     },
 
+    /** The bot is deleted: the runtime's objects of it go (idempotent). */
+    async releaseBot(input: { botId: string }): Promise<void> {
+      await runtime.release(input.botId);
+    },
+
     async recordInstanceEnd(input: { instanceId: string } & InstanceExit): Promise<void> {
       await writeInstanceEnd(input);
     },

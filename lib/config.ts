@@ -71,6 +71,12 @@ export const configSchema = z.object({
   TEMPORAL_UI_PORT: port(8233),
 
   BOT_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
+  KUBECONFIG: optionalText,
+  KUBE_BOTS_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name (lowercase letters, digits and "-", at most 63)')
+    .default('codex32-bots'),
+  KUBE_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(5).max(3600).default(90),
   WORKER_HEALTH_PORT: optionalText.transform((v) => (v === undefined ? undefined : Number(v))).pipe(z.number({ error: 'must be a port number' }).int().min(0, 'must be 0 (any free port) to 65535').max(65535).optional()),
   BOTS_DIR: z.string().min(1).default('bots'),
   BOT_STOP_GRACE_SECONDS: positive(10),

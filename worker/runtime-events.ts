@@ -44,7 +44,7 @@ export function createHealthNotifiers(client: Client, logger: Logger, isClosed: 
 export function forwardRuntimeEvents(runtime: BotRuntime, notify: ExitNotifier): () => void {
   return runtime.onEvent((event: RuntimeEvent) => {
     if (event.type !== 'exited') return;
-    const { botId, instanceId, exitCode, signal, reason, at } = event;
-    void notify(botId, { instanceId, exitCode, signal, reason, at });
+    const { botId, instanceId, exitCode, signal, reason, at, kind, evidence } = event;
+    void notify(botId, { instanceId, exitCode, signal, reason, at, ...(kind ? { kind } : {}), ...(evidence ? { evidence } : {}) });
   });
 }

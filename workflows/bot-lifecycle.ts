@@ -40,7 +40,7 @@ const registryWrites = {
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
 } as const;
 
-const { launchInstance, stopInstance } = proxyActivities<Activities>(runtimeOps);
+const { launchInstance, stopInstance, releaseBot } = proxyActivities<Activities>(runtimeOps);
 const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } = proxyLocalActivities<Activities>(registryWrites);
 
 /**
@@ -49,6 +49,7 @@ const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } = pro
  */
 const PATCH_LAUNCH_SETTLES = 'launch-records-its-status';
 const PATCH_HEAL_AT_ONCE = 'heal-without-backoff-launches-at-once';
+const PATCH_RELEASE_ON_DELETE = 'delete-releases-runtime-objects';
 
 /** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
 export const DEFAULT_MAX_HISTORY_EVENTS = 2000;
@@ -148,6 +149,8 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
     await condition(allHandlersFinished);
     return continueAsNew<typeof botLifecycle>({ ...input, role: s.role, state: s });
   }
+  // What the runtime keeps for the bot (its Kubernetes Deployment and Secret) goes with it.
+  if (patched(PATCH_RELEASE_ON_DELETE)) await releaseBot({ botId: s.botId });
   await condition(allHandlersFinished);
 }
 
@@ -319,7 +322,7 @@ async function handleExit(s: BotState): Promise<void> {
     await recordInstanceEnd(ended);
     return setStatus(s, 'stopped', exit.reason);
   }
-  return heal(s, inst, 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal }, ended);
+  return heal(s, inst, exit.kind ?? 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal, ...exit.evidence }, ended);
 }
 
 /** A health rule found the running instance over a limit: end it, then heal as after an exit. */

@@ -24,6 +24,10 @@ export interface InstanceExited {
   signal: string | null;
   reason: string;
   at: string;
+  /** The incident kind when it is not a plain exit (Kubernetes: oom_killed, evicted, pod_deleted, pod_failed). */
+  kind?: string;
+  /** What the runtime saw (Kubernetes: the pod, its node, its reason). */
+  evidence?: Record<string, unknown>;
 }
 
 /** A health rule saw an instance cross a limit; the workflow heals it as if it had exited. */

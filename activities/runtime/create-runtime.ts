@@ -3,12 +3,20 @@ import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { tailLines } from './log-files.js';
 import { readInstanceStats } from './proc.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesRuntime } from './kubernetes-runtime.js';
 import { LocalRuntime } from './local-runtime.js';
 import type { BotRuntime, InstanceRef, InstanceStats } from './types.js';
 
 export function createRuntime(config: Config, logger: Logger, apiUrl: string): BotRuntime {
   if (config.BOT_RUNTIME === 'kubernetes') {
-    throw new Error('BOT_RUNTIME=kubernetes is not available in this version yet; use BOT_RUNTIME=local (the default).');
+    return new KubernetesRuntime({
+      kubeConfig: loadKubeConfig(config),
+      namespace: config.KUBE_BOTS_NAMESPACE,
+      platformEnv: { CODEX32_API_URL: apiUrl },
+      launchTimeoutMs: config.KUBE_LAUNCH_TIMEOUT_SECONDS * 1000,
+      logger: logger.child({ component: 'kubernetes-runtime' }),
+    });
   }
   return new LocalRuntime({
     botsDir: config.paths.botsDir,
@@ -32,4 +40,18 @@ export function createStatsReader(config: Config): (ref: InstanceRef) => Promise
 export function createLogReader(config: Config): (botId: string, lines: number) => Promise<string[]> {
   if (config.BOT_RUNTIME === 'kubernetes') return async () => [];
   return (botId, lines) => tailLines(path.join(config.paths.botLogsDir, `${botId}.log`), lines, 4 * 1024 * 1024);
+}
+
+/** KUBECONFIG's file when set; else the pod's service account in a cluster, else ~/.kube/config. */
+export function loadKubeConfig(config: Pick<Config, 'KUBECONFIG'>): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (config.KUBECONFIG) kc.loadFromFile(config.KUBECONFIG);
+    else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`BOT_RUNTIME=kubernetes: no usable Kubernetes configuration (${(err as Error).message}); set KUBECONFIG to a kubeconfig file, or run the worker in a cluster`, { cause: err });
+  }
+  if (!kc.getCurrentCluster()) throw new Error('BOT_RUNTIME=kubernetes: the Kubernetes configuration names no cluster; set KUBECONFIG to a kubeconfig file with a current context');
+  return kc;
 }

@@ -322,6 +322,12 @@ export class LocalRuntime implements BotRuntime {
     }
   }
 
+  /** The bot is deleted: its run directory (pid files, FIFOs) goes; its log stays for whoever wants to read it. */
+  async release(botId: string): Promise<void> {
+    if ([...this.watched.values()].some((w) => w.instance.botId === botId && !w.exit)) return;
+    await fs.rm(path.join(this.opts.runDir, botId), { recursive: true, force: true });
+  }
+
   async close(): Promise<void> {
     clearInterval(this.rotationTimer);
     this.spawner.close();

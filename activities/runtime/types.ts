@@ -1,6 +1,6 @@
 /**
  * One interface for every place bots run. `local` runs processes on this
- * machine; `kubernetes` (later) runs Deployments. Both feed the same events
+ * machine; `kubernetes` runs Deployments. Both feed the same events
  * to the bots' workflows, and both must survive a restart of the control plane.
  */
 
@@ -40,6 +40,10 @@ export interface InstanceExit {
   reason: string;
   /** How the end was seen: the parent's exit report, end-of-file on the exit FIFO, or a liveness check. */
   seenBy?: 'parent' | 'fifo' | 'liveness-check';
+  /** The incident kind when it is not a plain exit (Kubernetes: oom_killed, evicted, pod_deleted, pod_failed). */
+  kind?: string;
+  /** What the runtime saw, for the incident (Kubernetes: the pod, its node and reason). */
+  evidence?: Record<string, unknown>;
 }
 
 export type RuntimeEvent = { type: 'exited'; botId: string; instanceId: string; at: string } & InstanceExit;
@@ -67,6 +71,8 @@ export interface BotRuntime {
   /** The last `lines` lines the bot wrote (stdout and stderr), oldest first; empty when there are none. */
   recentLogs(botId: string, lines: number): Promise<string[]>;
   onEvent(listener: (event: RuntimeEvent) => void): () => void;
+  /** The bot is deleted: whatever the runtime keeps for it (Kubernetes objects, run files) goes. Idempotent. */
+  release(botId: string): Promise<void>;
   /** Stops watching. Never stops bots: they outlive the control plane. */
   close(): Promise<void>;
 }
@@ -75,7 +81,7 @@ export interface BotRuntime {
 export class LaunchError extends Error {
   constructor(
     message: string,
-    readonly code: 'blueprint_invalid' | 'image_unsupported' | 'spawn_failed',
+    readonly code: 'blueprint_invalid' | 'image_unsupported' | 'image_pull_failed' | 'spawn_failed',
   ) {
     super(message);
     this.name = 'LaunchError';
