@@ -42,3 +42,9 @@ if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status !== 0) {
 if (!existsSync('/usr/share/pocketsphinx/model/en-us/en-us')) {
   console.warn('pocketsphinx is not installed: voice commands on the chat socket will say so. Install it with: apt-get install pocketsphinx pocketsphinx-en-us (and espeak-ng to run the voice tests).');
 }
+
+// The Kubernetes test suite's control plane (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kwok): built once into .tools/k8s; build.sh returns at once when it is there.
+if (process.argv.includes('--k8s')) {
+  run('sh', [path.join(root, 'scripts', 'k8s', 'build.sh')]);
+}

@@ -90,6 +90,8 @@ export interface TestPlatform {
   /** ADMIN_API_KEY of this platform. */
   adminKey: string;
   botState(botId: string): Promise<BotStateView>;
+  /** Closes the API and the worker (never the bots) and starts them again on the same database, task queue and address. */
+  restartControlPlane(): Promise<void>;
   uniqueId(prefix?: string): string;
   close(): Promise<void>;
 }
@@ -120,7 +122,7 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     ...env,
   });
   const logger = createLogger(config, 'test');
-  const platform = await startPlatform({ config, logger, temporalAddress: config.TEMPORAL_ADDRESS!, api: true, worker: true });
+  let platform = await startPlatform({ config, logger, temporalAddress: config.TEMPORAL_ADDRESS!, api: true, worker: true });
   const url = platform.apiUrl!;
   const started = new Set<string>();
 
@@ -150,7 +152,15 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
   return {
     url,
     config,
-    platform,
+    get platform() {
+      return platform;
+    },
+    async restartControlPlane() {
+      await platform.close();
+      // The same address: clients (and bots) keep talking to it.
+      const again = { ...config, API_PORT: Number(new URL(url).port) };
+      platform = await startPlatform({ config: again, logger, temporalAddress: config.TEMPORAL_ADDRESS!, api: true, worker: true });
+    },
     root,
     request,
     anonymous: (method, urlPath, body, headers = {}) => send(method, urlPath, body, headers),
