@@ -1,8 +1,12 @@
 import os from 'node:os';
+import path from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { projectRoot } from '../lib/project-root.js';
 import { benchAuthOverhead } from './auth-overhead.js';
 import { benchChat, type ChatOptions } from './chat.js';
 import { benchFleetStart } from './fleet-start.js';
 import { benchHeal, type HealOptions } from './heal.js';
+import { benchKubernetes } from './kubernetes.js';
 import { createBenchEnv, ECHO_BOT, type BenchEnv, type CloseReport, type HostMode } from './host.js';
 import { benchListBots } from './list-bots.js';
 import { formatHostMemory, hostMemory } from './proc.js';
@@ -11,7 +15,7 @@ import { benchStartLatency } from './start-latency.js';
 import { Deadline } from './util.js';
 
 /**
- * npm run bench [-- start fleet list auth heal chat] [--host=child|split|in-process] [--strict]
+ * npm run bench [-- start fleet list auth heal chat | k8s] [--host=child|split|in-process] [--strict]
  *
  * Starts its own Temporal dev server (unless TEMPORAL_ADDRESS is set), a fresh
  * database (PGlite, or a new database on DATABASE_URL's server, dropped at the
@@ -19,7 +23,7 @@ import { Deadline } from './util.js';
  * a table per benchmark and, last, one JSON line with every figure.
  */
 
-const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat'] as const;
+const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat', 'k8s'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 interface BenchConfig {
@@ -32,9 +36,10 @@ interface BenchConfig {
   auth: { bots: number; sequential: number; rate: number; seconds: number };
   heal: HealOptions;
   chat: ChatOptions;
+  k8s: { size: number };
 }
 
-const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] [--host=child|split|in-process] [--strict]]
+const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] | k8s [--host=child|split|in-process] [--strict]]
   start   start → running of ${ECHO_BOT} (p50/p99), beside Node's own boot time
   fleet   N bots started at once: time until all run, memory, stop without leftovers
   list    GET /api/v1/bots with N registered bots: latency and requests/s
@@ -46,6 +51,9 @@ const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [ch
   chat    the command socket: text command round trip (frame in → reply out, p50/p99); event
           fan-out latency to BENCH_CHAT_CLIENTS subscribed clients; each speech-to-text provider's
           real-time factor and command accuracy on espeak-ng speech (vosk needs VOSK_MODEL_PATH)
+  k8s     (alone) BENCH_K8S_BOTS bots with an image started at once with BOT_RUNTIME=kubernetes on
+          the test control plane (scripts/k8s, KWOK nodes), or on KUBECONFIG's cluster: time until
+          all run, each start → its pod Running; beside kubectl apply of as many Deployments
   --host  child (default): node dist/bin/start.js as a child process
           split: dist/bin/api.js and dist/bin/worker.js as two processes (needs DATABASE_URL)
           in-process: startPlatform() inside the benchmark process
@@ -56,7 +64,7 @@ Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there a
   BENCH_LIST_FULL_REQUESTS (200), BENCH_AUTH_BOTS (50), BENCH_AUTH_SEQUENTIAL (2000), BENCH_AUTH_RATE (500),
   BENCH_AUTH_SECONDS (10), BENCH_HEAL_KILLS (50), BENCH_MONITOR_BOTS (500; 0 skips that part),
   BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_CHAT_COMMANDS (400),
-  BENCH_CHAT_CLIENTS (200), BENCH_CHAT_ROUNDS (20), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_CHAT_CLIENTS (200), BENCH_CHAT_ROUNDS (20), BENCH_K8S_BOTS (200), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -83,8 +91,9 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     } else if ((BENCHMARKS as readonly string[]).includes(arg)) selected.add(arg as BenchName);
     else if (arg !== 'all') throw new Error(`unknown argument "${arg}"\n${USAGE}`);
   }
+  if (selected.has('k8s') && selected.size > 1) throw new Error(`k8s runs alone (its platform runs bots on Kubernetes)\n${USAGE}`);
   return {
-    selected: BENCHMARKS.filter((b) => selected.size === 0 || selected.has(b)),
+    selected: BENCHMARKS.filter((b) => (selected.size === 0 ? b !== 'k8s' : selected.has(b))),
     host,
     strict,
     start: {
@@ -113,6 +122,7 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
       pollMs: int('BENCH_POLL_MS', 2, 1, 1000),
       monitor: { bots: int('BENCH_MONITOR_BOTS', 500, 0, 2000), seconds: int('BENCH_MONITOR_SECONDS', 60, 5, 3600) },
     },
+    k8s: { size: int('BENCH_K8S_BOTS', 200, 1, 2000) },
     chat: {
       commands: int('BENCH_CHAT_COMMANDS', 400, 1, 100_000),
       clients: int('BENCH_CHAT_CLIENTS', 200, 1, 5000),
@@ -124,7 +134,8 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
 /** One start and stop before measuring: the worker is polling, code paths are warm. Returns the cold start → running. */
 async function warmUp(env: BenchEnv): Promise<number> {
   const id = `${env.runId}-probe`;
-  await env.api.registerBot(id, { blueprint: ECHO_BOT, role: 'probe', env: { INTERVAL_MS: '600000' } });
+  if (process.env.BOT_RUNTIME === 'kubernetes') await env.api.expect([201], 'POST', '/api/v1/bots', { id, name: 'Bench probe', image: 'registry.codex32.test/bench-bot:1.0', role: 'probe' });
+  else await env.api.registerBot(id, { blueprint: ECHO_BOT, role: 'probe', env: { INTERVAL_MS: '600000' } });
   const t0 = performance.now();
   await env.api.expect([202], 'POST', `/api/v1/bots/${id}/start`);
   await env.api.waitStatus(id, 'running', 10, new Deadline(120_000, 'the first bot start'));
@@ -150,6 +161,7 @@ async function main(): Promise<void> {
 
   console.log(`Codex-32 benchmarks: ${config.selected.join(', ')} (host: ${config.host}, ${os.cpus().length} CPUs, Node ${process.version})`);
   const t0 = performance.now();
+  const cluster = config.selected.includes('k8s') ? await kubernetesForBench() : null;
   const env = await createBenchEnv(config.host);
   // Interrupted: bots and the dev server run detached, so clean up before going.
   const interrupted = (signal: NodeJS.Signals) => {
@@ -196,7 +208,9 @@ async function main(): Promise<void> {
                   ? await benchAuthOverhead(env, config.auth)
                   : name === 'heal'
                     ? await benchHeal(env, config.heal)
-                    : await benchChat(env, config.chat);
+                    : name === 'chat'
+                      ? await benchChat(env, config.chat)
+                      : await benchKubernetes(env, { size: config.k8s.size, kubeconfig: process.env.KUBECONFIG!, namespace: process.env.KUBE_BOTS_NAMESPACE! });
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {
@@ -212,6 +226,7 @@ async function main(): Promise<void> {
       ['platform log: warnings / errors', `${cleanup.platformLogWarnings} / ${cleanup.platformLogErrors}`],
     ]);
     for (const line of cleanup.sampleLogLines) console.log(`  ${line}`);
+    await cluster?.stop();
   }
 
   const missed = targets.filter((t) => !t.pass);
@@ -222,6 +237,36 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
   if (!ok) process.exitCode = 1;
   else if (config.strict && missed.length) process.exitCode = 2;
+}
+
+/**
+ * The cluster for the k8s benchmark: KUBECONFIG's when set, else the test
+ * control plane of scripts/k8s started for the run. The platform (a child
+ * process) reads BOT_RUNTIME, KUBECONFIG and KUBE_BOTS_NAMESPACE from here.
+ */
+async function kubernetesForBench(): Promise<{ stop(): Promise<void> }> {
+  const own = !process.env.KUBECONFIG?.trim();
+  let stop = async (): Promise<void> => undefined;
+  if (own) {
+    const cluster = (await import(path.join(projectRoot(), 'scripts', 'k8s', 'cluster.mjs'))) as { startCluster(): Promise<{ kubeconfig: string }>; stopCluster(): Promise<void> };
+    process.env.KUBECONFIG = (await cluster.startCluster()).kubeconfig;
+    stop = () => cluster.stopCluster();
+  }
+  const namespace = process.env.KUBE_BOTS_NAMESPACE?.trim() || `codex32-bench-${Math.random().toString(36).slice(2, 8)}`;
+  process.env.BOT_RUNTIME = 'kubernetes';
+  process.env.KUBE_BOTS_NAMESPACE = namespace;
+  const kc = new KubeConfig();
+  kc.loadFromFile(process.env.KUBECONFIG!);
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+  return {
+    async stop() {
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+      await stop();
+    },
+  };
 }
 
 main().catch((err: unknown) => {
