@@ -8,7 +8,10 @@
 #
 # Env: K8S_TOOLS_DIR (default <repo>/.tools/k8s), K8S_KEEP_GOCACHE=1 keeps the ~4 GB build
 # cache (.tools/k8s/gocache) after a successful build (it is removed by default), GO (go binary).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # `sh build.sh` (dash) runs it with bash
 set -euo pipefail
+# The body is one function, read whole before it runs, so editing this file during a build is safe.
+main() {
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -38,6 +41,11 @@ stamp="$(
   } | sha256sum | cut -d' ' -f1
 )"
 
+# One build at a time per tools dir; a second run waits, then finds the binaries up to date.
+mkdir -p "$OUT"
+exec 9>"$OUT/.build.lock"
+if ! flock -n 9; then log "another build.sh is building into $OUT: waiting for it"; flock 9; fi
+
 up_to_date=1
 for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || up_to_date=0; done
 [ -f "$SHARE/stages.yaml" ] && [ -f "$SHARE/stage-crd.yaml" ] || up_to_date=0
@@ -48,7 +56,7 @@ fi
 
 export GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 export GOCACHE="$OUT/gocache"
-mkdir -p "$OUT" "$GOCACHE"
+mkdir -p "$GOCACHE"
 rm -rf "$BIN.tmp"
 mkdir -p "$BIN.tmp"
 start=$SECONDS
@@ -106,3 +114,5 @@ if [ "${K8S_KEEP_GOCACHE:-0}" != 1 ]; then
   rm -rf "$GOCACHE"
 fi
 log "done in $((SECONDS - start))s: ${BIN#"$ROOT"/} ($(du -sh "$BIN" | cut -f1)): $versions"
+}
+main "$@"; exit
