@@ -185,7 +185,7 @@ export class KubernetesRuntime implements BotRuntime {
   private readonly deployments: Informer<V1Deployment> & ObjectCache<V1Deployment>;
   private readonly watched = new Map<string, Watched>();
   private readonly emitter = new EventEmitter();
-  private readonly synced: Promise<void>;
+  private synced: Promise<void>;
   private closed = false;
 
   constructor(private readonly opts: KubernetesRuntimeOptions) {
@@ -197,26 +197,36 @@ export class KubernetesRuntime implements BotRuntime {
     for (const verb of ['add', 'update'] as const) this.pods.on(verb, (pod) => this.podChanged(pod));
     this.pods.on('delete', (pod) => this.podGone(pod, 'its pod was deleted'));
     this.deployments.on('delete', (d) => this.deploymentGone(d));
-    this.synced = Promise.all([this.keepWatching(this.pods, 'pods'), this.keepWatching(this.deployments, 'deployments')]).then(() => undefined);
-    // Until the first list, nothing is known; a failure to list is reported by the calls that need it.
-    this.synced.catch(() => undefined);
+    for (const [informer, what] of [[this.pods, 'pods'], [this.deployments, 'deployments']] as const) {
+      informer.on('error', (err: unknown) => {
+        if (this.closed) return;
+        this.opts.logger.warn({ error: apiMessage(err) }, `the watch on bots' ${what} broke; watching again in 2 s`);
+        setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
+      });
+    }
+    this.synced = this.startWatching();
   }
 
-  /** Starts an informer and restarts it after a lost watch; the first start's failure is the caller's. */
-  private keepWatching(informer: Informer<V1Pod> | Informer<V1Deployment>, what: string): Promise<void> {
-    informer.on('error', (err: unknown) => {
-      if (this.closed) return;
-      this.opts.logger.warn({ error: apiMessage(err) }, `the watch on bot ${what} broke; watching again in 2 s`);
-      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
-    });
-    return informer.start();
+  /** Until the first list, nothing is known; a failure to list is reported by the calls that need it. */
+  private startWatching(): Promise<void> {
+    const started = Promise.all([this.pods.start(), this.deployments.start()]).then(() => undefined);
+    started.catch(() => undefined);
+    return started;
   }
 
+  /** The first lists are in; a failed one (the API or the namespace was not there yet) is tried again. */
   private async ready(): Promise<void> {
+    const first = this.synced;
     try {
-      await this.synced;
-    } catch (err) {
-      throw new Error(`the Kubernetes API did not answer the first list of bots' pods in ${this.opts.namespace}: ${apiMessage(err)}; check KUBECONFIG and that the namespace exists`, { cause: err });
+      await first;
+    } catch {
+      // Callers waiting at once start one new attempt between them.
+      if (this.synced === first) this.synced = this.startWatching();
+      try {
+        await this.synced;
+      } catch (err) {
+        throw new Error(`the Kubernetes API did not answer the list of bots' pods and Deployments in ${this.opts.namespace}: ${apiMessage(err)}; check KUBECONFIG and that the namespace exists`, { cause: err });
+      }
     }
   }
 
@@ -240,8 +250,7 @@ export class KubernetesRuntime implements BotRuntime {
 
     // The Secret must exist before a pod needs it: first launch creates the Deployment at 0 replicas to own it.
     const grace = 30;
-    let deployment = await this.readDeployment(botId);
-    if (!deployment) deployment = await this.apps.createNamespacedDeployment({ namespace: this.opts.namespace, body: botDeployment(request, this.opts.namespace, this.opts.platformEnv, 0, grace) });
+    const deployment = (await this.readDeployment(botId)) ?? (await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 0, grace)));
     await this.upsertSecret(botSecret(request, this.opts.namespace, deployment));
     await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 1, grace));
     const pod = await this.waitForPod(request);
@@ -319,7 +328,9 @@ export class KubernetesRuntime implements BotRuntime {
       await this.core.replaceNamespacedSecret({ name, namespace, body: secret });
     } catch (err) {
       if (!notFound(err)) throw new Error(`writing the Secret of bot ${name} failed: ${apiMessage(err)}`, { cause: err });
-      await this.core.createNamespacedSecret({ namespace, body: secret });
+      await this.core.createNamespacedSecret({ namespace, body: secret }).catch((e: unknown) => {
+        throw new Error(`creating the Secret of bot ${name} failed: ${apiMessage(e)}`, { cause: e });
+      });
     }
   }
 

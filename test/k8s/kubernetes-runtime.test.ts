@@ -198,3 +198,23 @@ describe('bots on Kubernetes (BOT_RUNTIME=kubernetes)', () => {
     expect((await apps.listNamespacedDeployment({ namespace, labelSelector: `codex32.io/bot-id=${id}` })).items).toEqual([]);
   });
 });
+
+describe('Kubernetes runtime misconfigured', () => {
+  let t: TestPlatform | undefined;
+  afterAll(() => t?.close());
+
+  it('a bots namespace that does not exist: the launch fails with the API\'s reason, and the platform runs on', async () => {
+    t = await startTestPlatform('pglite', { BOT_RUNTIME: 'kubernetes', KUBECONFIG: inject('kubeconfig'), KUBE_BOTS_NAMESPACE: 'no-such-namespace' });
+    const id = t.uniqueId('nowhere');
+    await t.request('POST', '/api/v1/bots', { id, name: 'Nowhere', image: 'ghcr.io/acme/keeper:1' });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    const failed = await waitForBot(t, id, 'failed', (b) => b.status === 'failed', 60_000);
+    expect(failed.status_reason).toMatch(/Deployment of bot .* failed: 404: namespaces "no-such-namespace" not found/);
+    expect((await t.anonymous('GET', '/health')).status).toBe(200);
+  });
+
+  it('a kubeconfig that is not there is refused at start-up with what to set', async () => {
+    const { loadKubeConfig } = await import('../../activities/runtime/create-runtime.js');
+    expect(() => loadKubeConfig({ KUBECONFIG: '/nonexistent/kubeconfig' })).toThrow(/BOT_RUNTIME=kubernetes: no usable Kubernetes configuration .*set KUBECONFIG/);
+  });
+});
