@@ -17,12 +17,15 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- build: all dependencies, TypeScript compile, pre-bundled workflows -------
-FROM ${NODE_IMAGE} AS build
-WORKDIR /src
+# --- npm settings shared by both install stages (no update check, fund or audit) -
+FROM ${NODE_IMAGE} AS npm
 ENV npm_config_update_notifier=false \
     npm_config_fund=false \
     npm_config_audit=false
+
+# --- build: all dependencies, TypeScript compile, pre-bundled workflows -------
+FROM npm AS build
+WORKDIR /src
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts
@@ -36,11 +39,8 @@ RUN npm run build \
  && test -f dist/workflow-bundle.js
 
 # --- prod-deps: runtime dependencies only ------------------------------------
-FROM ${NODE_IMAGE} AS prod-deps
+FROM npm AS prod-deps
 WORKDIR /src
-ENV npm_config_update_notifier=false \
-    npm_config_fund=false \
-    npm_config_audit=false
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts

@@ -2,6 +2,7 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { VoiceInput, VoiceUtterance } from './socket-session.js';
 import { commandGrammar, expandJsgf } from './stt/grammar.js';
+import { wholeSamples } from './stt/pcm.js';
 import { loadPocketsphinx, PocketsphinxDecoder } from './stt/pocketsphinx.js';
 import { loadVosk, VoskModel, type VoskRecognizer } from './stt/vosk.js';
 
@@ -181,14 +182,9 @@ export function resampler(from: number, to: number): (chunk: Buffer) => Buffer {
   const step = from / to;
   let pos = 0; // position of the next output sample, in input samples, relative to `prev`
   let prev: number | null = null;
-  let odd: Buffer | null = null;
+  const samples = wholeSamples();
   return (chunk) => {
-    let bytes = odd ? Buffer.concat([odd, chunk]) : chunk;
-    odd = null;
-    if (bytes.length & 1) {
-      odd = bytes.subarray(bytes.length - 1);
-      bytes = bytes.subarray(0, bytes.length - 1);
-    }
+    const bytes = samples(chunk);
     const n = bytes.length >> 1;
     if (n === 0) return Buffer.alloc(0);
     // Input samples: prev (index 0, when there is one), then this chunk's.

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
 import type { LibraryHandle } from 'koffi';
+import { wholeSamples } from './pcm.js';
 
 type KoffiFunction = ReturnType<LibraryHandle['func']>;
 
@@ -84,7 +85,7 @@ export class PocketsphinxDecoder {
   private readonly config: unknown;
   private readonly decoder: unknown;
   private grammarKey: string | null = null;
-  private odd: Buffer | null = null;
+  private samples = wholeSamples();
   private inUtterance = false;
 
   constructor(private readonly b: Binding) {
@@ -139,17 +140,12 @@ export class PocketsphinxDecoder {
     if (this.inUtterance) this.finish();
     if ((this.b.startUtt(this.decoder) as number) < 0) throw new Error('pocketsphinx could not start an utterance');
     this.inUtterance = true;
-    this.odd = null;
+    this.samples = wholeSamples();
   }
 
   /** Feeds 16 kHz PCM; returns what it hears so far. */
   feed(pcm: Buffer): string {
-    let chunk = this.odd ? Buffer.concat([this.odd, pcm]) : pcm;
-    this.odd = null;
-    if (chunk.length & 1) {
-      this.odd = chunk.subarray(chunk.length - 1);
-      chunk = chunk.subarray(0, chunk.length - 1);
-    }
+    const chunk = this.samples(pcm);
     if (chunk.length && (this.b.processRaw(this.decoder, chunk, chunk.length >> 1, 0, 0) as number) < 0) throw new Error('pocketsphinx failed on the audio');
     return this.hypothesis();
   }

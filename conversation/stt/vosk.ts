@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as Koffi from 'koffi';
 import type { LibraryHandle } from 'koffi';
+import { wholeSamples } from './pcm.js';
 
 type KoffiFunction = ReturnType<LibraryHandle['func']>;
 
@@ -132,7 +133,7 @@ function modelSampleRate(dir: string): number {
  */
 export class VoskRecognizer {
   private segments: string[] = [];
-  private odd: Buffer | null = null;
+  private samples = wholeSamples();
 
   constructor(
     private readonly b: Binding,
@@ -144,17 +145,12 @@ export class VoskRecognizer {
   start(): void {
     this.b.recognizerReset(this.handle);
     this.segments = [];
-    this.odd = null;
+    this.samples = wholeSamples();
   }
 
   /** Feeds PCM at the model's rate; returns what it hears so far. */
   feed(pcm: Buffer): string {
-    let chunk = this.odd ? Buffer.concat([this.odd, pcm]) : pcm;
-    this.odd = null;
-    if (chunk.length & 1) {
-      this.odd = chunk.subarray(chunk.length - 1);
-      chunk = chunk.subarray(0, chunk.length - 1);
-    }
+    const chunk = this.samples(pcm);
     if (chunk.length && (this.b.acceptWaveform(this.handle, chunk, chunk.length) as number) === 1) this.segments.push(text(this.b.result(this.handle), 'text'));
     return join([...this.segments, text(this.b.partialResult(this.handle), 'partial')]);
   }
