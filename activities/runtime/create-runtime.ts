@@ -15,6 +15,7 @@ export function createRuntime(config: Config, logger: Logger, apiUrl: string): B
       namespace: config.KUBE_BOTS_NAMESPACE,
       platformEnv: { CODEX32_API_URL: apiUrl },
       launchTimeoutMs: config.KUBE_LAUNCH_TIMEOUT_SECONDS * 1000,
+      stopGraceSeconds: Math.ceil(config.BOT_STOP_GRACE_SECONDS),
       logger: logger.child({ component: 'kubernetes-runtime' }),
     });
   }

@@ -35,6 +35,8 @@ export interface KubernetesRuntimeOptions {
   platformEnv: Record<string, string>;
   /** How long a pod may take to be scheduled, pull its image and start its container. */
   launchTimeoutMs: number;
+  /** The pods' termination grace period: SIGTERM, then SIGKILL after it (BOT_STOP_GRACE_SECONDS). */
+  stopGraceSeconds: number;
   logger: Logger;
 }
 
@@ -249,7 +251,7 @@ export class KubernetesRuntime implements BotRuntime {
     this.watched.set(instanceId, entry);
 
     // The Secret must exist before a pod needs it: first launch creates the Deployment at 0 replicas to own it.
-    const grace = 30;
+    const grace = this.opts.stopGraceSeconds;
     const deployment = (await this.readDeployment(botId)) ?? (await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 0, grace)));
     await this.upsertSecret(botSecret(request, this.opts.namespace, deployment));
     await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 1, grace));

@@ -59,6 +59,7 @@ describe('bots on Kubernetes (BOT_RUNTIME=kubernetes)', () => {
     expect(d.spec?.strategy?.type).toBe('Recreate');
     const podSpec = d.spec!.template.spec!;
     expect(podSpec.automountServiceAccountToken).toBe(false);
+    expect(podSpec.terminationGracePeriodSeconds).toBe(2); // BOT_STOP_GRACE_SECONDS
     expect(podSpec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(podSpec.containers).toHaveLength(1);
     const c = podSpec.containers[0]!;
