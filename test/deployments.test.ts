@@ -92,7 +92,8 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     const id = t.uniqueId('deploy-race');
     await register(id);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
-    await waitFor(async () => (await bot(id)).status === 'running', 'running');
+    // Running in the registry (the launch writes it) and in the workflow (which learns it when the launch returns).
+    await waitFor(async () => (await bot(id)).status === 'running' && (await t.botState(id)).status === 'running', 'running');
     // The registry lags the workflow (as in a race with another command): the deployment asks to start a running bot.
     await t.platform.registry.db.updateTable('bots').set({ desired_state: 'stopped' }).where('id', '=', id).execute();
 
