@@ -90,6 +90,8 @@ describe('the command socket: chat commands over WebSocket', () => {
     expect(started).toMatchObject({ type: 'reply', data: { action: 'start', bot_id: 'analytics-bot-v1' } });
     expect(started.text).toMatch(/Start accepted: analytics-bot-v1/);
     await waitForBot(t, 'analytics-bot-v1', 'running', (b) => b.status === 'running');
+    // The workflow learns it once the launch returns: only then is "start" refused as already running.
+    await waitFor(async () => (await t.botState('analytics-bot-v1')).status === 'running', 'the workflow at running');
     const status = await op.ask({ type: 'command', text: 'is analytics running?' });
     expect(status.text).toMatch(/^analytics-bot-v1 is running \(pid \d+/);
     expect((await op.ask('status')).text).toMatch(/^4 bots: .*1 running/);
