@@ -44,7 +44,9 @@ if (!existsSync('/usr/share/pocketsphinx/model/en-us/en-us')) {
 }
 
 // The Kubernetes test suite's control plane (etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler, kwok): built once into .tools/k8s; build.sh returns at once when it is there.
+// kube-scheduler, kwok), built once into .tools/k8s, and compose-check (docker-compose.yml
+// loaded as Compose does, without Docker) into .tools/bin: each returns at once when built.
 if (process.argv.includes('--k8s')) {
   run('sh', [path.join(root, 'scripts', 'k8s', 'build.sh')]);
+  run('sh', [path.join(root, 'scripts', 'compose-check', 'build.sh')]);
 }

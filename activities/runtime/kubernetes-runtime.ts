@@ -100,7 +100,7 @@ export function botDeployment(request: LaunchRequest, namespace: string, platfor
               // The bot's own env and its token: from its Secret.
               envFrom: [{ secretRef: { name: botId } }],
               ...(Object.keys(quantities).length ? { resources: { requests: quantities, limits: quantities } } : {}),
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } },
+              securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } },
               volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],

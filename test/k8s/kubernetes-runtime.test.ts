@@ -66,7 +66,7 @@ describe('bots on Kubernetes (BOT_RUNTIME=kubernetes)', () => {
     expect(c.image).toBe('ghcr.io/acme/analytics-bot:1.2');
     expect(c.args).toEqual(['--interval', '5']);
     expect(c.resources).toEqual({ requests: { memory: '256Mi', cpu: '500m' }, limits: { memory: '256Mi', cpu: '500m' } });
-    expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
     expect(Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]))).toMatchObject({ CODEX32_BOT_ID: id, CODEX32_INSTANCE_ID: bot.instance_id, CODEX32_API_URL: expect.stringMatching(/^http:\/\//) });
     // Secret values are not in the Deployment: they come from the bot's Secret.
     expect(JSON.stringify(d)).not.toContain('s3cret');

@@ -11,8 +11,10 @@ const root = projectRoot();
 
 /**
  * The platform's own manifests (k8s/), the Dockerfile and docker-compose.yml:
- * checked against the code, then accepted by a real kube-apiserver (server-side
- * dry run: admission, schemas, Pod Security), then created for real.
+ * checked against the code; the Compose file loaded by compose-go (what
+ * `docker compose config` runs; there is no Docker here); the manifests
+ * accepted by a real kube-apiserver (server-side dry run: admission, schemas,
+ * Pod Security), then created for real.
  */
 describe('k8s/ manifests against a real kube-apiserver', () => {
   let kubeconfig: string;
@@ -34,6 +36,18 @@ describe('k8s/ manifests against a real kube-apiserver', () => {
   it('names only settings the platform reads and entry points the build has (check-deploy-files)', async () => {
     const { stdout } = await run(process.execPath, [path.join(root, 'scripts', 'check-deploy-files.mjs')], { cwd: root });
     expect(stdout).toMatch(/ok/);
+  });
+
+  it('docker-compose.yml loads as Compose loads it (schema, interpolation), and refuses to run without API_SECRET_KEY', async () => {
+    const check = path.join(root, '.tools', 'bin', 'compose-check');
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' };
+    const { stdout } = await run(check, ['-f', 'docker-compose.yml'], { cwd: root, env: { ...env, API_SECRET_KEY: 'a'.repeat(64) } });
+    expect(stdout.trim().split(' ').slice(1).sort()).toEqual(expect.arrayContaining(['api', 'migrate', 'postgres', 'redis', 'temporal', 'temporal-ui', 'worker']));
+    const without = await run(check, ['-f', 'docker-compose.yml'], { cwd: root, env }).then(
+      () => null,
+      (err: { stderr?: string }) => err.stderr ?? '',
+    );
+    expect(without).toMatch(/required variable API_SECRET_KEY is missing a value/);
   });
 
   it('every manifest is accepted by kubectl apply --dry-run=server; applied, the API and worker Deployments are created and their pods run', async () => {
