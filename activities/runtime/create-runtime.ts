@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
@@ -43,13 +45,15 @@ export function createLogReader(config: Config): (botId: string, lines: number) 
   return (botId, lines) => tailLines(path.join(config.paths.botLogsDir, `${botId}.log`), lines, 4 * 1024 * 1024);
 }
 
-/** KUBECONFIG's file when set; else the pod's service account in a cluster, else ~/.kube/config. */
+/** KUBECONFIG's file when set; else the pod's service account in a cluster, else ~/.kube/config; else why there is none. */
 export function loadKubeConfig(config: Pick<Config, 'KUBECONFIG'>): KubeConfig {
   const kc = new KubeConfig();
+  const home = path.join(os.homedir(), '.kube', 'config');
   try {
     if (config.KUBECONFIG) kc.loadFromFile(config.KUBECONFIG);
     else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-    else kc.loadFromDefault();
+    else if (existsSync(home)) kc.loadFromFile(home);
+    else throw new Error(`KUBECONFIG is not set, this is not a pod in a cluster, and there is no ${home}`);
   } catch (err) {
     throw new Error(`BOT_RUNTIME=kubernetes: no usable Kubernetes configuration (${(err as Error).message}); set KUBECONFIG to a kubeconfig file, or run the worker in a cluster`, { cause: err });
   }

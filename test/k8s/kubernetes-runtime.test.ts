@@ -217,5 +217,15 @@ describe('Kubernetes runtime misconfigured', () => {
   it('a kubeconfig that is not there is refused at start-up with what to set', async () => {
     const { loadKubeConfig } = await import('../../activities/runtime/create-runtime.js');
     expect(() => loadKubeConfig({ KUBECONFIG: '/nonexistent/kubeconfig' })).toThrow(/BOT_RUNTIME=kubernetes: no usable Kubernetes configuration .*set KUBECONFIG/);
+    // Nothing at all: said so, rather than trying a default address.
+    const saved = { HOME: process.env.HOME, host: process.env.KUBERNETES_SERVICE_HOST };
+    process.env.HOME = t!.root;
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    try {
+      expect(() => loadKubeConfig({ KUBECONFIG: undefined })).toThrow(/KUBECONFIG is not set, this is not a pod in a cluster, and there is no .*\.kube\/config/);
+    } finally {
+      process.env.HOME = saved.HOME;
+      if (saved.host !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved.host;
+    }
   });
 });
