@@ -46,6 +46,8 @@ export interface SocketAccess {
 
 /** How long before the token ends the client is told to send a fresh one. */
 const TOKEN_WARNING_MS = 60_000;
+/** The longest delay setTimeout keeps (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Voice: an utterance streamed in, transcripts out; absent when voice is off or no engine could start. */
 export interface VoiceInput {
@@ -105,6 +107,13 @@ export class SocketSession {
     this.accessTimers = [];
     if (!expiresAt || this.closed) return;
     const left = expiresAt.getTime() - Date.now();
+    // Node fires timers longer than about 24.8 days at once: a long-lived token is looked at again later instead.
+    if (left - TOKEN_WARNING_MS > MAX_TIMER_MS) {
+      const later = setTimeout(() => this.watchExpiry(expiresAt), MAX_TIMER_MS);
+      later.unref();
+      this.accessTimers = [later];
+      return;
+    }
     const warn = setTimeout(() => {
       this.send({
         type: 'token_expiring',
