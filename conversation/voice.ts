@@ -178,7 +178,8 @@ function unavailable(why: string): VoiceInput {
  * carrying the fraction and the last sample (and an odd byte) across chunks.
  */
 export function resampler(from: number, to: number): (chunk: Buffer) => Buffer {
-  if (from === to) return (chunk) => chunk;
+  // Whole samples out either way: the engines take nothing else.
+  if (from === to) return wholeSamples();
   const step = from / to;
   let pos = 0; // position of the next output sample, in input samples, relative to `prev`
   let prev: number | null = null;

@@ -178,4 +178,12 @@ describe('resampling streamed PCM', () => {
     for (let i = 1; i < out.length / 2; i++) if (out.readInt16LE(i * 2) >= 0 !== out.readInt16LE((i - 1) * 2) >= 0) crossings++;
     expect(Math.abs(crossings - 880)).toBeLessThanOrEqual(4);
   });
+
+  it('at the same rate passes whole samples on, keeping an odd byte for the next chunk', () => {
+    const same = resampler(16_000, 16_000);
+    const pcm = Buffer.from([1, 2, 3, 4, 5, 6, 7]);
+    expect([...same(pcm.subarray(0, 3))]).toEqual([1, 2]);
+    expect([...same(pcm.subarray(3, 6))]).toEqual([3, 4, 5, 6]);
+    expect([...same(pcm.subarray(6))]).toEqual([]);
+  });
 });

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
 import type { LibraryHandle } from 'koffi';
-import { wholeSamples } from './pcm.js';
 
 type KoffiFunction = ReturnType<LibraryHandle['func']>;
 
@@ -85,7 +84,6 @@ export class PocketsphinxDecoder {
   private readonly config: unknown;
   private readonly decoder: unknown;
   private grammarKey: string | null = null;
-  private samples = wholeSamples();
   private inUtterance = false;
 
   constructor(private readonly b: Binding) {
@@ -140,13 +138,11 @@ export class PocketsphinxDecoder {
     if (this.inUtterance) this.finish();
     if ((this.b.startUtt(this.decoder) as number) < 0) throw new Error('pocketsphinx could not start an utterance');
     this.inUtterance = true;
-    this.samples = wholeSamples();
   }
 
-  /** Feeds 16 kHz PCM; returns what it hears so far. */
+  /** Feeds whole 16-bit samples at 16 kHz (the resampler's output); returns what it hears so far. */
   feed(pcm: Buffer): string {
-    const chunk = this.samples(pcm);
-    if (chunk.length && (this.b.processRaw(this.decoder, chunk, chunk.length >> 1, 0, 0) as number) < 0) throw new Error('pocketsphinx failed on the audio');
+    if (pcm.length && (this.b.processRaw(this.decoder, pcm, pcm.length >> 1, 0, 0) as number) < 0) throw new Error('pocketsphinx failed on the audio');
     return this.hypothesis();
   }
 

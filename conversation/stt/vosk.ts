@@ -3,7 +3,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as Koffi from 'koffi';
 import type { LibraryHandle } from 'koffi';
-import { wholeSamples } from './pcm.js';
 
 type KoffiFunction = ReturnType<LibraryHandle['func']>;
 
@@ -133,7 +132,6 @@ function modelSampleRate(dir: string): number {
  */
 export class VoskRecognizer {
   private segments: string[] = [];
-  private samples = wholeSamples();
 
   constructor(
     private readonly b: Binding,
@@ -145,13 +143,11 @@ export class VoskRecognizer {
   start(): void {
     this.b.recognizerReset(this.handle);
     this.segments = [];
-    this.samples = wholeSamples();
   }
 
-  /** Feeds PCM at the model's rate; returns what it hears so far. */
+  /** Feeds whole 16-bit samples at the model's rate (the resampler's output); returns what it hears so far. */
   feed(pcm: Buffer): string {
-    const chunk = this.samples(pcm);
-    if (chunk.length && (this.b.acceptWaveform(this.handle, chunk, chunk.length) as number) === 1) this.segments.push(text(this.b.result(this.handle), 'text'));
+    if (pcm.length && (this.b.acceptWaveform(this.handle, pcm, pcm.length) as number) === 1) this.segments.push(text(this.b.result(this.handle), 'text'));
     return join([...this.segments, text(this.b.partialResult(this.handle), 'partial')]);
   }
 
