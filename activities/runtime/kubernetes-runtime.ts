@@ -309,18 +309,31 @@ export class KubernetesRuntime implements BotRuntime {
     }
   }
 
-  /** Replaces the bot's Deployment spec (read, then write with its resourceVersion; again on a conflict). */
-  private async writeDeployment(desired: V1Deployment): Promise<V1Deployment> {
-    const name = desired.metadata!.name!;
+  /**
+   * Reads the bot's Deployment, changes it and writes it with the version
+   * read; again on a conflict, so a write in between is never lost. `change`
+   * gets the current one (null when there is none) and returns what to write,
+   * or null to leave it. Returns the Deployment as it is then.
+   */
+  private async updateDeployment(name: string, what: string, change: (current: V1Deployment | null) => V1Deployment | null): Promise<V1Deployment | null> {
+    const namespace = this.opts.namespace;
     for (let attempt = 0; ; attempt++) {
       const current = await this.readDeployment(name);
+      const next = change(current);
+      if (!next) return current;
       try {
-        if (!current) return await this.apps.createNamespacedDeployment({ namespace: this.opts.namespace, body: desired });
-        return await this.apps.replaceNamespacedDeployment({ name, namespace: this.opts.namespace, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata!.resourceVersion! } } });
+        if (!current) return await this.apps.createNamespacedDeployment({ namespace, body: next });
+        return await this.apps.replaceNamespacedDeployment({ name, namespace, body: { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata!.resourceVersion! } } });
       } catch (err) {
-        if (!conflict(err) || attempt >= 5) throw new Error(`writing the Deployment of bot ${name} failed: ${apiMessage(err)}`, { cause: err });
+        if (!conflict(err) || attempt >= 5) throw new Error(`${what} failed: ${apiMessage(err)}`, { cause: err });
       }
     }
+  }
+
+  /** The bot's Deployment as `desired` (created when missing). */
+  private async writeDeployment(desired: V1Deployment): Promise<V1Deployment> {
+    const name = desired.metadata!.name!;
+    return (await this.updateDeployment(name, `writing the Deployment of bot ${name}`, () => desired))!;
   }
 
   private async upsertSecret(secret: V1Secret): Promise<void> {
@@ -342,18 +355,12 @@ export class KubernetesRuntime implements BotRuntime {
    * write carries the version read, so a launch in between wins).
    */
   private async scale(botId: string, replicas: number, onlyFor?: string): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      const current = await this.readDeployment(botId);
-      if (!current) return false;
-      if (onlyFor && current.spec?.template?.metadata?.labels?.[INSTANCE_LABEL] !== onlyFor) return true;
-      if (current.spec?.replicas === replicas) return true;
-      try {
-        await this.apps.replaceNamespacedDeployment({ name: botId, namespace: this.opts.namespace, body: { ...current, spec: { ...current.spec!, replicas } } });
-        return true;
-      } catch (err) {
-        if (!conflict(err) || attempt >= 5) throw new Error(`scaling bot ${botId} to ${replicas} failed: ${apiMessage(err)}`, { cause: err });
-      }
-    }
+    const after = await this.updateDeployment(botId, `scaling bot ${botId} to ${replicas}`, (current) => {
+      if (!current || current.spec?.replicas === replicas) return null;
+      if (onlyFor && current.spec?.template?.metadata?.labels?.[INSTANCE_LABEL] !== onlyFor) return null;
+      return { ...current, spec: { ...current.spec!, replicas } };
+    });
+    return after !== null;
   }
 
   async stop(ref: InstanceRef, graceMs: number): Promise<InstanceExit> {
