@@ -9,6 +9,9 @@ import { Deadline, pool, sleep, type BotList } from './util.js';
 
 const run = promisify(execFile);
 
+/** Bots' image on Kubernetes: never pulled on KWOK's nodes. */
+export const BENCH_IMAGE = 'registry.codex32.test/bench-bot:1.0';
+
 export interface KubernetesOptions {
   size: number;
   kubeconfig: string;
@@ -61,10 +64,10 @@ export async function benchKubernetes(env: BenchEnv, opts: KubernetesOptions): P
   kc.loadFromFile(opts.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const ids = Array.from({ length: n }, (_, i) => `${env.runId}-k8s-${String(i).padStart(4, '0')}`);
-  const image = 'registry.codex32.test/bench-bot:1.0';
+  const image = BENCH_IMAGE;
 
   const registered = await pool(n, 8, new Deadline(180_000, 'registering the bots'), (i) =>
-    api.expect([201], 'POST', '/api/v1/bots', { id: ids[i], name: `Bench ${ids[i]}`, image, role: `${env.runId}-k8s`, resources: { memory_limit_mb: 64, cpu_limit: 0.05 } }).then(() => undefined),
+    api.registerBot(ids[i]!, { image, role: `${env.runId}-k8s`, resources: { memory_limit_mb: 64, cpu_limit: 0.05 } }),
   );
   if (registered < n) throw new Error(`registered only ${registered} of ${n} bots`);
 

@@ -6,7 +6,7 @@ import { benchAuthOverhead } from './auth-overhead.js';
 import { benchChat, type ChatOptions } from './chat.js';
 import { benchFleetStart } from './fleet-start.js';
 import { benchHeal, type HealOptions } from './heal.js';
-import { benchKubernetes } from './kubernetes.js';
+import { BENCH_IMAGE, benchKubernetes } from './kubernetes.js';
 import { createBenchEnv, ECHO_BOT, type BenchEnv, type CloseReport, type HostMode } from './host.js';
 import { benchListBots } from './list-bots.js';
 import { formatHostMemory, hostMemory } from './proc.js';
@@ -134,8 +134,7 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
 /** One start and stop before measuring: the worker is polling, code paths are warm. Returns the cold start → running. */
 async function warmUp(env: BenchEnv): Promise<number> {
   const id = `${env.runId}-probe`;
-  if (process.env.BOT_RUNTIME === 'kubernetes') await env.api.expect([201], 'POST', '/api/v1/bots', { id, name: 'Bench probe', image: 'registry.codex32.test/bench-bot:1.0', role: 'probe' });
-  else await env.api.registerBot(id, { blueprint: ECHO_BOT, role: 'probe', env: { INTERVAL_MS: '600000' } });
+  await env.api.registerBot(id, process.env.BOT_RUNTIME === 'kubernetes' ? { image: BENCH_IMAGE, role: 'probe' } : { blueprint: ECHO_BOT, role: 'probe', env: { INTERVAL_MS: '600000' } });
   const t0 = performance.now();
   await env.api.expect([202], 'POST', `/api/v1/bots/${id}/start`);
   await env.api.waitStatus(id, 'running', 10, new Deadline(120_000, 'the first bot start'));

@@ -112,7 +112,11 @@ export class Api {
     return res;
   }
 
-  async registerBot(id: string, spec: { blueprint: string; role?: string; env?: Record<string, string>; heal_policy?: Record<string, number> }): Promise<void> {
+  /** A bot from a blueprint (local runtime) or an image (Kubernetes). */
+  async registerBot(
+    id: string,
+    spec: ({ blueprint: string } | { image: string }) & { role?: string; env?: Record<string, string>; heal_policy?: Record<string, number>; resources?: Record<string, number> },
+  ): Promise<void> {
     await this.expect([201], 'POST', '/api/v1/bots', { id, name: `Bench ${id}`, ...spec });
   }
 
