@@ -23,6 +23,7 @@ import { selfRoutes } from './routes/self.js';
 import { guideRoutes } from './routes/guide.js';
 import { registerCommandSocket, type CommandSocketDeps } from './routes/command-socket.js';
 import { auditTrail } from './audit.js';
+import { screenInput } from './input-screen.js';
 import { guidedResponses, withGuidedFields } from './guidance.js';
 
 export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'> & {
@@ -91,8 +92,9 @@ export function createApp(input: AppDepsInput) {
         ),
     }),
   );
+  app.use(screenInput());
 
-  // Public by default for scrapers on a private network; METRICS_AUTH asks for metrics:read.
+  // Credentials unless the API listens on loopback only (METRICS_AUTH overrides): the bot ids and incident counts are the fleet's inventory.
   if (deps.config.METRICS_AUTH) app.use('/metrics', ...access(deps, 'metrics:read').middleware);
   app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }));
   app.route('/', healthRoutes(deps));

@@ -3,6 +3,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../lib/logger.js';
+import { storableText } from '../lib/safe-text.js';
+import { insertAuditEntry, type NewAuditEntry } from '../registry/audit.js';
 import type { Database } from '../registry/database.js';
 import { principalName } from './auth/principal.js';
 import type { AppEnv } from './deps.js';
@@ -15,52 +17,66 @@ export function resultOf(status: number): 'ok' | 'denied' | 'refused' | 'error' 
   return status < 500 ? 'refused' : 'error';
 }
 
+/** Under /api and the command socket: every change, and every refusal of a read (a probe is an attempt too). */
+function audited(method: string, path: string, status: number): boolean {
+  if (!path.startsWith('/api/') && !path.startsWith('/ws/')) return false;
+  return CHANGES.has(method) || status >= 400;
+}
+
 /**
  * Records every attempt to change state (who, what, when, from where, result),
- * after the response is decided, so refusals are on record too. Login
- * attempts are recorded under the name they tried; passwords never are.
+ * and every refused request, after the response is decided, so refusals are
+ * on record too. Login attempts are recorded under the name they tried;
+ * passwords never are. Whatever a request held, its record is stored:
+ * every text is escaped and cut to fit; if the database cannot take it, the
+ * record goes to the log whole instead of being lost.
  */
 export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: (c: Context) => string | null): MiddlewareHandler<AppEnv> {
   return async function auditTrailHandler(c, next) {
     await next();
-    if (!CHANGES.has(c.req.method) || !c.req.path.startsWith('/api/')) return;
+    if (!audited(c.req.method, c.req.path, c.res.status)) return;
     const principal = c.get('principal');
     let actor = principal ? principalName(principal) : 'anonymous';
-    let actorType = principal?.type ?? 'anonymous';
+    let actorType: string = principal?.type ?? 'anonymous';
     const route = routePath(c, -1);
-    if (route === '/api/v1/auth/login') {
-      const tried = await c.req.json<{ username?: unknown }>().catch(() => null);
-      if (typeof tried?.username === 'string') {
-        actor = tried.username.slice(0, 64);
-        actorType = 'user';
-      }
+    const body = c.req.method === 'POST' ? await c.req.json<unknown>().catch(() => null) : null;
+    const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    if (route === '/api/v1/auth/login' && typeof fields.username === 'string') {
+      actor = fields.username;
+      actorType = 'user';
     }
-    const params = c.req.param() as Record<string, string>;
-    let target = params.id ?? params.username ?? null;
-    if (target === null && c.req.method === 'POST') {
-      // Routes without a path id name their target in the body (a new bot's id, a deployment's bot).
-      const body = await c.req.json<Record<string, unknown>>().catch(() => null);
-      const named = body && typeof body === 'object' ? [body.bot_id, body.id, body.username, body.name].find((v) => typeof v === 'string') : undefined;
-      if (typeof named === 'string') target = named.slice(0, 200);
-    }
+    const params = safeParams(c);
+    let target = params.id ?? params.username ?? params.user_id ?? null;
+    // Routes without a path id name their target in the body (a new bot's id, a deployment's bot).
+    target ??= [fields.bot_id, fields.id, fields.username, fields.name].find((v): v is string => typeof v === 'string') ?? null;
+    const entry: NewAuditEntry = {
+      id: randomUUID(),
+      actor: storableText(actor, 64),
+      actor_type: actorType,
+      action: storableText(`${c.req.method} ${route}`, 200),
+      target: target === null ? null : storableText(target, 200),
+      result: resultOf(c.res.status),
+      status: c.res.status,
+      ip: (() => {
+        const ip = clientAddress(c);
+        return ip === null ? null : storableText(ip, 64);
+      })(),
+      request_id: c.get('requestId') ?? null,
+      details: JSON.stringify({ path: storableText(c.req.path, 2048) }),
+    };
     try {
-      await db
-        .insertInto('audit_log')
-        .values({
-          id: randomUUID(),
-          actor,
-          actor_type: actorType,
-          action: `${c.req.method} ${route}`,
-          target,
-          result: resultOf(c.res.status),
-          status: c.res.status,
-          ip: clientAddress(c),
-          request_id: c.get('requestId') ?? null,
-          details: JSON.stringify({ path: c.req.path }),
-        })
-        .execute();
+      await insertAuditEntry(db, entry);
     } catch (err) {
-      logger.error({ err, requestId: c.get('requestId') }, 'could not write the audit record');
+      logger.error({ err, requestId: entry.request_id, audit: entry }, 'could not write the audit record to the database; it is in this log line instead');
     }
   };
+}
+
+/** The path parameters as routed; a parameter that does not decode is shown as sent. */
+function safeParams(c: Context): Record<string, string> {
+  try {
+    return c.req.param() as Record<string, string>;
+  } catch {
+    return {};
+  }
 }

@@ -1,5 +1,6 @@
 import type { InstanceRef, InstanceStats } from '../activities/runtime/types.js';
 import type { BotView } from '../lib/bot-spec.js';
+import { escapeForDisplay } from '../lib/safe-text.js';
 import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from '../lib/bot-status.js';
 import type { BotRow, InstanceRow } from '../registry/database.js';
 import type { HeartbeatRow } from '../registry/heartbeats.js';
@@ -22,8 +23,8 @@ export async function toBotView(
   const now = Date.now();
   return {
     bot_id: bot.id,
-    name: bot.name,
-    description: bot.description,
+    name: escapeForDisplay(bot.name),
+    description: escapeForDisplay(bot.description),
     role: bot.role,
     blueprint: bot.blueprint,
     image: bot.image,

@@ -22,7 +22,7 @@ export type AppEnv = {
     /** The request-limit decision, when authentication already counted the request. */
     limit?: LimitDecision;
     /** The command socket's user, checked at the upgrade. */
-    socketUser?: { token: string; username: string; permissions: ReadonlySet<Permission> };
+    socketUser?: { token: string; userId: string; username: string; permissions: ReadonlySet<Permission> };
   };
 };
 

@@ -100,6 +100,7 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
         port: await freePort(),
         uiPort: await freePort(),
         namespace,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
         logger: createLogger({ LOG_LEVEL: 'warn', NODE_ENV: 'production' }, 'bench-temporal'),
       });
       closers.push({ what: 'stopping the Temporal dev server', fn: () => dev.stop() });

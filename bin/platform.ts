@@ -31,6 +31,7 @@ import { migrate } from '../registry/migrate.js';
 import { sql } from 'kysely';
 import { createBotWorker } from '../worker/create-worker.js';
 import type { Config } from '../lib/config.js';
+import { keepPrivate } from '../lib/private-dirs.js';
 import type { Logger } from '../lib/logger.js';
 import { connectTemporal, createTemporalClient, ensureSearchAttributes } from '../lib/temporal.js';
 
@@ -72,6 +73,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }
   };
   try {
+    keepPrivate([config.paths.dataDir, config.paths.logsDir], logger);
     const registry = await openRegistry(config, { onIdleError: (err) => logger.warn({ code: (err as { code?: string }).code, error: err.message }, 'the database ended an idle connection; a new one opens at the next query') });
     closers.push(() => registry.close());
     await migrate(registry.db, 'latest');
@@ -166,7 +168,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     let workerDone: Promise<void> = new Promise(() => undefined);
     let workerHealthUrl: string | null = null;
     if (opts.worker) {
-      const rt = createRuntime(config, logger, config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`);
+      const rt = await createRuntime(config, logger, config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`);
       runtime = rt;
       closers.push(() => rt.close());
       const w = await createBotWorker({

@@ -23,6 +23,7 @@ runMain('codex32', async (config, logger) => {
         port: config.TEMPORAL_DEV_PORT,
         uiPort: config.TEMPORAL_UI_PORT,
         namespace: config.TEMPORAL_NAMESPACE,
+        env: config.botBaseEnv,
         logger,
       });
     }

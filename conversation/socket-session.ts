@@ -1,4 +1,4 @@
-import type { FleetEvent } from '../lib/fleet-events.js';
+import { FLEET_EVENT_KINDS, type FleetEvent } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import type { Conversation, ServerMessage } from './commands.js';
 
@@ -64,6 +64,8 @@ export interface VoiceUtterance {
   close(): void;
 }
 
+const EVENT_NAMES: Record<FleetEvent['kind'], string> = { status: 'status changes', incident: 'incidents' };
+
 const BOT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$/;
 
 /**
@@ -89,7 +91,15 @@ export class SocketSession {
   constructor(
     private readonly peer: Peer,
     conversation: Conversation,
-    private readonly opts: { limits: SessionLimits; logger: Logger; voice: VoiceInput | null; botNames: () => Promise<string[]>; access?: SocketAccess },
+    private readonly opts: {
+      limits: SessionLimits;
+      logger: Logger;
+      voice: VoiceInput | null;
+      botNames: () => Promise<string[]>;
+      access?: SocketAccess;
+      /** Whether the client's current access covers events of this kind (REST's permission for the same facts); absent: every kind. */
+      mayReceive?: (kind: FleetEvent['kind']) => boolean;
+    },
   ) {
     this.conversation = conversation;
     this.tokens = opts.limits.burst;
@@ -167,9 +177,10 @@ export class SocketSession {
     });
   }
 
-  /** An event of the fleet: delivered when the client subscribed to its bot. */
+  /** An event of the fleet: delivered when the client subscribed to its bot and its access covers the kind. */
   event(e: FleetEvent): void {
     if (this.closed || !this.subscribed || (this.subscribed !== '*' && !this.subscribed.has(e.bot_id))) return;
+    if (this.opts.mayReceive && !this.opts.mayReceive(e.kind)) return;
     this.send({ type: 'event', ...e });
   }
 
@@ -193,7 +204,15 @@ export class SocketSession {
           if (message.bots === '*') this.subscribed = '*';
           else if (this.subscribed !== '*') this.subscribed = new Set([...(this.subscribed ?? []), ...message.bots]);
           const to = this.subscribed === '*' ? 'every bot' : [...this.subscribed!].join(', ');
-          this.send({ type: 'reply', text: `Subscribed: status changes and incidents of ${to} come as they happen.`, data: { subscribed: this.subscribed === '*' ? '*' : [...this.subscribed!] } });
+          const kinds = FLEET_EVENT_KINDS.filter((k) => this.opts.mayReceive?.(k) ?? true);
+          const withheld = FLEET_EVENT_KINDS.filter((k) => !kinds.includes(k));
+          const what = kinds.map((k) => EVENT_NAMES[k]).join(' and ') || 'no events';
+          const note = withheld.length ? ` ${capitalised(withheld.map((k) => EVENT_NAMES[k]).join(' and '))} are not sent: your access does not cover them.` : '';
+          this.send({
+            type: 'reply',
+            text: `Subscribed: ${what} of ${to} come as they happen.${note}`,
+            data: { subscribed: this.subscribed === '*' ? '*' : [...this.subscribed!], events: kinds },
+          });
         });
       case 'unsubscribe':
         return this.enqueue(async () => {
@@ -333,3 +352,5 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
       return `Unknown message type ${JSON.stringify(m.type)}: use command, subscribe, unsubscribe, confirm, cancel, audio_start, audio_end, token or ping.`;
   }
 }
+
+const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -1,10 +1,24 @@
 import { z } from '@hono/zod-openapi';
 import { BOT_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS, DESIRED_STATES } from './bot-status.js';
+import { nameProblem } from './safe-text.js';
 
 /**
  * The one schema of a bot: request validation, TypeScript types and the
  * OpenAPI document all come from here.
  */
+
+/** A name people read (a bot's, a key's, a deployment's ref): printable text, without control characters or bidirectional overrides. */
+export function plainName(max: number) {
+  return z
+    .string()
+    .trim()
+    .min(1, 'cannot be empty')
+    .max(max)
+    .superRefine((name, ctx) => {
+      const problem = nameProblem(name);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+}
 
 export const BOT_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$/;
 
@@ -18,19 +32,77 @@ export const botIdSchema = z
   )
   .openapi({ example: 'analytics-v1', description: 'Lowercase slug, 2-63 characters; also the Kubernetes name of the bot.' });
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Environment names: upper case, digits and "_", as POSIX utilities use them. */
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+/**
+ * Names that change how an interpreter, the shell or the dynamic loader runs
+ * a bot (they load code from elsewhere, or change which program runs), so a
+ * bot's env cannot set them: refused by name, or by prefix for the families
+ * (`LD_AUDIT`, `DYLD_INSERT_LIBRARIES`, ...). CODEX32_* names are the
+ * platform's own. SECURITY.md and the README list the same.
+ */
+export const FORBIDDEN_ENV_NAMES = [
+  'NODE_OPTIONS',
+  'NODE_PATH',
+  'PATH',
+  'PYTHONPATH',
+  'PYTHONSTARTUP',
+  'PYTHONHOME',
+  'PYTHONINSPECT',
+  'PYTHONBREAKPOINT',
+  'PYTHONUSERBASE',
+  'BASH_ENV',
+  'ENV',
+  'SHELLOPTS',
+  'BASHOPTS',
+  'PS4',
+  'PERL5OPT',
+  'PERL5LIB',
+  'PERLLIB',
+  'PERL5DB',
+  'RUBYOPT',
+  'RUBYLIB',
+  'JAVA_TOOL_OPTIONS',
+  '_JAVA_OPTIONS',
+  'JDK_JAVA_OPTIONS',
+  'GCONV_PATH',
+  'LOCPATH',
+  'NLSPATH',
+  'MALLOC_TRACE',
+  'IFS',
+] as const;
+export const FORBIDDEN_ENV_PREFIXES = ['LD_', 'DYLD_', 'CODEX32_'] as const;
+
+const forbidden = new Set<string>(FORBIDDEN_ENV_NAMES);
+/** Keys that name a property of every JavaScript object: taken as keys, they would change the object instead of adding to it. */
+const OBJECT_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Why `name` cannot be set in a bot's environment, or null. */
+export function envNameProblem(name: string): string | null {
+  if (name.length > 128) return 'an environment name is at most 128 characters';
+  if (OBJECT_KEYS.has(name)) return `"${name}" is not allowed: it names a property of every JavaScript object, not a variable`;
+  if (!ENV_NAME.test(name)) return `"${name}" is not an environment name: upper-case letters, digits and "_", not starting with a digit (e.g. LOG_LEVEL)`;
+  if (name.startsWith('CODEX32_')) return `"${name}": names starting with CODEX32_ are reserved for the platform`;
+  if (forbidden.has(name) || FORBIDDEN_ENV_PREFIXES.some((p) => name.startsWith(p))) {
+    return `"${name}" cannot be set: it changes how the interpreter or the loader runs the bot (see "Bot environment" in SECURITY.md for the list)`;
+  }
+  return null;
+}
+
+// The names are checked as keys, on the object as sent: a "__proto__" key would be gone from the parsed record.
+const envNameSchema = z.string().superRefine((name, ctx) => {
+  const problem = envNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const envSchema = z
-  .record(
-    z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit').max(128),
-    z.string().max(32 * 1024, 'an environment value is at most 32 KiB'),
-  )
+  .record(envNameSchema, z.string().max(32 * 1024, 'an environment value is at most 32 KiB'))
   .refine((env) => Object.keys(env).length <= 100, 'at most 100 environment variables')
-  .refine(
-    (env) => !Object.keys(env).some((k) => k.toUpperCase().startsWith('CODEX32_')),
-    'names starting with CODEX32_ are reserved for the platform',
-  )
-  .openapi({ description: 'Environment for the bot. Write-only: responses show the names, never the values.', example: { LOG_LEVEL: 'info' } });
+  .openapi({
+    description: `Environment for the bot. Write-only: responses show the names, never the values. Names are upper case (A-Z, 0-9, "_"); these are refused because they change how an interpreter or the loader runs: ${FORBIDDEN_ENV_NAMES.join(', ')}, and any name starting with ${FORBIDDEN_ENV_PREFIXES.join(', ')}.`,
+    example: { LOG_LEVEL: 'info' },
+  });
 
 export const argsSchema = z
   .array(z.string().max(4096, 'an argument is at most 4096 characters').refine((a) => !a.includes('\0'), 'arguments cannot contain NUL bytes'))
@@ -95,7 +167,7 @@ const imageSchema = z
   .openapi({ example: 'ghcr.io/acme/analytics-bot:1.0', description: 'Container image (Kubernetes runtime).' });
 
 const specFields = {
-  name: z.string().trim().min(1, 'name cannot be empty').max(100).openapi({ example: 'Analytics bot' }),
+  name: plainName(100).openapi({ example: 'Analytics bot' }),
   description: z.string().max(2000).default('').openapi({ example: 'Computes fleet statistics every few seconds' }),
   role: z
     .string()

@@ -9,6 +9,13 @@ const bool = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 
+/** A boolean that may be left unset, for settings whose default depends on another one. */
+const optionalBool = z
+  .preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
+    error: 'must be true or false (also accepted: 1/0, yes/no, on/off), or unset for the default',
+  }).optional())
+  .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes', 'on'].includes(v)));
+
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
 const optionalText = z
@@ -44,7 +51,8 @@ export const configSchema = z.object({
   LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
   LOGIN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().positive().max(1440).default(15),
-  METRICS_AUTH: bool(false),
+  /** Unset: credentials are asked for unless the API listens on a loopback address only. */
+  METRICS_AUTH: optionalBool,
   TRUSTED_PROXIES: z
     .string()
     .default('')
@@ -79,6 +87,13 @@ export const configSchema = z.object({
   KUBE_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(5).max(3600).default(90),
   WORKER_HEALTH_PORT: optionalText.transform((v) => (v === undefined ? undefined : Number(v))).pipe(z.number({ error: 'must be a port number' }).int().min(0, 'must be 0 (any free port) to 65535').max(65535).optional()),
   BOTS_DIR: z.string().min(1).default('bots'),
+  /** The user local bots run as (a name, or uid[:gid]). Unset: codex32-bot when the platform runs as root, else the platform's own user. */
+  BOT_USER: optionalText.pipe(
+    z
+      .string()
+      .regex(/^(?:[a-z_][a-z0-9_.-]{0,31}\$?|\d+(?::\d+)?)$/, 'must be a user name (such as codex32-bot) or a numeric uid[:gid] (such as 1500:1500)')
+      .optional(),
+  ),
   BOT_STOP_GRACE_SECONDS: positive(10),
   BOT_LOG_MAX_MB: positive(10),
   BOT_LOG_FILES: z.coerce.number().int().min(1).max(100).default(5),
@@ -97,7 +112,9 @@ export const configSchema = z.object({
   WS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
 });
 
-export type Config = z.infer<typeof configSchema> & {
+export type Config = Omit<z.infer<typeof configSchema>, 'METRICS_AUTH'> & {
+  /** Resolved: METRICS_AUTH as given, else whether API_HOST is reachable from other machines. */
+  METRICS_AUTH: boolean;
   /** Absolute forms of the directory settings, resolved once against the working directory. */
   paths: { botsDir: string; dataDir: string; logsDir: string; botLogsDir: string; runDir: string };
   /** What every bot's environment starts from: enough to find interpreters, never the platform's secrets. */
@@ -131,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const logsDir = path.resolve(cwd, c.LOGS_DIR);
   return {
     ...c,
+    METRICS_AUTH: c.METRICS_AUTH ?? !isLoopbackHost(c.API_HOST),
     paths: {
       botsDir: path.resolve(cwd, c.BOTS_DIR),
       dataDir,
@@ -140,6 +158,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     botBaseEnv: Object.fromEntries(BOT_BASE_ENV.flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]!]]))),
   };
+}
+
+/** Whether a listen address is reachable only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
 function redact(name: string, value: string): string {

@@ -32,6 +32,8 @@ export type FleetEvent =
       at: string;
     };
 
+export const FLEET_EVENT_KINDS = ['status', 'incident'] as const satisfies ReadonlyArray<FleetEvent['kind']>;
+
 export interface FleetEvents {
   publish(event: FleetEvent): Promise<void>;
   /** Every event, from every process (with Redis), in the order published. Returns the unsubscribe. */

@@ -17,6 +17,8 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   namespace: string;
+  /** The server's environment (PATH, HOME, locale): never the platform's own, whose secrets would show in /proc/<pid>/environ. */
+  env: Record<string, string>;
   logger: Logger;
 }
 
@@ -61,8 +63,8 @@ export async function findTemporalCli(logger: Logger): Promise<string> {
  * the control plane is killed, it goes on, and the next start takes it over.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
-  await fs.mkdir(opts.dataDir, { recursive: true });
-  await fs.mkdir(opts.logsDir, { recursive: true });
+  await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(opts.logsDir, { recursive: true, mode: 0o700 });
   const pidFile = path.join(opts.dataDir, 'temporal.pid');
   const address = `127.0.0.1:${opts.port}`;
   const uiUrl = `http://127.0.0.1:${opts.uiPort}`;
@@ -100,10 +102,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     'warn',
     ...BOT_SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
   ];
-  const logFd = openSync(path.join(opts.logsDir, 'temporal.log'), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o644);
+  const logFd = openSync(path.join(opts.logsDir, 'temporal.log'), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
   let child;
   try {
-    child = spawn(cli, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+    child = spawn(cli, args, { detached: true, env: opts.env, stdio: ['ignore', logFd, logFd] });
   } finally {
     closeSync(logFd);
   }

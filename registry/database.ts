@@ -63,6 +63,8 @@ export interface IncidentsTable {
 }
 
 export interface UsersTable {
+  /** Immutable: what tokens name. A user name can be deleted and taken again; an id never comes back. */
+  id: Generated<string>;
   username: string;
   password_hash: string;
   role: 'admin' | 'operator' | 'viewer' | 'user';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes a fresh clone runnable: installs npm dependencies when they are missing or
-// older than package-lock.json, and builds the Temporal CLI when no cluster is named
-// and `temporal` is nowhere to be found. Plain Node, no dependencies: it runs before them.
+// older than package-lock.json, builds the Temporal CLI when no cluster is named
+// and `temporal` is nowhere to be found, and (as root) creates the user bots run
+// as. Plain Node, no dependencies: it runs before them.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -33,6 +34,13 @@ const onPath = (() => {
 })();
 if (!process.env.TEMPORAL_ADDRESS && !onPath && !existsSync(path.join(root, '.tools', 'bin', 'temporal'))) {
   run('sh', [path.join(root, 'scripts', 'install-temporal.sh')]);
+}
+
+// Local bots never run as root: a platform started as root runs them as this system user (BOT_USER), created here once.
+const BOT_USER = 'codex32-bot';
+if (process.getuid?.() === 0 && spawnSync('getent', ['passwd', BOT_USER], { stdio: 'ignore' }).status !== 0) {
+  console.log(`Creating the system user ${BOT_USER}, which local bots run as...`);
+  run('useradd', ['--system', '--user-group', '--create-home', '--home-dir', `/var/lib/${BOT_USER}`, '--shell', '/usr/sbin/nologin', '--comment', 'Codex-32 bots', BOT_USER]);
 }
 
 if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status !== 0) {

@@ -15,7 +15,9 @@ const gc = runInNewContext('gc') as () => void;
 /**
  * What one client saw of one bot, in constant space (200 clients keep
  * thousands of events between them): the seqs must run on without a gap, and
- * the digest of everything seen must be the same for every client.
+ * the digest of everything seen must be the same for every client. A client
+ * whose role may not read incidents gets the status changes alone: the
+ * same ones as everybody, and not one incident.
  */
 interface Seen {
   first: number;
@@ -23,6 +25,9 @@ interface Seen {
   count: number;
   gaps: string[];
   digest: ReturnType<typeof createHash>;
+  statusDigest: ReturnType<typeof createHash>;
+  statuses: number;
+  incidents: number;
   lastStatus: string | null;
 }
 
@@ -33,7 +38,10 @@ class Subscriber {
   errors: string[] = [];
   closed: number | null = null;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    readonly readsIncidents: boolean,
+  ) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = JSON.parse((data as Buffer).toString('utf8')) as { type: string; text?: string; bot_id?: string; seq?: number; kind?: string; status?: string };
@@ -44,11 +52,11 @@ class Subscriber {
     ws.on('close', (code) => (this.closed = code));
   }
 
-  static open(url: string, token: string): Promise<Subscriber> {
+  static open(url: string, token: string, readsIncidents: boolean): Promise<Subscriber> {
     return new Promise((resolve, reject) => {
       // Half of the clients give the token as a subprotocol, half in the query.
       const ws = Math.random() < 0.5 ? new WebSocket(`${url}?token=${token}`) : new WebSocket(url, ['codex32', token]);
-      const s = new Subscriber(ws);
+      const s = new Subscriber(ws, readsIncidents);
       ws.once('open', () => resolve(s));
       ws.once('error', reject);
     });
@@ -56,12 +64,21 @@ class Subscriber {
 
   private event(e: { bot_id: string; seq: number; kind: string; status: string }): void {
     let s = this.seen.get(e.bot_id);
-    if (!s) this.seen.set(e.bot_id, (s = { first: e.seq, last: e.seq - 1, count: 0, gaps: [], digest: createHash('sha256'), lastStatus: null }));
+    if (!s) {
+      s = { first: e.seq, last: e.seq - 1, count: 0, gaps: [], digest: createHash('sha256'), statusDigest: createHash('sha256'), statuses: 0, incidents: 0, lastStatus: null };
+      this.seen.set(e.bot_id, s);
+    }
     if (e.seq !== s.last + 1 && s.gaps.length < 5) s.gaps.push(`${s.last} → ${e.seq}`);
     s.last = e.seq;
     s.count++;
     s.digest.update(`${e.seq}:${e.kind}:${e.status ?? ''};`);
-    if (e.kind === 'status') s.lastStatus = e.status;
+    if (e.kind === 'status') {
+      s.lastStatus = e.status;
+      s.statuses++;
+      s.statusDigest.update(`${e.seq}:${e.status};`);
+    } else {
+      s.incidents++;
+    }
   }
 }
 
@@ -92,9 +109,10 @@ describe('the command socket under load: 200 clients while bots change state', (
       await t.request('POST', '/api/v1/users', { username, password, role });
       tokens.push((await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token as string);
     }
-    const socketUrl = (k: number) => `${t.url.replace('http', 'ws')}/ws/command/load-${['viewer', 'operator', 'user', 'admin'][k % 4]}`;
+    const roles = ['viewer', 'operator', 'user', 'admin'] as const;
+    const socketUrl = (k: number) => `${t.url.replace('http', 'ws')}/ws/command/load-${roles[k % 4]}`;
     for (let i = 0; i < CLIENTS; i += 20) {
-      clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => Subscriber.open(socketUrl(i + j), tokens[(i + j) % 4]!)))));
+      clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => Subscriber.open(socketUrl(i + j), tokens[(i + j) % 4]!, roles[(i + j) % 4] !== 'user')))));
     }
     for (const c of clients) c.ws.send(JSON.stringify({ type: 'subscribe', bots }));
     await waitFor(async () => clients.every((c) => c.replies >= 1), 'every subscription answered', 30_000);
@@ -128,20 +146,30 @@ describe('the command socket under load: 200 clients while bots change state', (
     );
     clearInterval(sampler);
 
-    // Every client has every event of every bot: from the first after subscribing to the bot's latest, without a gap, the same for all.
+    // Every client has every event of every bot it may read: from the first after subscribing to the bot's latest,
+    // without a gap, the same for all; a client that may not read incidents has every status change and no incident.
     for (const id of bots) {
       const latest = (await t.botState(id)).eventSeq;
+      // The last event of a round is a status change (stopped), which every client receives.
       await waitFor(async () => clients.every((c) => (c.seen.get(id)?.last ?? 0) >= latest), `every client at ${id}'s event ${latest}`, 10_000);
       const reference = clients[0]!.seen.get(id)!;
       const digest = reference.digest.copy().digest('hex');
+      const statusDigest = reference.statusDigest.copy().digest('hex');
       expect(reference.first, id).toBe(before.get(id)! + 1);
       expect(reference.last, id).toBe(latest);
       expect(reference.lastStatus, id).toBe('stopped');
+      expect(reference.incidents, id).toBeGreaterThan(0);
       for (const c of clients) {
         const s = c.seen.get(id)!;
-        expect(s.gaps, id).toEqual([]);
-        expect([s.first, s.last, s.count], id).toEqual([reference.first, reference.last, reference.count]);
-        expect(s.digest.copy().digest('hex'), id).toBe(digest);
+        expect(s.last, id).toBe(reference.last);
+        expect([s.statuses, s.statusDigest.copy().digest('hex')], id).toEqual([reference.statuses, statusDigest]);
+        if (c.readsIncidents) {
+          expect(s.gaps, id).toEqual([]);
+          expect([s.first, s.count], id).toEqual([reference.first, reference.count]);
+          expect(s.digest.copy().digest('hex'), id).toBe(digest);
+        } else {
+          expect([s.incidents, s.count], id).toEqual([0, reference.statuses]);
+        }
       }
     }
     expect(clients.every((c) => c.closed === null && c.errors.length === 0)).toBe(true);

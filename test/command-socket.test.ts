@@ -1,51 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import WebSocket from 'ws';
 import { TokenService } from '../api/auth/tokens.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
-
-type Frame = { type: string; text?: string; data?: any; action?: any; [k: string]: unknown };
-
-/** A real WebSocket client that collects every frame it receives. */
-class Client {
-  readonly frames: Frame[] = [];
-  closed: { code: number; reason: string } | null = null;
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => {
-      if (!isBinary) this.frames.push(JSON.parse((data as Buffer).toString('utf8')) as Frame);
-    });
-    ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
-  }
-
-  static open(url: string, protocols?: string[]): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, protocols);
-      const client = new Client(ws);
-      ws.once('open', () => resolve(client));
-      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
-      ws.once('error', reject);
-    });
-  }
-
-  /** Sends, then waits for the next frame of one of `types`. */
-  async ask(message: string | object, types = ['reply', 'confirm', 'error']): Promise<Frame> {
-    const from = this.frames.length;
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-    return this.next(from, types);
-  }
-
-  next(from: number, types: string[], timeoutMs = 15_000): Promise<Frame> {
-    return waitFor(async () => this.frames.slice(from).find((f) => types.includes(f.type)), `a ${types.join('/')} frame`, timeoutMs, 10);
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
+import { Client, refusal } from './helpers/socket-client.js';
 
 const SECRET = `chat-test-secret-${'x'.repeat(40)}`;
-
-const refusal = (p: Promise<Client>) => p.then(() => 'opened', (err: { status?: number }) => err.status ?? 'error');
 
 describe('the command socket: chat commands over WebSocket', () => {
   let t: TestPlatform;
@@ -221,9 +180,10 @@ describe('the command socket: chat commands over WebSocket', () => {
 
   it('asks for a fresh token before the old one ends, takes it, and closes with 4401 a socket whose token ended', async () => {
     // Tokens that end in 3 s, signed as the platform signs them.
-    const { ver } = decodeJwt(tokens.operator!) as { ver: number };
+    // The subject is the user's immutable id, not the name.
+    const { ver, sub } = decodeJwt(tokens.operator!) as { ver: number; sub: string };
     const shortLived = new TokenService({ secret: SECRET, algorithm: 'HS256', accessTtlSeconds: 3, refreshTtlSeconds: 60 });
-    const short = async () => (await shortLived.issue('access', 'chat-operator', ver)).token;
+    const short = async () => (await shortLived.issue('access', sub, ver)).token;
 
     const c = await Client.open(url('chat-operator', await short()));
     const warning = await c.next(0, ['token_expiring'], 5_000);

@@ -25,10 +25,10 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     const id = t.uniqueId('deploy');
     await register(id);
 
-    const first = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'build-2', args: ['--build', '2'], env: { TOKEN: 'secret-2' } }, ci);
+    const first = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'build-2', args: ['--build', '2'] }, ci);
     expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ bot_id: id, ref: 'build-2', action: 'start', result: 'accepted', reason: null, requested_by: 'api-key:ci-deploy' });
-    expect(first.body.changes).toEqual(['args', 'env']);
+    expect(first.body.changes).toEqual(['args']);
     expect(JSON.stringify(first.body)).not.toContain('secret-2');
     expect(first.body.next_steps[0]).toContain(`GET /api/v1/bots/${id}`);
     const running = await waitFor(async () => ((await bot(id)).status === 'running' ? bot(id) : undefined), 'running on build 2');
@@ -61,6 +61,33 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     const one = await t.request('GET', `/api/v1/deployments/${first.body.id}`);
     expect(one.status).toBe(200);
     expect(one.body).toMatchObject({ id: first.body.id, ref: 'build-2', action: 'start' });
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
+
+  it('changes env or resources only for a caller that may also PATCH the bot', async () => {
+    const id = t.uniqueId('deploy-env');
+    await register(id);
+    const before = await bot(id);
+    for (const body of [
+      { bot_id: id, ref: 'b', env: { TOKEN: 'secret-x' } },
+      { bot_id: id, ref: 'b', resources: { memory_limit_mb: 64 } },
+      { bot_id: id, ref: 'b', args: ['--x'], env: { TOKEN: 'secret-x' }, resources: { cpu_limit: 1 } },
+    ]) {
+      const r = await t.request('POST', '/api/v1/deployments', body, ci);
+      expect(r.status, JSON.stringify(body)).toBe(403);
+      expect(r.body.detail).toContain('"bots:update"');
+      expect(r.body.detail).toContain('Nothing was deployed');
+    }
+    expect(await bot(id)).toMatchObject({ args: before.args, env: [], resources: {}, status: 'registered' });
+    expect((await t.request('GET', `/api/v1/deployments?bot_id=${id}`)).body.total).toBe(0);
+
+    // With bots:update beside deployments:create, the same deployment goes through.
+    const wider = await t.request('POST', '/api/v1/api-keys', { name: 'ci-deploy-env', permissions: ['deployments:create', 'bots:update'] });
+    const r = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'with-env', env: { TOKEN: 'secret-y' }, resources: { memory_limit_mb: 128 } }, { 'X-API-Key': wider.body.key });
+    expect(r.status).toBe(202);
+    expect(r.body.changes).toEqual(['env', 'resources']);
+    expect(JSON.stringify(r.body)).not.toContain('secret-y');
+    expect(await bot(id)).toMatchObject({ env: ['TOKEN'], resources: { memory_limit_mb: 128 } });
     await t.request('POST', `/api/v1/bots/${id}/stop`);
   });
 

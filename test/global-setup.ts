@@ -24,6 +24,7 @@ export async function setup(project: TestProject): Promise<void> {
     port: await freePort(),
     uiPort: await freePort(),
     namespace: 'default',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     logger: createLogger({ LOG_LEVEL: 'warn', NODE_ENV: 'test' }, 'test-temporal'),
   });
   project.provide('temporalAddress', dev.address);

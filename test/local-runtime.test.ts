@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateIfLarge } from '../activities/runtime/log-files.js';
 import { LocalRuntime, type LocalRuntimeOptions } from '../activities/runtime/local-runtime.js';
+import { resolveBotUser } from '../activities/runtime/bot-user.js';
 import type { LaunchRequest, RuntimeEvent } from '../activities/runtime/types.js';
 import { createLogger } from '../lib/logger.js';
 import { isAlive, makeBotsDir, waitFor } from './helpers/platform.js';
@@ -28,6 +29,8 @@ describe('local runtime on real processes', () => {
       logFiles: 3,
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       platformEnv: { CODEX32_API_URL: 'http://127.0.0.1:1' },
+      user: resolveBotUser(undefined, { logger, searchPath: process.env.PATH }),
+      cgroups: null,
       logger,
     };
   });

@@ -46,6 +46,7 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
       ['20261125000000_bot_metrics', 'Up', 'Success'],
       ['20261126000000_heartbeats', 'Up', 'Success'],
       ['20261127000000_health_rules', 'Up', 'Success'],
+      ['20261203000000_user_ids', 'Up', 'Success'],
     ]);
     expect(await tables(registry)).toEqual(ALL_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
@@ -61,6 +62,22 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
         .values({ id: 'mig-two', name: 'm', description: '', role: 'r', blueprint: 'x.sh', image: 'a/b:1', args: '[]', env: '{}', resources: '{}', heal_policy: '{}', heartbeat_interval_seconds: null, status: 'registered', desired_state: 'stopped', status_reason: null, current_instance_id: null })
         .execute(),
     ).rejects.toThrow(/bots_source_check/);
+
+    // Every user has an immutable id of its own, also those who were there before the migration.
+    const a = await registry.db.insertInto('users').values({ username: 'mig-a', password_hash: 'x', role: 'user' }).returning('id').executeTakeFirstOrThrow();
+    const b = await registry.db.insertInto('users').values({ username: 'mig-b', password_hash: 'x', role: 'user' }).returning('id').executeTakeFirstOrThrow();
+    expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b.id).not.toBe(a.id);
+    await expect(registry.db.updateTable('users').set({ id: a.id }).where('username', '=', 'mig-b').execute()).rejects.toThrow(/users_id_idx/);
+    const downUserIds = await migrate(registry.db, 'down');
+    expect(downUserIds.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261203000000_user_ids', 'Down', 'Success']]);
+    const userIdColumn = sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'users' and column_name = 'id'`;
+    expect((await userIdColumn.execute(registry.db)).rows).toEqual([]);
+    await migrate(registry.db, 'up');
+    const ids = await registry.db.selectFrom('users').select(['username', 'id']).orderBy('username').execute();
+    expect(ids.map((u) => u.username)).toEqual(['mig-a', 'mig-b']);
+    expect(new Set(ids.map((u) => u.id)).size).toBe(2);
+    await migrate(registry.db, 'down');
 
     const healthColumns = sql<{ column_name: string }>`select column_name from information_schema.columns where (table_name = 'bots' and column_name = 'health_rules') or (table_name = 'bot_metrics_minute' and column_name like 'error_%') order by column_name`;
     expect((await healthColumns.execute(registry.db)).rows.map((r) => r.column_name)).toEqual(['error_rate_avg', 'error_rate_max', 'error_samples', 'health_rules']);

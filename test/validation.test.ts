@@ -87,7 +87,7 @@ describe('bad input is refused with a 4xx that says what is wrong, and nothing i
     await expectRefused({ ...valid(t.uniqueId('rng')), heal_policy: { max_restarts: -1 } }, 422, /heal_policy.max_restarts/);
     await expectRefused({ ...valid(t.uniqueId('rng')), heal_policy: { backoff_initial_seconds: 10, backoff_max_seconds: 1 } }, 422, /backoff_max_seconds must be at least/);
     await expectRefused({ ...valid(t.uniqueId('rng')), env: { CODEX32_BOT_ID: 'spoof' } }, 422, /reserved/);
-    await expectRefused({ ...valid(t.uniqueId('rng')), env: { '1BAD': 'x' } }, 422, /environment variable names/);
+    await expectRefused({ ...valid(t.uniqueId('rng')), env: { '1BAD': 'x' } }, 422, /not an environment name: upper-case letters/);
     await expectRefused({ ...valid(t.uniqueId('rng')), args: 'not-a-list' }, 422, /args/);
     await expectRefused({ ...valid(t.uniqueId('rng')), heartbeat_interval_seconds: 0 }, 422, /heartbeat_interval_seconds/);
     await expectRefused({ ...valid(t.uniqueId('rng')), name: '' }, 422, /name/);

@@ -8,9 +8,11 @@ import { readInstanceStats } from './proc.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesRuntime } from './kubernetes-runtime.js';
 import { LocalRuntime } from './local-runtime.js';
+import { BotCgroups } from './bot-cgroups.js';
+import { resolveBotUser } from './bot-user.js';
 import type { BotRuntime, InstanceRef, InstanceStats } from './types.js';
 
-export function createRuntime(config: Config, logger: Logger, apiUrl: string): BotRuntime {
+export async function createRuntime(config: Config, logger: Logger, apiUrl: string): Promise<BotRuntime> {
   if (config.BOT_RUNTIME === 'kubernetes') {
     return new KubernetesRuntime({
       kubeConfig: loadKubeConfig(config),
@@ -21,6 +23,15 @@ export function createRuntime(config: Config, logger: Logger, apiUrl: string): B
       logger: logger.child({ component: 'kubernetes-runtime' }),
     });
   }
+  const log = logger.child({ component: 'local-runtime' });
+  const user = resolveBotUser(config.BOT_USER, { logger: log, searchPath: config.botBaseEnv.PATH });
+  const { support, cgroups } = await BotCgroups.detect();
+  log.info(
+    { botUser: user.name, uid: user.uid, gid: user.gid, cgroups: support.applies ? support.dir : `not used: ${support.reason}` },
+    support.applies
+      ? `bots run as ${user.name} with no new privileges, each in its own cgroup with its memory and CPU limits`
+      : `bots run as ${user.name} with no new privileges; no per-bot cgroups (${support.reason}): the sampler's memory rule enforces memory_limit_mb`,
+  );
   return new LocalRuntime({
     botsDir: config.paths.botsDir,
     runDir: config.paths.runDir,
@@ -29,7 +40,9 @@ export function createRuntime(config: Config, logger: Logger, apiUrl: string): B
     logFiles: config.BOT_LOG_FILES,
     baseEnv: config.botBaseEnv,
     platformEnv: { CODEX32_API_URL: apiUrl },
-    logger: logger.child({ component: 'local-runtime' }),
+    user,
+    cgroups,
+    logger: log,
   });
 }
 

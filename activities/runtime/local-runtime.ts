@@ -1,10 +1,12 @@
-import { constants, openSync } from 'node:fs';
+import { chmodSync, constants, mkdirSync, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
+import type { BotCgroups } from './bot-cgroups.js';
+import { accessProblem, botUserEnv, commandAsBotUser, type BotUser } from './bot-user.js';
 import { rotateIfLarge, tailLines } from './log-files.js';
 import { Spawner } from './spawner.js';
 import { isSameProcessAlive, readInstanceStats } from './proc.js';
@@ -31,6 +33,10 @@ export interface LocalRuntimeOptions {
   baseEnv: Record<string, string>;
   /** Extra variables for every bot (e.g. the API address), below the bot's own env. */
   platformEnv?: Record<string, string>;
+  /** Who bots run as (see resolveBotUser): never the platform's root. */
+  user: BotUser;
+  /** Per-instance cgroups with the bot's limits, where cgroup v2 allows; null: none. */
+  cgroups: BotCgroups | null;
   logger: Logger;
   logRotationIntervalMs?: number;
 }
@@ -68,9 +74,17 @@ export class LocalRuntime implements BotRuntime {
   private readonly rotationTimer: NodeJS.Timeout;
 
   private readonly spawner: Spawner;
+  /** HOME, USER, LOGNAME and a PATH of what the bot user can reach. */
+  private readonly userEnv: Record<string, string>;
 
   constructor(private readonly opts: LocalRuntimeOptions) {
-    this.spawner = new Spawner(opts.logger, (pids) => this.spawnerLost(pids));
+    // Bots run as another user: pid files, FIFOs and every bot's log are the platform's alone.
+    for (const dir of [opts.runDir, opts.botLogsDir]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+    }
+    this.userEnv = botUserEnv(opts.user, opts.baseEnv.PATH);
+    this.spawner = new Spawner(opts.logger, (pids) => this.spawnerLost(pids), { PATH: opts.baseEnv.PATH ?? '/usr/bin:/bin' });
     this.rotationTimer = setInterval(() => void this.rotateLogs(), opts.logRotationIntervalMs ?? 15_000);
     this.rotationTimer.unref();
   }
@@ -122,6 +136,11 @@ export class LocalRuntime implements BotRuntime {
       if (err instanceof BlueprintError) throw new LaunchError(err.message, 'blueprint_invalid');
       throw err;
     }
+    const { user } = this.opts;
+    const unreachable =
+      accessProblem(user, resolved.realPath, resolved.command === resolved.realPath) ??
+      (path.isAbsolute(resolved.command) && resolved.command !== resolved.realPath ? accessProblem(user, resolved.command, true) : null);
+    if (unreachable) throw new LaunchError(`bot ${botId} runs as ${user.name}, who cannot run it: ${unreachable}`, 'blueprint_invalid');
 
     const botRunDir = path.join(this.opts.runDir, botId);
     await fs.mkdir(botRunDir, { recursive: true, mode: 0o700 });
@@ -140,14 +159,18 @@ export class LocalRuntime implements BotRuntime {
       startedAt: new Date().toISOString(),
       fifoPath,
     };
+    const cgroupProcs = this.opts.cgroups ? await this.opts.cgroups.create(instanceId, request.resources) : undefined;
+    const run = commandAsBotUser(user, resolved.command, [...resolved.commandArgs, ...request.args]);
     let spawned: { pid: number; processStartTicks: string | null };
     try {
       spawned = await this.spawner.spawn({
-        command: resolved.command,
-        args: [...resolved.commandArgs, ...request.args],
+        command: run.command,
+        args: run.args,
         cwd: path.dirname(resolved.realPath),
+        cgroupProcs,
         env: {
           ...this.opts.baseEnv,
+          ...this.userEnv,
           ...this.opts.platformEnv,
           ...request.env,
           ...request.identity,
@@ -161,6 +184,7 @@ export class LocalRuntime implements BotRuntime {
       });
     } catch (err) {
       await fs.rm(fifoPath, { force: true });
+      this.opts.cgroups?.release(instanceId);
       throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${(err as Error).message}; is the interpreter installed?`, 'spawn_failed');
     }
     const { pid } = spawned;
@@ -176,7 +200,7 @@ export class LocalRuntime implements BotRuntime {
         seenBy: 'parent',
       });
     });
-    this.opts.logger.info({ botId, instanceId, botPid: pid, command: resolved.command }, 'bot process started');
+    this.opts.logger.info({ botId, instanceId, botPid: pid, command: resolved.command, botUser: user.name }, 'bot process started');
     return publicView(instance);
   }
 
@@ -339,14 +363,18 @@ export class LocalRuntime implements BotRuntime {
     this.listeners.clear();
   }
 
-  private finish(watched: Watched, exit: InstanceExit): void {
+  private finish(watched: Watched, ended: InstanceExit): void {
     if (watched.exit) return;
-    watched.exit = exit;
+    let exit = ended;
     watched.fifoReader?.destroy();
     if (watched.fallbackTimer) clearInterval(watched.fallbackTimer);
     const { instance } = watched;
-    // Whatever the bot left behind in its process group goes with it.
+    // Whatever the bot left behind in its process group (and its cgroup, which holds even what left the group) goes with it.
     if (instance.pid !== null) signalGroup(instance.pid, 'SIGKILL');
+    if (this.opts.cgroups?.release(instance.instanceId).oomKilled && !watched.stopping) {
+      exit = { ...exit, kind: 'oom_killed', reason: `killed by the kernel: it went over its memory limit (resources.memory_limit_mb); ${exit.reason}` };
+    }
+    watched.exit = exit;
     void this.removeFiles(instance);
     for (const waiter of watched.waiters.splice(0)) waiter(exit);
     const event: RuntimeEvent = { type: 'exited', botId: instance.botId, instanceId: instance.instanceId, at: new Date().toISOString(), ...exit };

@@ -17,7 +17,8 @@ function launch(req: SpawnRequest): void {
   let fifoFd: number | undefined;
   try {
     execFileSync('mkfifo', ['-m', '600', req.fifoPath]);
-    logFd = openSync(req.logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o640);
+    // Only the platform reads a bot's log: the bot writes it through the descriptor it is given.
+    logFd = openSync(req.logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
     // O_RDWR so that opening does not block waiting for a reader.
     fifoFd = openSync(req.fifoPath, constants.O_RDWR);
     const child = spawn(req.command, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', logFd, logFd, fifoFd] });
@@ -26,6 +27,15 @@ function launch(req: SpawnRequest): void {
       return;
     }
     const pid = child.pid;
+    if (req.cgroupProcs) {
+      try {
+        writeFileSync(req.cgroupProcs, String(pid));
+      } catch (err) {
+        // Unconfined, the bot would run past its limits: it does not run at all.
+        child.kill('SIGKILL');
+        throw new Error(`could not move the bot into its cgroup (${req.cgroupProcs}): ${(err as Error).message}`, { cause: err });
+      }
+    }
     const processStartTicks = startTicks(pid);
     const tmp = `${req.pidFile.path}.tmp`;
     writeFileSync(tmp, JSON.stringify({ ...req.pidFile.record, pid, processStartTicks }), { mode: 0o600 });

@@ -8,6 +8,8 @@ export interface SpawnRequest {
   cwd: string;
   env: Record<string, string>;
   logPath: string;
+  /** The cgroup.procs of the instance's cgroup: the new process is moved there before the spawner answers. */
+  cgroupProcs?: string | undefined;
   fifoPath: string;
   /** Written, with pid and start time, in the same synchronous step as the spawn: no crash can leave the process unrecorded. */
   pidFile: { path: string; record: Record<string, unknown> };

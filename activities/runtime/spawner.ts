@@ -36,6 +36,8 @@ export class Spawner {
   constructor(
     private readonly logger: Logger,
     private readonly onLost: (pids: number[]) => void,
+    /** The spawner's own environment: enough to find mkfifo, never the platform's (its secrets would show in /proc/<spawner>/environ). */
+    private readonly env: Record<string, string>,
     private readonly script = spawnerScriptPath(),
   ) {}
 
@@ -73,7 +75,7 @@ export class Spawner {
   private ensure(): ChildProcess {
     if (this.child?.connected) return this.child;
     if (this.closed) throw new Error('the local runtime is closed');
-    const child = spawn(process.execPath, [this.script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, [this.script], { env: this.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.on('message', (reply: SpawnerReply) => this.receive(reply));
     child.once('exit', (code, signal) => this.lost(child, code, signal));
     child.unref();

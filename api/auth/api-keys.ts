@@ -10,6 +10,9 @@ export interface MintedKey {
   prefix: string;
 }
 
+/** What every key starts with: tells a key from a JWT when it comes as a bearer token. */
+export const API_KEY_PREFIX = 'c32_';
+
 /** Keys carry 256 random bits, so a fast hash is enough to store them: nothing to brute-force. */
 const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
@@ -19,7 +22,7 @@ export class ApiKeys {
   async mint(input: { name: string; role?: Role | undefined; permissions?: Permission[] | undefined; expiresAt: Date | null; createdBy: string }): Promise<MintedKey> {
     const id = randomUUID();
     const prefix = randomBytes(4).toString('hex');
-    const key = `c32_${prefix}_${randomBytes(32).toString('base64url')}`;
+    const key = `${API_KEY_PREFIX}${prefix}_${randomBytes(32).toString('base64url')}`;
     await this.db
       .insertInto('api_keys')
       .values({

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../registry/database.js';
 import type { RateLimitStore } from '../rate-limit.js';
-import { endAllSessions, findUser, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
+import { endAllSessions, findUser, findUserById, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';
 import { permissionsOf } from './permissions.js';
 import type { Principal } from './principal.js';
@@ -29,10 +29,10 @@ const BAD_LOGIN = 'Invalid username or password.';
 const USER_CACHE_MS = 10_000;
 const USER_CACHE_MAX = 10_000;
 
-type UserState = Pick<UserRow, 'username' | 'role' | 'disabled' | 'token_version'>;
+type UserState = Pick<UserRow, 'id' | 'username' | 'role' | 'disabled' | 'token_version'>;
 
-/** The stamp bumped whenever a user's role, state or sessions change. */
-export const userStamp = (username: string) => `user:${username}`;
+/** The stamp bumped whenever a user's role, state or sessions change; by the user's immutable id, as tokens name it. */
+export const userStamp = (userId: string) => `user:${userId}`;
 
 export class AuthService {
   /**
@@ -54,13 +54,13 @@ export class AuthService {
     const ok = await verifyPassword(user?.password_hash ?? (await decoyHash()), password);
     if (!user || !ok) throw new AuthError(BAD_LOGIN);
     if (user.disabled) throw new AuthError('This account is disabled. Ask an administrator to enable it.');
-    return this.issuePair(user.username, user.token_version, randomUUID());
+    return this.issuePair(user, randomUUID());
   }
 
   /** Rotates: the presented refresh token is spent; presenting it again revokes its whole family. */
   async refresh(refreshToken: string): Promise<TokenPair> {
     const claims = await this.verify(refreshToken, 'refresh');
-    const user = await findUser(this.db, claims.sub);
+    const user = await findUserById(this.db, claims.sub);
     if (!user || user.disabled || user.token_version !== claims.version) {
       throw new AuthError('This session has ended (the account was changed, disabled or deleted). Log in again.');
     }
@@ -72,7 +72,7 @@ export class AuthService {
     if (!spent) {
       throw new AuthError('This refresh token was already used: every token of this login is now revoked. Log in again.');
     }
-    return this.issuePair(user.username, user.token_version, claims.family!);
+    return this.issuePair(user, claims.family!);
   }
 
   /** The claims of a valid access token, or AuthError saying what is wrong with it. */
@@ -82,9 +82,11 @@ export class AuthService {
 
   /**
    * The user behind verified claims, as the database has it now: disabled
-   * users and role changes apply at the next request. `stamp` is the user's
-   * stamp as just read from the shared store (undefined: unknown, so read
-   * the database).
+   * users and role changes apply at the next request. Tokens name the
+   * user's immutable id, never the name: a user deleted and created again
+   * under the same name is another user, with none of the old sessions.
+   * `stamp` is the user's stamp as just read from the shared store
+   * (undefined: unknown, so read the database).
    */
   async principalFor(claims: TokenClaims, stamp: string | null | undefined): Promise<Principal> {
     const cached = stamp !== undefined ? this.users.get(claims.sub) : undefined;
@@ -92,17 +94,17 @@ export class AuthService {
     if (cached && cached.stamp === stamp && Date.now() - cached.at < USER_CACHE_MS) {
       user = cached.user;
     } else {
-      user = await findUser(this.db, claims.sub);
+      user = await findUserById(this.db, claims.sub);
       this.users.delete(claims.sub);
       if (user && stamp !== undefined) {
         if (this.users.size >= USER_CACHE_MAX) this.users.delete(this.users.keys().next().value!);
-        this.users.set(claims.sub, { user: { username: user.username, role: user.role, disabled: user.disabled, token_version: user.token_version }, stamp, at: Date.now() });
+        this.users.set(claims.sub, { user: { id: user.id, username: user.username, role: user.role, disabled: user.disabled, token_version: user.token_version }, stamp, at: Date.now() });
       }
     }
     if (!user) throw new AuthError('The user of this token no longer exists.');
     if (user.disabled) throw new AuthError('This account is disabled. Ask an administrator to enable it.');
     if (user.token_version !== claims.version) throw new AuthError('This token was revoked (password reset or logout everywhere). Log in again.');
-    return { type: 'user', id: user.username, username: user.username, role: user.role, permissions: permissionsOf(user.role) };
+    return { type: 'user', id: user.id, username: user.username, role: user.role, permissions: permissionsOf(user.role) };
   }
 
   /** The bot instance behind a CODEX32_BOT_TOKEN; its instance must still run (a new instance gets a new token). */
@@ -119,22 +121,22 @@ export class AuthService {
     return { type: 'bot', id: claims.sub, botId: claims.sub, instanceId: claims.instance!, role: null, permissions: new Set() };
   }
 
-  /** Call after a user's role, state, password or sessions changed (committed): every API process rereads the user. */
-  async userChanged(username: string): Promise<void> {
-    this.users.delete(username);
-    await this.stamps.bumpStamp(userStamp(username));
+  /** Call after a user's role, state, password or sessions changed (committed), or the user was deleted: every API process rereads the user. */
+  async userChanged(userId: string): Promise<void> {
+    this.users.delete(userId);
+    await this.stamps.bumpStamp(userStamp(userId));
   }
 
   /** Ends the session of `refreshToken`, or every session of the user with `everywhere`. */
-  async logout(username: string, opts: { refreshToken?: string; everywhere?: boolean }): Promise<void> {
+  async logout(user: { id: string; username: string }, opts: { refreshToken?: string; everywhere?: boolean }): Promise<void> {
     if (opts.everywhere) {
-      await this.db.transaction().execute((trx) => endAllSessions(trx, username));
-      await this.userChanged(username);
+      await this.db.transaction().execute((trx) => endAllSessions(trx, user.username));
+      await this.userChanged(user.id);
       return;
     }
     if (opts.refreshToken) {
       const claims = await this.verify(opts.refreshToken, 'refresh');
-      if (claims.sub !== username) throw new AuthError('That refresh token belongs to another user.');
+      if (claims.sub !== user.id) throw new AuthError('That refresh token belongs to another user.');
       await revokeFamily(this.db, claims.family!);
     }
   }
@@ -148,13 +150,13 @@ export class AuthService {
     }
   }
 
-  private async issuePair(username: string, version: number, family: string): Promise<TokenPair> {
-    const access = await this.tokens.issue('access', username, version);
-    const refresh = await this.tokens.issue('refresh', username, version, { family });
+  private async issuePair(user: Pick<UserRow, 'id' | 'username' | 'token_version'>, family: string): Promise<TokenPair> {
+    const access = await this.tokens.issue('access', user.id, user.token_version);
+    const refresh = await this.tokens.issue('refresh', user.id, user.token_version, { family });
     await recordRefreshToken(this.db, {
       jti: refresh.claims.jti,
       family_id: family,
-      username,
+      username: user.username,
       expires_at: new Date(refresh.claims.expiresAt * 1000),
     });
     return { access_token: access.token, refresh_token: refresh.token, token_type: 'bearer', expires_in: this.tokens.accessTtlSeconds };

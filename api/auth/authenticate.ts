@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from 'hono';
 
 import type { AppEnv } from '../deps.js';
 import { ApiError } from '../problem.js';
-import type { ApiKeys } from './api-keys.js';
+import { API_KEY_PREFIX, type ApiKeys } from './api-keys.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { AuthError, userStamp, type AuthService } from './auth-service.js';
 import { permissionsOf, type Permission } from './permissions.js';
@@ -39,17 +39,19 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
   const adminKey = opts.adminApiKey ? digest(opts.adminApiKey) : undefined;
   return async function authenticateHandler(c, next) {
     const header = c.req.header('Authorization');
-    const apiKey = c.req.header('X-API-Key');
+    // A key may also come as a bearer token (scrapers such as Prometheus send only Authorization): keys start with c32_, JWTs never do.
+    const bearer = header === undefined ? null : bearerToken(header);
+    const apiKey = c.req.header('X-API-Key') ?? (bearer?.startsWith(API_KEY_PREFIX) ? bearer : undefined);
     let principal: Principal | null = null;
     if (apiKey !== undefined) {
       if (adminKey && timingSafeEqual(digest(apiKey), adminKey)) {
         principal = { type: 'api-key', id: 'admin-api-key', name: 'ADMIN_API_KEY', role: 'admin', permissions: permissionsOf('admin') };
       } else {
         principal = await opts.apiKeys.principal(apiKey);
-        if (!principal) throw unauthorized('The API key is not valid: unknown, revoked or expired. Check the X-API-Key header.');
+        if (!principal) throw unauthorized('The API key is not valid: unknown, revoked or expired. Check the X-API-Key header (or the bearer token).');
       }
     } else if (header !== undefined) {
-      const token = bearerToken(header);
+      const token = bearer;
       if (!token) throw unauthorized('Send the access token as "Authorization: Bearer <token>".');
       try {
         if (claimedTokenType(token) === 'bot') {

@@ -5,6 +5,8 @@
  * README prints this table.
  */
 
+import type { FleetEvent } from '../../lib/fleet-events.js';
+
 export const ROLES = ['admin', 'operator', 'viewer', 'user'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -47,6 +49,12 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   ],
   viewer: ['bots:read', 'bots:logs', 'incidents:read', 'deployments:read', 'chat:ask', 'metrics:read'],
   user: ['bots:read', 'chat:ask'],
+};
+
+/** What a fleet event's receiver must hold: the permission REST asks for the same facts. */
+export const EVENT_PERMISSIONS: Record<FleetEvent['kind'], Permission> = {
+  status: 'bots:read',
+  incident: 'incidents:read',
 };
 
 export function permissionsOf(role: Role): ReadonlySet<Permission> {

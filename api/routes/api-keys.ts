@@ -1,6 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
+import { plainName } from '../../lib/bot-spec.js';
+import { escapeForDisplay } from '../../lib/safe-text.js';
 import { access } from '../access.js';
+import { checkGrant } from '../auth/grants.js';
 import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
 import { recordedAs } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -11,7 +14,7 @@ const permissionSchema = z.enum(Object.keys(PERMISSIONS) as [Permission, ...Perm
 
 const mintSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(100).openapi({ example: 'ci-deploy' }),
+    name: plainName(100).openapi({ example: 'ci-deploy' }),
     role: z.enum(ROLES).optional(),
     permissions: z.array(permissionSchema).min(1).max(Object.keys(PERMISSIONS).length).optional().openapi({ example: ['deployments:create'] }),
     expires_in_days: z.number().int().min(1).max(3650).optional().openapi({ description: 'Days until the key stops working; omit for no expiry' }),
@@ -51,7 +54,7 @@ export function apiKeyRoutes(deps: AppDeps) {
     const rows = await q.execute();
     return rows.map((r) => ({
       id: r.id,
-      name: r.name,
+      name: escapeForDisplay(r.name),
       prefix: r.prefix,
       role: r.role,
       permissions: r.role ? [] : (r.permissions ?? []),
@@ -87,6 +90,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       path: '/api/v1/api-keys',
       tags: ['api-keys'],
       summary: 'Mint an API key; the response is the only time the key is shown',
+      description: "The key's role or permissions must be within the caller's own: a key never holds more than whoever minted it (403 names what is beyond reach).",
       ...admin,
       request: { body: jsonBody(mintSchema) },
       responses: {
@@ -97,6 +101,8 @@ export function apiKeyRoutes(deps: AppDeps) {
     async (c) => {
       const body = c.req.valid('json');
       const principal = c.get('principal')!;
+      if (body.role) checkGrant(principal, { role: body.role }, `mint a key with role ${body.role}`);
+      else checkGrant(principal, { permissions: body.permissions! }, `mint a key with ${body.permissions!.join(', ')}`);
       const minted = await deps.apiKeys.mint({
         name: body.name,
         role: body.role,

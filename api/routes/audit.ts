@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { listAuditEntries } from '../../registry/audit.js';
 import { access } from '../access.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { problems } from '../openapi-helpers.js';
@@ -32,8 +33,9 @@ export function auditRoutes(deps: AppDeps) {
         query: z.object({
           actor: z.string().max(64).optional(),
           action: z.string().max(200).optional().openapi({ description: 'Exact action, e.g. "DELETE /api/v1/bots/:id"' }),
-          target: z.string().max(64).optional(),
+          target: z.string().max(200).optional(),
           result: z.enum(['ok', 'denied', 'refused', 'error']).optional(),
+          request_id: z.string().max(255).optional().openapi({ description: 'The request id an error response quoted (its X-Request-Id)' }),
           since: z.string().datetime({ offset: true }).optional(),
           until: z.string().datetime({ offset: true }).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -46,14 +48,16 @@ export function auditRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      let query = deps.db.selectFrom('audit_log').selectAll();
-      if (q.actor) query = query.where('actor', '=', q.actor);
-      if (q.action) query = query.where('action', '=', q.action);
-      if (q.target) query = query.where('target', '=', q.target);
-      if (q.result) query = query.where('result', '=', q.result);
-      if (q.since) query = query.where('at', '>=', new Date(q.since));
-      if (q.until) query = query.where('at', '<', new Date(q.until));
-      const rows = await query.orderBy('at', 'desc').orderBy('id').limit(q.limit).execute();
+      const rows = await listAuditEntries(deps.db, {
+        actor: q.actor,
+        action: q.action,
+        target: q.target,
+        result: q.result,
+        requestId: q.request_id,
+        since: q.since ? new Date(q.since) : undefined,
+        until: q.until ? new Date(q.until) : undefined,
+        limit: q.limit,
+      });
       const entries = rows.map((r) => ({ ...r, at: r.at.toISOString(), result: r.result as 'ok' | 'denied' | 'refused' | 'error' }));
       return c.json({ entries, total: entries.length }, 200);
     },

@@ -120,7 +120,7 @@ export function authRoutes(deps: AppDeps) {
       const principal = c.get('principal')!;
       if (principal.type !== 'user') throw new ApiError(409, 'conflict', 'No session', 'API keys have no session to end; revoke the key instead (DELETE /api/v1/api-keys/{id}).');
       const body = c.req.header('Content-Type')?.includes('json') ? c.req.valid('json') : { everywhere: false };
-      await deps.auth.logout(principal.username, { refreshToken: body.refresh_token, everywhere: body.everywhere }).catch(refuse);
+      await deps.auth.logout(principal, { refreshToken: body.refresh_token, everywhere: body.everywhere }).catch(refuse);
       return c.json({ message: body.everywhere ? 'Every session of this user has ended.' : 'Logged out.' }, 200);
     },
   );
@@ -137,7 +137,13 @@ export function authRoutes(deps: AppDeps) {
           description: 'The caller',
           content: {
             'application/json': {
-              schema: z.object({ type: z.enum(['user', 'api-key', 'bot']), name: z.string(), role: z.string().nullable(), permissions: z.array(z.string()) }),
+              schema: z.object({
+                type: z.enum(['user', 'api-key', 'bot']),
+                id: z.string().openapi({ description: "A user's immutable id (tokens name it), a key's id, or a bot's id" }),
+                name: z.string(),
+                role: z.string().nullable(),
+                permissions: z.array(z.string()),
+              }),
             },
           },
         },
@@ -146,7 +152,7 @@ export function authRoutes(deps: AppDeps) {
     }),
     (c) => {
       const p = c.get('principal')!;
-      return c.json({ type: p.type, name: principalName(p), role: p.role, permissions: [...p.permissions].sort() }, 200);
+      return c.json({ type: p.type, id: p.id, name: principalName(p), role: p.role, permissions: [...p.permissions].sort() }, 200);
     },
   );
 

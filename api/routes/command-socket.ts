@@ -2,7 +2,7 @@ import { upgradeWebSocket } from '@hono/node-server';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { decodeJwt } from 'jose';
 import type { WebSocket } from 'ws';
-import { isPermission, type Permission } from '../auth/permissions.js';
+import { EVENT_PERMISSIONS, isPermission, type Permission } from '../auth/permissions.js';
 import { Conversation, type ApiCall } from '../../conversation/commands.js';
 import { CLOSE, DEFAULT_SESSION_LIMITS, SocketSession, type VoiceInput } from '../../conversation/socket-session.js';
 import type { FleetEvents } from '../../lib/fleet-events.js';
@@ -61,14 +61,14 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
   };
 
   /** Who a token belongs to and what it may do, or the refusal (the HTTP status of the upgrade answer). */
-  const identify = async (token: string): Promise<{ username: string; permissions: Set<Permission> } | { status: 401 | 403 | 429; detail: string }> => {
+  const identify = async (token: string): Promise<{ userId: string; username: string; permissions: Set<Permission> } | { status: 401 | 403 | 429; detail: string }> => {
     const me = await callAs(token)('GET', '/api/v1/auth/me');
     if (me.status !== 200) return { status: me.status === 429 ? 429 : 401, detail: (me.body as { detail?: string }).detail ?? 'The token is not valid.' };
-    const who = me.body as { type: string; name: string; permissions: string[] };
+    const who = me.body as { type: string; id: string; name: string; permissions: string[] };
     if (who.type !== 'user') return { status: 403, detail: 'The command socket is for users, with a user access token.' };
     const permissions = new Set(who.permissions.filter(isPermission));
     if (!permissions.has('chat:ask')) return { status: 403, detail: 'The command socket needs the chat:ask permission.' };
-    return { username: who.name, permissions };
+    return { userId: who.id, username: who.name, permissions };
   };
 
   const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -82,9 +82,12 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     if (!token) throw new ApiError(401, 'unauthorized', 'Unauthorized', 'Give your access token: ?token=<access token>, or as a Sec-WebSocket-Protocol entry. Log in with POST /api/v1/auth/login.');
     const who = await identify(token);
     if ('status' in who) throw new ApiError(who.status, who.status === 403 ? 'forbidden' : 'unauthorized', who.status === 403 ? 'Forbidden' : 'Unauthorized', who.detail);
+    // The user's name or immutable id: either names the same user while the token does.
     const userId = c.req.param('user_id');
-    if (userId !== who.username) throw new ApiError(403, 'forbidden', 'Forbidden', `This token belongs to ${who.username}, not ${userId}: connect to /ws/command/${who.username}.`);
-    c.set('socketUser', { token, username: who.username, permissions: who.permissions });
+    if (userId !== who.username && userId !== who.userId) {
+      throw new ApiError(403, 'forbidden', 'Forbidden', `This token belongs to ${who.username}, not ${userId}: connect to /ws/command/${who.username}.`);
+    }
+    c.set('socketUser', { token, userId: who.userId, username: who.username, permissions: who.permissions });
     await next();
   };
 
@@ -92,7 +95,7 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     '/ws/command/:user_id',
     admit,
     upgradeWebSocket((c) => {
-      const { token, username, permissions } = c.get('socketUser') as { token: string; username: string; permissions: Set<Permission> };
+      const { token, userId, username, permissions } = c.get('socketUser') as { token: string; userId: string; username: string; permissions: Set<Permission> };
       // What the socket acts with; a renewed token replaces both (the conversation holds this very set).
       const access = { token, permissions };
       let session: SocketSession | null = null;
@@ -114,13 +117,15 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
                 const bots = await conversation.knownBots();
                 return Array.isArray(bots) ? bots.flatMap((b) => [b.id, b.name]) : [];
               },
+              // Read at each event: a renewed token with another role applies at once.
+              mayReceive: (kind) => access.permissions.has(EVENT_PERMISSIONS[kind]),
               access: {
                 expiresAt: expiryOf(token),
                 async renew(fresh) {
                   if (!JWT.test(fresh)) return { refused: 'it is not an access token (a JWT).' };
                   const who = await identify(fresh);
                   if ('status' in who) return { refused: who.detail };
-                  if (who.username !== username) return { refused: `it belongs to ${who.username}, not ${username}.` };
+                  if (who.userId !== userId) return { refused: `it belongs to ${who.username === username ? `another user named ${username} (created again since)` : who.username}, not ${username}.` };
                   access.token = fresh;
                   access.permissions.clear();
                   for (const p of who.permissions) access.permissions.add(p);

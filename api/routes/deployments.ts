@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { argsSchema, botIdSchema, botStatusSchema, envSchema, resourcesSchema, updateBotSchema } from '../../lib/bot-spec.js';
+import { argsSchema, botIdSchema, plainName, botStatusSchema, envSchema, resourcesSchema, updateBotSchema } from '../../lib/bot-spec.js';
 import { findBot, updateBot } from '../../registry/bots.js';
 import type { BotRow, BotUpdate, DeploymentRow } from '../../registry/database.js';
 import { findDeployment, insertDeployment, listDeployments } from '../../registry/deployments.js';
+import { escapeForDisplay } from '../../lib/safe-text.js';
 import { access } from '../access.js';
 import { recordedAs } from '../auth/principal.js';
 import { checkRuntimeFits, specChanges } from '../bot-changes.js';
@@ -13,11 +14,13 @@ import { ApiError, notFound, problemSchema } from '../problem.js';
 
 /** The spec fields a deployment may change: what a build produces, not who the bot is. */
 const DEPLOYED_FIELDS = ['blueprint', 'image', 'args', 'env', 'resources'] as const;
+/** Of those, the ones that are not the build: they also need bots:update. */
+const RUN_SETTINGS = ['env', 'resources'] as const;
 
 const deploySchema = z
   .strictObject({
     bot_id: botIdSchema,
-    ref: z.string().trim().min(1).max(200).optional().openapi({ example: 'v1.4.2+3f9c2ab', description: 'What is deployed: a commit, tag or build number, kept with the record' }),
+    ref: plainName(200).optional().openapi({ example: 'v1.4.2+3f9c2ab', description: 'What is deployed: a commit, tag or build number, kept with the record' }),
     blueprint: updateBotSchema.shape.blueprint.unwrap().unwrap().optional(),
     image: updateBotSchema.shape.image.unwrap().unwrap().optional(),
     args: argsSchema.optional(),
@@ -26,7 +29,7 @@ const deploySchema = z
   })
   .refine((b) => !(b.blueprint !== undefined && b.image !== undefined), { message: 'give at most one of "blueprint" or "image"', path: ['blueprint'] })
   .openapi('Deploy', {
-    description: 'Applies the given spec fields to the bot, then starts it, or restarts it when it is running. Fields left out keep their values.',
+    description: 'Applies the given spec fields to the bot, then starts it, or restarts it when it is running. Fields left out keep their values. Changing env or resources also needs bots:update (as PATCH does); blueprint, image, args and ref need only deployments:create.',
   });
 
 const deploymentSchema = z
@@ -46,7 +49,7 @@ const deploymentSchema = z
 const view = (d: DeploymentRow): z.infer<typeof deploymentSchema> => ({
   id: d.id,
   bot_id: d.bot_id,
-  ref: d.ref,
+  ref: d.ref === null ? null : escapeForDisplay(d.ref),
   changes: d.changes as Array<(typeof DEPLOYED_FIELDS)[number]>,
   action: d.action,
   result: d.result,
@@ -94,6 +97,17 @@ export function deploymentRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      const principal = c.get('principal')!;
+      // A build is what CI may hand over; what the bot runs with (its secrets, its limits) is changed by who may PATCH it.
+      const beyond = RUN_SETTINGS.filter((f) => body[f] !== undefined);
+      if (beyond.length > 0 && !principal.permissions.has('bots:update')) {
+        throw new ApiError(
+          403,
+          'forbidden',
+          'Forbidden',
+          `A deployment may change ${beyond.map((f) => `"${f}"`).join(' and ')} only for a caller with "bots:update" (as PATCH /api/v1/bots/${body.bot_id} needs); your ${principal.role ?? 'key'} access has "deployments:create" without it. Deploy the build fields (blueprint, image, args, ref) alone, or ask an administrator to change the rest. Nothing was deployed.`,
+        );
+      }
       const bot = await findBot(db, body.bot_id);
       if (!bot) throw new ApiError(404, 'not-found', 'Not found', `Bot "${body.bot_id}" does not exist. Register it first with POST /api/v1/bots, then deploy.`);
       const fields = DEPLOYED_FIELDS.filter((f) => body[f] !== undefined);
@@ -109,7 +123,7 @@ export function deploymentRoutes(deps: AppDeps) {
           action,
           result,
           reason,
-          requested_by: recordedAs(c.get('principal')!),
+          requested_by: recordedAs(principal),
         });
 
       // The spec is saved before the command: the launch reads it from the registry.

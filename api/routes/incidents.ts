@@ -6,6 +6,7 @@ import { recordedAs } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError, notFound } from '../problem.js';
+import { escapeForDisplay } from '../../lib/safe-text.js';
 
 const SEVERITIES = ['info', 'warning', 'critical'] as const;
 const STATES = ['open', 'acknowledged', 'resolved'] as const;
@@ -38,7 +39,7 @@ export const incidentView = (r: IncidentRow): z.infer<typeof incidentSchema> => 
   kind: r.kind,
   severity: r.severity,
   state: r.resolved_at ? 'resolved' : r.acknowledged_at ? 'acknowledged' : 'open',
-  message: r.message,
+  message: escapeForDisplay(r.message),
   evidence: r.evidence,
   outcome: r.outcome,
   created_at: r.created_at.toISOString(),
@@ -46,7 +47,7 @@ export const incidentView = (r: IncidentRow): z.infer<typeof incidentSchema> => 
   acknowledged_by: r.acknowledged_by,
   resolved_at: iso(r.resolved_at),
   resolved_by: r.resolved_by,
-  resolution: r.resolution,
+  resolution: r.resolution === null ? null : escapeForDisplay(r.resolution),
 });
 
 const idParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });

@@ -1,10 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { sql } from 'kysely';
-import { endAllSessions, findUser, insertUser } from '../../registry/users.js';
+import { countOtherActiveAdmins, deleteUser, endAllSessions, findUser, insertUser, listUsers, updateUser } from '../../registry/users.js';
 import type { UserRow } from '../../registry/database.js';
 import { access } from '../access.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
+import { checkGrant } from '../auth/grants.js';
 import { ROLES } from '../auth/permissions.js';
+import type { Principal } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
 import { ApiError } from '../problem.js';
@@ -19,7 +20,10 @@ export const usernameSchema = z
 const roleSchema = z.enum(ROLES).openapi('Role');
 
 const userSchema = z
-  .object({ username: z.string(), role: roleSchema, disabled: z.boolean(), created_at: z.string().datetime(), updated_at: z.string().datetime() })
+  .object({
+    id: z.string().openapi({ description: 'Immutable: what tokens name. A user deleted and created again under the same name gets a new id.' }),
+    username: z.string(),
+    role: roleSchema, disabled: z.boolean(), created_at: z.string().datetime(), updated_at: z.string().datetime() })
   .openapi('User');
 
 const createUserSchema = z.strictObject({ username: usernameSchema, password: z.string().max(256), role: roleSchema }).openapi('CreateUser');
@@ -33,6 +37,7 @@ const updateUserSchema = z
   .openapi('UpdateUser');
 
 const view = (u: UserRow) => ({
+  id: u.id,
   username: u.username,
   role: u.role,
   disabled: u.disabled,
@@ -43,7 +48,16 @@ const view = (u: UserRow) => ({
 const weak = (problem: string) =>
   new ApiError(422, 'validation', 'Weak password', `The password is too weak: ${problem}. Nothing was changed.`, [{ path: 'password', message: problem }]);
 
-/** Administrators manage users; changes apply at the user's next request. */
+/**
+ * A user whose role holds more than the caller does is beyond the caller's
+ * reach: changing their password, role or state, or deleting them, would
+ * let a narrow key take over or lock out a wider account.
+ */
+function checkWithinReach(caller: Principal, user: UserRow, act: 'change' | 'delete'): void {
+  checkGrant(caller, { role: user.role }, `${act} ${user.username}, ${user.role === 'admin' || user.role === 'operator' ? 'an' : 'a'} ${user.role}`);
+}
+
+/** Administrators manage users; changes apply at the user's next request. Nobody creates, changes or deletes a user with more rights than their own. */
 export function userRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
   const admin = access(deps, 'users:manage');
@@ -56,14 +70,7 @@ export function userRoutes(deps: AppDeps) {
   };
   /** Refuses a change that would leave no enabled administrator: nobody could manage users any more. */
   const keepAnAdmin = async (username: string) => {
-    const others = await db
-      .selectFrom('users')
-      .select(sql<number>`count(*)::int`.as('n'))
-      .where('role', '=', 'admin')
-      .where('disabled', '=', false)
-      .where('username', '!=', username)
-      .executeTakeFirstOrThrow();
-    if (Number(others.n) === 0) {
+    if ((await countOtherActiveAdmins(db, username)) === 0) {
       throw new ApiError(409, 'conflict', 'Last administrator', `"${username}" is the last enabled administrator. Make another user an administrator first.`);
     }
   };
@@ -81,7 +88,7 @@ export function userRoutes(deps: AppDeps) {
       },
     }),
     async (c) => {
-      const rows = await db.selectFrom('users').selectAll().orderBy('username').execute();
+      const rows = await listUsers(db);
       return c.json({ users: rows.map(view), total: rows.length }, 200);
     },
   );
@@ -101,6 +108,7 @@ export function userRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      checkGrant(c.get('principal')!, { role: body.role }, `create a user with role ${body.role}`);
       const problem = passwordProblem(body.password, body.username);
       if (problem) throw weak(problem);
       try {
@@ -132,6 +140,9 @@ export function userRoutes(deps: AppDeps) {
       const { username } = c.req.valid('param');
       const body = c.req.valid('json');
       const user = await load(username);
+      const caller = c.get('principal')!;
+      checkWithinReach(caller, user, 'change');
+      if (body.role !== undefined) checkGrant(caller, { role: body.role }, `make ${username} ${body.role === 'admin' || body.role === 'operator' ? 'an' : 'a'} ${body.role}`);
       if (body.password !== undefined) {
         const problem = passwordProblem(body.password, username);
         if (problem) throw weak(problem);
@@ -140,22 +151,17 @@ export function userRoutes(deps: AppDeps) {
       if (demotes) await keepAnAdmin(username);
       const passwordHash = body.password !== undefined ? await hashPassword(body.password) : undefined;
       await db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('users')
-          .set({
-            ...(body.role !== undefined ? { role: body.role } : {}),
-            ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
-            ...(passwordHash ? { password_hash: passwordHash } : {}),
-            updated_at: sql`now()`,
-          })
-          .where('username', '=', username)
-          .execute();
+        await updateUser(trx, username, {
+          ...(body.role !== undefined ? { role: body.role } : {}),
+          ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
+          ...(passwordHash ? { password_hash: passwordHash } : {}),
+        });
         // A new password or a disabled account ends every session at once.
         if (passwordHash || body.disabled === true) {
           await endAllSessions(trx, username);
         }
       });
-      await deps.auth.userChanged(username);
+      await deps.auth.userChanged(user.id);
       return c.json(view(await load(username)), 200);
     },
   );
@@ -176,9 +182,10 @@ export function userRoutes(deps: AppDeps) {
     async (c) => {
       const { username } = c.req.valid('param');
       const user = await load(username);
+      checkWithinReach(c.get('principal')!, user, 'delete');
       if (user.role === 'admin' && !user.disabled) await keepAnAdmin(username);
-      await db.deleteFrom('users').where('username', '=', username).execute();
-      await deps.auth.userChanged(username);
+      await deleteUser(db, username);
+      await deps.auth.userChanged(user.id);
       return c.json({ username, deleted: true as const }, 200);
     },
   );

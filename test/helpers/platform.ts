@@ -65,6 +65,8 @@ console.log('puppet up', process.pid);
 };
 
 export async function makeBotsDir(root: string): Promise<string> {
+  // Bots run as another user (codex32-bot when tests run as root): their scripts must be reachable by it.
+  await fs.chmod(root, 0o755);
   const dir = path.join(root, 'bots');
   for (const [name, { content, mode }] of Object.entries(TEST_BOTS)) {
     const file = path.join(dir, name);
