@@ -41,6 +41,8 @@ export interface PlatformOptions {
   temporalAddress: string;
   api: boolean;
   worker: boolean;
+  /** Every port of the Temporal dev server this process started (npm start): bots are kept off them all. */
+  devServerPorts?: number[];
   /** 'off' only for the auth-overhead benchmark (bench/api-host.ts); there is no setting for it. */
   accessControl?: 'enforced' | 'off';
 }
@@ -168,7 +170,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     let workerDone: Promise<void> = new Promise(() => undefined);
     let workerHealthUrl: string | null = null;
     if (opts.worker) {
-      const rt = await createRuntime(config, logger, config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`);
+      const rt = await createRuntime(config, logger, {
+        apiUrl: config.API_PUBLIC_URL ?? apiUrl ?? `http://${reachableHost(config.API_HOST)}:${config.API_PORT}`,
+        temporalAddress: opts.temporalAddress,
+        devServerPorts: opts.devServerPorts,
+      });
       runtime = rt;
       closers.push(() => rt.close());
       const w = await createBotWorker({

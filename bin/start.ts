@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import { listeningPorts } from '../activities/runtime/proc.js';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
 import { runMain, untilSignal } from './main.js';
 import { startPlatform } from './platform.js';
@@ -29,7 +30,8 @@ runMain('codex32', async (config, logger) => {
     }
     initEmbeddedDatabase(config, logger);
     const temporalAddress = config.TEMPORAL_ADDRESS ?? dev!.address;
-    const platform = await startPlatform({ config, logger, temporalAddress, api: true, worker: true });
+    const devServerPorts = dev ? await listeningPorts(dev.pid) : undefined;
+    const platform = await startPlatform({ config, logger, temporalAddress, api: true, worker: true, devServerPorts });
     try {
       const ui = dev?.uiUrl ?? '(your cluster\'s Temporal UI)';
       logger.info(

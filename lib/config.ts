@@ -94,6 +94,8 @@ export const configSchema = z.object({
       .regex(/^(?:[a-z_][a-z0-9_.-]{0,31}\$?|\d+(?::\d+)?)$/, 'must be a user name (such as codex32-bot) or a numeric uid[:gid] (such as 1500:1500)')
       .optional(),
   ),
+  /** Local bots (as BOT_USER) may not connect to Temporal, PostgreSQL or Redis of the platform (nftables). */
+  BOT_NETWORK_GUARD: bool(true),
   BOT_STOP_GRACE_SECONDS: positive(10),
   BOT_LOG_MAX_MB: positive(10),
   BOT_LOG_FILES: z.coerce.number().int().min(1).max(100).default(5),

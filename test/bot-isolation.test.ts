@@ -4,15 +4,28 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_BOT_USER } from '../activities/runtime/bot-user.js';
-import { FORBIDDEN_ENV_NAMES } from '../lib/bot-spec.js';
+import { FORBIDDEN_ENV_NAMES, FORBIDDEN_ENV_PREFIXES } from '../lib/bot-spec.js';
 import { projectRoot } from '../lib/project-root.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 
 const asRoot = process.getuid?.() === 0;
 
+const hostPort = (url: string, port: number) => {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || port}`;
+};
+
 /** A bot that tries to reach what it must not, and prints what it managed: one line, `PROBE {json}`. */
 const PROBE = `
 import fs from 'node:fs';
+import net from 'node:net';
+const connect = (target) => new Promise((resolve) => {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const socket = net.connect({ host, port, timeout: 3000 });
+  socket.once('connect', () => { socket.destroy(); resolve('connected'); });
+  socket.once('timeout', () => { socket.destroy(); resolve('timeout'); });
+  socket.once('error', (err) => resolve(err.code));
+});
 const attempt = (fn) => { try { fn(); return 'allowed'; } catch (err) { return err.code ?? err.message; } };
 const status = Object.fromEntries(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').map((l) => l.split(':\\t')).filter((p) => p.length === 2));
 const ppid = Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[1]);
@@ -32,6 +45,7 @@ const report = {
   home: process.env.HOME,
   user: process.env.USER,
   envNames: Object.keys(process.env).sort(),
+  connections: Object.fromEntries(await Promise.all((process.env.PROBE_CONNECT ?? '').split(',').filter(Boolean).map(async (t) => [t, await connect(t)]))),
 };
 console.log('PROBE ' + JSON.stringify(report));
 process.on('SIGTERM', () => process.exit(0));
@@ -44,7 +58,7 @@ describe('bots run apart from the platform', () => {
 
   beforeAll(async () => {
     secret = `isolation-secret-${Math.random().toString(36).slice(2)}`;
-    t = await startTestPlatform('pglite', { ADMIN_API_KEY: secret });
+    t = await startTestPlatform('postgres', { ADMIN_API_KEY: secret, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
     await fs.writeFile(path.join(t.config.paths.botsDir, 'probe.mjs'), PROBE, { mode: 0o644 });
   });
   afterAll(async () => {
@@ -93,6 +107,7 @@ describe('bots run apart from the platform', () => {
       PROBE_DATA_DIR: t.config.paths.dataDir,
       PROBE_LOGS_DIR: t.config.paths.botLogsDir,
       PROBE_OTHER_LOG: path.join(t.config.paths.botLogsDir, `${victim}.log`),
+      PROBE_CONNECT: [t.config.TEMPORAL_ADDRESS!, hostPort(t.config.DATABASE_URL!, 5432), hostPort(t.config.REDIS_URL!, 6379), hostPort(t.url, 80)].join(','),
     };
     expect((await t.request('POST', '/api/v1/bots', { id, name: 'probe', blueprint: 'probe.mjs', env })).status).toBe(201);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
@@ -109,6 +124,9 @@ describe('bots run apart from the platform', () => {
     for (const reach of ['platformEnviron', 'parentEnviron', 'dataDirList', 'secretKey', 'logsDirList', 'otherBotLog', 'writeBotsDir'] as const) {
       expect(report[reach], reach).toBe('EACCES');
     }
+    // The platform's Temporal, PostgreSQL and Redis are out of reach; its API is not (bots report to it).
+    const connections = report.connections as unknown as Record<string, string>;
+    expect(Object.values(connections)).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED', 'connected']);
     expect(report.envNames).not.toContain('ADMIN_API_KEY');
     expect(report.envNames).not.toContain('API_SECRET_KEY');
 
@@ -135,6 +153,15 @@ describe('bots run apart from the platform', () => {
     const failed = await waitForBot(t, id, 'failed', (b) => b.status === 'failed');
     expect(failed.status_reason).toContain(`runs as ${DEFAULT_BOT_USER}, who cannot run it`);
     expect(failed.status_reason).toContain(`cannot enter ${hidden}`);
+  });
+});
+
+describe('the documented list of refused environment names', () => {
+  it('is the one the schema refuses', () => {
+    const doc = readFileSync(path.join(projectRoot(), 'SECURITY.md'), 'utf8');
+    const listed = /<!-- forbidden-env:start -->([\s\S]*?)<!-- forbidden-env:end -->/.exec(doc)?.[1] ?? '';
+    const names = [...listed.matchAll(/`([A-Z0-9_]+)`/g)].map((m) => m[1]);
+    expect(names).toEqual([...FORBIDDEN_ENV_NAMES, ...FORBIDDEN_ENV_PREFIXES]);
   });
 });
 

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../lib/logger.js';
+import { findExecutable } from './find-executable.js';
 
 /** The system user that setup (`npm run setup` as root) creates for bots. */
 export const DEFAULT_BOT_USER = 'codex32-bot';
@@ -46,19 +47,6 @@ function getent(key: string): PasswdEntry | null {
   }
 }
 
-function findSetpriv(searchPath: string | undefined): string | null {
-  for (const dir of [...(searchPath ?? '').split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-    const candidate = path.join(dir, 'setpriv');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 const CREATE_HINT = `run \`npm run setup\` as root (it creates ${DEFAULT_BOT_USER}), or create a user yourself (useradd --system --user-group --create-home --home-dir /var/lib/${DEFAULT_BOT_USER} --shell /usr/sbin/nologin ${DEFAULT_BOT_USER}) and set BOT_USER to it`;
 
 /**
@@ -71,7 +59,7 @@ const CREATE_HINT = `run \`npm run setup\` as root (it creates ${DEFAULT_BOT_USE
  */
 export function resolveBotUser(botUser: string | undefined, opts: { logger: Logger; searchPath: string | undefined }): BotUser {
   const platformUid = process.getuid?.() ?? -1;
-  const setpriv = findSetpriv(opts.searchPath);
+  const setpriv = findExecutable('setpriv', opts.searchPath);
   if (!setpriv) throw new BotUserError('setpriv is not installed; it runs every bot with no new privileges (and as BOT_USER). Install util-linux (apt-get install util-linux) and start again.');
 
   if (botUser === undefined && platformUid !== 0) {

@@ -10,9 +10,20 @@ import { KubernetesRuntime } from './kubernetes-runtime.js';
 import { LocalRuntime } from './local-runtime.js';
 import { BotCgroups } from './bot-cgroups.js';
 import { resolveBotUser } from './bot-user.js';
+import { guardPlatformEndpoints, parseEndpoint, type Endpoint } from './network-guard.js';
 import type { BotRuntime, InstanceRef, InstanceStats } from './types.js';
 
-export async function createRuntime(config: Config, logger: Logger, apiUrl: string): Promise<BotRuntime> {
+export interface RuntimeContext {
+  /** Where bots reach the API (CODEX32_API_URL). */
+  apiUrl: string;
+  /** The Temporal frontend the platform uses: bots must not reach it. */
+  temporalAddress: string;
+  /** Every port the embedded Temporal dev server listens on, when this process started it. */
+  devServerPorts?: number[];
+}
+
+export async function createRuntime(config: Config, logger: Logger, context: RuntimeContext): Promise<BotRuntime> {
+  const { apiUrl } = context;
   if (config.BOT_RUNTIME === 'kubernetes') {
     return new KubernetesRuntime({
       kubeConfig: loadKubeConfig(config),
@@ -26,12 +37,25 @@ export async function createRuntime(config: Config, logger: Logger, apiUrl: stri
   const log = logger.child({ component: 'local-runtime' });
   const user = resolveBotUser(config.BOT_USER, { logger: log, searchPath: config.botBaseEnv.PATH });
   const { support, cgroups } = await BotCgroups.detect();
+  const endpoints = platformEndpoints(config, context);
+  const guard = config.BOT_NETWORK_GUARD
+    ? await guardPlatformEndpoints(user, endpoints, { searchPath: config.botBaseEnv.PATH, installation: config.paths.dataDir })
+    : ({ applied: false, reason: 'BOT_NETWORK_GUARD=false' } as const);
+  const byService = new Map<string, number[]>();
+  for (const e of endpoints) byService.set(`${e.what} ${e.host}`, [...(byService.get(`${e.what} ${e.host}`) ?? []), e.port]);
+  const services = [...byService].map(([service, ports]) => `${service}:${ports.join(',')}`).join(', ');
   log.info(
-    { botUser: user.name, uid: user.uid, gid: user.gid, cgroups: support.applies ? support.dir : `not used: ${support.reason}` },
-    support.applies
-      ? `bots run as ${user.name} with no new privileges, each in its own cgroup with its memory and CPU limits`
-      : `bots run as ${user.name} with no new privileges; no per-bot cgroups (${support.reason}): the sampler's memory rule enforces memory_limit_mb`,
+    {
+      botUser: user.name,
+      uid: user.uid,
+      gid: user.gid,
+      cgroups: support.applies ? support.dir : `not used: ${support.reason}`,
+      networkGuard: guard.applied ? guard.rules : `not used: ${guard.reason}`,
+    },
+    `bots run as ${user.name} with no new privileges${support.applies ? ', each in its own cgroup with its memory and CPU limits' : ''}${guard.applied ? `, kept off ${services}` : ''}`,
   );
+  if (!support.applies) log.warn(`no per-bot cgroups (${support.reason}): the sampler's memory rule enforces memory_limit_mb, and nothing enforces cpu_limit`);
+  if (!guard.applied && endpoints.length > 0) log.warn(`bots can connect to the platform's own services (${services}): ${guard.reason}`);
   return new LocalRuntime({
     botsDir: config.paths.botsDir,
     runDir: config.paths.runDir,
@@ -44,6 +68,17 @@ export async function createRuntime(config: Config, logger: Logger, apiUrl: stri
     cgroups,
     logger: log,
   });
+}
+
+/** The platform's services on the network, which bots must not reach: Temporal, PostgreSQL and Redis (not the API). */
+function platformEndpoints(config: Config, context: RuntimeContext): Endpoint[] {
+  const found = [
+    parseEndpoint('Temporal', context.temporalAddress),
+    ...(context.devServerPorts ?? []).map((port) => ({ what: 'Temporal dev server', host: '127.0.0.1', port })),
+    config.DATABASE_URL ? parseEndpoint('PostgreSQL', config.DATABASE_URL, 5432) : null,
+    config.REDIS_URL ? parseEndpoint('Redis', config.REDIS_URL, 6379) : null,
+  ];
+  return found.filter((e): e is Endpoint => e !== null);
 }
 
 /** Figures for the API, which may run in another process than the runtime that launched the bot. */

@@ -62,3 +62,23 @@ export async function readInstanceStats(pid: number | null, startTicks: string |
   if (!stat || stat.state === 'Z' || (startTicks !== null && stat.startTicks !== startTicks)) return null;
   return { cpuSeconds: stat.cpuSeconds, rssBytes: stat.rssBytes, startedAt: await processStartedAt(stat.startTicks) };
 }
+
+/** The TCP ports a process listens on (IPv4 and IPv6), from its socket descriptors and /proc/net/tcp{,6}. */
+export async function listeningPorts(pid: number): Promise<number[]> {
+  const inodes = new Set<string>();
+  for (const fd of await fs.readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+    const target = await fs.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await fs.readFile(table, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEXADDR:HEXPORT; st 0A is LISTEN; the inode is field 10.
+      if (f[3] === '0A' && f[9] && inodes.has(f[9])) ports.add(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createScratchDatabase } from '../../lib/scratch.js';
 import { inject } from 'vitest';
 import { startPlatform, type Platform } from '../../bin/platform.js';
+import { removeGuard } from '../../activities/runtime/network-guard.js';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { botWorkflowId, stateQuery, type BotStateView } from '../../workflows/messages.js';
@@ -182,6 +183,8 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
         }
       }
       await platform.close();
+      // The bots are gone: their guard goes too, or every test run would leave a chain behind.
+      await removeGuard(config.paths.dataDir, config.botBaseEnv.PATH);
       await database?.drop();
       await fs.rm(root, { recursive: true, force: true });
     },
