@@ -17,19 +17,18 @@ export function resultOf(status: number): 'ok' | 'denied' | 'refused' | 'error' 
   return status < 500 ? 'refused' : 'error';
 }
 
-/** Under /api and the command socket: every change, and every refusal of a read (a probe is an attempt too). */
+/** Every change under /api, and every refused request anywhere (a probe is an attempt too). */
 function audited(method: string, path: string, status: number): boolean {
-  if (!path.startsWith('/api/') && !path.startsWith('/ws/')) return false;
-  return CHANGES.has(method) || status >= 400;
+  return status >= 400 || (CHANGES.has(method) && path.startsWith('/api/'));
 }
 
 /**
- * Records every attempt to change state (who, what, when, from where, result),
- * and every refused request, after the response is decided, so refusals are
- * on record too. Login attempts are recorded under the name they tried;
- * passwords never are. Whatever a request held, its record is stored:
- * every text is escaped and cut to fit; if the database cannot take it, the
- * record goes to the log whole instead of being lost.
+ * Records every attempt to change state (who, what, when, from where,
+ * result), and every refused request on any route, after the response is
+ * decided, so refusals are on record too. Login attempts are recorded under
+ * the name they tried; passwords never are. Whatever a request held, its
+ * record is stored: every text is escaped and cut to fit, and a record the
+ * database cannot take goes to the log whole instead of being lost.
  */
 export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: (c: Context) => string | null): MiddlewareHandler<AppEnv> {
   return async function auditTrailHandler(c, next) {
@@ -49,6 +48,7 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
     let target = params.id ?? params.username ?? params.user_id ?? null;
     // Routes without a path id name their target in the body (a new bot's id, a deployment's bot).
     target ??= [fields.bot_id, fields.id, fields.username, fields.name].find((v): v is string => typeof v === 'string') ?? null;
+    const ip = clientAddress(c);
     const entry: NewAuditEntry = {
       id: randomUUID(),
       actor: storableText(actor, 64),
@@ -57,10 +57,7 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
       target: target === null ? null : storableText(target, 200),
       result: resultOf(c.res.status),
       status: c.res.status,
-      ip: (() => {
-        const ip = clientAddress(c);
-        return ip === null ? null : storableText(ip, 64);
-      })(),
+      ip: ip === null ? null : storableText(ip, 64),
       request_id: c.get('requestId') ?? null,
       details: JSON.stringify({ path: storableText(c.req.path, 2048) }),
     };

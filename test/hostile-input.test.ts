@@ -138,12 +138,16 @@ describe('hostile input: no 5xx, one audit record per attempt', () => {
       ['POST', `/api/v1/incidents/${incident}/resolve`, JSON.stringify({ resolution: 'fixed\u0000' }), false],
       ['POST', '/api/v1/bots', JSON.stringify({ id: t.uniqueId('nul'), name: 'n', blueprint: 'sleeper.mjs', description: 'a\u0000b' }), false],
       ['PATCH', `/api/v1/bots/${fixture.bot}`, JSON.stringify({ env: { KEY: '\ud800' } }), false],
+      // Outside /api too: every route reads its query through the same screen.
+      ['GET', '/health?probe=%00', undefined, true],
+      ['GET', '/metrics?name=%ED%A0%80', undefined, true],
+      ['GET', `/ws/command/${fixture.user}%00`, undefined, true],
     ];
     for (const [method, url, body, anonymous] of cases) {
       const r = await attempt(method, url, body, `${method} ${url}`, anonymous);
       expect(r.status, `${method} ${url}`).toBe(422);
       expect(r.body.type).toBe('https://codex32.dev/problems/invalid-text');
-      expect(r.body.detail).toMatch(/NUL|lone UTF-16 surrogate/);
+      expect(r.body.detail).toMatch(/NUL|lone UTF-16 surrogate|not valid percent-encoded UTF-8/);
       const audit = await t.request('GET', `/api/v1/audit?request_id=${r.headers.get('x-request-id')}`);
       expect(audit.body.entries, `${method} ${url}`).toHaveLength(1);
       expect(audit.body.entries[0]).toMatchObject({ result: 'refused', status: 422 });
