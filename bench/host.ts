@@ -78,6 +78,8 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     const runId = `b${randomUUID().replaceAll('-', '').slice(0, 6)}`;
     const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'codex32-bench-')));
     closers.push({ what: 'removing the temporary directory', fn: () => (process.env.BENCH_KEEP ? Promise.resolve() : fs.rm(root, { recursive: true, force: true })) });
+    // Bots run as another user (codex32-bot when the benchmark runs as root): their scripts must be reachable by it.
+    await fs.chmod(root, 0o755);
     const botsDir = path.join(root, 'bots');
     const dataDir = path.join(root, 'data');
     const logsDir = path.join(root, 'logs');
