@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
+import { isForbiddenEnvName } from '../lib/bot-spec.js';
 import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
 import { OrderedPublisher, type FleetEvent, type FleetEvents } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
@@ -170,6 +171,9 @@ export function createActivities(deps: ActivityDeps) {
         // After them: whoever sees the status finds its incident.
         if (r.status) await writeStatus(r.status);
       };
+      // Names refused since an older release stored them never reach the process.
+      const refused = Object.keys(bot.env).filter(isForbiddenEnvName);
+      if (refused.length > 0) logger.warn({ botId: bot.id, names: refused }, `left out of bot ${bot.id}'s environment: ${refused.join(', ')} (refused names; remove them with PATCH)`);
       let instance: LaunchedInstance;
       try {
         instance = await runtime.launch({
@@ -178,7 +182,7 @@ export function createActivities(deps: ActivityDeps) {
           blueprint: bot.blueprint,
           image: bot.image,
           args: bot.args,
-          env: bot.env,
+          env: Object.fromEntries(Object.entries(bot.env).filter(([name]) => !isForbiddenEnvName(name))),
           resources: bot.resources,
           // A retry mints another token for the same instance; any token of a running instance is good.
           ...(deps.botToken ? { identity: { CODEX32_BOT_TOKEN: await deps.botToken(bot.id, input.instanceId) } } : {}),

@@ -78,6 +78,11 @@ const forbidden = new Set<string>(FORBIDDEN_ENV_NAMES);
 /** Keys that name a property of every JavaScript object: taken as keys, they would change the object instead of adding to it. */
 const OBJECT_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** Names a bot's environment never carries, whatever the registry holds (a row written by an older release may have one). */
+export function isForbiddenEnvName(name: string): boolean {
+  return OBJECT_KEYS.has(name) || forbidden.has(name) || FORBIDDEN_ENV_PREFIXES.some((p) => name.startsWith(p));
+}
+
 /** Why `name` cannot be set in a bot's environment, or null. */
 export function envNameProblem(name: string): string | null {
   if (name.length > 128) return 'an environment name is at most 128 characters';

@@ -143,6 +143,22 @@ describe('bots run apart from the platform', () => {
     await t.request('POST', `/api/v1/bots/${victim}/stop`);
   });
 
+  it('a refused name stored by an older release never reaches the process', async () => {
+    const id = t.uniqueId('legacy');
+    expect((await t.request('POST', '/api/v1/bots', { id, name: 'legacy', blueprint: 'sleeper.mjs', env: { KEPT: 'yes' } })).status).toBe(201);
+    // As a row written before names were checked.
+    const env = JSON.stringify({ KEPT: 'yes', LD_PRELOAD: '/tmp/evil.so', NODE_OPTIONS: '--require /tmp/evil.cjs', lower_case: 'kept too' });
+    await t.platform.registry.db.updateTable('bots').set({ env }).where('id', '=', id).execute();
+    expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
+    const running = await waitForBot(t, id, 'running', (b) => b.status === 'running' && b.pid);
+    const names = readFileSync(`/proc/${running.pid}/environ`, 'utf8').split('\0').map((e) => e.split('=')[0]);
+    expect(names).toContain('KEPT');
+    expect(names).toContain('lower_case');
+    expect(names).not.toContain('LD_PRELOAD');
+    expect(names).not.toContain('NODE_OPTIONS');
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
+
   it.skipIf(!asRoot)('a blueprint the bot user cannot read fails its launch with what to change', async () => {
     const hidden = path.join(t.config.paths.botsDir, 'private');
     await fs.mkdir(hidden, { mode: 0o700 });
