@@ -4,7 +4,7 @@ import type { UserRow } from '../../registry/database.js';
 import { access } from '../access.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
 import { checkGrant } from '../auth/grants.js';
-import { ROLES } from '../auth/permissions.js';
+import { ROLES, type Role } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';
@@ -23,7 +23,11 @@ const userSchema = z
   .object({
     id: z.string().openapi({ description: 'Immutable: what tokens name. A user deleted and created again under the same name gets a new id.' }),
     username: z.string(),
-    role: roleSchema, disabled: z.boolean(), created_at: z.string().datetime(), updated_at: z.string().datetime() })
+    role: roleSchema,
+    disabled: z.boolean(),
+    created_at: z.string().datetime(),
+    updated_at: z.string().datetime(),
+  })
   .openapi('User');
 
 const createUserSchema = z.strictObject({ username: usernameSchema, password: z.string().max(256), role: roleSchema }).openapi('CreateUser');
@@ -54,8 +58,10 @@ const weak = (problem: string) =>
  * let a narrow key take over or lock out a wider account.
  */
 function checkWithinReach(caller: Principal, user: UserRow, act: 'change' | 'delete'): void {
-  checkGrant(caller, { role: user.role }, `${act} ${user.username}, ${user.role === 'admin' || user.role === 'operator' ? 'an' : 'a'} ${user.role}`);
+  checkGrant(caller, { role: user.role }, `${act} ${user.username}, ${aRole(user.role)}`);
 }
+
+const aRole = (role: Role) => ({ admin: 'an admin', operator: 'an operator', viewer: 'a viewer', user: 'a user' })[role];
 
 /** Administrators manage users; changes apply at the user's next request. Nobody creates, changes or deletes a user with more rights than their own. */
 export function userRoutes(deps: AppDeps) {
@@ -142,7 +148,7 @@ export function userRoutes(deps: AppDeps) {
       const user = await load(username);
       const caller = c.get('principal')!;
       checkWithinReach(caller, user, 'change');
-      if (body.role !== undefined) checkGrant(caller, { role: body.role }, `make ${username} ${body.role === 'admin' || body.role === 'operator' ? 'an' : 'a'} ${body.role}`);
+      if (body.role !== undefined) checkGrant(caller, { role: body.role }, `make ${username} ${aRole(body.role)}`);
       if (body.password !== undefined) {
         const problem = passwordProblem(body.password, username);
         if (problem) throw weak(problem);
