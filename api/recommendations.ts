@@ -4,6 +4,7 @@ import type { Sample } from '../monitoring/sample-store.js';
 import type { BotRow, IncidentRow } from '../registry/database.js';
 import { incidentCounts, latestIncidents, unresolvedIncidents } from '../registry/incidents.js';
 import type { AppDeps } from './deps.js';
+import { escapeForDisplay } from '../lib/safe-text.js';
 
 export const SEVERITY_ORDER = ['critical', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITY_ORDER)[number];
@@ -80,7 +81,7 @@ export function recommend(input: RecommendationInput): Recommendation[] {
           severity: 'critical',
           bot_id: id,
           title: `${id} is down after a crash loop`,
-          detail: `${last.message}. The platform stopped restarting it. Look at the last lines it wrote${input.withLogLines ? ' (below)' : ''}, fix the cause, then start it again.`,
+          detail: `${escapeForDisplay(last.message)}. The platform stopped restarting it. Look at the last lines it wrote${input.withLogLines ? ' (below)' : ''}, fix the cause, then start it again.`,
           evidence: { incident_id: last.id, last_cause: last.evidence.last_cause ?? null, exit_code: last.evidence.exit_code ?? null, signal: last.evidence.signal ?? null, ...logLines(last) },
           actions: [logs(id), start(id)],
         });
@@ -91,7 +92,7 @@ export function recommend(input: RecommendationInput): Recommendation[] {
           severity: 'critical',
           bot_id: id,
           title: `${id} could not be launched`,
-          detail: `${last.message}. Fix its spec (blueprint, image, args), then start it again.`,
+          detail: `${escapeForDisplay(last.message)}. Fix its spec (blueprint, image, args), then start it again.`,
           evidence: { incident_id: last.id, failure: last.evidence.failure ?? null },
           actions: [{ method: 'PATCH', path: `/api/v1/bots/${id}`, body: { blueprint: bot.blueprint }, description: 'Point it at a runnable file under the bots directory' }, start(id)],
         });
@@ -194,7 +195,7 @@ export function recommend(input: RecommendationInput): Recommendation[] {
       severity: 'warning',
       bot_id: i.bot_id,
       title: `A critical ${i.kind} incident of ${i.bot_id} has waited ${minutes(input.now - i.created_at.getTime())} minutes for someone`,
-      detail: `${i.message}. Acknowledge it so others know it is being looked at, and resolve it with what was done.`,
+      detail: `${escapeForDisplay(i.message)}. Acknowledge it so others know it is being looked at, and resolve it with what was done.`,
       evidence: { incident_id: i.id, created_at: i.created_at.toISOString() },
       actions: [
         { method: 'POST', path: `/api/v1/incidents/${i.id}/acknowledge`, description: 'Say you are on it' },
