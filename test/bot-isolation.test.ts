@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BOT_USER } from '../activities/runtime/bot-user.js';
+import { DEFAULT_BOT_USER, resolveBotUser } from '../activities/runtime/bot-user.js';
 import { FORBIDDEN_ENV_NAMES, FORBIDDEN_ENV_PREFIXES } from '../lib/bot-spec.js';
 import { projectRoot } from '../lib/project-root.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
@@ -169,6 +169,37 @@ describe('bots run apart from the platform', () => {
     const failed = await waitForBot(t, id, 'failed', (b) => b.status === 'failed');
     expect(failed.status_reason).toContain(`runs as ${DEFAULT_BOT_USER}, who cannot run it`);
     expect(failed.status_reason).toContain(`cannot enter ${hidden}`);
+  });
+});
+
+describe('BOT_USER', () => {
+  const logger = { warn: () => undefined } as unknown as Parameters<typeof resolveBotUser>[1]['logger'];
+  const resolve = (value: string | undefined) => resolveBotUser(value, { logger, searchPath: process.env.PATH });
+
+  it('is never root, and names a user that exists', () => {
+    expect(() => resolve('root')).toThrow(/bots never run as root/);
+    expect(() => resolve('0')).toThrow(/bots never run as root/);
+    expect(() => resolve('no-such-user-c32')).toThrow(/BOT_USER=no-such-user-c32: there is no such user.*npm run setup/);
+  });
+
+  it.skipIf(!asRoot)('defaults to codex32-bot for a root platform, and takes a name or uid:gid', () => {
+    expect(resolve(undefined)).toMatchObject({ name: DEFAULT_BOT_USER, sharedWithPlatform: false });
+    expect(resolve('nobody')).toMatchObject({ name: 'nobody', uid: 65534, sharedWithPlatform: false });
+    expect(resolve('4242:4343')).toMatchObject({ uid: 4242, gid: 4343, sharedWithPlatform: false });
+  });
+
+  it.skipIf(!asRoot)('a platform that is not root runs bots as itself, with a warning, and cannot switch to another user', () => {
+    const module = path.join(projectRoot(), 'dist', 'activities', 'runtime', 'bot-user.js');
+    const script = (botUser: string | null) =>
+      `const { resolveBotUser } = await import(${JSON.stringify(module)}); const warnings = [];` +
+      `try { const u = resolveBotUser(${botUser === null ? 'undefined' : JSON.stringify(botUser)}, { logger: { warn: (_o, m) => warnings.push(m) }, searchPath: process.env.PATH }); console.log(JSON.stringify({ u, warnings })); }` +
+      `catch (e) { console.log(JSON.stringify({ error: e.message })); }`;
+    const run = (botUser: string | null) =>
+      JSON.parse(execFileSync('setpriv', ['--reuid', DEFAULT_BOT_USER, '--regid', DEFAULT_BOT_USER, '--clear-groups', '--', process.execPath, '--input-type=module', '-e', script(botUser)], { encoding: 'utf8', env: { PATH: process.env.PATH } }));
+    const unset = run(null);
+    expect(unset.u).toMatchObject({ name: DEFAULT_BOT_USER, sharedWithPlatform: true });
+    expect(unset.warnings[0]).toMatch(/does not run as root, so bots run as its own user/);
+    expect(run('nobody').error).toMatch(/only a platform running as root can run bots as another user/);
   });
 });
 
