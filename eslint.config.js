@@ -11,6 +11,29 @@ const deterministic =
   'Workflow code must be deterministic and runs in a sandbox without Node built-ins: do I/O in an activity (activities/) and call it with proxyActivities.';
 const nodeBuiltins = ['fs', 'path', 'child_process', 'crypto', 'os', 'net', 'http', 'https'];
 
+/**
+ * Layers import only downward (README, Layout): bin/ → api/, worker/ → workflows/, activities/,
+ * monitoring/, conversation/ → runtime/ → registry/ → lib/. Each folder names the folders above it.
+ */
+const above = {
+  lib: ['registry', 'runtime', 'activities', 'workflows', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
+  registry: ['runtime', 'activities', 'workflows', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
+  runtime: ['activities', 'workflows', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
+  activities: ['workflows', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
+  monitoring: ['activities', 'workflows', 'conversation', 'api', 'worker', 'bin'],
+  conversation: ['activities', 'workflows', 'monitoring', 'api', 'worker', 'bin'],
+  workflows: ['runtime', 'registry', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
+  api: ['worker', 'bin'],
+  worker: ['api', 'bin'],
+};
+const layerPatterns = (folder) => [
+  {
+    // The workflow's messages (updates, signals, queries) are the wire contract every client shares.
+    group: [...above[folder].flatMap((up) => [`../${up}/*`, `../../${up}/*`, `../../../${up}/*`]), '!**/workflows/messages.js'],
+    message: `${folder}/ may not import from the layers above it (${above[folder].join(', ')}): layers import only downward (README, Layout).`,
+  },
+];
+
 export default defineConfig(
   // Bots are user scripts in any language; the rest is generated or local state.
   globalIgnores(['dist/', 'node_modules/', '.tools/', '.data/', 'logs/', 'bots/', 'coverage/']),
@@ -46,6 +69,10 @@ export default defineConfig(
     },
   },
 
+  ...Object.keys(above)
+    .filter((folder) => folder !== 'workflows')
+    .map((folder) => ({ files: [`${folder}/**`], rules: { 'no-restricted-imports': ['error', { patterns: layerPatterns(folder) }] } })),
+
   {
     files: ['workflows/**'],
     rules: {
@@ -53,7 +80,7 @@ export default defineConfig(
         'error',
         {
           paths: nodeBuiltins.map((name) => ({ name, message: deterministic })),
-          patterns: [{ group: ['node:*', ...nodeBuiltins.map((name) => `${name}/*`)], message: deterministic }],
+          patterns: [{ group: ['node:*', ...nodeBuiltins.map((name) => `${name}/*`)], message: deterministic }, ...layerPatterns('workflows')],
         },
       ],
     },

@@ -8,7 +8,7 @@ import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
 import { recordIncident, resolveIncident } from '../registry/incidents.js';
 import { endInstance, upsertInstance } from '../registry/instances.js';
-import { LaunchError, type BotRuntime, type InstanceExit, type LaunchedInstance } from './runtime/types.js';
+import { LaunchError, type BotRuntime, type InstanceExit, type LaunchedInstance } from '../runtime/types.js';
 
 export interface ActivityDeps {
   db: Kysely<Database>;

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { requireAuthenticated, requireBot, requirePermission } from './auth/authenticate.js';
-import { PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from './auth/permissions.js';
+import { PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from '../lib/permissions.js';
 import type { Principal } from './auth/principal.js';
 import type { AppDeps, AppEnv } from './deps.js';
 import { ApiError } from './problem.js';

@@ -1,4 +1,4 @@
-import { BlueprintError, resolveBlueprint } from '../activities/runtime/blueprint.js';
+import { BlueprintError, resolveBlueprint } from '../runtime/blueprint.js';
 import type { UpdateBot } from '../lib/bot-spec.js';
 import type { BotRow, BotUpdate } from '../registry/database.js';
 import { ApiError } from './problem.js';

@@ -1,4 +1,4 @@
-import type { InstanceRef, InstanceStats } from '../activities/runtime/types.js';
+import type { InstanceRef, InstanceStats } from '../runtime/types.js';
 import type { BotView } from '../lib/bot-spec.js';
 import { escapeForDisplay } from '../lib/safe-text.js';
 import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from '../lib/bot-status.js';

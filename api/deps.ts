@@ -1,4 +1,4 @@
-import type { Permission } from './auth/permissions.js';
+import type { Permission } from '../lib/permissions.js';
 import type { Hook } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Config } from '../lib/config.js';

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import type { Permission } from './auth/permissions.js';
+import type { Permission } from '../lib/permissions.js';
 import type { AppEnv } from './deps.js';
 
 type Body = Record<string, unknown>;

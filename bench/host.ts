@@ -9,7 +9,7 @@ import { startPlatform, type Platform } from '../bin/platform.js';
 import { configSchema, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { projectRoot } from '../lib/project-root.js';
-import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
+import { startDevServer, type DevServer } from '../bin/temporal-dev-server.js';
 import { killLeftovers } from './proc.js';
 import { createScratchDatabase } from '../lib/scratch.js';
 import { Api, Deadline, freePort, pool, sleep, type BotList } from './util.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readProcStat } from '../activities/runtime/proc.js';
+import { readProcStat } from '../runtime/proc.js';
 import type { BenchEnv } from './host.js';
 import { childPids, findBotProcesses, formatHostMemory, hostMemory, killLeftovers, readMemory, totalRss, type HostMemory } from './proc.js';
 import { checkTarget, heading, mib, printFigures, round, type TargetResult } from './stats.js';

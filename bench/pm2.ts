@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as Pm2Module from 'pm2';
 import type { ProcessDescription, StartOptions } from 'pm2';
-import { isSameProcessAlive, readProcStat } from '../activities/runtime/proc.js';
+import { isSameProcessAlive, readProcStat } from '../runtime/proc.js';
 import { sleep } from './util.js';
 
 type Pm2Api = typeof Pm2Module;

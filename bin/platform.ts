@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Client, Connection } from '@temporalio/client';
-import { createLogReader, createRuntime, createStatsReader } from '../activities/runtime/create-runtime.js';
-import type { BotRuntime } from '../activities/runtime/types.js';
+import { createLogReader, createRuntime, createStatsReader } from '../runtime/create-runtime.js';
+import type { BotRuntime } from '../runtime/types.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createApp } from '../api/app.js';
 import type { ReadinessCheck } from '../api/deps.js';

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
-import { listeningPorts } from '../activities/runtime/proc.js';
-import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
+import { listeningPorts } from '../runtime/proc.js';
+import { startDevServer, type DevServer } from './temporal-dev-server.js';
 import { runMain, untilSignal } from './main.js';
 import { startPlatform } from './platform.js';
 

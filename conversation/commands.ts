@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- the answers are the REST routes' JSON, whose shapes their zod schemas define and their tests hold. */
-import type { Permission } from '../api/auth/permissions.js';
+import type { Permission } from '../lib/permissions.js';
 import { duration } from '../lib/duration.js';
 import { resolveBot, type NamedBot } from './bot-names.js';
 import { parseIntent, type Action, type Intent } from './intents.js';

@@ -1,4 +1,4 @@
-import type { InstanceStats } from '../activities/runtime/types.js';
+import type { InstanceStats } from '../runtime/types.js';
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 

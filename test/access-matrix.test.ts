@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_PERMISSIONS, type Permission } from '../api/auth/permissions.js';
+import { ROLE_PERMISSIONS, type Permission } from '../lib/permissions.js';
 import { projectRoot } from '../lib/project-root.js';
 import { recordIncident } from '../registry/incidents.js';
 import { startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';

@@ -4,9 +4,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BotCgroups, cgroup2MountPoint } from '../activities/runtime/bot-cgroups.js';
-import { resolveBotUser } from '../activities/runtime/bot-user.js';
-import { LocalRuntime } from '../activities/runtime/local-runtime.js';
+import { BotCgroups, cgroup2MountPoint } from '../runtime/bot-cgroups.js';
+import { resolveBotUser } from '../runtime/bot-user.js';
+import { LocalRuntime } from '../runtime/local-runtime.js';
 import { createLogger } from '../lib/logger.js';
 import { isAlive, makeBotsDir } from './helpers/platform.js';
 

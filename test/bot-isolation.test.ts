@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BOT_USER, resolveBotUser } from '../activities/runtime/bot-user.js';
+import { DEFAULT_BOT_USER, resolveBotUser } from '../runtime/bot-user.js';
 import { FORBIDDEN_ENV_NAMES, FORBIDDEN_ENV_PREFIXES } from '../lib/bot-spec.js';
 import { projectRoot } from '../lib/project-root.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
@@ -189,7 +189,7 @@ describe('BOT_USER', () => {
   });
 
   it.skipIf(!asRoot)('a platform that is not root runs bots as itself, with a warning, and cannot switch to another user', () => {
-    const module = path.join(projectRoot(), 'dist', 'activities', 'runtime', 'bot-user.js');
+    const module = path.join(projectRoot(), 'dist', 'runtime', 'bot-user.js');
     const script = (botUser: string | null) =>
       `const { resolveBotUser } = await import(${JSON.stringify(module)}); const warnings = [];` +
       `try { const u = resolveBotUser(${botUser === null ? 'undefined' : JSON.stringify(botUser)}, { logger: { warn: (_o, m) => warnings.push(m) }, searchPath: process.env.PATH }); console.log(JSON.stringify({ u, warnings })); }` +

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { createLogger } from '../lib/logger.js';
-import { startDevServer, type DevServer } from '../lib/temporal-dev-server.js';
+import { startDevServer, type DevServer } from '../bin/temporal-dev-server.js';
 import { freePort } from './helpers/ports.js';
 
 declare module 'vitest' {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Permission } from '../api/auth/permissions.js';
+import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, type Permission } from '../lib/permissions.js';
 import { startTestPlatform, type TestPlatform } from './helpers/platform.js';
 
 /**

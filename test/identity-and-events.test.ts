@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { ROLES } from '../api/auth/permissions.js';
+import { ROLES } from '../lib/permissions.js';
 import { isLoopbackHost, loadConfig } from '../lib/config.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 import { Client, refusal } from './helpers/socket-client.js';

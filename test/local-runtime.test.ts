@@ -4,10 +4,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rotateIfLarge } from '../activities/runtime/log-files.js';
-import { LocalRuntime, type LocalRuntimeOptions } from '../activities/runtime/local-runtime.js';
-import { resolveBotUser } from '../activities/runtime/bot-user.js';
-import type { LaunchRequest, RuntimeEvent } from '../activities/runtime/types.js';
+import { rotateIfLarge } from '../runtime/log-files.js';
+import { LocalRuntime, type LocalRuntimeOptions } from '../runtime/local-runtime.js';
+import { resolveBotUser } from '../runtime/bot-user.js';
+import type { LaunchRequest, RuntimeEvent } from '../runtime/types.js';
 import { createLogger } from '../lib/logger.js';
 import { isAlive, makeBotsDir, waitFor } from './helpers/platform.js';
 

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, TokenError, TokenService } from '../api/auth/tokens.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../api/auth/passwords.js';
-import { ROLE_PERMISSIONS, ROLES, PERMISSIONS } from '../api/auth/permissions.js';
+import { ROLE_PERMISSIONS, ROLES, PERMISSIONS } from '../lib/permissions.js';
 
 const secret = 'k'.repeat(48);
 const service = new TokenService({ secret, algorithm: 'HS256', accessTtlSeconds: 1800, refreshTtlSeconds: 86400 });

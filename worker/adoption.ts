@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { BotRuntime } from '../activities/runtime/types.js';
+import type { BotRuntime } from '../runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
 import { listOpenInstances } from '../registry/instances.js';

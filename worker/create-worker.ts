@@ -5,7 +5,7 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption
 import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/create-activities.js';
 import type { FleetEvents } from '../lib/fleet-events.js';
-import type { BotRuntime } from '../activities/runtime/types.js';
+import type { BotRuntime } from '../runtime/types.js';
 import type { Config } from '../lib/config.js';
 import { LOG_FILE_MAX_BYTES, LOG_FILES_KEPT, type Logger } from '../lib/logger.js';
 import { projectRoot } from '../lib/project-root.js';

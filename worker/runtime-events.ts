@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { BotRuntime, RuntimeEvent } from '../activities/runtime/types.js';
+import type { BotRuntime, RuntimeEvent } from '../runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { SignalDefinition } from '@temporalio/common';
 import { botWorkflowId, healthConditionSignal, healthViolatedSignal, instanceExitedSignal, type InstanceExited } from '../workflows/messages.js';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../registry/database.js';
-import { isPermission, permissionsOf, type Permission, type Role } from './permissions.js';
+import { isPermission, permissionsOf, type Permission, type Role } from '../../lib/permissions.js';
 import type { Principal } from './principal.js';
 
 export interface MintedKey {

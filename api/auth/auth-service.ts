@@ -4,7 +4,7 @@ import type { Database, UserRow } from '../../registry/database.js';
 import type { RateLimitStore } from '../rate-limit.js';
 import { endAllSessions, findUser, findUserById, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';
-import { permissionsOf } from './permissions.js';
+import { permissionsOf } from '../../lib/permissions.js';
 import type { Principal } from './principal.js';
 import { TokenError, type TokenClaims, type TokenService, type TokenType } from './tokens.js';
 

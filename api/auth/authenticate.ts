@@ -6,7 +6,7 @@ import { ApiError } from '../problem.js';
 import { API_KEY_PREFIX, type ApiKeys } from './api-keys.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { AuthError, userStamp, type AuthService } from './auth-service.js';
-import { permissionsOf, type Permission } from './permissions.js';
+import { permissionsOf, type Permission } from '../../lib/permissions.js';
 import { claimedTokenType } from './tokens.js';
 import type { Principal } from './principal.js';
 

@@ -1,5 +1,5 @@
 import { ApiError } from '../problem.js';
-import { permissionsOf, type Permission, type Role } from './permissions.js';
+import { permissionsOf, type Permission, type Role } from '../../lib/permissions.js';
 import type { Principal } from './principal.js';
 
 /** What a grant would hand over: a role's permissions, or a list of them. */

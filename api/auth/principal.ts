@@ -1,4 +1,4 @@
-import type { Permission, Role } from './permissions.js';
+import type { Permission, Role } from '../../lib/permissions.js';
 
 /** Who is calling: a user (by token) or an API key. */
 export type Principal =

@@ -4,7 +4,7 @@ import { plainName } from '../../lib/bot-spec.js';
 import { escapeForDisplay } from '../../lib/safe-text.js';
 import { access } from '../access.js';
 import { checkGrant } from '../auth/grants.js';
-import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
+import { PERMISSIONS, ROLES, type Permission } from '../../lib/permissions.js';
 import { recordedAs } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';

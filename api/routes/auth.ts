@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { AuthError } from '../auth/auth-service.js';
 import { access } from '../access.js';
 import { bearerToken, unauthorized } from '../auth/authenticate.js';
-import { PERMISSIONS } from '../auth/permissions.js';
+import { PERMISSIONS } from '../../lib/permissions.js';
 import { principalName } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';

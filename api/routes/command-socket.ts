@@ -2,7 +2,7 @@ import { upgradeWebSocket } from '@hono/node-server';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { decodeJwt } from 'jose';
 import type { WebSocket } from 'ws';
-import { EVENT_PERMISSIONS, isPermission, type Permission } from '../auth/permissions.js';
+import { EVENT_PERMISSIONS, isPermission, type Permission } from '../../lib/permissions.js';
 import { Conversation, type ApiCall } from '../../conversation/commands.js';
 import { CLOSE, DEFAULT_SESSION_LIMITS, SocketSession, type VoiceInput } from '../../conversation/socket-session.js';
 import type { FleetEvents } from '../../lib/fleet-events.js';

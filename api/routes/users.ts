@@ -4,7 +4,7 @@ import type { UserRow } from '../../registry/database.js';
 import { access } from '../access.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
 import { checkGrant } from '../auth/grants.js';
-import { ROLES, type Role } from '../auth/permissions.js';
+import { ROLES, type Role } from '../../lib/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { jsonBody, problems } from '../openapi-helpers.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createScratchDatabase } from '../../lib/scratch.js';
 import { inject } from 'vitest';
 import { startPlatform, type Platform } from '../../bin/platform.js';
-import { removeGuard } from '../../activities/runtime/network-guard.js';
+import { removeGuard } from '../../runtime/network-guard.js';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { botWorkflowId, stateQuery, type BotStateView } from '../../workflows/messages.js';

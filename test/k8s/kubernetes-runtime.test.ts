@@ -215,7 +215,7 @@ describe('Kubernetes runtime misconfigured', () => {
   });
 
   it('a kubeconfig that is not there is refused at start-up with what to set', async () => {
-    const { loadKubeConfig } = await import('../../activities/runtime/create-runtime.js');
+    const { loadKubeConfig } = await import('../../runtime/create-runtime.js');
     expect(() => loadKubeConfig({ KUBECONFIG: '/nonexistent/kubeconfig' })).toThrow(/BOT_RUNTIME=kubernetes: no usable Kubernetes configuration .*set KUBECONFIG/);
     // Nothing at all: said so, rather than trying a default address.
     const saved = { HOME: process.env.HOME, host: process.env.KUBERNETES_SERVICE_HOST };

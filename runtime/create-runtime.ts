@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Config } from '../../lib/config.js';
-import type { Logger } from '../../lib/logger.js';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
 import { tailLines } from './log-files.js';
 import { readInstanceStats } from './proc.js';
 import { KubeConfig } from '@kubernetes/client-node';

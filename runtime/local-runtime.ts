@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
 import type { BotCgroups } from './bot-cgroups.js';
 import { accessProblem, botUserEnv, commandAsBotUser, type BotUser } from './bot-user.js';

@@ -11,7 +11,7 @@ import {
   type V1Pod,
   type V1Secret,
 } from '@kubernetes/client-node';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { LaunchError, type BotRuntime, type InstanceExit, type InstanceRef, type InstanceStats, type LaunchedInstance, type LaunchRequest, type RuntimeEvent } from './types.js';
 
 /**

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { findExecutable } from './find-executable.js';
 
 /** The system user that setup (`npm run setup` as root) creates for bots. */

@@ -3,11 +3,11 @@ import { existsSync, openSync, closeSync, constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isSameProcessAlive, readProcStat } from '../activities/runtime/proc.js';
-import type { Logger } from './logger.js';
-import { projectRoot } from './project-root.js';
-import { BOT_SEARCH_ATTRIBUTES } from './search-attributes.js';
-import { connectTemporal } from './temporal.js';
+import { isSameProcessAlive, readProcStat } from '../runtime/proc.js';
+import type { Logger } from '../lib/logger.js';
+import { projectRoot } from '../lib/project-root.js';
+import { BOT_SEARCH_ATTRIBUTES } from '../lib/search-attributes.js';
+import { connectTemporal } from '../lib/temporal.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../../lib/logger.js';
-import { projectRoot } from '../../lib/project-root.js';
+import type { Logger } from '../lib/logger.js';
+import { projectRoot } from '../lib/project-root.js';
 import type { SpawnerReply, SpawnRequest } from './spawner-protocol.js';
 
 export interface ProcessExit {
@@ -15,7 +15,7 @@ export interface ProcessExit {
 export function spawnerScriptPath(): string {
   const here = path.join(path.dirname(fileURLToPath(import.meta.url)), 'spawner-process.js');
   if (existsSync(here)) return here;
-  const built = path.join(projectRoot(), 'dist', 'activities', 'runtime', 'spawner-process.js');
+  const built = path.join(projectRoot(), 'dist', 'runtime', 'spawner-process.js');
   if (existsSync(built)) return built;
   throw new Error(`the spawner is not built (${built}); run npm run build`);
 }

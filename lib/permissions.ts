@@ -5,7 +5,7 @@
  * README prints this table.
  */
 
-import type { FleetEvent } from '../../lib/fleet-events.js';
+import type { FleetEvent } from './fleet-events.js';
 
 export const ROLES = ['admin', 'operator', 'viewer', 'user'] as const;
 export type Role = (typeof ROLES)[number];
