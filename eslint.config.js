@@ -25,7 +25,16 @@ const above = {
   workflows: ['runtime', 'registry', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
   api: ['worker', 'bin'],
   worker: ['api', 'bin'],
+  bin: [],
 };
+// registry/ is the only door to the database (and migrations/, frozen in time): a query anywhere else is a repository function waiting to be written.
+const onlyRegistry = 'Query the database only in registry/: write (or reuse) a repository function there that takes the db or a transaction first.';
+const queryPaths = [{ name: 'kysely', importNames: ['sql'], message: onlyRegistry }];
+const querySyntax = [
+  { selector: "CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto|selectNoFrom)$/]", message: onlyRegistry },
+  { selector: "TaggedTemplateExpression[tag.name='sql']", message: onlyRegistry },
+];
+
 const layerPatterns = (folder) => [
   {
     // The workflow's messages (updates, signals, queries) are the wire contract every client shares.
@@ -71,7 +80,13 @@ export default defineConfig(
 
   ...Object.keys(above)
     .filter((folder) => folder !== 'workflows')
-    .map((folder) => ({ files: [`${folder}/**`], rules: { 'no-restricted-imports': ['error', { patterns: layerPatterns(folder) }] } })),
+    .map((folder) => ({
+      files: [`${folder}/**`],
+      rules: {
+        'no-restricted-imports': ['error', { paths: folder === 'registry' ? [] : queryPaths, patterns: layerPatterns(folder) }],
+        ...(folder === 'registry' ? {} : { 'no-restricted-syntax': ['error', ...querySyntax] }),
+      },
+    })),
 
   {
     files: ['workflows/**'],
@@ -79,7 +94,7 @@ export default defineConfig(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: deterministic })),
+          paths: [...nodeBuiltins.map((name) => ({ name, message: deterministic })), ...queryPaths],
           patterns: [{ group: ['node:*', ...nodeBuiltins.map((name) => `${name}/*`)], message: deterministic }, ...layerPatterns('workflows')],
         },
       ],

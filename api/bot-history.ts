@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { minuteHistory } from '../monitoring/rollups.js';
+import { minuteHistory } from '../registry/metrics.js';
 import type { AppDeps } from './deps.js';
 import { ApiError } from './problem.js';
 

@@ -1,10 +1,12 @@
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ACTIVE_STATUSES, BOT_STATUSES } from '../lib/bot-status.js';
 import type { Sample, SampleStore } from '../monitoring/sample-store.js';
-import { countBotsByStatus } from '../registry/bots.js';
+import { countBotsByStatus, restartCounts } from '../registry/bots.js';
+import { currentHeartbeats } from '../registry/heartbeats.js';
+import { incidentTally } from '../registry/incidents.js';
 import type { Database } from '../registry/database.js';
 import type { AppEnv } from './deps.js';
 
@@ -58,14 +60,7 @@ export class ApiMetrics {
     let inflight: Promise<Snapshot> | null = null;
     const snapshot = () =>
       (inflight ??= (async () => {
-        const [rows, beats] = await Promise.all([
-          db.selectFrom('bots').select(['id', 'status', 'restart_count']).execute(),
-          db
-            .selectFrom('bot_heartbeats as h')
-            .innerJoin('bots as b', (j) => j.onRef('b.id', '=', 'h.bot_id').onRef('b.current_instance_id', '=', 'h.instance_id'))
-            .select(['h.bot_id', 'h.last_at', 'h.error_rate', 'b.status'])
-            .execute(),
-        ]);
+        const [rows, beats] = await Promise.all([restartCounts(db), currentHeartbeats(db)]);
         const latest = await samples.latest(rows.filter((r) => ACTIVE_STATUSES.includes(r.status)).map((r) => r.id));
         const now = Date.now();
         return {
@@ -103,13 +98,9 @@ export class ApiMetrics {
       labelNames: ['kind', 'severity', 'state'] as const,
       registers: [this.registry],
       async collect() {
-        const rows = await db
-          .selectFrom('incidents')
-          .select(['kind', 'severity', sql<string>`case when resolved_at is not null then 'resolved' when acknowledged_at is not null then 'acknowledged' else 'open' end`.as('state'), sql<number>`count(*)::int`.as('n')])
-          .groupBy(['kind', 'severity', 'state'])
-          .execute();
+        const rows = await incidentTally(db);
         this.reset();
-        for (const r of rows) this.set({ kind: r.kind, severity: r.severity, state: r.state }, Number(r.n));
+        for (const r of rows) this.set({ kind: r.kind, severity: r.severity, state: r.state }, r.n);
       },
     });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'codex32_api_' });

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { ACTIVE_STATUSES } from '../lib/bot-status.js';
 import type { Sample } from '../monitoring/sample-store.js';
 import type { BotRow, IncidentRow } from '../registry/database.js';
+import { allBots } from '../registry/bots.js';
 import { incidentCounts, latestIncidents, unresolvedIncidents } from '../registry/incidents.js';
 import type { AppDeps } from './deps.js';
 import { escapeForDisplay } from '../lib/safe-text.js';
@@ -211,9 +212,7 @@ export function recommend(input: RecommendationInput): Recommendation[] {
 /** The fleet's state as the rules need it, read in a few queries. */
 export async function gatherRecommendationInput(deps: AppDeps, withLogLines: boolean, botId?: string): Promise<RecommendationInput> {
   const now = Date.now();
-  let q = deps.db.selectFrom('bots').selectAll();
-  if (botId) q = q.where('id', '=', botId);
-  const bots = await q.orderBy('id').execute();
+  const bots = await allBots(deps.db, botId);
   const active = bots.filter((b) => ACTIVE_STATUSES.includes(b.status)).map((b) => b.id);
   const failed = bots.filter((b) => b.status === 'failed').map((b) => b.id);
   const [latest, lastHour, failures, unresolved] = await Promise.all([

@@ -28,7 +28,7 @@ import { createHealthNotifiers } from '../worker/runtime-events.js';
 import { Redis } from 'ioredis';
 import { openRegistry, type Registry } from '../registry/connect.js';
 import { migrate } from '../registry/migrate.js';
-import { sql } from 'kysely';
+import { ping } from '../registry/bots.js';
 import { createBotWorker } from '../worker/create-worker.js';
 import type { Config } from '../lib/config.js';
 import { keepPrivate } from '../lib/private-dirs.js';
@@ -105,7 +105,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       {
         name: 'database',
         check: async () => {
-          await sql`select 1`.execute(registry.db);
+          await ping(registry.db);
           return { engine: registry.engine };
         },
       },

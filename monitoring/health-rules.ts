@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { DEFAULT_HEALTH_THRESHOLDS, type BotStatus, type HealthThresholds } from '../lib/bot-status.js';
 import type { Logger } from '../lib/logger.js';
+import { healthRulesOf } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
 import type { HealthCondition, HealthViolation } from '../workflows/messages.js';
 import type { Sample } from './sample-store.js';
@@ -67,11 +68,7 @@ export class HealthRules {
     for (const id of this.watched.keys()) if (!live.has(id)) this.watched.delete(id);
     if (samples.length === 0) return;
     const ids = [...new Set(samples.map(([id]) => id))];
-    const rows = await this.db
-      .selectFrom('bots')
-      .select(['id', 'resources', 'heartbeat_interval_seconds', 'health_rules', 'status'])
-      .where('id', 'in', ids)
-      .execute();
+    const rows = await healthRulesOf(this.db, ids);
     const bots = new Map<string, BotRules>(rows.map((r) => [r.id, r]));
     for (const [botId, sample] of samples) {
       const bot = bots.get(botId);

@@ -4,7 +4,8 @@ import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
 import { heartbeatsOf } from '../registry/heartbeats.js';
 import { CpuLoadTracker } from './cpu-load.js';
-import { MinuteRollups, pruneRollups } from './rollups.js';
+import { pruneRollups } from '../registry/metrics.js';
+import { MinuteRollups } from './rollups.js';
 import type { Sample, SampleStore } from './sample-store.js';
 
 export interface SamplerOptions {

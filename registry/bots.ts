@@ -65,3 +65,32 @@ export async function deleteBot(db: Db, id: string): Promise<boolean> {
   const r = await db.deleteFrom('bots').where('id', '=', id).executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
 }
+
+/** Every bot, by id (or the one given), with all its columns. */
+export async function allBots(db: Db, botId?: string): Promise<BotRow[]> {
+  let q = db.selectFrom('bots').selectAll();
+  if (botId) q = q.where('id', '=', botId);
+  return q.orderBy('id').execute();
+}
+
+/** What the health rules read of each sampled bot. */
+export async function healthRulesOf(db: Db, ids: readonly string[]): Promise<Array<Pick<BotRow, 'id' | 'resources' | 'heartbeat_interval_seconds' | 'health_rules' | 'status'>>> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('bots').select(['id', 'resources', 'heartbeat_interval_seconds', 'health_rules', 'status']).where('id', 'in', [...ids]).execute();
+}
+
+/** Every bot's restart count and status, for /metrics. */
+export async function restartCounts(db: Db): Promise<Array<Pick<BotRow, 'id' | 'status' | 'restart_count'>>> {
+  return db.selectFrom('bots').select(['id', 'status', 'restart_count']).execute();
+}
+
+/** Of `ids`, those that are bots. */
+export async function existingBotIds(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  return new Set((await db.selectFrom('bots').select('id').where('id', 'in', [...ids]).execute()).map((r) => r.id));
+}
+
+/** Answers when the database does: readiness. */
+export async function ping(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
+}

@@ -104,3 +104,18 @@ export async function latestIncidents(db: Db, botIds: readonly string[]): Promis
     .execute();
   return new Map(rows.map((r) => [r.bot_id, r]));
 }
+
+/** Incidents counted by kind, severity and state: for /metrics. */
+export async function incidentTally(db: Db): Promise<Array<{ kind: string; severity: string; state: IncidentState; n: number }>> {
+  const rows = await db
+    .selectFrom('incidents')
+    .select([
+      'kind',
+      'severity',
+      sql<IncidentState>`case when resolved_at is not null then 'resolved' when acknowledged_at is not null then 'acknowledged' else 'open' end`.as('state'),
+      sql<number>`count(*)::int`.as('n'),
+    ])
+    .groupBy(['kind', 'severity', 'state'])
+    .execute();
+  return rows.map((r) => ({ ...r, n: Number(r.n) }));
+}

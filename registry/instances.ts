@@ -59,3 +59,8 @@ export async function countInstancesSince(db: Db, botId: string, since: Date): P
   const r = await db.selectFrom('instances').select(sql<number>`count(*)::int`.as('n')).where('bot_id', '=', botId).where('started_at', '>=', since).executeTakeFirstOrThrow();
   return Number(r.n);
 }
+
+/** The instance `id` of bot `botId`, whether it has ended: what a bot token is checked against. */
+export async function instanceOfBot(db: Db, botId: string, id: string): Promise<Pick<InstanceRow, 'id' | 'ended_at'> | undefined> {
+  return db.selectFrom('instances').select(['id', 'ended_at']).where('id', '=', id).where('bot_id', '=', botId).executeTakeFirst();
+}

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startPlatform, type Platform } from '../bin/platform.js';
 import { createLogger } from '../lib/logger.js';
 import { freePort } from '../lib/scratch.js';
-import { MinuteRollups, minuteHistory, pruneRollups } from '../monitoring/rollups.js';
+import { MinuteRollups } from '../monitoring/rollups.js';
+import { minuteHistory, pruneRollups } from '../registry/metrics.js';
 import { MemorySampleStore, type Sample } from '../monitoring/sample-store.js';
 import { isAlive, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../registry/database.js';
 import type { RateLimitStore } from '../rate-limit.js';
+import { instanceOfBot } from '../../registry/instances.js';
 import { endAllSessions, findUser, findUserById, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';
 import { permissionsOf } from '../../lib/permissions.js';
@@ -110,12 +111,7 @@ export class AuthService {
   /** The bot instance behind a CODEX32_BOT_TOKEN; its instance must still run (a new instance gets a new token). */
   async principalFromBotToken(token: string): Promise<Principal> {
     const claims = await this.verify(token, 'bot');
-    const instance = await this.db
-      .selectFrom('instances')
-      .select(['id', 'ended_at'])
-      .where('id', '=', claims.instance!)
-      .where('bot_id', '=', claims.sub)
-      .executeTakeFirst();
+    const instance = await instanceOfBot(this.db, claims.sub, claims.instance!);
     if (!instance) throw new AuthError('This bot token belongs to no instance of this bot.');
     if (instance.ended_at) throw new AuthError('This bot token belonged to an instance that has ended; the running instance has its own CODEX32_BOT_TOKEN.');
     return { type: 'bot', id: claims.sub, botId: claims.sub, instanceId: claims.instance!, role: null, permissions: new Set() };

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { sql } from 'kysely';
 import { plainName } from '../../lib/bot-spec.js';
+import { listApiKeys, revokeApiKey } from '../../registry/api-keys.js';
 import { escapeForDisplay } from '../../lib/safe-text.js';
 import { access } from '../access.js';
 import { checkGrant } from '../auth/grants.js';
@@ -49,9 +49,7 @@ export function apiKeyRoutes(deps: AppDeps) {
   const { db } = deps;
 
   const list = async (id?: string) => {
-    let q = db.selectFrom('api_keys').selectAll().orderBy('created_at');
-    if (id) q = q.where('id', '=', id);
-    const rows = await q.execute();
+    const rows = await listApiKeys(db, id);
     return rows.map((r) => ({
       id: r.id,
       name: escapeForDisplay(r.name),
@@ -130,8 +128,7 @@ export function apiKeyRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const r = await db.updateTable('api_keys').set({ revoked_at: sql`coalesce(revoked_at, now())` }).where('id', '=', id).executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) throw new ApiError(404, 'not-found', 'Not found', `API key "${id}" does not exist. List keys with GET /api/v1/api-keys.`);
+      if (!(await revokeApiKey(db, id))) throw new ApiError(404, 'not-found', 'Not found', `API key "${id}" does not exist. List keys with GET /api/v1/api-keys.`);
       const [view] = await list(id);
       return c.json(view!, 200);
     },
