@@ -88,6 +88,15 @@ export default defineConfig(
       },
     })),
 
+  // api/ in rooms: routes use views and middleware; nothing imports a route but the app that mounts it.
+  ...[
+    { files: ['api/routes/**'], group: ['./*'], message: 'A route imports views and middleware, never another route: put what two routes share in api/views/ or api/middleware/.' },
+    { files: ['api/views/**', 'api/middleware/**', 'api/auth/**'], group: ['../routes/*'], message: 'Views, middleware and auth never import a route: the route imports them.' },
+  ].map(({ files, group, message }) => ({
+    files,
+    rules: { 'no-restricted-imports': ['error', { paths: queryPaths, patterns: [...layerPatterns('api'), { group, message }] }] },
+  })),
+
   {
     files: ['workflows/**'],
     rules: {

@@ -5,11 +5,12 @@ import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { access, withAccess } from './access.js';
+import { access, withAccess } from './middleware/access.js';
 import { authenticate } from './auth/authenticate.js';
-import { problemResponseRef } from './openapi-helpers.js';
-import type { AppDeps, AppEnv } from './deps.js';
-import { ApiError, fromHttpException, problemResponse, validationError } from './problem.js';
+import { problemResponseRef } from './views/openapi.js';
+import type { AppDeps } from './deps.js';
+import type { AppEnv } from './env.js';
+import { ApiError, fromHttpException, problemResponse, validationError } from './views/problem.js';
 import { authRoutes } from './routes/auth.js';
 import { botRoutes } from './routes/bots.js';
 import { docsRoutes } from './routes/docs.js';
@@ -22,9 +23,9 @@ import { deploymentRoutes } from './routes/deployments.js';
 import { selfRoutes } from './routes/self.js';
 import { guideRoutes } from './routes/guide.js';
 import { registerCommandSocket, type CommandSocketDeps } from './routes/command-socket.js';
-import { auditTrail } from './audit.js';
-import { screenInput } from './input-screen.js';
-import { guidedResponses, withGuidedFields } from './guidance.js';
+import { auditTrail } from './middleware/audit.js';
+import { screenInput } from './middleware/input-screen.js';
+import { guidedResponses, withGuidedFields } from './middleware/guidance.js';
 
 export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'> & {
   /** The chat socket (GET /ws/command/{user_id}); absent: no socket (the app alone, as in some tests and benchmarks). */

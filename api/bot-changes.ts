@@ -1,7 +1,7 @@
 import { BlueprintError, resolveBlueprint } from '../runtime/blueprint.js';
 import type { UpdateBot } from '../lib/bot-spec.js';
 import type { BotRow, BotUpdate } from '../registry/database.js';
-import { ApiError } from './problem.js';
+import { ApiError } from './views/problem.js';
 
 /** The blueprint as the registry stores it (relative to the bots directory), or 422 saying what is wrong with it. */
 export async function checkBlueprint(botsDir: string, blueprint: string): Promise<string> {

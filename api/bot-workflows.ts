@@ -24,7 +24,7 @@ import {
   type BotStateView,
   type CommandAnswer,
 } from '../workflows/messages.js';
-import { ApiError } from './problem.js';
+import { ApiError } from './views/problem.js';
 
 export type BotCommand = 'start' | 'stop' | 'restart';
 const updates = { start: startUpdate, stop: stopUpdate, restart: restartUpdate } as const;

@@ -1,30 +1,18 @@
-import type { Permission } from '../lib/permissions.js';
 import type { Hook } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
-import type { Principal } from './auth/principal.js';
 import type { AuthService } from './auth/auth-service.js';
 import type { ApiKeys } from './auth/api-keys.js';
-import type { ApiMetrics } from './metrics.js';
+import type { ApiMetrics } from './middleware/metrics.js';
 import type { Context, MiddlewareHandler } from 'hono';
-import type { LimitDecision, RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from './middleware/rate-limit.js';
 import type { BotWorkflows } from './bot-workflows.js';
-import type { InstanceStatsReader } from './bot-view.js';
+import type { InstanceStatsReader } from '../runtime/types.js';
 import type { CpuLoadTracker } from '../monitoring/cpu-load.js';
 import type { SampleStore } from '../monitoring/sample-store.js';
-
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    principal: Principal | null;
-    /** The request-limit decision, when authentication already counted the request. */
-    limit?: LimitDecision;
-    /** The command socket's user, checked at the upgrade. */
-    socketUser?: { token: string; userId: string; username: string; permissions: ReadonlySet<Permission> };
-  };
-};
+import type { AppEnv } from './env.js';
 
 export interface ReadinessCheck {
   name: string;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recommend, type RecommendationInput } from '../api/recommendations.js';
+import { recommend, type RecommendationInput } from '../api/views/recommendations.js';
 import { DEFAULT_HEAL_POLICY } from '../lib/bot-status.js';
 import type { BotRow, IncidentRow } from '../registry/database.js';
 import { isAlive, startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryStore, RateLimiter, RedisStore, rateLimitHeaders } from '../api/rate-limit.js';
+import { MemoryStore, RateLimiter, RedisStore, rateLimitHeaders } from '../api/middleware/rate-limit.js';
 import { createLogger } from '../lib/logger.js';
 import { startTestPlatform, type TestPlatform } from './helpers/platform.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../registry/database.js';
-import type { RateLimitStore } from '../rate-limit.js';
+import type { RateLimitStore } from '../middleware/rate-limit.js';
 import { instanceOfBot } from '../../registry/instances.js';
 import { endAllSessions, findUser, findUserById, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';

@@ -1,10 +1,10 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 
-import type { AppEnv } from '../deps.js';
-import { ApiError } from '../problem.js';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../views/problem.js';
 import { API_KEY_PREFIX, type ApiKeys } from './api-keys.js';
-import type { RateLimiter } from '../rate-limit.js';
+import type { RateLimiter } from '../middleware/rate-limit.js';
 import { AuthError, userStamp, type AuthService } from './auth-service.js';
 import { permissionsOf, type Permission } from '../../lib/permissions.js';
 import { claimedTokenType } from './tokens.js';

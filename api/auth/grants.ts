@@ -1,4 +1,4 @@
-import { ApiError } from '../problem.js';
+import { ApiError } from '../views/problem.js';
 import { permissionsOf, type Permission, type Role } from '../../lib/permissions.js';
 import type { Principal } from './principal.js';
 

@@ -2,13 +2,14 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { plainName } from '../../lib/bot-spec.js';
 import { listApiKeys, revokeApiKey } from '../../registry/api-keys.js';
 import { escapeForDisplay } from '../../lib/safe-text.js';
-import { access } from '../access.js';
+import { access } from '../middleware/access.js';
 import { checkGrant } from '../auth/grants.js';
 import { PERMISSIONS, ROLES, type Permission } from '../../lib/permissions.js';
 import { recordedAs } from '../auth/principal.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { ApiError } from '../problem.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { ApiError } from '../views/problem.js';
 
 const permissionSchema = z.enum(Object.keys(PERMISSIONS) as [Permission, ...Permission[]]);
 

@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { listAuditEntries } from '../../registry/audit.js';
-import { access } from '../access.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { problems } from '../openapi-helpers.js';
+import { access } from '../middleware/access.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { problems } from '../views/openapi.js';
 
 const entrySchema = z
   .object({

@@ -1,13 +1,14 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { AuthError } from '../auth/auth-service.js';
-import { access } from '../access.js';
+import { access } from '../middleware/access.js';
 import { bearerToken, unauthorized } from '../auth/authenticate.js';
 import { PERMISSIONS } from '../../lib/permissions.js';
 import { principalName } from '../auth/principal.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { ApiError } from '../problem.js';
-import { rateLimitHeaders } from '../rate-limit.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { ApiError } from '../views/problem.js';
+import { rateLimitHeaders } from '../middleware/rate-limit.js';
 
 const tokenPairSchema = z
   .object({

@@ -1,18 +1,19 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema, type BotView } from '../../lib/bot-spec.js';
+import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema } from '../../lib/bot-spec.js';
 import { BOT_STATUSES } from '../../lib/bot-status.js';
 import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
 import { instancesForView } from '../../registry/instances.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
 import { checkBlueprint, checkRuntimeFits, specChanges } from '../bot-changes.js';
-import { toBotView } from '../bot-view.js';
-import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../bot-history.js';
-import { botKnowledge, knowledgeSchema } from '../knowledge.js';
+import { botView, toBotView } from '../views/bot.js';
+import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../views/bot-history.js';
+import { botKnowledge, knowledgeSchema } from '../views/knowledge.js';
 import type { BotCommand } from '../bot-workflows.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { ApiError, notFound, problemSchema } from '../problem.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { access } from '../access.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { ApiError, notFound, problemSchema } from '../views/problem.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { access } from '../middleware/access.js';
 
 const idParam = z.object({ id: botIdSchema.openapi({ param: { name: 'id', in: 'path' } }) });
 
@@ -35,17 +36,6 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
   offset: z.coerce.number().int().min(0).default(0),
 });
-
-/** A bot as the API shows it (spec, status, live figures), or null when there is none. */
-export async function botView(deps: AppDeps, id: string): Promise<BotView | null> {
-  const bot = await findBot(deps.db, id);
-  if (!bot) return null;
-  const [[instance], beats] = await Promise.all([
-    bot.current_instance_id ? instancesForView(deps.db, [bot.current_instance_id]) : Promise.resolve([]),
-    heartbeatsOf(deps.db, [id]),
-  ]);
-  return toBotView(bot, instance, deps.readStats, deps.cpu, beats.get(id));
-}
 
 export function botRoutes(deps: AppDeps) {
   const { db, workflows, config } = deps;

@@ -6,8 +6,9 @@ import { EVENT_PERMISSIONS, isPermission, type Permission } from '../../lib/perm
 import { Conversation, type ApiCall } from '../../conversation/commands.js';
 import { CLOSE, DEFAULT_SESSION_LIMITS, SocketSession, type VoiceInput } from '../../conversation/socket-session.js';
 import type { FleetEvents } from '../../lib/fleet-events.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { ApiError } from '../problem.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../views/problem.js';
 
 /** A JWT: three base64url parts. */
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;

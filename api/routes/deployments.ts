@@ -5,12 +5,13 @@ import { findBot, updateBot } from '../../registry/bots.js';
 import type { BotRow, BotUpdate, DeploymentRow } from '../../registry/database.js';
 import { findDeployment, insertDeployment, listDeployments } from '../../registry/deployments.js';
 import { escapeForDisplay } from '../../lib/safe-text.js';
-import { access } from '../access.js';
+import { access } from '../middleware/access.js';
 import { recordedAs } from '../auth/principal.js';
 import { checkRuntimeFits, specChanges } from '../bot-changes.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { ApiError, notFound, problemSchema } from '../problem.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { ApiError, notFound, problemSchema } from '../views/problem.js';
 
 /** The spec fields a deployment may change: what a build produces, not who the bot is. */
 const DEPLOYED_FIELDS = ['blueprint', 'image', 'args', 'env', 'resources'] as const;

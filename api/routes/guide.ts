@@ -1,9 +1,10 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { botIdSchema } from '../../lib/bot-spec.js';
-import { access } from '../access.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { problems } from '../openapi-helpers.js';
-import { gatherRecommendationInput, recommend, recommendationSchema, SEVERITY_ORDER } from '../recommendations.js';
+import { access } from '../middleware/access.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { problems } from '../views/openapi.js';
+import { gatherRecommendationInput, recommend, recommendationSchema, SEVERITY_ORDER } from '../views/recommendations.js';
 
 /** The guide: what the platform would tell an operator to look at, from the fleet's state right now. */
 export function guideRoutes(deps: AppDeps) {

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { AppEnv, ReadinessCheck } from '../deps.js';
+import type { ReadinessCheck } from '../deps.js';
+import type { AppEnv } from '../env.js';
 
 const startedAt = Date.now();
 

@@ -1,54 +1,12 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { IncidentRow } from '../../registry/database.js';
 import { acknowledgeIncident, findIncident, listIncidents, resolveIncident } from '../../registry/incidents.js';
-import { access } from '../access.js';
+import { access } from '../middleware/access.js';
 import { recordedAs } from '../auth/principal.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { ApiError, notFound } from '../problem.js';
-import { escapeForDisplay } from '../../lib/safe-text.js';
-
-const SEVERITIES = ['info', 'warning', 'critical'] as const;
-const STATES = ['open', 'acknowledged', 'resolved'] as const;
-
-export const incidentSchema = z
-  .object({
-    id: z.string(),
-    bot_id: z.string(),
-    instance_id: z.string().nullable(),
-    kind: z.string().openapi({ example: 'process_exited', description: 'process_exited, crash_loop, launch_failed, ...' }),
-    severity: z.enum(SEVERITIES),
-    state: z.enum(STATES),
-    message: z.string(),
-    evidence: z.record(z.string(), z.unknown()).openapi({ description: 'What the platform saw: exit code or signal, pid, run time, the last lines of the bot log, the metric that crossed its limit' }),
-    outcome: z.string().nullable().openapi({ description: 'What the platform did about it' }),
-    created_at: z.string().datetime(),
-    acknowledged_at: z.string().datetime().nullable(),
-    acknowledged_by: z.string().nullable(),
-    resolved_at: z.string().datetime().nullable(),
-    resolved_by: z.string().nullable(),
-    resolution: z.string().nullable(),
-  })
-  .openapi('Incident');
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-export const incidentView = (r: IncidentRow): z.infer<typeof incidentSchema> => ({
-  id: r.id,
-  bot_id: r.bot_id,
-  instance_id: r.instance_id,
-  kind: r.kind,
-  severity: r.severity,
-  state: r.resolved_at ? 'resolved' : r.acknowledged_at ? 'acknowledged' : 'open',
-  message: escapeForDisplay(r.message),
-  evidence: r.evidence,
-  outcome: r.outcome,
-  created_at: r.created_at.toISOString(),
-  acknowledged_at: iso(r.acknowledged_at),
-  acknowledged_by: r.acknowledged_by,
-  resolved_at: iso(r.resolved_at),
-  resolved_by: r.resolved_by,
-  resolution: r.resolution === null ? null : escapeForDisplay(r.resolution),
-});
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { ApiError, notFound } from '../views/problem.js';
+import { INCIDENT_SEVERITIES, INCIDENT_STATES, incidentSchema, incidentView } from '../views/incident.js';
 
 const idParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
 const time = z.string().datetime({ offset: true });
@@ -72,8 +30,8 @@ export function incidentRoutes(deps: AppDeps) {
         query: z.object({
           bot_id: z.string().max(63).optional(),
           kind: z.string().max(63).optional(),
-          severity: z.enum(SEVERITIES).optional(),
-          state: z.enum(STATES).optional().openapi({ description: 'open (nobody acknowledged it), acknowledged, or resolved' }),
+          severity: z.enum(INCIDENT_SEVERITIES).optional(),
+          state: z.enum(INCIDENT_STATES).optional().openapi({ description: 'open (nobody acknowledged it), acknowledged, or resolved' }),
           since: time.optional().openapi({ description: 'From this time on (ISO 8601)' }),
           until: time.optional().openapi({ description: 'Before this time (ISO 8601)' }),
           limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -3,13 +3,14 @@ import { botSchema } from '../../lib/bot-spec.js';
 import { findBot } from '../../registry/bots.js';
 import { heartbeatsOf, recordHeartbeat, type HeartbeatRow } from '../../registry/heartbeats.js';
 import { listIncidents } from '../../registry/incidents.js';
-import { access } from '../access.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { ApiError } from '../problem.js';
-import { botHistory } from '../bot-history.js';
-import { botView } from './bots.js';
-import { incidentSchema, incidentView } from './incidents.js';
+import { access } from '../middleware/access.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { ApiError } from '../views/problem.js';
+import { botHistory } from '../views/bot-history.js';
+import { botView } from '../views/bot.js';
+import { incidentSchema, incidentView } from '../views/incident.js';
 
 const counter = z.number().int().min(0).max(1_000_000_000);
 

@@ -1,14 +1,15 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { countOtherActiveAdmins, deleteUser, endAllSessions, findUser, insertUser, listUsers, updateUser } from '../../registry/users.js';
 import type { UserRow } from '../../registry/database.js';
-import { access } from '../access.js';
+import { access } from '../middleware/access.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
 import { checkGrant } from '../auth/grants.js';
 import { ROLES, type Role } from '../../lib/permissions.js';
 import type { Principal } from '../auth/principal.js';
-import type { AppDeps, AppEnv } from '../deps.js';
-import { jsonBody, problems } from '../openapi-helpers.js';
-import { ApiError } from '../problem.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { jsonBody, problems } from '../views/openapi.js';
+import { ApiError } from '../views/problem.js';
 
 export const usernameSchema = z
   .string()

@@ -1,9 +1,10 @@
 import type { MiddlewareHandler } from 'hono';
-import { requireAuthenticated, requireBot, requirePermission } from './auth/authenticate.js';
-import { PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from '../lib/permissions.js';
-import type { Principal } from './auth/principal.js';
-import type { AppDeps, AppEnv } from './deps.js';
-import { ApiError } from './problem.js';
+import { requireAuthenticated, requireBot, requirePermission } from '../auth/authenticate.js';
+import { PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from '../../lib/permissions.js';
+import type { Principal } from '../auth/principal.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../views/problem.js';
 import { rateLimitHeaders } from './rate-limit.js';
 
 /**

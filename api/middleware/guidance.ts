@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import type { Permission } from '../lib/permissions.js';
-import type { AppEnv } from './deps.js';
+import type { Permission } from '../../lib/permissions.js';
+import type { AppEnv } from '../env.js';
 
 type Body = Record<string, unknown>;
 type Step = { text: string; needs?: Permission };

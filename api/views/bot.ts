@@ -1,13 +1,16 @@
-import type { InstanceRef, InstanceStats } from '../runtime/types.js';
-import type { BotView } from '../lib/bot-spec.js';
-import { escapeForDisplay } from '../lib/safe-text.js';
-import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from '../lib/bot-status.js';
-import type { BotRow, InstanceRow } from '../registry/database.js';
-import type { HeartbeatRow } from '../registry/heartbeats.js';
-import { botWorkflowId } from '../workflows/messages.js';
-import type { CpuLoadTracker } from '../monitoring/cpu-load.js';
+import type { InstanceStatsReader } from '../../runtime/types.js';
+import type { BotView } from '../../lib/bot-spec.js';
+import { findBot } from '../../registry/bots.js';
+import { heartbeatsOf } from '../../registry/heartbeats.js';
+import { instancesForView } from '../../registry/instances.js';
+import type { AppDeps } from '../deps.js';
+import { escapeForDisplay } from '../../lib/safe-text.js';
+import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from '../../lib/bot-status.js';
+import type { BotRow, InstanceRow } from '../../registry/database.js';
+import type { HeartbeatRow } from '../../registry/heartbeats.js';
+import { botWorkflowId } from '../../workflows/messages.js';
+import type { CpuLoadTracker } from '../../monitoring/cpu-load.js';
 
-export type InstanceStatsReader = (ref: InstanceRef) => Promise<InstanceStats | null>;
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
@@ -49,4 +52,15 @@ export async function toBotView(
     created_at: bot.created_at.toISOString(),
     last_updated: bot.updated_at.toISOString(),
   };
+}
+
+/** A bot as the API shows it (spec, status, live figures), or null when there is none. */
+export async function botView(deps: AppDeps, id: string): Promise<BotView | null> {
+  const bot = await findBot(deps.db, id);
+  if (!bot) return null;
+  const [[instance], beats] = await Promise.all([
+    bot.current_instance_id ? instancesForView(deps.db, [bot.current_instance_id]) : Promise.resolve([]),
+    heartbeatsOf(deps.db, [id]),
+  ]);
+  return toBotView(bot, instance, deps.readStats, deps.cpu, beats.get(id));
 }

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Kysely } from 'kysely';
-import type { Logger } from '../lib/logger.js';
-import { storableText } from '../lib/safe-text.js';
-import { insertAuditEntry, type NewAuditEntry } from '../registry/audit.js';
-import type { Database } from '../registry/database.js';
-import { principalName } from './auth/principal.js';
-import type { AppEnv } from './deps.js';
+import type { Logger } from '../../lib/logger.js';
+import { storableText } from '../../lib/safe-text.js';
+import { insertAuditEntry, type NewAuditEntry } from '../../registry/audit.js';
+import type { Database } from '../../registry/database.js';
+import { principalName } from '../auth/principal.js';
+import type { AppEnv } from '../env.js';
 
 const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 

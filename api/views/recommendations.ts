@@ -1,11 +1,11 @@
 import { z } from '@hono/zod-openapi';
-import { ACTIVE_STATUSES } from '../lib/bot-status.js';
-import type { Sample } from '../monitoring/sample-store.js';
-import type { BotRow, IncidentRow } from '../registry/database.js';
-import { allBots } from '../registry/bots.js';
-import { incidentCounts, latestIncidents, unresolvedIncidents } from '../registry/incidents.js';
-import type { AppDeps } from './deps.js';
-import { escapeForDisplay } from '../lib/safe-text.js';
+import { ACTIVE_STATUSES } from '../../lib/bot-status.js';
+import type { Sample } from '../../monitoring/sample-store.js';
+import type { BotRow, IncidentRow } from '../../registry/database.js';
+import { allBots } from '../../registry/bots.js';
+import { incidentCounts, latestIncidents, unresolvedIncidents } from '../../registry/incidents.js';
+import type { AppDeps } from '../deps.js';
+import { escapeForDisplay } from '../../lib/safe-text.js';
 
 export const SEVERITY_ORDER = ['critical', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITY_ORDER)[number];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../lib/logger.js';
-import { RedisHealth } from '../lib/redis-health.js';
+import type { Logger } from '../../lib/logger.js';
+import { RedisHealth } from '../../lib/redis-health.js';
 
 export interface WindowCount {
   count: number;

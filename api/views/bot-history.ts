@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
-import { minuteHistory } from '../registry/metrics.js';
-import type { AppDeps } from './deps.js';
+import { minuteHistory } from '../../registry/metrics.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from './problem.js';
 
 /** A time window in a query: a number and s, m, h or d. */

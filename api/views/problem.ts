@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { problemNextSteps } from './guidance.js';
+import { problemNextSteps } from '../middleware/guidance.js';
 
 /** RFC 9457 problem details: the one error shape of the API. */
 export const problemSchema = z

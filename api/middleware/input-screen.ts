@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
-import { nameProblem, unstorableProblem } from '../lib/safe-text.js';
-import type { AppEnv } from './deps.js';
-import { ApiError } from './problem.js';
+import { nameProblem, unstorableProblem } from '../../lib/safe-text.js';
+import type { AppEnv } from '../env.js';
+import { ApiError } from '../views/problem.js';
 
 /** The request headers the API reads as text (X-Request-Id is replaced when it is not plain: see hono/request-id). */
 const HEADERS_READ = ['authorization', 'x-api-key', 'x-forwarded-for', 'content-type', 'sec-websocket-protocol'];

@@ -2,13 +2,13 @@ import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Kysely } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ACTIVE_STATUSES, BOT_STATUSES } from '../lib/bot-status.js';
-import type { Sample, SampleStore } from '../monitoring/sample-store.js';
-import { countBotsByStatus, restartCounts } from '../registry/bots.js';
-import { currentHeartbeats } from '../registry/heartbeats.js';
-import { incidentTally } from '../registry/incidents.js';
-import type { Database } from '../registry/database.js';
-import type { AppEnv } from './deps.js';
+import { ACTIVE_STATUSES, BOT_STATUSES } from '../../lib/bot-status.js';
+import type { Sample, SampleStore } from '../../monitoring/sample-store.js';
+import { countBotsByStatus, restartCounts } from '../../registry/bots.js';
+import { currentHeartbeats } from '../../registry/heartbeats.js';
+import { incidentTally } from '../../registry/incidents.js';
+import type { Database } from '../../registry/database.js';
+import type { AppEnv } from '../env.js';
 
 /**
  * The API's Prometheus metrics, on a registry of its own (several apps may

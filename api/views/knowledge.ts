@@ -1,12 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { botSchema, type BotView } from '../lib/bot-spec.js';
-import { duration } from '../lib/duration.js';
-import { heartbeatsOf } from '../registry/heartbeats.js';
-import { incidentCounts, listIncidents } from '../registry/incidents.js';
-import { countInstancesSince, recentInstancesOfBot } from '../registry/instances.js';
+import { botSchema, type BotView } from '../../lib/bot-spec.js';
+import { duration } from '../../lib/duration.js';
+import { heartbeatsOf } from '../../registry/heartbeats.js';
+import { incidentCounts, listIncidents } from '../../registry/incidents.js';
+import { countInstancesSince, recentInstancesOfBot } from '../../registry/instances.js';
 import { botHistory, type HistoryPoint } from './bot-history.js';
-import type { AppDeps } from './deps.js';
-import { incidentSchema, incidentView } from './routes/incidents.js';
+import type { AppDeps } from '../deps.js';
+import { incidentSchema, incidentView } from './incident.js';
 
 const figureSchema = z.object({ latest: z.number().nullable(), avg: z.number().nullable(), max: z.number().nullable() });
 
