@@ -11,7 +11,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ['test/k8s/**'], globalSetup: ['test/global-setup.ts'] },
+        test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ['test/k8s/**', 'test/unit/**'], globalSetup: ['test/global-setup.ts'] },
+      },
+      {
+        // Pure rules, no Temporal, no database: npm run test:unit runs them alone in well under a second.
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
       },
       {
         // BOT_RUNTIME=kubernetes against a real control plane (npm run test:k8s runs only these).

@@ -15,7 +15,7 @@ import {
 import type { Activities, IncidentRecord, LaunchRequest, StatusRecord } from '../activities/create-activities.js';
 import type { BotStatus } from '../lib/bot-status.js';
 import { BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
-import { backoffSeconds, check, initialState, needsWork, resetHealing, upStatus, view, type BotState } from './bot-state.js';
+import { backoffSeconds, check, healVerdict, initialState, needsWork, resetHealing, upStatus, view, type BotState } from './bot-state.js';
 import {
   deleteUpdate,
   healthConditionSignal,
@@ -354,11 +354,12 @@ async function heal(
   const policy = s.healPolicy;
   const now = Date.now();
   const ranForMs = now - Date.parse(inst.startedAt);
-  if (ranForMs >= policy.reset_after_seconds * 1000) s.consecutiveHeals = 0;
+  const verdict = healVerdict(policy, s.healRestarts, s.consecutiveHeals, now, ranForMs);
+  s.healRestarts = verdict.healRestarts;
+  s.consecutiveHeals = verdict.consecutiveHeals;
   evidence = { ...evidence, pid: inst.pid, ran_for_seconds: Math.round(ranForMs / 100) / 10 };
-  s.healRestarts = s.healRestarts.filter((t) => now - t < policy.window_seconds * 1000);
 
-  if (s.healRestarts.length >= policy.max_restarts) {
+  if (verdict.giveUp) {
     const why = `gave up after ${s.healRestarts.length} restarts within ${policy.window_seconds}s; last exit: ${reason}`;
     s.gaveUp = true;
     // The incident is there before the status says failed: whoever sees "failed" finds why.

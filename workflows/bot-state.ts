@@ -82,6 +82,21 @@ export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number, ran
   return Math.round(moved * 100) / 100;
 }
 
+/**
+ * The heal window when an instance has just ended after running `ranForMs`:
+ * the heal restarts still inside the policy's window, the count of heals in
+ * a row (back to 0 after a run of at least reset_after_seconds), and whether
+ * the policy gives up (max_restarts already used within the window).
+ */
+export function healVerdict(policy: HealPolicy, healRestarts: readonly number[], consecutiveHeals: number, now: number, ranForMs: number): { healRestarts: number[]; consecutiveHeals: number; giveUp: boolean } {
+  const inWindow = healRestarts.filter((t) => now - t < policy.window_seconds * 1000);
+  return {
+    healRestarts: inWindow,
+    consecutiveHeals: ranForMs >= policy.reset_after_seconds * 1000 ? 0 : consecutiveHeals,
+    giveUp: inWindow.length >= policy.max_restarts,
+  };
+}
+
 /** What a bot that is up counts as: running, or degraded while a degrading rule holds (with the reasons). */
 export function upStatus(s: BotState): { status: 'running' | 'degraded'; reason: string | null } {
   const held = Object.values(s.conditions ?? {});
