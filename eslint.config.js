@@ -28,17 +28,25 @@ const above = {
   bin: [],
 };
 // registry/ is the only door to the database (and migrations/, frozen in time): a query anywhere else is a repository function waiting to be written.
-const onlyRegistry = 'Query the database only in registry/: write (or reuse) a repository function there that takes the db or a transaction first.';
+const onlyRegistry =
+  'Query the database only in registry/: write (or reuse) a repository function there that takes the db or a transaction first.';
 const queryPaths = [{ name: 'kysely', importNames: ['sql'], message: onlyRegistry }];
 const querySyntax = [
-  { selector: "CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto|selectNoFrom)$/]", message: onlyRegistry },
+  {
+    selector:
+      'CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto|selectNoFrom)$/]',
+    message: onlyRegistry,
+  },
   { selector: "TaggedTemplateExpression[tag.name='sql']", message: onlyRegistry },
 ];
 
 const layerPatterns = (folder) => [
   {
     // The workflow's messages (updates, signals, queries) are the wire contract every client shares.
-    group: [...above[folder].flatMap((up) => [`../${up}/*`, `../../${up}/*`, `../../../${up}/*`]), '!**/workflows/messages.js'],
+    group: [
+      ...above[folder].flatMap((up) => [`../${up}/*`, `../../${up}/*`, `../../../${up}/*`]),
+      '!**/workflows/messages.js',
+    ],
     message: `${folder}/ may not import from the layers above it (${above[folder].join(', ')}): layers import only downward (README, Layout).`,
   },
 ];
@@ -61,8 +69,14 @@ export default defineConfig(
       // What we care about: promises that are dropped or passed where a plain value is expected.
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { prefer: 'type-imports', fixStyle: 'inline-type-imports' },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
 
       // Values typed any leak through JSON, pg rows and SDK boundaries; worth seeing, not worth failing CI.
       '@typescript-eslint/no-unsafe-assignment': 'warn',
@@ -83,18 +97,35 @@ export default defineConfig(
     .map((folder) => ({
       files: [`${folder}/**`],
       rules: {
-        'no-restricted-imports': ['error', { paths: folder === 'registry' ? [] : queryPaths, patterns: layerPatterns(folder) }],
+        'no-restricted-imports': [
+          'error',
+          { paths: folder === 'registry' ? [] : queryPaths, patterns: layerPatterns(folder) },
+        ],
         ...(folder === 'registry' ? {} : { 'no-restricted-syntax': ['error', ...querySyntax] }),
       },
     })),
 
   // api/ in rooms: routes use views and middleware; nothing imports a route but the app that mounts it.
   ...[
-    { files: ['api/routes/**'], group: ['./*'], message: 'A route imports views and middleware, never another route: put what two routes share in api/views/ or api/middleware/.' },
-    { files: ['api/views/**', 'api/middleware/**', 'api/auth/**'], group: ['../routes/*'], message: 'Views, middleware and auth never import a route: the route imports them.' },
+    {
+      files: ['api/routes/**'],
+      group: ['./*'],
+      message:
+        'A route imports views and middleware, never another route: put what two routes share in api/views/ or api/middleware/.',
+    },
+    {
+      files: ['api/views/**', 'api/middleware/**', 'api/auth/**'],
+      group: ['../routes/*'],
+      message: 'Views, middleware and auth never import a route: the route imports them.',
+    },
   ].map(({ files, group, message }) => ({
     files,
-    rules: { 'no-restricted-imports': ['error', { paths: queryPaths, patterns: [...layerPatterns('api'), { group, message }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: queryPaths, patterns: [...layerPatterns('api'), { group, message }] },
+      ],
+    },
   })),
 
   {
@@ -104,7 +135,10 @@ export default defineConfig(
         'error',
         {
           paths: [...nodeBuiltins.map((name) => ({ name, message: deterministic })), ...queryPaths],
-          patterns: [{ group: ['node:*', ...nodeBuiltins.map((name) => `${name}/*`)], message: deterministic }, ...layerPatterns('workflows')],
+          patterns: [
+            { group: ['node:*', ...nodeBuiltins.map((name) => `${name}/*`)], message: deterministic },
+            ...layerPatterns('workflows'),
+          ],
         },
       ],
     },

@@ -11,7 +11,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ['test/k8s/**', 'test/unit/**'], globalSetup: ['test/global-setup.ts'] },
+        test: {
+          name: 'platform',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/k8s/**', 'test/unit/**'],
+          globalSetup: ['test/global-setup.ts'],
+        },
       },
       {
         // Pure rules, no Temporal, no database: npm run test:unit runs them alone in well under a second.
@@ -21,7 +26,11 @@ export default defineConfig({
       {
         // BOT_RUNTIME=kubernetes against a real control plane (npm run test:k8s runs only these).
         extends: true,
-        test: { name: 'k8s', include: ['test/k8s/**/*.test.ts'], globalSetup: ['test/global-setup.ts', 'test/k8s/cluster-setup.ts'] },
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts'],
+          globalSetup: ['test/global-setup.ts', 'test/k8s/cluster-setup.ts'],
+        },
       },
     ],
   },

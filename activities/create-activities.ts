@@ -91,11 +91,19 @@ export const FailureType = {
 export function createActivities(deps: ActivityDeps) {
   const { db, runtime, logger } = deps;
   // Recorded is what counts: an event that cannot be delivered is logged, never a failed activity.
-  const ordered = deps.events ? new OrderedPublisher(deps.events, (err, event) => logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event')) : null;
+  const ordered = deps.events
+    ? new OrderedPublisher(deps.events, (err, event) =>
+        logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event'),
+      )
+    : null;
   const publish = async (event: FleetEvent) => ordered?.publish(event);
 
   const writeInstanceEnd = (input: { instanceId: string } & InstanceExit) =>
-    endInstance(db, input.instanceId, { exit_code: input.exitCode, exit_signal: input.signal, end_reason: input.reason });
+    endInstance(db, input.instanceId, {
+      exit_code: input.exitCode,
+      exit_signal: input.signal,
+      end_reason: input.reason,
+    });
 
   async function writeStatus(input: StatusRecord): Promise<void> {
     await recordBotStatus(db, input.botId, {
@@ -151,7 +159,14 @@ export function createActivities(deps: ActivityDeps) {
         kind: 'incident',
         bot_id: input.botId,
         seq: input.seq,
-        incident: { id: input.id, kind: input.kind, severity: input.severity, message: input.message, outcome: input.outcome, instance_id: input.instanceId },
+        incident: {
+          id: input.id,
+          kind: input.kind,
+          severity: input.severity,
+          message: input.message,
+          outcome: input.outcome,
+          instance_id: input.instanceId,
+        },
         at: new Date().toISOString(),
       });
     }
@@ -160,20 +175,28 @@ export function createActivities(deps: ActivityDeps) {
     /** Idempotent for one instanceId: a retry returns the process the first attempt started, and writes the same records again (each once). */
     async launchInstance(input: LaunchRequest): Promise<LaunchResult> {
       const bot = await findBot(db, input.botId);
-      if (!bot) throw ApplicationFailure.nonRetryable(`bot ${input.botId} is not in the registry`, FailureType.botNotFound);
+      if (!bot)
+        throw ApplicationFailure.nonRetryable(`bot ${input.botId} is not in the registry`, FailureType.botNotFound);
       // The last lines of the instance that died, read before the new one writes to the same log.
       const incident = input.records?.incident;
       const logLines = incident ? await incidentLogLines(incident) : undefined;
       const writeRecords = async () => {
         const r = input.records;
         if (!r) return;
-        await Promise.all([r.instanceEnd ? writeInstanceEnd(r.instanceEnd) : undefined, r.incident ? writeIncident(r.incident, logLines) : undefined]);
+        await Promise.all([
+          r.instanceEnd ? writeInstanceEnd(r.instanceEnd) : undefined,
+          r.incident ? writeIncident(r.incident, logLines) : undefined,
+        ]);
         // After them: whoever sees the status finds its incident.
         if (r.status) await writeStatus(r.status);
       };
       // Names refused since an older release stored them never reach the process.
       const refused = Object.keys(bot.env).filter(isForbiddenEnvName);
-      if (refused.length > 0) logger.warn({ botId: bot.id, names: refused }, `left out of bot ${bot.id}'s environment: ${refused.join(', ')} (refused names; remove them with PATCH)`);
+      if (refused.length > 0)
+        logger.warn(
+          { botId: bot.id, names: refused },
+          `left out of bot ${bot.id}'s environment: ${refused.join(', ')} (refused names; remove them with PATCH)`,
+        );
       let instance: LaunchedInstance;
       try {
         instance = await runtime.launch({
@@ -189,7 +212,8 @@ export function createActivities(deps: ActivityDeps) {
         });
       } catch (err) {
         await writeRecords();
-        if (err instanceof LaunchError) throw ApplicationFailure.nonRetryable(err.message, FailureType.launchRejected, { code: err.code });
+        if (err instanceof LaunchError)
+          throw ApplicationFailure.nonRetryable(err.message, FailureType.launchRejected, { code: err.code });
         throw err;
       }
       await Promise.all([
@@ -208,7 +232,9 @@ export function createActivities(deps: ActivityDeps) {
       let settled: LaunchResult['settled'];
       if (input.settle) {
         // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
-        settled = bot.heartbeat_interval_seconds ? { status: 'deploying', reason: 'started; waiting for its first heartbeat' } : { status: 'running', reason: null };
+        settled = bot.heartbeat_interval_seconds
+          ? { status: 'deploying', reason: 'started; waiting for its first heartbeat' }
+          : { status: 'running', reason: null };
         await writeStatus({
           botId: bot.id,
           status: settled.status,
@@ -220,12 +246,21 @@ export function createActivities(deps: ActivityDeps) {
           seq: input.settle.seq,
         });
       }
-      return { instance, healPolicy: bot.heal_policy, heartbeatIntervalSeconds: bot.heartbeat_interval_seconds, ...(settled ? { settled } : {}) };
+      return {
+        instance,
+        healPolicy: bot.heal_policy,
+        heartbeatIntervalSeconds: bot.heartbeat_interval_seconds,
+        ...(settled ? { settled } : {}),
+      };
     },
 
     async stopInstance(input: StopRequest): Promise<InstanceExit> {
       const exit = await runtime.stop(input, deps.stopGraceMs);
-      await endInstance(db, input.instanceId, { exit_code: exit.exitCode, exit_signal: exit.signal, end_reason: input.reason ?? 'stopped on request' });
+      await endInstance(db, input.instanceId, {
+        exit_code: exit.exitCode,
+        exit_signal: exit.signal,
+        end_reason: input.reason ?? 'stopped on request',
+      });
       return exit;
     },
 

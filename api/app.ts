@@ -37,11 +37,23 @@ const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 export function createApp(input: AppDepsInput) {
   const deps: AppDeps = {
     ...input,
-    authenticate: authenticate({ auth: input.auth, apiKeys: input.apiKeys, adminApiKey: input.config.ADMIN_API_KEY, requestLimit: input.requestLimit }),
+    authenticate: authenticate({
+      auth: input.auth,
+      apiKeys: input.apiKeys,
+      adminApiKey: input.config.ADMIN_API_KEY,
+      requestLimit: input.requestLimit,
+    }),
     validationHook: (result, c: Context) => {
       if (!result.success) {
         const target = (result as { target?: string }).target;
-        const where = target === 'json' ? 'request body' : target === 'param' ? 'path' : target === 'query' ? 'query string' : 'request';
+        const where =
+          target === 'json'
+            ? 'request body'
+            : target === 'param'
+              ? 'path'
+              : target === 'query'
+                ? 'query string'
+                : 'request';
         return problemResponse(c, validationError(result.error, where));
       }
     },
@@ -54,7 +66,14 @@ export function createApp(input: AppDepsInput) {
       cors({
         origin: deps.config.CORS_ORIGINS,
         allowHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-Id'],
-        exposeHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy'],
+        exposeHeaders: [
+          'X-Request-Id',
+          'Retry-After',
+          'RateLimit-Limit',
+          'RateLimit-Remaining',
+          'RateLimit-Reset',
+          'RateLimit-Policy',
+        ],
         maxAge: 600,
       }),
     );
@@ -77,7 +96,12 @@ export function createApp(input: AppDepsInput) {
       const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim();
       const hasBody = c.req.header('Content-Length') !== undefined || c.req.header('Transfer-Encoding') !== undefined;
       if (hasBody && !JSON_TYPE.test(type)) {
-        throw new ApiError(415, 'unsupported-media-type', 'Unsupported media type', `Send the body as JSON with Content-Type: application/json (got "${type || 'none'}").`);
+        throw new ApiError(
+          415,
+          'unsupported-media-type',
+          'Unsupported media type',
+          `Send the body as JSON with Content-Type: application/json (got "${type || 'none'}").`,
+        );
       }
     }
     await next();
@@ -89,7 +113,12 @@ export function createApp(input: AppDepsInput) {
       onError: (c) =>
         problemResponse(
           c,
-          new ApiError(413, 'payload-too-large', 'Payload too large', `The body is larger than ${deps.config.API_MAX_BODY_BYTES} bytes (API_MAX_BODY_BYTES). Send less: large data belongs in files the bot reads.`),
+          new ApiError(
+            413,
+            'payload-too-large',
+            'Payload too large',
+            `The body is larger than ${deps.config.API_MAX_BODY_BYTES} bytes (API_MAX_BODY_BYTES). Send less: large data belongs in files the bot reads.`,
+          ),
         ),
     }),
   );
@@ -97,7 +126,9 @@ export function createApp(input: AppDepsInput) {
 
   // Credentials unless the API listens on loopback only (METRICS_AUTH overrides): the bot ids and incident counts are the fleet's inventory.
   if (deps.config.METRICS_AUTH) app.use('/metrics', ...access(deps, 'metrics:read').middleware);
-  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }));
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }),
+  );
   app.route('/', healthRoutes(deps));
   app.route('/', authRoutes(deps));
   app.route('/', userRoutes(deps));
@@ -132,7 +163,8 @@ export function createApp(input: AppDepsInput) {
           info: {
             title: 'Codex-32 API',
             version: '0.1.0',
-            description: "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
+            description:
+              "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
           },
         }),
       ),
@@ -141,14 +173,29 @@ export function createApp(input: AppDepsInput) {
     return c.json(document);
   });
 
-  app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route ${c.req.method} ${c.req.path}. The API is described at /openapi.json and /docs.`)));
+  app.notFound((c) =>
+    problemResponse(
+      c,
+      new ApiError(
+        404,
+        'not-found',
+        'Not found',
+        `No route ${c.req.method} ${c.req.path}. The API is described at /openapi.json and /docs.`,
+      ),
+    ),
+  );
   app.onError((err, c) => {
     if (err instanceof ApiError) return problemResponse(c, err);
     if (err instanceof HTTPException) return problemResponse(c, fromHttpException(err));
     deps.logger.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
     return problemResponse(
       c,
-      new ApiError(500, 'internal', 'Internal error', `Something failed on our side. Quote request id ${c.get('requestId')} when reporting it.`),
+      new ApiError(
+        500,
+        'internal',
+        'Internal error',
+        `Something failed on our side. Quote request id ${c.get('requestId')} when reporting it.`,
+      ),
     );
   });
   return app;

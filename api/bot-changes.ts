@@ -9,7 +9,9 @@ export async function checkBlueprint(botsDir: string, blueprint: string): Promis
     return (await resolveBlueprint(botsDir, blueprint)).relative;
   } catch (err) {
     if (err instanceof BlueprintError) {
-      throw new ApiError(422, 'validation', 'Invalid blueprint', `${err.message}. Nothing was changed.`, [{ path: 'blueprint', message: err.message }]);
+      throw new ApiError(422, 'validation', 'Invalid blueprint', `${err.message}. Nothing was changed.`, [
+        { path: 'blueprint', message: err.message },
+      ]);
     }
     throw err;
   }
@@ -30,7 +32,8 @@ export async function specChanges(patch: Partial<UpdateBot>, current: BotRow, bo
   if (patch.resources !== undefined) changes.resources = JSON.stringify(patch.resources);
   if (patch.heal_policy !== undefined) changes.heal_policy = JSON.stringify(patch.heal_policy);
   if (patch.health_rules !== undefined) changes.health_rules = JSON.stringify(patch.health_rules);
-  if (patch.heartbeat_interval_seconds !== undefined) changes.heartbeat_interval_seconds = patch.heartbeat_interval_seconds;
+  if (patch.heartbeat_interval_seconds !== undefined)
+    changes.heartbeat_interval_seconds = patch.heartbeat_interval_seconds;
   if (typeof patch.blueprint === 'string') {
     changes.blueprint = await checkBlueprint(botsDir, patch.blueprint);
     changes.image = null;
@@ -38,12 +41,17 @@ export async function specChanges(patch: Partial<UpdateBot>, current: BotRow, bo
     changes.image = patch.image;
     changes.blueprint = null;
   }
-  const blueprint = changes.blueprint !== undefined ? changes.blueprint : patch.blueprint === null ? null : current.blueprint;
+  const blueprint =
+    changes.blueprint !== undefined ? changes.blueprint : patch.blueprint === null ? null : current.blueprint;
   const image = changes.image !== undefined ? changes.image : patch.image === null ? null : current.image;
   if ((blueprint === null) === (image === null)) {
-    throw new ApiError(422, 'validation', 'Invalid request', 'A bot needs exactly one of "blueprint" or "image"; this change would leave it with none. Nothing was changed.', [
-      { path: 'blueprint', message: 'exactly one of blueprint or image' },
-    ]);
+    throw new ApiError(
+      422,
+      'validation',
+      'Invalid request',
+      'A bot needs exactly one of "blueprint" or "image"; this change would leave it with none. Nothing was changed.',
+      [{ path: 'blueprint', message: 'exactly one of blueprint or image' }],
+    );
   }
   return changes;
 }

@@ -43,7 +43,8 @@ export class BotWorkflows {
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly answerTimeoutMs = 10_000,
-    private readonly onOperation: (operation: string, result: 'accepted' | 'rejected' | 'failed') => void = () => undefined,
+    private readonly onOperation: (operation: string, result: 'accepted' | 'rejected' | 'failed') => void = () =>
+      undefined,
   ) {}
 
   async create(bot: Pick<BotRow, 'id' | 'role' | 'status'>): Promise<void> {
@@ -51,7 +52,13 @@ export class BotWorkflows {
       await this.client.workflow.start<typeof botLifecycle>('botLifecycle', {
         workflowId: botWorkflowId(bot.id),
         taskQueue: this.taskQueue,
-        args: [{ botId: bot.id, role: bot.role, state: initialState(bot.id, bot.role, bot.status === 'registered' ? 'registered' : 'stopped') }],
+        args: [
+          {
+            botId: bot.id,
+            role: bot.role,
+            state: initialState(bot.id, bot.role, bot.status === 'registered' ? 'registered' : 'stopped'),
+          },
+        ],
         // The registry row was just inserted, so a workflow still running under this id is an orphan of an earlier failure.
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
@@ -82,7 +89,9 @@ export class BotWorkflows {
     const update = action === 'delete' ? deleteUpdate : updates[action];
     // An update needs a worker to answer; without one it would wait forever.
     const run = () =>
-      this.client.withDeadline(Date.now() + this.answerTimeoutMs, () => this.client.workflow.getHandle(botWorkflowId(bot.id)).executeUpdate(update));
+      this.client.withDeadline(Date.now() + this.answerTimeoutMs, () =>
+        this.client.workflow.getHandle(botWorkflowId(bot.id)).executeUpdate(update),
+      );
     try {
       return await run();
     } catch (err) {

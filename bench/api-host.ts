@@ -14,7 +14,14 @@ if (mode !== 'enforced' && mode !== 'off') {
 }
 runMain(`codex32-bench-api-${mode}`, async (config, logger) => {
   if (!config.TEMPORAL_ADDRESS) throw new Error('the benchmark API host needs TEMPORAL_ADDRESS');
-  const platform = await startPlatform({ config, logger, temporalAddress: config.TEMPORAL_ADDRESS, api: true, worker: false, accessControl: mode });
+  const platform = await startPlatform({
+    config,
+    logger,
+    temporalAddress: config.TEMPORAL_ADDRESS,
+    api: true,
+    worker: false,
+    accessControl: mode,
+  });
   try {
     await untilSignal();
   } finally {

@@ -2,7 +2,17 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { projectRoot } from '../lib/project-root.js';
 import { ECHO_BOT, spawnHost, stopChild, tail, type BenchEnv } from './host.js';
-import { checkTarget, heading, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  checkTarget,
+  heading,
+  printFigures,
+  printSummaryTable,
+  round,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { LeanClient } from './http-client.js';
 import { Api, Deadline, freePort, pool, sleep, type BotList } from './util.js';
 
@@ -46,13 +56,21 @@ export interface AuthResult {
  *    scheduled start, so a stall is not hidden by fewer requests): p99.
  */
 export async function benchAuthOverhead(env: BenchEnv, opts: AuthOptions): Promise<AuthResult> {
-  heading(`auth overhead: GET /api/v1/bots/{id} and GET /api/v1/bots, JWT auth on vs bypassed, ${opts.rate} req/s paced`);
+  heading(
+    `auth overhead: GET /api/v1/bots/{id} and GET /api/v1/bots, JWT auth on vs bypassed, ${opts.rate} req/s paced`,
+  );
   if (env.engine !== 'postgres') {
-    throw new Error('the auth benchmark runs two more API processes on the same registry: set DATABASE_URL (PGlite lives in one process)');
+    throw new Error(
+      'the auth benchmark runs two more API processes on the same registry: set DATABASE_URL (PGlite lives in one process)',
+    );
   }
   const before = (await env.api.expect<BotList>([200], 'GET', '/api/v1/bots?limit=1')).body.total;
-  await pool(Math.max(0, opts.bots - before), 8, new Deadline(120_000, 'registering bots for the auth benchmark'), (i) =>
-    env.api.registerBot(`${env.runId}-auth-${String(i).padStart(3, '0')}`, { blueprint: ECHO_BOT, role: 'idle' }),
+  await pool(
+    Math.max(0, opts.bots - before),
+    8,
+    new Deadline(120_000, 'registering bots for the auth benchmark'),
+    (i) =>
+      env.api.registerBot(`${env.runId}-auth-${String(i).padStart(3, '0')}`, { blueprint: ECHO_BOT, role: 'idle' }),
   );
   const first = (await env.api.expect<BotList>([200], 'GET', '/api/v1/bots?limit=1')).body.bots[0]!.bot_id;
 
@@ -62,11 +80,18 @@ export async function benchAuthOverhead(env: BenchEnv, opts: AuthOptions): Promi
     for (const mode of ['enforced', 'off'] as const) {
       const port = await freePort();
       const logFile = path.join(env.root, 'logs', `api-host-${mode}.log`);
-      const child = await spawnHost(path.join(projectRoot(), 'dist', 'bench', 'api-host.js'), { ...env.platformEnv, API_PORT: String(port) }, env.root, logFile, [mode]);
+      const child = await spawnHost(
+        path.join(projectRoot(), 'dist', 'bench', 'api-host.js'),
+        { ...env.platformEnv, API_PORT: String(port) },
+        env.root,
+        logFile,
+        [mode],
+      );
       const api = new Api(`http://127.0.0.1:${port}`);
       const deadline = new Deadline(60_000, `API host (${mode}) ready`);
       while ((await api.request('GET', '/health/ready', undefined, 2_000).catch(() => null))?.status !== 200) {
-        if (child.exitCode !== null) throw new Error(`the ${mode} API host exited; its log ends with:\n${await tail(logFile, 20)}`);
+        if (child.exitCode !== null)
+          throw new Error(`the ${mode} API host exited; its log ends with:\n${await tail(logFile, 20)}`);
         deadline.check();
         await sleep(100);
       }
@@ -80,8 +105,10 @@ export async function benchAuthOverhead(env: BenchEnv, opts: AuthOptions): Promi
     const off = new LeanClient(arms[1]!.api.baseUrl);
     clients.push(on, off);
     // A bypassed arm that still refused anonymous calls would make the comparison meaningless.
-    if ((await off.get('/api/v1/bots')).status !== 200) throw new Error('the bypassed API host refused an anonymous request');
-    if ((await arms[0]!.api.getRaw('/api/v1/bots')).status !== 401) throw new Error('the enforced API host answered an anonymous request');
+    if ((await off.get('/api/v1/bots')).status !== 200)
+      throw new Error('the bypassed API host refused an anonymous request');
+    if ((await arms[0]!.api.getRaw('/api/v1/bots')).status !== 401)
+      throw new Error('the enforced API host answered an anonymous request');
 
     const routes: RouteResult[] = [];
     for (const route of [`/api/v1/bots/${first}`, '/api/v1/bots']) {
@@ -98,7 +125,12 @@ export async function benchAuthOverhead(env: BenchEnv, opts: AuthOptions): Promi
       const pacedOff = await paced(off, route, opts.rate, opts.seconds);
       routes.push({
         path: route === '/api/v1/bots' ? route : '/api/v1/bots/{id}',
-        sequential: { on: rounded(sOn, 2), off: rounded(sOff, 2), medianRatio: round(sOn.p50 / sOff.p50, 3), meanRatio: round(sOn.mean / sOff.mean, 3) },
+        sequential: {
+          on: rounded(sOn, 2),
+          off: rounded(sOff, 2),
+          medianRatio: round(sOn.p50 / sOff.p50, 3),
+          meanRatio: round(sOn.mean / sOff.mean, 3),
+        },
         paced: { rate: opts.rate, on: pacedOn, off: pacedOff },
       });
     }
@@ -113,14 +145,19 @@ export async function benchAuthOverhead(env: BenchEnv, opts: AuthOptions): Promi
     );
     printFigures(
       routes.flatMap((r): Array<[string, string]> => [
-        [`GET ${r.path}: overhead (1 at a time)`, `median ${r.sequential.medianRatio}x, mean ${r.sequential.meanRatio}x`],
+        [
+          `GET ${r.path}: overhead (1 at a time)`,
+          `median ${r.sequential.medianRatio}x, mean ${r.sequential.meanRatio}x`,
+        ],
         [
           `GET ${r.path}: offered ${opts.rate}/s`,
           `auth on: served ${r.paced.on.servedPerSecond}/s, p99 ${r.paced.on.p99} ms, ${r.paced.on.errors} errors; bypassed: served ${r.paced.off.servedPerSecond}/s, p99 ${r.paced.off.p99} ms, ${r.paced.off.errors} errors; client late starts ${r.paced.on.lateStarts}/${r.paced.off.lateStarts}`,
         ],
       ]),
     );
-    const targets = routes.map((r) => checkTarget(`GET ${r.path} auth overhead (median, 1 at a time)`, r.sequential.medianRatio, 1.15, 'x', 3));
+    const targets = routes.map((r) =>
+      checkTarget(`GET ${r.path} auth overhead (median, 1 at a time)`, r.sequential.medianRatio, 1.15, 'x', 3),
+    );
     return { routes, targets };
   } finally {
     for (const client of clients) client.close();
@@ -148,7 +185,7 @@ async function paced(api: LeanClient, route: string, rate: number, seconds: numb
   let errors = 0;
   let lateStarts = 0;
   const t0 = performance.now();
-  for (let i = 0; i < total; ) {
+  for (let i = 0; i < total;) {
     const now = performance.now();
     while (i < total && t0 + i * interval <= now) {
       const due = t0 + i * interval;

@@ -4,7 +4,16 @@ import { parseIntent } from '../conversation/intents.js';
 import { voiceInput } from '../conversation/voice.js';
 import { createLogger } from '../lib/logger.js';
 import { ECHO_BOT, type BenchEnv } from './host.js';
-import { heading, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  heading,
+  printFigures,
+  printSummaryTable,
+  round,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { Deadline, sleep } from './util.js';
 import { speak, VOICE_BOTS, VOICE_COMMANDS } from './voice-commands.js';
 
@@ -33,12 +42,28 @@ export interface VoiceResult {
 
 export interface ChatResult {
   roundTripMs: Record<string, Summary>;
-  fanOut: { clients: number; events: number; deliveries: number; lost: number; deliveryMs: Summary; lastClientMs: Summary };
+  fanOut: {
+    clients: number;
+    events: number;
+    deliveries: number;
+    lost: number;
+    deliveryMs: Summary;
+    lastClientMs: Summary;
+  };
   voice: VoiceResult[];
   targets: TargetResult[];
 }
 
-type Frame = { type: string; text?: string; data?: Record<string, unknown>; bot_id?: string; seq?: number; at?: string; kind?: string; status?: string };
+type Frame = {
+  type: string;
+  text?: string;
+  data?: Record<string, unknown>;
+  bot_id?: string;
+  seq?: number;
+  at?: string;
+  kind?: string;
+  status?: string;
+};
 
 /** A socket whose frames are awaited one request at a time. */
 class ChatClient {
@@ -63,7 +88,9 @@ class ChatClient {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
       ws.once('open', () => resolve(new ChatClient(ws)));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`the command socket refused the upgrade: ${res.statusCode}`)));
+      ws.once('unexpected-response', (_req, res) =>
+        reject(new Error(`the command socket refused the upgrade: ${res.statusCode}`)),
+      );
       ws.once('error', reject);
     });
   }
@@ -71,7 +98,10 @@ class ChatClient {
   /** Sends a frame; resolves with the next non-event frame and the round trip. */
   ask(message: string | object, timeoutMs = 30_000): Promise<{ frame: Frame; ms: number }> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer to ${JSON.stringify(message)} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no answer to ${JSON.stringify(message)} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const t0 = performance.now();
       this.waiting = (frame) => {
         clearTimeout(timer);
@@ -98,15 +128,20 @@ const PACE_MS = 60;
  */
 export async function benchChat(env: BenchEnv, opts: ChatOptions): Promise<ChatResult> {
   const { api } = env;
-  heading(`command socket: ${opts.commands} text commands; fan-out of ${opts.rounds} start/stop rounds to ${opts.clients} clients; voice`);
+  heading(
+    `command socket: ${opts.commands} text commands; fan-out of ${opts.rounds} start/stop rounds to ${opts.clients} clients; voice`,
+  );
   const username = `${env.runId}-chat`;
   const password = `Bench chat ${env.runId} 1!`;
   await api.expect([201], 'POST', '/api/v1/users', { username, password, role: 'operator' });
-  const token = (await api.expect<{ access_token: string }>([200], 'POST', '/api/v1/auth/login', { username, password })).body.access_token;
+  const token = (
+    await api.expect<{ access_token: string }>([200], 'POST', '/api/v1/auth/login', { username, password })
+  ).body.access_token;
   const socketUrl = `${api.baseUrl.replace(/^http/, 'ws')}/ws/command/${username}?token=${encodeURIComponent(token)}`;
 
   const ids = VOICE_BOTS.map((b) => `${env.runId}-${b.id}`);
-  for (const id of ids) await api.registerBot(id, { blueprint: ECHO_BOT, role: 'chat', env: { INTERVAL_MS: '600000' } });
+  for (const id of ids)
+    await api.registerBot(id, { blueprint: ECHO_BOT, role: 'chat', env: { INTERVAL_MS: '600000' } });
   const [first, second, third] = ids as [string, string, string];
 
   // Text round trip, by kind of command.
@@ -140,16 +175,28 @@ export async function benchChat(env: BenchEnv, opts: ChatOptions): Promise<ChatR
       const { frame, ms } = await client.ask(text);
       if (frame.type !== 'reply') throw new Error(`"${text}" answered ${JSON.stringify(frame).slice(0, 300)}`);
       acting.push(ms);
-      await api.waitStatus(first, text.startsWith('start') ? 'running' : 'stopped', 10, new Deadline(60_000, `${first} after "${text}"`));
+      await api.waitStatus(
+        first,
+        text.startsWith('start') ? 'running' : 'stopped',
+        10,
+        new Deadline(60_000, `${first} after "${text}"`),
+      );
     }
   }
   client.close();
-  const roundTrip: Array<[string, Summary]> = [['every read command', summarize(all)], ...[...samples].map(([k, v]): [string, Summary] => [k, summarize(v)]), ['start / stop (workflow update)', summarize(acting)]];
+  const roundTrip: Array<[string, Summary]> = [
+    ['every read command', summarize(all)],
+    ...[...samples].map(([k, v]): [string, Summary] => [k, summarize(v)]),
+    ['start / stop (workflow update)', summarize(acting)],
+  ];
   printSummaryTable(roundTrip.map(([k, s]) => [`round trip: ${k}`, s]));
 
   // Fan-out: every client subscribed to one bot; the bot goes round start → stop.
   const clients: ChatClient[] = [];
-  for (let i = 0; i < opts.clients; i += 20) clients.push(...(await Promise.all(Array.from({ length: Math.min(20, opts.clients - i) }, () => ChatClient.open(socketUrl)))));
+  for (let i = 0; i < opts.clients; i += 20)
+    clients.push(
+      ...(await Promise.all(Array.from({ length: Math.min(20, opts.clients - i) }, () => ChatClient.open(socketUrl)))),
+    );
   const received = new Map<number, number[]>(); // seq → receipt latencies, one per client
   for (const c of clients) {
     c.onEvent = (e, at) => {
@@ -172,7 +219,14 @@ export async function benchChat(env: BenchEnv, opts: ChatOptions): Promise<ChatR
   const deliveries = [...received.values()].flat();
   const lastClient = [...received.values()].map((l) => Math.max(...l));
   const lost = [...received.values()].reduce((n, l) => n + (opts.clients - l.length), 0);
-  const fanOut = { clients: opts.clients, events: received.size, deliveries: deliveries.length, lost, deliveryMs: summarize(deliveries), lastClientMs: summarize(lastClient) };
+  const fanOut = {
+    clients: opts.clients,
+    events: received.size,
+    deliveries: deliveries.length,
+    lost,
+    deliveryMs: summarize(deliveries),
+    lastClientMs: summarize(lastClient),
+  };
   printSummaryTable([
     [`event → a client (${deliveries.length} deliveries)`, fanOut.deliveryMs],
     [`event → the last of ${opts.clients} clients`, fanOut.lastClientMs],
@@ -187,7 +241,10 @@ export async function benchChat(env: BenchEnv, opts: ChatOptions): Promise<ChatR
     else
       printFigures([
         [`voice ${v.provider}: commands right`, `${v.right}/${v.commands} (${Math.round(v.accuracy * 100)} %)`],
-        [`voice ${v.provider}: real-time factor`, `${v.realTimeFactor.toFixed(3)} (${v.decodeSeconds.toFixed(2)} s decoding ${v.audioSeconds.toFixed(1)} s of speech)`],
+        [
+          `voice ${v.provider}: real-time factor`,
+          `${v.realTimeFactor.toFixed(3)} (${v.decodeSeconds.toFixed(2)} s decoding ${v.audioSeconds.toFixed(1)} s of speech)`,
+        ],
         ...v.misses.slice(0, 5).map((m): [string, string] => [`  missed`, m]),
       ]);
   }
@@ -202,9 +259,25 @@ export async function benchChat(env: BenchEnv, opts: ChatOptions): Promise<ChatR
 
 /** Each spoken command decoded by `provider` as the socket would (100 ms chunks at 22050 Hz), timed, then parsed and resolved. */
 function measureVoice(provider: 'pocketsphinx' | 'vosk'): VoiceResult {
-  const empty = { provider, commands: 0, right: 0, accuracy: Number.NaN, audioSeconds: 0, decodeSeconds: 0, realTimeFactor: Number.NaN, misses: [] };
+  const empty = {
+    provider,
+    commands: 0,
+    right: 0,
+    accuracy: Number.NaN,
+    audioSeconds: 0,
+    decodeSeconds: 0,
+    realTimeFactor: Number.NaN,
+    misses: [],
+  };
   const logger = createLogger({ LOG_LEVEL: 'silent', NODE_ENV: 'production' }, 'bench-voice');
-  const input = voiceInput({ ENABLE_VOICE_INPUT: true, STT_PROVIDER: provider, VOSK_MODEL_PATH: process.env.VOSK_MODEL_PATH?.trim() || undefined }, logger)!;
+  const input = voiceInput(
+    {
+      ENABLE_VOICE_INPUT: true,
+      STT_PROVIDER: provider,
+      VOSK_MODEL_PATH: process.env.VOSK_MODEL_PATH?.trim() || undefined,
+    },
+    logger,
+  )!;
   const why = input.unavailable();
   if (why) return { ...empty, skipped: why };
   const names = VOICE_BOTS.flatMap((b) => [b.id, b.name]);
@@ -229,5 +302,15 @@ function measureVoice(provider: 'pocketsphinx' | 'vosk'): VoiceResult {
     if (intent?.action === action && gotBot === bot) right++;
     else misses.push(`"${spoken}" → "${heard}"`);
   }
-  return { provider, skipped: null, commands: VOICE_COMMANDS.length, right, accuracy: round(right / VOICE_COMMANDS.length, 3), audioSeconds: round(audio, 2), decodeSeconds: round(decode, 3), realTimeFactor: round(decode / audio, 4), misses };
+  return {
+    provider,
+    skipped: null,
+    commands: VOICE_COMMANDS.length,
+    right,
+    accuracy: round(right / VOICE_COMMANDS.length, 3),
+    audioSeconds: round(audio, 2),
+    decodeSeconds: round(decode, 3),
+    realTimeFactor: round(decode / audio, 4),
+    misses,
+  };
 }

@@ -1,6 +1,25 @@
 import { ECHO_BOT, type BenchEnv } from './host.js';
-import { findBotProcesses, formatHostMemory, hostMemory, killLeftovers, readMemory, totalRss, type HostMemory } from './proc.js';
-import { checkTarget, heading, mib, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  findBotProcesses,
+  formatHostMemory,
+  hostMemory,
+  killLeftovers,
+  readMemory,
+  totalRss,
+  type HostMemory,
+} from './proc.js';
+import {
+  checkTarget,
+  heading,
+  mib,
+  printFigures,
+  printSummaryTable,
+  round,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { Deadline, pool, sleep, type BotBody } from './util.js';
 
 export interface FleetOptions {
@@ -64,11 +83,14 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
     let rejectedStarts = 0;
     const starts = Promise.all(
       ids.map(async (id) => {
-        const res = await api.request('POST', `/api/v1/bots/${id}/start`, undefined, 60_000).catch((err: unknown) => ({ status: 0, body: String(err), bytes: 0 }));
+        const res = await api
+          .request('POST', `/api/v1/bots/${id}/start`, undefined, 60_000)
+          .catch((err: unknown) => ({ status: 0, body: String(err), bytes: 0 }));
         if (res.status === 202) ackTimes.push(performance.now() - t0);
         else {
           rejectedStarts++;
-          if (rejectedStarts <= 3) console.log(`start of ${id} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+          if (rejectedStarts <= 3)
+            console.log(`start of ${id} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
         }
       }),
     ).then(() => performance.now() - t0);
@@ -103,8 +125,15 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
       console.log(`not all running: ${running} running, ${failed} failed of ${n} after ${round(deadline.ms / 1000)} s`);
       // Which ones, and what their workflows say: a benchmark that misses should say why.
       for (const b of lastList.filter((x) => x.status !== 'running').slice(0, 5)) {
-        const detail = await api.request<BotBody & { status_reason?: string | null; desired_state?: string }>('GET', `/api/v1/bots/${b.bot_id}`).catch(() => null);
-        console.log(`  ${b.bot_id}: ${b.status}, desired ${detail?.body.desired_state ?? '?'}: ${detail?.body.status_reason ?? ''}`);
+        const detail = await api
+          .request<BotBody & { status_reason?: string | null; desired_state?: string }>(
+            'GET',
+            `/api/v1/bots/${b.bot_id}`,
+          )
+          .catch(() => null);
+        console.log(
+          `  ${b.bot_id}: ${b.status}, desired ${detail?.body.desired_state ?? '?'}: ${detail?.body.status_reason ?? ''}`,
+        );
       }
     }
 
@@ -125,7 +154,9 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
 
     // Stop them all at once; none may be left behind.
     const s0 = performance.now();
-    await Promise.all(ids.map((id) => api.request('POST', `/api/v1/bots/${id}/stop`, undefined, 60_000).catch(() => null)));
+    await Promise.all(
+      ids.map((id) => api.request('POST', `/api/v1/bots/${id}/stop`, undefined, 60_000).catch(() => null)),
+    );
     const stopDeadline = new Deadline(90_000, `waiting for ${n} bots to stop`);
     let allStoppedMs: number | null = null;
     while (!stopDeadline.expired) {
@@ -172,7 +203,10 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
     };
     const ms = (v: number | null) => (v === null ? 'not reached' : `${(v / 1000).toFixed(2)} s`);
     printFigures([
-      [`register ${n} bots (8 at a time)`, `${result.registerSeconds.toFixed(2)} s (${(n / registerSeconds).toFixed(0)} bots/s)`],
+      [
+        `register ${n} bots (8 at a time)`,
+        `${result.registerSeconds.toFixed(2)} s (${(n / registerSeconds).toFixed(0)} bots/s)`,
+      ],
       [`all ${n} start requests answered`, `${ms(startsAcceptedMs)} (${rejectedStarts} rejected)`],
       ['first bot running', ms(milestones.first)],
       [`${Math.ceil(n / 2)} running`, ms(milestones.half)],
@@ -184,8 +218,15 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
     console.log(`memory with ${running} bots running:`);
     printFigures([
       ...hosts.map(formatHostMemory).map(([k, v]): [string, string] => [`  ${k}`, v]),
-      ...(result.memory.temporalRssMiB !== null ? ([[`  Temporal dev server (pid ${env.temporal.pid}) VmRSS`, `${result.memory.temporalRssMiB} MiB`]] as Array<[string, string]>) : []),
-      [`  ${bots.count} bot processes, total VmRSS`, `${result.memory.botsTotalRssMiB} MiB (${result.memory.botsMeanRssMiB} MiB each)`],
+      ...(result.memory.temporalRssMiB !== null
+        ? ([[`  Temporal dev server (pid ${env.temporal.pid}) VmRSS`, `${result.memory.temporalRssMiB} MiB`]] as Array<
+            [string, string]
+          >)
+        : []),
+      [
+        `  ${bots.count} bot processes, total VmRSS`,
+        `${result.memory.botsTotalRssMiB} MiB (${result.memory.botsMeanRssMiB} MiB each)`,
+      ],
       [`  ${bots.count} bot processes, total PSS`, `${result.memory.botsTotalPssMiB} MiB (shared pages counted once)`],
       ['  benchmark process RSS', `${result.memory.benchProcessRssMiB} MiB`],
     ]);
@@ -194,7 +235,9 @@ export async function benchFleetStart(env: BenchEnv, opts: FleetOptions): Promis
       ['GET fleet list while it starts (the poll)', summarize(pollTimes)],
       [`GET ${n} running bots (limit=1000, 4 at a time)`, summarize(listSamples)],
     ]);
-    const targets = [checkTarget(`${n} bots start→all running`, milestones.all === null ? Number.NaN : milestones.all / 1000, 10, 's')];
+    const targets = [
+      checkTarget(`${n} bots start→all running`, milestones.all === null ? Number.NaN : milestones.all / 1000, 10, 's'),
+    ];
     return { ...result, targets };
   } finally {
     // On any failure above, leave no fleet running for the next benchmark (a stop of a stopped bot is a harmless 409).

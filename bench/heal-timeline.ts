@@ -50,7 +50,14 @@ export async function healTimelines(client: Client, workflowId: string): Promise
         if (attrs?.signalName !== 'instanceExited' || !payload) continue;
         const exit = defaultPayloadConverter.fromPayload<InstanceExited>(payload);
         if (heals.has(exit.instanceId)) continue;
-        open = { detectedAt: Date.parse(exit.at), signaledAt: at, taskStartedAt: null, launchScheduledAt: null, launchStartedAt: null, launchCompletedAt: null };
+        open = {
+          detectedAt: Date.parse(exit.at),
+          signaledAt: at,
+          taskStartedAt: null,
+          launchScheduledAt: null,
+          launchStartedAt: null,
+          launchCompletedAt: null,
+        };
         heals.set(exit.instanceId, open);
       } else if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED) {
         if (open && open.taskStartedAt === null) open.taskStartedAt = at;

@@ -6,7 +6,17 @@ import { ECHO_BOT, type BenchEnv } from './host.js';
 import { benchMonitorCpu, type MonitorOptions, type MonitorResult } from './monitor-cpu.js';
 import { Pm2Daemon, type Pm2Event } from './pm2.js';
 import { firstLogLineAt } from './start-latency.js';
-import { checkTarget, heading, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  checkTarget,
+  heading,
+  printFigures,
+  printSummaryTable,
+  round,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { Deadline, sleep, type BotBody } from './util.js';
 
 export interface HealOptions {
@@ -40,7 +50,13 @@ export interface HealResult {
 }
 
 /** Restart at once, as PM2 does by default: no backoff, no jitter, and more restarts allowed than the benchmark makes. */
-const IMMEDIATE_HEAL_POLICY = { max_restarts: 1000, window_seconds: 3600, backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 };
+const IMMEDIATE_HEAL_POLICY = {
+  max_restarts: 1000,
+  window_seconds: 3600,
+  backoff_initial_seconds: 0,
+  backoff_max_seconds: 0,
+  backoff_jitter: 0,
+};
 /** After each new process has written its first line: both sides finish what follows a restart before the next kill. */
 const SETTLE_MS = 200;
 const BOT_ENV = { INTERVAL_MS: '600000' };
@@ -74,7 +90,9 @@ interface Kill {
  * bots running, sampled every BOT_SAMPLE_INTERVAL_SECONDS.
  */
 export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealResult> {
-  heading(`kill -9 → running again: ${ECHO_BOT} under Codex-32 and under PM2, ${opts.kills} kills each (+${opts.warmup} warm-up), polling every ${opts.pollMs} ms`);
+  heading(
+    `kill -9 → running again: ${ECHO_BOT} under Codex-32 and under PM2, ${opts.kills} kills each (+${opts.warmup} warm-up), polling every ${opts.pollMs} ms`,
+  );
   const { api } = env;
   const id = `${env.runId}-heal`;
   await api.registerBot(id, { blueprint: ECHO_BOT, role: 'heal', env: BOT_ENV, heal_policy: IMMEDIATE_HEAL_POLICY });
@@ -85,7 +103,9 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
     async running() {
       const { body } = await api.expect<BotBody>([200], 'GET', `/api/v1/bots/${id}`);
       if (body.status === 'failed') throw new Error(`bot ${id} failed: ${body.status_reason}`);
-      return body.status === 'running' && body.pid && body.instance_id ? { pid: body.pid, generation: body.instance_id } : null;
+      return body.status === 'running' && body.pid && body.instance_id
+        ? { pid: body.pid, generation: body.instance_id }
+        : null;
     },
   };
 
@@ -145,31 +165,72 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
 
   // Codex-32's own account of each heal, from the bot's workflow history.
   const connection = await connectTemporal(env.temporal.address);
-  const timelines = await healTimelines(new Client({ connection, namespace: env.platformEnv.TEMPORAL_NAMESPACE }), workflowId).finally(() => connection.close());
+  const timelines = await healTimelines(
+    new Client({ connection, namespace: env.platformEnv.TEMPORAL_NAMESPACE }),
+    workflowId,
+  ).finally(() => connection.close());
   await api.expect([200], 'DELETE', `/api/v1/bots/${id}`);
 
-  const series = (kills: Kill[], f: (k: Kill) => number | null | undefined) => kills.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  const series = (kills: Kill[], f: (k: Kill) => number | null | undefined) =>
+    kills.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const heals = codexKills.map((k) => ({ k, t: timelines.get(k.generation) }));
   const codexSteps: Array<[string, number[]]> = [
     ['kill → exit seen by the runtime', heals.map(({ k, t }) => (t ? t.detectedAt - k.killedAt : Number.NaN))],
     ['exit seen → signal in the history', heals.map(({ t }) => (t ? t.signaledAt - t.detectedAt : Number.NaN))],
-    ['signal → workflow task started', heals.map(({ t }) => (t?.taskStartedAt ? t.taskStartedAt - t.signaledAt : Number.NaN))],
-    ['task started → launch scheduled *', heals.map(({ t }) => (t?.taskStartedAt && t.launchScheduledAt ? t.launchScheduledAt - t.taskStartedAt : Number.NaN))],
-    ['launch scheduled → started', heals.map(({ t }) => (t?.launchScheduledAt && t.launchStartedAt ? t.launchStartedAt - t.launchScheduledAt : Number.NaN))],
-    ['launch started → completed (spawn)', heals.map(({ t }) => (t?.launchStartedAt && t.launchCompletedAt ? t.launchCompletedAt - t.launchStartedAt : Number.NaN))],
-    ['launch completed → API says running', heals.map(({ k, t }) => (t?.launchCompletedAt ? k.killedAt + k.toRunningMs - t.launchCompletedAt : Number.NaN))],
-    ['launch completed → first line (boot)', heals.map(({ k, t }) => (t?.launchCompletedAt && k.firstLineAt ? k.firstLineAt - t.launchCompletedAt : Number.NaN))],
+    [
+      'signal → workflow task started',
+      heals.map(({ t }) => (t?.taskStartedAt ? t.taskStartedAt - t.signaledAt : Number.NaN)),
+    ],
+    [
+      'task started → launch scheduled *',
+      heals.map(({ t }) =>
+        t?.taskStartedAt && t.launchScheduledAt ? t.launchScheduledAt - t.taskStartedAt : Number.NaN,
+      ),
+    ],
+    [
+      'launch scheduled → started',
+      heals.map(({ t }) =>
+        t?.launchScheduledAt && t.launchStartedAt ? t.launchStartedAt - t.launchScheduledAt : Number.NaN,
+      ),
+    ],
+    [
+      'launch started → completed (spawn)',
+      heals.map(({ t }) =>
+        t?.launchStartedAt && t.launchCompletedAt ? t.launchCompletedAt - t.launchStartedAt : Number.NaN,
+      ),
+    ],
+    [
+      'launch completed → API says running',
+      heals.map(({ k, t }) => (t?.launchCompletedAt ? k.killedAt + k.toRunningMs - t.launchCompletedAt : Number.NaN)),
+    ],
+    [
+      'launch completed → first line (boot)',
+      heals.map(({ k, t }) =>
+        t?.launchCompletedAt && k.firstLineAt ? k.firstLineAt - t.launchCompletedAt : Number.NaN,
+      ),
+    ],
   ];
   const pm2Steps: Array<[string, number[]]> = [
     ['kill → exit event', pm2Kills.map((k) => (k.pm2Exit ? k.pm2Exit.at - k.killedAt : Number.NaN))],
-    ['exit event → online event (spawn)', pm2Kills.map((k) => (k.pm2Exit && k.pm2Online ? k.pm2Online.at - k.pm2Exit.at : Number.NaN))],
-    ['online event → describe says online', pm2Kills.map((k) => (k.pm2Online ? k.killedAt + k.toRunningMs - k.pm2Online.at : Number.NaN))],
-    ['online event → first line (boot)', pm2Kills.map((k) => (k.pm2Online && k.firstLineAt ? k.firstLineAt - k.pm2Online.at : Number.NaN))],
+    [
+      'exit event → online event (spawn)',
+      pm2Kills.map((k) => (k.pm2Exit && k.pm2Online ? k.pm2Online.at - k.pm2Exit.at : Number.NaN)),
+    ],
+    [
+      'online event → describe says online',
+      pm2Kills.map((k) => (k.pm2Online ? k.killedAt + k.toRunningMs - k.pm2Online.at : Number.NaN)),
+    ],
+    [
+      'online event → first line (boot)',
+      pm2Kills.map((k) => (k.pm2Online && k.firstLineAt ? k.firstLineAt - k.pm2Online.at : Number.NaN)),
+    ],
   ];
   const finite = (xs: number[]) => summarize(xs.filter(Number.isFinite));
 
   const codexRunning = summarize(series(codexKills, (k) => k.toRunningMs));
-  const codexFirstLine = summarize(series(codexKills, (k) => (k.firstLineAt === null ? null : k.firstLineAt - k.killedAt)));
+  const codexFirstLine = summarize(
+    series(codexKills, (k) => (k.firstLineAt === null ? null : k.firstLineAt - k.killedAt)),
+  );
   const codexDetection = finite(codexSteps[0]![1]);
   const pm2Online = summarize(series(pm2Kills, (k) => k.toRunningMs));
   const pm2FirstLine = summarize(series(pm2Kills, (k) => (k.firstLineAt === null ? null : k.firstLineAt - k.killedAt)));
@@ -185,15 +246,28 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
     ['PM2', `${pm2.version}, its own daemon (PM2_HOME=${pm2.home}), programmatic API, fork mode`],
     ['heal settings, Codex-32', `heal_policy ${JSON.stringify(IMMEDIATE_HEAL_POLICY)}`],
     ['heal settings, PM2', 'autorestart, restart_delay 0, max_restarts 1000 (PM2 restarts at once by default)'],
-    ['both', `env ${JSON.stringify(BOT_ENV)}, cwd the bots directory; ${SETTLE_MS} ms pause after each new process's first line`],
+    [
+      'both',
+      `env ${JSON.stringify(BOT_ENV)}, cwd the bots directory; ${SETTLE_MS} ms pause after each new process's first line`,
+    ],
   ]);
   console.log('"running again", two ways, measured alike on both sides:');
-  console.log('  manager says running: Codex-32 GET /api/v1/bots/{id} says running with a new instance_id; PM2 describe says');
-  console.log(`    online with a new pid (each polled every ${opts.pollMs} ms; both mean "the new process has been spawned")`);
-  console.log('  first log line: the new process\'s "started" line, stamped by the bot itself: the like-for-like figure');
+  console.log(
+    '  manager says running: Codex-32 GET /api/v1/bots/{id} says running with a new instance_id; PM2 describe says',
+  );
+  console.log(
+    `    online with a new pid (each polled every ${opts.pollMs} ms; both mean "the new process has been spawned")`,
+  );
+  console.log(
+    '  first log line: the new process\'s "started" line, stamped by the bot itself: the like-for-like figure',
+  );
   console.log('  (PM2 runs a Node script inside its ProcessContainerFork wrapper: its boot includes that wrapper)');
-  console.log('detection: Codex-32, the `at` its runtime stamps on the exit it reports (the instanceExited signal, read');
-  console.log('  back from the workflow history); PM2, the `at` of its "exit" bus event. Both from the kill (Date.now()).');
+  console.log(
+    'detection: Codex-32, the `at` its runtime stamps on the exit it reports (the instanceExited signal, read',
+  );
+  console.log(
+    '  back from the workflow history); PM2, the `at` of its "exit" bus event. Both from the kill (Date.now()).',
+  );
   printSummaryTable([
     ['Codex-32 kill → API says running', codexRunning],
     ['PM2      kill → describe says online', pm2Online],
@@ -203,14 +277,24 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
     ['PM2      death → detection (exit event)', pm2Detection],
   ]);
   printFigures([
-    ['ratio Codex-32 / PM2, manager says running', `p50 ${ratio.runningP50.toFixed(2)}×, p99 ${ratio.runningP99.toFixed(2)}×`],
-    ['ratio Codex-32 / PM2, first log line', `p50 ${ratio.firstLineP50.toFixed(2)}×, p99 ${ratio.firstLineP99.toFixed(2)}×`],
+    [
+      'ratio Codex-32 / PM2, manager says running',
+      `p50 ${ratio.runningP50.toFixed(2)}×, p99 ${ratio.runningP99.toFixed(2)}×`,
+    ],
+    [
+      'ratio Codex-32 / PM2, first log line',
+      `p50 ${ratio.firstLineP50.toFixed(2)}×, p99 ${ratio.firstLineP99.toFixed(2)}×`,
+    ],
     ['PM2 processes left after its daemon was killed', String(leftoverPm2Processes)],
   ]);
-  console.log('where the time goes, Codex-32 (stamps from the workflow history; the means of all rows but the last add up');
+  console.log(
+    'where the time goes, Codex-32 (stamps from the workflow history; the means of all rows but the last add up',
+  );
   console.log('to kill → API says running; the last runs beside the one before it):');
   printSummaryTable(codexSteps.map(([label, xs]): [string, Summary] => [`  ${label}`, finite(xs)]));
-  console.log('  * the workflow task records the end, the incident and the status (local activities), then schedules the launch');
+  console.log(
+    '  * the workflow task records the end, the incident and the status (local activities), then schedules the launch',
+  );
   console.log('where the time goes, PM2 (stamps from its bus events; the same way):');
   printSummaryTable(pm2Steps.map(([label, xs]): [string, Summary] => [`  ${label}`, finite(xs)]));
 
@@ -262,7 +346,12 @@ async function killOnce(side: Supervised, pollMs: number, deadline: Deadline): P
   return { generation: before.generation, killedAt, toRunningMs, firstLineAt };
 }
 
-async function waitRunning(side: Supervised, previous: string | null, pollMs: number, deadline: Deadline): Promise<{ pid: number; generation: string }> {
+async function waitRunning(
+  side: Supervised,
+  previous: string | null,
+  pollMs: number,
+  deadline: Deadline,
+): Promise<{ pid: number; generation: string }> {
   for (;;) {
     const now = await side.running();
     if (now && now.generation !== previous) return now;

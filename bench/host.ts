@@ -73,11 +73,16 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
   };
   try {
     if (mode === 'split' && !process.env.DATABASE_URL?.trim()) {
-      throw new Error('--host=split runs the API and the worker as two processes and needs DATABASE_URL (PGlite lives in one process)');
+      throw new Error(
+        '--host=split runs the API and the worker as two processes and needs DATABASE_URL (PGlite lives in one process)',
+      );
     }
     const runId = `b${randomUUID().replaceAll('-', '').slice(0, 6)}`;
     const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'codex32-bench-')));
-    closers.push({ what: 'removing the temporary directory', fn: () => (process.env.BENCH_KEEP ? Promise.resolve() : fs.rm(root, { recursive: true, force: true })) });
+    closers.push({
+      what: 'removing the temporary directory',
+      fn: () => (process.env.BENCH_KEEP ? Promise.resolve() : fs.rm(root, { recursive: true, force: true })),
+    });
     // Bots run as another user (codex32-bot when the benchmark runs as root): their scripts must be reachable by it.
     await fs.chmod(root, 0o755);
     const botsDir = path.join(root, 'bots');
@@ -120,8 +125,14 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     const apiPort = await freePort();
     const env: Record<string, string> = {
       // The platform's own settings from this environment (e.g. BOT_RUNTIME), then what the benchmark decides.
-      ...Object.fromEntries(Object.keys(configSchema.shape).flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]]))),
-      ...Object.fromEntries(['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]]))),
+      ...Object.fromEntries(
+        Object.keys(configSchema.shape).flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])),
+      ),
+      ...Object.fromEntries(
+        ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'].flatMap((k) =>
+          process.env[k] === undefined ? [] : [[k, process.env[k]!]],
+        ),
+      ),
       NODE_ENV: 'production',
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL?.trim() || 'warn',
       API_HOST: '127.0.0.1',
@@ -146,7 +157,14 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     // Migrate first, in a process of its own, as a deployment does: PGlite's initdb of a fresh data directory
     // leaves a large resident high-water mark that a restarted platform never has, and would inflate its RSS.
     const m0 = performance.now();
-    await runToCompletion(path.join(projectRoot(), 'dist', 'bin', 'migrate.js'), ['latest'], env, root, path.join(logsDir, 'migrate.log'), 120_000);
+    await runToCompletion(
+      path.join(projectRoot(), 'dist', 'bin', 'migrate.js'),
+      ['latest'],
+      env,
+      root,
+      path.join(logsDir, 'migrate.log'),
+      120_000,
+    );
     const migrateMs = performance.now() - m0;
 
     const hosts: HostProcess[] = [];
@@ -156,12 +174,27 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     if (mode === 'in-process') {
       const logFile = path.join(logsDir, 'platform.log');
       logFiles.push(logFile);
-      const logger = pino({ name: 'codex32', level: config.LOG_LEVEL }, pino.destination({ dest: logFile, sync: true }));
-      const platform: Platform = await startPlatform({ config, logger, temporalAddress: temporal.address, api: true, worker: true });
+      const logger = pino(
+        { name: 'codex32', level: config.LOG_LEVEL },
+        pino.destination({ dest: logFile, sync: true }),
+      );
+      const platform: Platform = await startPlatform({
+        config,
+        logger,
+        temporalAddress: temporal.address,
+        api: true,
+        worker: true,
+      });
       platformClosers.push({ what: 'closing the platform', fn: () => platform.close() });
       hosts.push({ role: 'platform (api+worker, in the benchmark process)', pid: process.pid });
     } else {
-      const roles: Array<[role: string, script: string]> = mode === 'child' ? [['platform (api+worker)', 'start.js']] : [['worker', 'worker.js'], ['api', 'api.js']];
+      const roles: Array<[role: string, script: string]> =
+        mode === 'child'
+          ? [['platform (api+worker)', 'start.js']]
+          : [
+              ['worker', 'worker.js'],
+              ['api', 'api.js'],
+            ];
       for (const [role, script] of roles) {
         const logFile = path.join(logsDir, `${script.replace('.js', '')}.log`);
         logFiles.push(logFile);
@@ -175,13 +208,17 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     for (;;) {
       const exited = children.find(({ child }) => child.exitCode !== null || child.signalCode !== null);
       if (exited) {
-        throw new Error(`the platform process exited (${exited.child.exitCode ?? exited.child.signalCode}) before it was ready; its log ends with:\n${await tail(exited.logFile, 30)}`);
+        throw new Error(
+          `the platform process exited (${exited.child.exitCode ?? exited.child.signalCode}) before it was ready; its log ends with:\n${await tail(exited.logFile, 30)}`,
+        );
       }
       const ready = await api.request('GET', '/health/ready', undefined, 5_000).catch(() => null);
       if (ready?.status === 200) break;
       if (deadline.expired) {
         const logs = (await Promise.all(logFiles.map((f) => tail(f, 20)))).join('\n');
-        throw new Error(`the platform was not ready after ${deadline.ms} ms (${ready ? `last answer ${ready.status}: ${JSON.stringify(ready.body)}` : 'no answer'}); its log ends with:\n${logs}`);
+        throw new Error(
+          `the platform was not ready after ${deadline.ms} ms (${ready ? `last answer ${ready.status}: ${JSON.stringify(ready.body)}` : 'no answer'}); its log ends with:\n${logs}`,
+        );
       }
       await sleep(100);
     }
@@ -223,12 +260,22 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
   }
 }
 
-export async function spawnHost(script: string, env: Record<string, string>, cwd: string, logFile: string, args: string[] = []): Promise<ChildProcess> {
+export async function spawnHost(
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+  logFile: string,
+  args: string[] = [],
+): Promise<ChildProcess> {
   const out = createWriteStream(logFile, { flags: 'a' });
   await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject));
   // BENCH_HOST_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the platform under load.
   const nodeArgs = process.env.BENCH_HOST_NODE_ARGS?.trim().split(/\s+/) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.pipe(out, { end: false });
   child.stderr!.pipe(out, { end: false });
   child.once('exit', () => setTimeout(() => out.end(), 100));
@@ -236,7 +283,14 @@ export async function spawnHost(script: string, env: Record<string, string>, cwd
   return child;
 }
 
-async function runToCompletion(script: string, args: string[], env: Record<string, string>, cwd: string, logFile: string, timeoutMs: number): Promise<void> {
+async function runToCompletion(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  logFile: string,
+  timeoutMs: number,
+): Promise<void> {
   const child = await spawnHost(script, env, cwd, logFile, args);
   const code = await new Promise<number | string | null>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -245,7 +299,10 @@ async function runToCompletion(script: string, args: string[], env: Record<strin
       resolve(signal ?? c);
     });
   });
-  if (code !== 0) throw new Error(`${path.basename(script)} ${args.join(' ')} exited with ${code}; its log ends with:\n${await tail(logFile, 30)}`);
+  if (code !== 0)
+    throw new Error(
+      `${path.basename(script)} ${args.join(' ')} exited with ${code}; its log ends with:\n${await tail(logFile, 30)}`,
+    );
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {
@@ -291,7 +348,10 @@ async function deleteBenchBots(api: Api, runId: string): Promise<void> {
       failed++;
     }
   });
-  if (failed) console.error(`bench: ${failed} of ${ids.length} benchmark bots could not be deleted from the shared Temporal server`);
+  if (failed)
+    console.error(
+      `bench: ${failed} of ${ids.length} benchmark bots could not be deleted from the shared Temporal server`,
+    );
 }
 
 async function scanLogs(files: string[]): Promise<Omit<CloseReport, 'leftoverBotProcesses'>> {

@@ -20,7 +20,15 @@ export class LeanClient {
   get(path: string, timeoutMs = 10_000): Promise<{ status: number; bytes: number }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { host: this.base.hostname, port: this.base.port, path, method: 'GET', headers: this.headers, agent: this.agent, timeout: timeoutMs },
+        {
+          host: this.base.hostname,
+          port: this.base.port,
+          path,
+          method: 'GET',
+          headers: this.headers,
+          agent: this.agent,
+          timeout: timeoutMs,
+        },
         (res) => {
           let bytes = 0;
           res.on('data', (chunk: Buffer) => (bytes += chunk.length));

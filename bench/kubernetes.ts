@@ -4,7 +4,17 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import type { BenchEnv } from './host.js';
-import { checkTarget, heading, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  checkTarget,
+  heading,
+  printFigures,
+  printSummaryTable,
+  round,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { Deadline, pool, sleep, type BotList } from './util.js';
 
 const run = promisify(execFile);
@@ -33,7 +43,11 @@ export interface KubernetesResult {
 }
 
 /** Receipt time of the first Running of each pod in `namespace`, keyed by `keyOf(pod)`. */
-function watchRunning(kc: KubeConfig, namespace: string, keyOf: (pod: V1Pod) => string | undefined): { at: Map<string, number>; stop: () => void } {
+function watchRunning(
+  kc: KubeConfig,
+  namespace: string,
+  keyOf: (pod: V1Pod) => string | undefined,
+): { at: Map<string, number>; stop: () => void } {
   const at = new Map<string, number>();
   let request: { abort(): void } | undefined;
   void new Watch(kc)
@@ -78,8 +92,11 @@ export async function benchKubernetes(env: BenchEnv, opts: KubernetesOptions): P
   await Promise.all(
     ids.map(async (id) => {
       sentAt.set(id, performance.now());
-      const res = await api.request('POST', `/api/v1/bots/${id}/start`, undefined, 60_000).catch((err: unknown) => ({ status: 0, body: String(err), bytes: 0 }));
-      if (res.status !== 202 && ++rejected <= 3) console.log(`start of ${id} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+      const res = await api
+        .request('POST', `/api/v1/bots/${id}/start`, undefined, 60_000)
+        .catch((err: unknown) => ({ status: 0, body: String(err), bytes: 0 }));
+      if (res.status !== 202 && ++rejected <= 3)
+        console.log(`start of ${id} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
     }),
   );
   let allRunningMs: number | null = null;
@@ -115,14 +132,23 @@ export async function benchKubernetes(env: BenchEnv, opts: KubernetesOptions): P
           spec: {
             automountServiceAccountToken: false,
             securityContext: { runAsNonRoot: true, runAsUser: 65532 },
-            containers: [{ name: 'bot', image, resources: { requests: { memory: '64Mi', cpu: '50m' }, limits: { memory: '64Mi', cpu: '50m' } } }],
+            containers: [
+              {
+                name: 'bot',
+                image,
+                resources: { requests: { memory: '64Mi', cpu: '50m' }, limits: { memory: '64Mi', cpu: '50m' } },
+              },
+            ],
           },
         },
       },
     }),
   );
   const file = path.join(env.root, 'kubectl-deployments.json');
-  await fs.writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs.map((d) => JSON.parse(d) as unknown) }));
+  await fs.writeFile(
+    file,
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs.map((d) => JSON.parse(d) as unknown) }),
+  );
   const kubectlPods = watchRunning(kc, kubectlNs, (p) => p.metadata?.labels?.app);
   const k0 = performance.now();
   await run('kubectl', ['--kubeconfig', opts.kubeconfig, 'apply', '-f', file], { maxBuffer: 16 * 1024 * 1024 });
@@ -155,15 +181,25 @@ export async function benchKubernetes(env: BenchEnv, opts: KubernetesOptions): P
     targets: [],
   };
   printFigures([
-    [`${n} bots: start requests → all running (API)`, allRunningMs === null ? `not reached: ${running} of ${n} running` : `${(allRunningMs / 1000).toFixed(1)} s`],
+    [
+      `${n} bots: start requests → all running (API)`,
+      allRunningMs === null ? `not reached: ${running} of ${n} running` : `${(allRunningMs / 1000).toFixed(1)} s`,
+    ],
     [`start requests refused`, String(rejected)],
     [`kubectl apply of ${n} Deployments (the command)`, `${(kubectlApplyMs / 1000).toFixed(1)} s`],
-    [`kubectl apply → all ${n} pods Running`, kubectlAllRunningMs === null ? `not reached: ${kubectlPods.at.size} of ${n}` : `${(kubectlAllRunningMs / 1000).toFixed(1)} s`],
+    [
+      `kubectl apply → all ${n} pods Running`,
+      kubectlAllRunningMs === null
+        ? `not reached: ${kubectlPods.at.size} of ${n}`
+        : `${(kubectlAllRunningMs / 1000).toFixed(1)} s`,
+    ],
   ]);
   printSummaryTable([
-    ['API start → the bot\'s pod Running', summarize(apiToPod)],
+    ["API start → the bot's pod Running", summarize(apiToPod)],
     ['kubectl apply → a pod Running', summarize(kubectlToPod)],
   ]);
-  result.targets.push(checkTarget(`${n} bots on Kubernetes: all running`, (allRunningMs ?? Number.NaN) / 1000, 60, 's'));
+  result.targets.push(
+    checkTarget(`${n} bots on Kubernetes: all running`, (allRunningMs ?? Number.NaN) / 1000, 60, 's'),
+  );
   return result;
 }

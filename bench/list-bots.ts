@@ -1,6 +1,16 @@
 import { ECHO_BOT, type BenchEnv } from './host.js';
 import { formatHostMemory, hostMemory, type HostMemory } from './proc.js';
-import { checkTarget, heading, printFigures, printSummaryTable, round, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  checkTarget,
+  heading,
+  printFigures,
+  printSummaryTable,
+  round,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { Deadline, pool, type Api, type BotList } from './util.js';
 
 export interface ListOptions {
@@ -40,7 +50,9 @@ export interface ListResult {
  */
 export async function benchListBots(env: BenchEnv, opts: ListOptions): Promise<ListResult> {
   const { api } = env;
-  heading(`GET /api/v1/bots with ${opts.bots} registered bots: ${opts.requests} requests, ${opts.concurrency} at a time`);
+  heading(
+    `GET /api/v1/bots with ${opts.bots} registered bots: ${opts.requests} requests, ${opts.concurrency} at a time`,
+  );
 
   // Top up to N registered bots (earlier benchmarks of this run may have registered some).
   const before = (await api.expect<BotList>([200], 'GET', '/api/v1/bots?limit=1')).body.total;
@@ -57,11 +69,17 @@ export async function benchListBots(env: BenchEnv, opts: ListOptions): Promise<L
   await load(api, '/api/v1/bots', 50, opts.concurrency, 30_000);
   const sequential = await load(api, '/api/v1/bots', Math.min(1000, opts.requests), 1, 60_000);
   const defaultPage = await load(api, '/api/v1/bots', opts.requests, opts.concurrency, 120_000);
-  const fullPage = opts.fullPageRequests > 0 ? await load(api, '/api/v1/bots?limit=1000', opts.fullPageRequests, opts.concurrency, 120_000) : null;
+  const fullPage =
+    opts.fullPageRequests > 0
+      ? await load(api, '/api/v1/bots?limit=1000', opts.fullPageRequests, opts.concurrency, 120_000)
+      : null;
   const memory = await hostMemory(env.hosts);
 
   printFigures([
-    [`registered bots`, `${total}${missing ? ` (${added} added in ${registerSeconds.toFixed(1)} s, ${(added / registerSeconds).toFixed(0)} bots/s, 8 at a time)` : ''}`],
+    [
+      `registered bots`,
+      `${total}${missing ? ` (${added} added in ${registerSeconds.toFixed(1)} s, ${(added / registerSeconds).toFixed(0)} bots/s, 8 at a time)` : ''}`,
+    ],
     ...[sequential, defaultPage, ...(fullPage ? [fullPage] : [])].map((r): [string, string] => [
       `GET ${r.path} (${r.concurrency} at a time)`,
       `${r.requestsPerSecond.toFixed(0)} req/s, ${r.requests} requests in ${r.seconds.toFixed(2)} s, ${r.errors} errors, ${(r.meanBytes / 1024).toFixed(0)} KiB each`,
@@ -71,15 +89,34 @@ export async function benchListBots(env: BenchEnv, opts: ListOptions): Promise<L
   printSummaryTable([
     ['GET /api/v1/bots, 1 at a time', sequential.latencyMs],
     [`GET /api/v1/bots (default page), ${opts.concurrency} at a time`, defaultPage.latencyMs],
-    ...(fullPage ? ([[`GET /api/v1/bots?limit=1000, ${opts.concurrency} at a time`, fullPage.latencyMs]] as Array<[string, Summary]>) : []),
+    ...(fullPage
+      ? ([[`GET /api/v1/bots?limit=1000, ${opts.concurrency} at a time`, fullPage.latencyMs]] as Array<
+          [string, Summary]
+        >)
+      : []),
   ]);
   // The target is a latency: one request at a time. Under 8 concurrent clients on 2 cores the
   // figure measures queueing behind the client itself, and is reported beside it as throughput.
   const targets = [checkTarget('GET /api/v1/bots p99 (1 at a time)', sequential.latencyMs.p99, 20, 'ms')];
-  return { registeredBots: total, registeredNow: added, registerSeconds: round(registerSeconds, 2), memory, sequential, defaultPage, fullPage, targets };
+  return {
+    registeredBots: total,
+    registeredNow: added,
+    registerSeconds: round(registerSeconds, 2),
+    memory,
+    sequential,
+    defaultPage,
+    fullPage,
+    targets,
+  };
 }
 
-async function load(api: Api, path: string, requests: number, concurrency: number, limitMs: number): Promise<LoadResult> {
+async function load(
+  api: Api,
+  path: string,
+  requests: number,
+  concurrency: number,
+  limitMs: number,
+): Promise<LoadResult> {
   const samples: number[] = [];
   let errors = 0;
   let bytes = 0;

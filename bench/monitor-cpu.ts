@@ -2,7 +2,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readProcStat } from '../runtime/proc.js';
 import type { BenchEnv } from './host.js';
-import { childPids, findBotProcesses, formatHostMemory, hostMemory, killLeftovers, readMemory, totalRss, type HostMemory } from './proc.js';
+import {
+  childPids,
+  findBotProcesses,
+  formatHostMemory,
+  hostMemory,
+  killLeftovers,
+  readMemory,
+  totalRss,
+  type HostMemory,
+} from './proc.js';
 import { checkTarget, heading, mib, printFigures, round, type TargetResult } from './stats.js';
 import { Deadline, pool, sleep, type BotBody } from './util.js';
 
@@ -57,7 +66,9 @@ export async function benchMonitorCpu(env: BenchEnv, opts: MonitorOptions): Prom
   const { api } = env;
   const sampleIntervalSeconds = Number(env.platformEnv.BOT_SAMPLE_INTERVAL_SECONDS ?? 5);
   const windowMs = sampleIntervalSeconds * 1000;
-  heading(`monitor cost: control plane CPU and memory, 0 bots and then ${opts.bots} idle bots (${IDLE_BOT}), ${opts.seconds} s each, sampled every ${sampleIntervalSeconds} s`);
+  heading(
+    `monitor cost: control plane CPU and memory, 0 bots and then ${opts.bots} idle bots (${IDLE_BOT}), ${opts.seconds} s each, sampled every ${sampleIntervalSeconds} s`,
+  );
   await fs.writeFile(path.join(env.botsDir, IDLE_BOT), IDLE_BOT_SCRIPT);
 
   const controlPlane = async () => {
@@ -75,8 +86,11 @@ export async function benchMonitorCpu(env: BenchEnv, opts: MonitorOptions): Prom
   const role = `${env.runId}-idle`;
   const ids = Array.from({ length: opts.bots }, (_, i) => `${env.runId}-idle-${String(i).padStart(4, '0')}`);
   const listPath = `/api/v1/bots?role=${role}&limit=1000`;
-  const registered = await pool(ids.length, 8, new Deadline(300_000, 'registering the idle bots'), (i) => api.registerBot(ids[i]!, { blueprint: IDLE_BOT, role }));
-  if (registered < ids.length) throw new Error(`registered only ${registered} of ${ids.length} idle bots within the time limit`);
+  const registered = await pool(ids.length, 8, new Deadline(300_000, 'registering the idle bots'), (i) =>
+    api.registerBot(ids[i]!, { blueprint: IDLE_BOT, role }),
+  );
+  if (registered < ids.length)
+    throw new Error(`registered only ${registered} of ${ids.length} idle bots within the time limit`);
 
   let running = 0;
   let allRunningSeconds: number | null = null;
@@ -98,12 +112,14 @@ export async function benchMonitorCpu(env: BenchEnv, opts: MonitorOptions): Prom
         list = res.body.bots;
         running = list.filter((b) => b.status === 'running').length;
         if (running === ids.length) break;
-        if (list.some((b) => b.status === 'failed')) throw new Error(`an idle bot failed: ${list.find((b) => b.status === 'failed')?.status_reason}`);
+        if (list.some((b) => b.status === 'failed'))
+          throw new Error(`an idle bot failed: ${list.find((b) => b.status === 'failed')?.status_reason}`);
       }
       await sleep(1_000);
     }
     if (running === ids.length) allRunningSeconds = round((performance.now() - t0) / 1000, 1);
-    else console.log(`only ${running} of ${ids.length} idle bots running after ${deadline.ms / 1000} s; measuring anyway`);
+    else
+      console.log(`only ${running} of ${ids.length} idle bots running after ${deadline.ms / 1000} s; measuring anyway`);
 
     // What follows the starts (status writes, first samples) settles before the measurement.
     await sleep(2 * windowMs);
@@ -144,26 +160,57 @@ export async function benchMonitorCpu(env: BenchEnv, opts: MonitorOptions): Prom
 
   const pct = (n: number) => `${n.toFixed(2)} % of one core`;
   const cpuRows = (label: string, f: CpuFigures): Array<[string, string]> => [
-    [`${label}: control plane`, `${pct(f.controlPlanePercent)} (busiest ${sampleIntervalSeconds} s: ${f.maxWindowPercent.toFixed(2)} %)`],
+    [
+      `${label}: control plane`,
+      `${pct(f.controlPlanePercent)} (busiest ${sampleIntervalSeconds} s: ${f.maxWindowPercent.toFixed(2)} %)`,
+    ],
     ...f.processes.map((p): [string, string] => [`  ${p.role} (pid ${p.pid})`, pct(p.percent)]),
-    ...(f.temporalPercent !== null ? ([[`  Temporal dev server (not counted)`, pct(f.temporalPercent)]] as Array<[string, string]>) : []),
+    ...(f.temporalPercent !== null
+      ? ([[`  Temporal dev server (not counted)`, pct(f.temporalPercent)]] as Array<[string, string]>)
+      : []),
   ];
   printFigures([
-    [`all ${ids.length} idle bots running`, allRunningSeconds === null ? `not reached (${running} running)` : `${allRunningSeconds} s after the first start request`],
+    [
+      `all ${ids.length} idle bots running`,
+      allRunningSeconds === null
+        ? `not reached (${running} running)`
+        : `${allRunningSeconds} s after the first start request`,
+    ],
     ...cpuRows(`no bots running, ${baseline.seconds} s`, baseline),
     ...cpuRows(`${running} bots running, ${withBots?.seconds ?? 0} s`, withBots ?? baseline),
-    ...(withBots ? ([['monitor cost (with bots − without)', pct(withBots.controlPlanePercent - baseline.controlPlanePercent)]] as Array<[string, string]>) : []),
+    ...(withBots
+      ? ([
+          ['monitor cost (with bots − without)', pct(withBots.controlPlanePercent - baseline.controlPlanePercent)],
+        ] as Array<[string, string]>)
+      : []),
     ...baselineMemory.map(formatHostMemory).map(([k, v]): [string, string] => [`no bots: ${k}`, v]),
     ...withBotsMemory.map(formatHostMemory).map(([k, v]): [string, string] => [`${running} bots: ${k}`, v]),
     [`${running} bots: spawner VmRSS`, spawnerRssMiB === null ? '-' : `${spawnerRssMiB} MiB`],
     [`${running} bots: the bots' total PSS`, `${botsTotalPssMiB} MiB`],
-    [`all ${ids.length} stopped (stops 16 at a time)`, allStoppedSeconds === null ? 'not reached' : `${allStoppedSeconds} s`],
+    [
+      `all ${ids.length} stopped (stops 16 at a time)`,
+      allStoppedSeconds === null ? 'not reached' : `${allStoppedSeconds} s`,
+    ],
     ['idle bot processes left after stop and delete', String(leftoverBotProcesses)],
   ]);
-  if (env.mode === 'in-process') console.log('(--host=in-process: the platform process is the benchmark process, so its CPU includes the benchmark client)');
-  if (env.engine === 'postgres') console.log('(PostgreSQL: the database server\'s own CPU is not in these figures; with PGlite it runs inside the platform process and is)');
+  if (env.mode === 'in-process')
+    console.log(
+      '(--host=in-process: the platform process is the benchmark process, so its CPU includes the benchmark client)',
+    );
+  if (env.engine === 'postgres')
+    console.log(
+      "(PostgreSQL: the database server's own CPU is not in these figures; with PGlite it runs inside the platform process and is)",
+    );
 
-  const targets = [checkTarget(`control plane CPU with ${running} bots`, withBots?.controlPlanePercent ?? Number.NaN, 5, '% of a core', 2)];
+  const targets = [
+    checkTarget(
+      `control plane CPU with ${running} bots`,
+      withBots?.controlPlanePercent ?? Number.NaN,
+      5,
+      '% of a core',
+      2,
+    ),
+  ];
   return {
     bots: ids.length,
     running,
@@ -179,9 +226,18 @@ export async function benchMonitorCpu(env: BenchEnv, opts: MonitorOptions): Prom
 }
 
 /** CPU time (utime + stime from /proc) of each process over `seconds`, read every `windowMs`; the benchmark itself sleeps meanwhile. */
-async function measureCpu(processes: Array<{ role: string; pid: number }>, temporalPid: number | null, seconds: number, windowMs: number): Promise<CpuFigures> {
+async function measureCpu(
+  processes: Array<{ role: string; pid: number }>,
+  temporalPid: number | null,
+  seconds: number,
+  windowMs: number,
+): Promise<CpuFigures> {
   const cpuOf = async (pid: number) => (await readProcStat(pid))?.cpuSeconds ?? Number.NaN;
-  const read = async () => ({ at: performance.now(), cpu: await Promise.all(processes.map((p) => cpuOf(p.pid))), temporal: temporalPid === null ? null : await cpuOf(temporalPid) });
+  const read = async () => ({
+    at: performance.now(),
+    cpu: await Promise.all(processes.map((p) => cpuOf(p.pid))),
+    temporal: temporalPid === null ? null : await cpuOf(temporalPid),
+  });
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const first = await read();
   let previous = first;
@@ -191,7 +247,11 @@ async function measureCpu(processes: Array<{ role: string; pid: number }>, tempo
     await sleep(Math.min(windowMs, end - previous.at));
     const now = await read();
     // A short last window would overstate its share.
-    if (now.at - previous.at >= windowMs / 2) maxWindowPercent = Math.max(maxWindowPercent, ((sum(now.cpu) - sum(previous.cpu)) * 100_000) / (now.at - previous.at));
+    if (now.at - previous.at >= windowMs / 2)
+      maxWindowPercent = Math.max(
+        maxWindowPercent,
+        ((sum(now.cpu) - sum(previous.cpu)) * 100_000) / (now.at - previous.at),
+      );
     previous = now;
   }
   const elapsedMs = previous.at - first.at;
@@ -201,6 +261,7 @@ async function measureCpu(processes: Array<{ role: string; pid: number }>, tempo
     controlPlanePercent: percent(sum(first.cpu), sum(previous.cpu)),
     maxWindowPercent: round(maxWindowPercent, 2),
     processes: processes.map((p, i) => ({ ...p, percent: percent(first.cpu[i]!, previous.cpu[i]!) })),
-    temporalPercent: first.temporal === null || previous.temporal === null ? null : percent(first.temporal, previous.temporal),
+    temporalPercent:
+      first.temporal === null || previous.temporal === null ? null : percent(first.temporal, previous.temporal),
   };
 }

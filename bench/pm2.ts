@@ -51,7 +51,9 @@ export class Pm2Daemon {
     const previousHome = process.env.PM2_HOME;
     process.env.PM2_HOME = home;
     const require = createRequire(import.meta.url);
-    const { version } = JSON.parse(await fs.readFile(require.resolve('pm2/package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(await fs.readFile(require.resolve('pm2/package.json'), 'utf8')) as {
+      version: string;
+    };
     // CommonJS (module.exports is an API instance): under ESM that is the default export, whatever the typings declare.
     const loaded = await import('pm2');
     const pm2 = (loaded as Pm2Api & { default?: Pm2Api }).default ?? loaded;
@@ -60,9 +62,12 @@ export class Pm2Daemon {
     process.once('exit', daemon.killOnExit);
     await new Promise<void>((resolve, reject) => pm2.connect((err) => (err ? reject(err) : resolve())));
     await daemon.remember('daemon', Number((await fs.readFile(path.join(home, 'pm2.pid'), 'utf8')).trim()));
-    const bus = await new Promise<Pm2Bus>((resolve, reject) => pm2.launchBus(callback<Pm2Bus>(resolve, reject) as never));
+    const bus = await new Promise<Pm2Bus>((resolve, reject) =>
+      pm2.launchBus(callback<Pm2Bus>(resolve, reject) as never),
+    );
     bus.on('process:event', (packet) => {
-      if (packet.event && packet.process?.name && typeof packet.at === 'number') daemon.events.push({ event: packet.event, app: packet.process.name, at: packet.at });
+      if (packet.event && packet.process?.name && typeof packet.at === 'number')
+        daemon.events.push({ event: packet.event, app: packet.process.name, at: packet.at });
     });
     return daemon;
   }
@@ -77,7 +82,9 @@ export class Pm2Daemon {
 
   /** The app's process while PM2 says it is online; null otherwise. */
   async online(name: string): Promise<{ pid: number } | null> {
-    const [desc] = await new Promise<ProcessDescription[]>((resolve, reject) => this.pm2.describe(name, callback(resolve, reject)));
+    const [desc] = await new Promise<ProcessDescription[]>((resolve, reject) =>
+      this.pm2.describe(name, callback(resolve, reject)),
+    );
     if (desc?.pm2_env?.status !== 'online' || !desc.pid) return null;
     if (this.processes.get('app')?.pid !== desc.pid) await this.remember('app', desc.pid);
     return { pid: desc.pid };

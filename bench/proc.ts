@@ -47,12 +47,18 @@ export async function hostMemory(hosts: ReadonlyArray<{ role: string; pid: numbe
   return out;
 }
 
-export const formatHostMemory = (m: HostMemory): [string, string] => [`${m.role} (pid ${m.pid}) VmRSS`, `${m.rssMiB} MiB (peak ${m.peakMiB} MiB)`];
+export const formatHostMemory = (m: HostMemory): [string, string] => [
+  `${m.role} (pid ${m.pid}) VmRSS`,
+  `${m.rssMiB} MiB (peak ${m.peakMiB} MiB)`,
+];
 
 async function pgrpOf(pid: number): Promise<number | null> {
   try {
     const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).trim().split(/\s+/);
+    const fields = text
+      .slice(text.lastIndexOf(')') + 2)
+      .trim()
+      .split(/\s+/);
     if (fields[0] === 'Z' || fields[0] === 'X') return null;
     return Number(fields[2]);
   } catch {
@@ -117,7 +123,10 @@ export async function childPids(parent: number): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const text = await fs.readFile(`/proc/${entry}/stat`, 'utf8');
-      const fields = text.slice(text.lastIndexOf(')') + 2).trim().split(/\s+/);
+      const fields = text
+        .slice(text.lastIndexOf(')') + 2)
+        .trim()
+        .split(/\s+/);
       if (Number(fields[1]) === parent && fields[0] !== 'Z') found.push(Number(entry));
     } catch {
       // gone meanwhile

@@ -73,7 +73,8 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     const raw = env[name]?.trim();
     if (!raw) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}=${raw}: must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`${name}=${raw}: must be an integer from ${min} to ${max}`);
     return n;
   };
   const selected = new Set<BenchName>();
@@ -86,12 +87,14 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     } else if (arg === '--strict') strict = true;
     else if (arg.startsWith('--host=')) {
       const value = arg.slice('--host='.length);
-      if (value !== 'child' && value !== 'split' && value !== 'in-process') throw new Error(`--host=${value}: use child, split or in-process\n${USAGE}`);
+      if (value !== 'child' && value !== 'split' && value !== 'in-process')
+        throw new Error(`--host=${value}: use child, split or in-process\n${USAGE}`);
       host = value;
     } else if ((BENCHMARKS as readonly string[]).includes(arg)) selected.add(arg as BenchName);
     else if (arg !== 'all') throw new Error(`unknown argument "${arg}"\n${USAGE}`);
   }
-  if (selected.has('k8s') && selected.size > 1) throw new Error(`k8s runs alone (its platform runs bots on Kubernetes)\n${USAGE}`);
+  if (selected.has('k8s') && selected.size > 1)
+    throw new Error(`k8s runs alone (its platform runs bots on Kubernetes)\n${USAGE}`);
   return {
     selected: BENCHMARKS.filter((b) => (selected.size === 0 ? b !== 'k8s' : selected.has(b))),
     host,
@@ -134,7 +137,12 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
 /** One start and stop before measuring: the worker is polling, code paths are warm. Returns the cold start → running. */
 async function warmUp(env: BenchEnv): Promise<number> {
   const id = `${env.runId}-probe`;
-  await env.api.registerBot(id, process.env.BOT_RUNTIME === 'kubernetes' ? { image: BENCH_IMAGE, role: 'probe' } : { blueprint: ECHO_BOT, role: 'probe', env: { INTERVAL_MS: '600000' } });
+  await env.api.registerBot(
+    id,
+    process.env.BOT_RUNTIME === 'kubernetes'
+      ? { image: BENCH_IMAGE, role: 'probe' }
+      : { blueprint: ECHO_BOT, role: 'probe', env: { INTERVAL_MS: '600000' } },
+  );
   const t0 = performance.now();
   await env.api.expect([202], 'POST', `/api/v1/bots/${id}/start`);
   await env.api.waitStatus(id, 'running', 10, new Deadline(120_000, 'the first bot start'));
@@ -149,7 +157,13 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown> = {
     bench: 'codex32',
     at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memMiB: Math.round(os.totalmem() / 1048576), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? null,
+      memMiB: Math.round(os.totalmem() / 1048576),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     host: config.host,
     selected: config.selected,
   };
@@ -158,7 +172,9 @@ async function main(): Promise<void> {
   const targets: TargetResult[] = [];
   let cleanup: CloseReport | undefined;
 
-  console.log(`Codex-32 benchmarks: ${config.selected.join(', ')} (host: ${config.host}, ${os.cpus().length} CPUs, Node ${process.version})`);
+  console.log(
+    `Codex-32 benchmarks: ${config.selected.join(', ')} (host: ${config.host}, ${os.cpus().length} CPUs, Node ${process.version})`,
+  );
   const t0 = performance.now();
   const cluster = config.selected.includes('k8s') ? await kubernetesForBench() : null;
   const env = await createBenchEnv(config.host);
@@ -186,7 +202,10 @@ async function main(): Promise<void> {
       ['platform', env.hosts.map((h) => `${h.role} pid ${h.pid}`).join(', ')],
       ['database', env.engine],
       ['temporary directory', `${env.root}${process.env.BENCH_KEEP ? ' (kept: BENCH_KEEP)' : ' (removed at the end)'}`],
-      ['Temporal', `${env.temporal.address}${env.temporal.pid === null ? ' (TEMPORAL_ADDRESS)' : ` (dev server pid ${env.temporal.pid})`}`],
+      [
+        'Temporal',
+        `${env.temporal.address}${env.temporal.pid === null ? ' (TEMPORAL_ADDRESS)' : ` (dev server pid ${env.temporal.pid})`}`,
+      ],
       ['setup (Temporal, database, platform ready)', `${((performance.now() - t0) / 1000).toFixed(1)} s`],
       ['migrate (fresh database, own process)', `${env.migrateMs.toFixed(0)} ms`],
       ['platform start → GET /health/ready 200', `${env.platformReadyMs.toFixed(0)} ms`],
@@ -209,7 +228,11 @@ async function main(): Promise<void> {
                     ? await benchHeal(env, config.heal)
                     : name === 'chat'
                       ? await benchChat(env, config.chat)
-                      : await benchKubernetes(env, { size: config.k8s.size, kubeconfig: process.env.KUBECONFIG!, namespace: process.env.KUBE_BOTS_NAMESPACE! });
+                      : await benchKubernetes(env, {
+                          size: config.k8s.size,
+                          kubeconfig: process.env.KUBECONFIG!,
+                          namespace: process.env.KUBE_BOTS_NAMESPACE!,
+                        });
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {
@@ -230,9 +253,17 @@ async function main(): Promise<void> {
 
   const missed = targets.filter((t) => !t.pass);
   heading('targets');
-  for (const t of targets) console.log(`${t.pass ? 'PASS' : 'MISS'}  ${t.name} <= ${t.limit} ${t.unit}: ${t.value} ${t.unit}`);
+  for (const t of targets)
+    console.log(`${t.pass ? 'PASS' : 'MISS'}  ${t.name} <= ${t.limit} ${t.unit}: ${t.value} ${t.unit}`);
   const ok = Object.keys(errors).length === 0;
-  Object.assign(summary, { ok, targets, results, errors, cleanup, totalSeconds: round((performance.now() - t0) / 1000) });
+  Object.assign(summary, {
+    ok,
+    targets,
+    results,
+    errors,
+    cleanup,
+    totalSeconds: round((performance.now() - t0) / 1000),
+  });
   console.log(JSON.stringify(summary));
   if (!ok) process.exitCode = 1;
   else if (config.strict && missed.length) process.exitCode = 2;
@@ -247,11 +278,15 @@ async function kubernetesForBench(): Promise<{ stop(): Promise<void> }> {
   const own = !process.env.KUBECONFIG?.trim();
   let stop = async (): Promise<void> => undefined;
   if (own) {
-    const cluster = (await import(path.join(projectRoot(), 'scripts', 'k8s', 'cluster.mjs'))) as { startCluster(): Promise<{ kubeconfig: string }>; stopCluster(): Promise<void> };
+    const cluster = (await import(path.join(projectRoot(), 'scripts', 'k8s', 'cluster.mjs'))) as {
+      startCluster(): Promise<{ kubeconfig: string }>;
+      stopCluster(): Promise<void>;
+    };
     process.env.KUBECONFIG = (await cluster.startCluster()).kubeconfig;
     stop = () => cluster.stopCluster();
   }
-  const namespace = process.env.KUBE_BOTS_NAMESPACE?.trim() || `codex32-bench-${Math.random().toString(36).slice(2, 8)}`;
+  const namespace =
+    process.env.KUBE_BOTS_NAMESPACE?.trim() || `codex32-bench-${Math.random().toString(36).slice(2, 8)}`;
   process.env.BOT_RUNTIME = 'kubernetes';
   process.env.KUBE_BOTS_NAMESPACE = namespace;
   const kc = new KubeConfig();

@@ -3,7 +3,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ECHO_BOT, type BenchEnv } from './host.js';
-import { checkTarget, heading, printFigures, printSummaryTable, rounded, summarize, type Summary, type TargetResult } from './stats.js';
+import {
+  checkTarget,
+  heading,
+  printFigures,
+  printSummaryTable,
+  rounded,
+  summarize,
+  type Summary,
+  type TargetResult,
+} from './stats.js';
 import { Deadline, sleep } from './util.js';
 
 export interface StartLatencyOptions {
@@ -48,7 +57,7 @@ export async function benchStartLatency(env: BenchEnv, opts: StartLatencyOptions
     const ack = performance.now() - t0;
     const running = await api.waitStatus(id, 'running', opts.pollMs, new Deadline(30_000, `run ${i}: start → running`));
     const elapsed = performance.now() - t0;
-    const firstLine = await firstLogLineAt(logFile, running.pid!, new Deadline(5_000, 'the bot\'s first log line'));
+    const firstLine = await firstLogLineAt(logFile, running.pid!, new Deadline(5_000, "the bot's first log line"));
 
     const s0 = performance.now();
     await api.expect([202], 'POST', `/api/v1/bots/${id}/stop`);
@@ -65,7 +74,8 @@ export async function benchStartLatency(env: BenchEnv, opts: StartLatencyOptions
   // Node's own boot on this machine, in the same run.
   const nodeBoot: number[] = [];
   const bootDeadline = new Deadline(60_000, 'node boot benchmark');
-  for (let i = 0; i < opts.bootRuns && !bootDeadline.expired; i++) nodeBoot.push(await spawnToExit(process.execPath, ['-e', '']));
+  for (let i = 0; i < opts.bootRuns && !bootDeadline.expired; i++)
+    nodeBoot.push(await spawnToExit(process.execPath, ['-e', '']));
   const echoFirstLine: number[] = [];
   for (let i = 0; i < opts.bootRuns && !bootDeadline.expired; i++) {
     echoFirstLine.push(await spawnToFirstLine(process.execPath, [path.join(env.botsDir, ECHO_BOT)], env.botsDir));
@@ -83,13 +93,21 @@ export async function benchStartLatency(env: BenchEnv, opts: StartLatencyOptions
   printSummaryTable([
     ['POST start → status running', summarize(toRunning)],
     ['POST start → 202 answer', summarize(acks)],
-    ...(toFirstLine.length ? ([['POST start → bot\'s first log line *', summarize(toFirstLine)]] as Array<[string, Summary]>) : []),
+    ...(toFirstLine.length
+      ? ([["POST start → bot's first log line *", summarize(toFirstLine)]] as Array<[string, Summary]>)
+      : []),
     ['POST stop → status stopped', summarize(toStopped)],
-    ['node -e \'\': spawn → exit', summarize(nodeBoot)],
+    ["node -e '': spawn → exit", summarize(nodeBoot)],
     [`node ${ECHO_BOT}: spawn → first line`, summarize(echoFirstLine)],
   ]);
-  if (toFirstLine.length) console.log('* from the "at" of the bot\'s "started" line in its log: wall clock, millisecond precision');
-  printFigures([['platform overhead (p50 running − p50 node boot)', `${(result.startToRunningMs.p50 - result.nodeBootMs.p50).toFixed(1)} ms`]]);
+  if (toFirstLine.length)
+    console.log('* from the "at" of the bot\'s "started" line in its log: wall clock, millisecond precision');
+  printFigures([
+    [
+      'platform overhead (p50 running − p50 node boot)',
+      `${(result.startToRunningMs.p50 - result.nodeBootMs.p50).toFixed(1)} ms`,
+    ],
+  ]);
   const targets = [
     checkTarget('start→running p50', result.startToRunningMs.p50, 250, 'ms'),
     checkTarget('start→running p99', result.startToRunningMs.p99, 500, 'ms'),
@@ -134,7 +152,11 @@ function spawnToExit(command: string, args: string[]): Promise<number> {
 function spawnToFirstLine(command: string, args: string[], cwd: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '', INTERVAL_MS: '600000' } });
+    const child = spawn(command, args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { PATH: process.env.PATH ?? '', INTERVAL_MS: '600000' },
+    });
     let elapsed: number | null = null;
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.once('error', reject);

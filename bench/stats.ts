@@ -31,11 +31,20 @@ export function summarize(samples: readonly number[]): Summary {
   };
 }
 
-export const round = (n: number, digits = 1): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : n);
+export const round = (n: number, digits = 1): number =>
+  Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : n;
 
 /** A summary with every figure rounded, for the JSON line. */
 export function rounded(s: Summary, digits = 1): Summary {
-  return { n: s.n, min: round(s.min, digits), p50: round(s.p50, digits), p90: round(s.p90, digits), p99: round(s.p99, digits), max: round(s.max, digits), mean: round(s.mean, digits) };
+  return {
+    n: s.n,
+    min: round(s.min, digits),
+    p50: round(s.p50, digits),
+    p90: round(s.p90, digits),
+    p99: round(s.p99, digits),
+    max: round(s.max, digits),
+    mean: round(s.mean, digits),
+  };
 }
 
 const fmt = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
@@ -72,7 +81,9 @@ export interface TargetResult {
 /** Checks value <= limit and prints one line; NaN (not measured) is a miss. */
 export function checkTarget(name: string, value: number, limit: number, unit: string, digits = 1): TargetResult {
   const pass = Number.isFinite(value) && value <= limit;
-  console.log(`target ${name} <= ${limit} ${unit}: ${Number.isFinite(value) ? value.toFixed(digits) : '-'} ${unit}  ${pass ? 'PASS' : 'MISS'}`);
+  console.log(
+    `target ${name} <= ${limit} ${unit}: ${Number.isFinite(value) ? value.toFixed(digits) : '-'} ${unit}  ${pass ? 'PASS' : 'MISS'}`,
+  );
   return { name, value: round(value, digits), limit, unit, pass };
 }
 

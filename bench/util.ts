@@ -1,4 +1,3 @@
-
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export { freePort } from '../lib/scratch.js';
@@ -24,7 +23,12 @@ export class Deadline {
 }
 
 /** Runs `task(i)` for i in [0, count) with at most `concurrency` at once; stops early when the deadline passes. */
-export async function pool(count: number, concurrency: number, deadline: Deadline, task: (i: number) => Promise<void>): Promise<number> {
+export async function pool(
+  count: number,
+  concurrency: number,
+  deadline: Deadline,
+  task: (i: number) => Promise<void>,
+): Promise<number> {
   let next = 0;
   let done = 0;
   const lane = async () => {
@@ -78,7 +82,12 @@ export class Api {
     return this.baseUrl + path;
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiResponse<T>> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 30_000,
+  ): Promise<ApiResponse<T>> {
     const init: RequestInit = { method, signal: AbortSignal.timeout(timeoutMs), headers: { ...this.headers } };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
@@ -103,7 +112,13 @@ export class Api {
   }
 
   /** Throws unless the status is one of `ok`. */
-  async expect<T = unknown>(ok: number[], method: string, path: string, body?: unknown, timeoutMs?: number): Promise<ApiResponse<T>> {
+  async expect<T = unknown>(
+    ok: number[],
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs?: number,
+  ): Promise<ApiResponse<T>> {
     const res = await this.request<T>(method, path, body, timeoutMs);
     if (!ok.includes(res.status)) {
       const detail = typeof res.body === 'object' && res.body !== null ? JSON.stringify(res.body) : String(res.body);
@@ -115,7 +130,12 @@ export class Api {
   /** A bot from a blueprint (local runtime) or an image (Kubernetes). */
   async registerBot(
     id: string,
-    spec: ({ blueprint: string } | { image: string }) & { role?: string; env?: Record<string, string>; heal_policy?: Record<string, number>; resources?: Record<string, number> },
+    spec: ({ blueprint: string } | { image: string }) & {
+      role?: string;
+      env?: Record<string, string>;
+      heal_policy?: Record<string, number>;
+      resources?: Record<string, number>;
+    },
   ): Promise<void> {
     await this.expect([201], 'POST', '/api/v1/bots', { id, name: `Bench ${id}`, ...spec });
   }

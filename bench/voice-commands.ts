@@ -53,4 +53,3 @@ export function speak(text: string, voice = 'en-us'): Buffer {
   if (data < 0) throw new Error('espeak-ng gave no WAV data chunk');
   return wav.subarray(data + 8);
 }
-

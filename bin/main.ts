@@ -29,12 +29,19 @@ export function runMain(name: string, body: (config: Config, logger: Logger) => 
  */
 function protectSecrets(logger: Logger): void {
   const why = makeUndumpable();
-  if (why) logger.warn({ reason: why }, 'could not mark the process undumpable: processes of the same user can read its environment');
+  if (why)
+    logger.warn(
+      { reason: why },
+      'could not mark the process undumpable: processes of the same user can read its environment',
+    );
   if (existsSync('.env')) {
     const st = statSync('.env');
     if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) {
       chmodSync('.env', 0o600);
-      logger.warn({ file: '.env', was: (st.mode & 0o777).toString(8) }, '.env holds secrets and others could read it: made it 0600');
+      logger.warn(
+        { file: '.env', was: (st.mode & 0o777).toString(8) },
+        '.env holds secrets and others could read it: made it 0600',
+      );
     }
   }
 }

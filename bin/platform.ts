@@ -76,7 +76,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   };
   try {
     keepPrivate([config.paths.dataDir, config.paths.logsDir], logger);
-    const registry = await openRegistry(config, { onIdleError: (err) => logger.warn({ code: (err as { code?: string }).code, error: err.message }, 'the database ended an idle connection; a new one opens at the next query') });
+    const registry = await openRegistry(config, {
+      onIdleError: (err) =>
+        logger.warn(
+          { code: (err as { code?: string }).code, error: err.message },
+          'the database ended an idle connection; a new one opens at the next query',
+        ),
+    });
     closers.push(() => registry.close());
     await migrate(registry.db, 'latest');
 
@@ -85,7 +91,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ? new RedisSampleStore(redis, logger.child({ component: 'samples' }), config.BOT_SAMPLE_HISTORY_MINUTES * 60_000)
       : new MemorySampleStore(config.BOT_SAMPLE_HISTORY_MINUTES * 60_000);
 
-    const events: FleetEvents = redis ? new RedisFleetEvents(redis, logger.child({ component: 'fleet-events' })) : new LocalFleetEvents();
+    const events: FleetEvents = redis
+      ? new RedisFleetEvents(redis, logger.child({ component: 'fleet-events' }))
+      : new LocalFleetEvents();
     closers.push(() => events.close());
 
     const connection: Connection = await connectTemporal(opts.temporalAddress, { logger });
@@ -115,7 +123,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
               name: 'redis',
               required: false,
               check: async () => {
-                if (!(await samples.healthy())) throw new Error('Redis does not answer: bot figures, request limits and failed-login counts are kept per process until it returns');
+                if (!(await samples.healthy()))
+                  throw new Error(
+                    'Redis does not answer: bot figures, request limits and failed-login counts are kept per process until it returns',
+                  );
                 return {};
               },
             },
@@ -135,7 +146,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (opts.api) {
       const metrics = new ApiMetrics(registry.db, samples);
       // Without Redis, stamps are trusted only with the embedded database: then this is the only API process.
-      const limitStore: RateLimitStore = redis ? new RedisStore(redis, logger.child({ component: 'rate-limit' })) : new MemoryStore(registry.engine === 'pglite');
+      const limitStore: RateLimitStore = redis
+        ? new RedisStore(redis, logger.child({ component: 'rate-limit' }))
+        : new MemoryStore(registry.engine === 'pglite');
       const loginWindowMs = config.LOGIN_FAILURE_WINDOW_MINUTES * 60_000;
       await bootstrapAdmin(registry.db, { username: config.ADMIN_USERNAME, password: config.ADMIN_PASSWORD, logger });
       const app = createApp({
@@ -145,7 +158,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         config,
         db: registry.db,
         dbEngine: registry.engine,
-        workflows: new BotWorkflows(client, config.TEMPORAL_TASK_QUEUE, 10_000, (operation, result) => metrics.workflowOperations.inc({ operation, result })),
+        workflows: new BotWorkflows(client, config.TEMPORAL_TASK_QUEUE, 10_000, (operation, result) =>
+          metrics.workflowOperations.inc({ operation, result }),
+        ),
         metrics,
         loginLimits: {
           account: new RateLimiter(limitStore, 'login-account', config.LOGIN_FAILURES_PER_ACCOUNT, loginWindowMs),
@@ -212,7 +227,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       closers.push(async () => {
         stopping = true;
       });
-      const rules = new HealthRules(registry.db, createHealthNotifiers(client, logger, () => stopping), logger.child({ component: 'health-rules' }));
+      const rules = new HealthRules(
+        registry.db,
+        createHealthNotifiers(client, logger, () => stopping),
+        logger.child({ component: 'health-rules' }),
+      );
       const sampler = new Sampler({
         runtime: rt,
         store: samples,
@@ -244,7 +263,11 @@ async function connectRedis(url: string, logger: Logger, closers: Array<() => Pr
   closers.push(async () => {
     redis.disconnect();
   });
-  await redis.connect().catch((err: unknown) => logger.warn({ err }, 'Redis is not reachable at start; shared state is kept per process until it is'));
+  await redis
+    .connect()
+    .catch((err: unknown) =>
+      logger.warn({ err }, 'Redis is not reachable at start; shared state is kept per process until it is'),
+    );
   return redis;
 }
 
@@ -276,13 +299,26 @@ function closeServer(server: ServerType, wss: WebSocketServer): Promise<void> {
   });
 }
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number, maxPayload: number): Promise<{ server: ServerType; wss: WebSocketServer }> {
+function listen(
+  fetch: (req: Request) => Response | Promise<Response>,
+  hostname: string,
+  port: number,
+  maxPayload: number,
+): Promise<{ server: ServerType; wss: WebSocketServer }> {
   return new Promise((resolve, reject) => {
     // The command socket: frames over maxPayload close it (1009); the subprotocol answered is ours, or the client's own.
-    const wss = new WebSocketServer({ noServer: true, maxPayload, handleProtocols: (offered) => chooseProtocol(offered) });
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload,
+      handleProtocols: (offered) => chooseProtocol(offered),
+    });
     const server = serve({ fetch, hostname, port, websocket: { server: wss } }, () => resolve({ server, wss }));
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error(`API_PORT ${port} is taken on ${hostname}; stop what uses it or set API_PORT`) : err),
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`API_PORT ${port} is taken on ${hostname}; stop what uses it or set API_PORT`)
+          : err,
+      ),
     );
   });
 }

@@ -33,9 +33,15 @@ runMain('codex32', async (config, logger) => {
     const devServerPorts = dev ? await listeningPorts(dev.pid) : undefined;
     const platform = await startPlatform({ config, logger, temporalAddress, api: true, worker: true, devServerPorts });
     try {
-      const ui = dev?.uiUrl ?? '(your cluster\'s Temporal UI)';
+      const ui = dev?.uiUrl ?? "(your cluster's Temporal UI)";
       logger.info(
-        { api: platform.apiUrl, docs: `${platform.apiUrl}/docs`, redoc: `${platform.apiUrl}/redoc`, temporalUi: ui, database: platform.registry.engine },
+        {
+          api: platform.apiUrl,
+          docs: `${platform.apiUrl}/docs`,
+          redoc: `${platform.apiUrl}/redoc`,
+          temporalUi: ui,
+          database: platform.registry.engine,
+        },
         'Codex-32 is up',
       );
       process.stdout.write(
@@ -61,5 +67,8 @@ function initEmbeddedDatabase(config: Config, logger: Logger): void {
   logger.info('creating the embedded database');
   const migrate = fileURLToPath(new URL('./migrate.js', import.meta.url));
   const result = spawnSync(process.execPath, [migrate, 'latest'], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`creating the embedded database failed (exit ${result.status ?? result.signal}); see the messages above`);
+  if (result.status !== 0)
+    throw new Error(
+      `creating the embedded database failed (exit ${result.status ?? result.signal}); see the messages above`,
+    );
 }

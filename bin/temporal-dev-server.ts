@@ -51,7 +51,9 @@ export async function findTemporalCli(logger: Logger): Promise<string> {
   logger.info('the Temporal CLI is missing: building it with go install (first run only)');
   await new Promise<void>((resolve, reject) => {
     const child = spawn('sh', [path.join(projectRoot(), 'scripts', 'install-temporal.sh')], { stdio: 'inherit' });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scripts/install-temporal.sh failed with code ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`scripts/install-temporal.sh failed with code ${code}`)),
+    );
     child.on('error', reject);
   });
   return local;
@@ -74,7 +76,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     if (previous.port === opts.port && previous.uiPort === opts.uiPort) {
       const connection = await connectTemporal(address, { timeoutMs: 30_000, logger: opts.logger });
       await connection.close();
-      opts.logger.info({ temporalPid: previous.pid, address }, 'took over the Temporal dev server left running by an earlier start');
+      opts.logger.info(
+        { temporalPid: previous.pid, address },
+        'took over the Temporal dev server left running by an earlier start',
+      );
       return handle(previous.pid, previous.startTicks, true);
     }
     await stopProcess(previous.pid, previous.startTicks);
@@ -102,7 +107,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     'warn',
     ...BOT_SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
   ];
-  const logFd = openSync(path.join(opts.logsDir, 'temporal.log'), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+  const logFd = openSync(
+    path.join(opts.logsDir, 'temporal.log'),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
+    0o600,
+  );
   let child;
   try {
     child = spawn(cli, args, { detached: true, env: opts.env, stdio: ['ignore', logFd, logFd] });
@@ -116,11 +125,17 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
   child.unref();
   const startTicks = (await readProcStat(pid))?.startTicks ?? null;
-  await fs.writeFile(pidFile, JSON.stringify({ pid, startTicks, port: opts.port, uiPort: opts.uiPort } satisfies DevServerPidFile));
+  await fs.writeFile(
+    pidFile,
+    JSON.stringify({ pid, startTicks, port: opts.port, uiPort: opts.uiPort } satisfies DevServerPidFile),
+  );
 
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (exited) throw new Error(`the Temporal dev server ${exited}; see ${path.join(opts.logsDir, 'temporal.log')} (is port ${opts.port} or ${opts.uiPort} taken?)`);
+    if (exited)
+      throw new Error(
+        `the Temporal dev server ${exited}; see ${path.join(opts.logsDir, 'temporal.log')} (is port ${opts.port} or ${opts.uiPort} taken?)`,
+      );
     try {
       const connection = await connectTemporal(address, { timeoutMs: 2_000 });
       await connection.workflowService.getSystemInfo({});

@@ -8,10 +8,14 @@ const botId = process.env.CODEX32_BOT_ID ?? 'echo-bot';
 const intervalMs = Number(process.env.INTERVAL_MS ?? 5000);
 let beats = 0;
 
-const log = (event, extra = {}) => console.log(JSON.stringify({ bot: botId, event, at: new Date().toISOString(), ...extra }));
+const log = (event, extra = {}) =>
+  console.log(JSON.stringify({ bot: botId, event, at: new Date().toISOString(), ...extra }));
 
 log('started', { pid: process.pid, node: process.version });
-const timer = setInterval(() => log('beat', { beats: ++beats, rss_mb: Math.round(process.memoryUsage().rss / 1048576) }), intervalMs);
+const timer = setInterval(
+  () => log('beat', { beats: ++beats, rss_mb: Math.round(process.memoryUsage().rss / 1048576) }),
+  intervalMs,
+);
 let reported = 0;
 platform.startHeartbeats(() => {
   const requests = beats - reported;

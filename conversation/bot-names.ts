@@ -5,7 +5,8 @@ export interface NamedBot {
   name: string;
 }
 
-export type Resolution<B extends NamedBot> = { kind: 'one'; bot: B } | { kind: 'many'; candidates: B[] } | { kind: 'none' };
+export type Resolution<B extends NamedBot> =
+  { kind: 'one'; bot: B } | { kind: 'many'; candidates: B[] } | { kind: 'none' };
 
 const tokens = (s: string) => s.split(/[\s\-_.]+/).filter(Boolean);
 
@@ -43,12 +44,17 @@ export function resolveBot<B extends NamedBot>(said: string, bots: readonly B[])
   const phrase = spokenToId(botWords(normalize(said)));
   if (!phrase) return { kind: 'none' };
   const joined = phrase.replace(/\s+/g, '-');
-  const exact = bots.filter((b) => b.id === phrase || b.id === joined || botWords(normalize(b.name)) === phrase || normalize(b.name) === phrase);
+  const exact = bots.filter(
+    (b) => b.id === phrase || b.id === joined || botWords(normalize(b.name)) === phrase || normalize(b.name) === phrase,
+  );
   if (exact.length === 1) return { kind: 'one', bot: exact[0]! };
   if (exact.length > 1) return { kind: 'many', candidates: exact };
   const words = tokens(phrase);
   const wordsOf = (b: B) => new Set([...tokens(b.id), ...tokens(spokenToId(botWords(normalize(b.name))))]);
-  for (const match of [(w: string, own: Set<string>) => own.has(w), (w: string, own: Set<string>) => [...own].some((o) => nearlyEqual(w, o))]) {
+  for (const match of [
+    (w: string, own: Set<string>) => own.has(w),
+    (w: string, own: Set<string>) => [...own].some((o) => nearlyEqual(w, o)),
+  ]) {
     const fits = bots.filter((b) => {
       const own = wordsOf(b);
       return words.every((w) => match(w, own));

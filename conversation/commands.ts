@@ -37,7 +37,23 @@ const HELP: Array<[Exclude<Action, 'confirm' | 'cancel' | 'help'>, string]> = [
   ['incidents', '"incidents", "incidents for echo"'],
 ];
 
-const ORDINALS: Record<string, number> = { first: 0, '1': 0, one: 0, second: 1, '2': 1, two: 1, third: 2, '3': 2, three: 2, fourth: 3, '4': 3, four: 3, fifth: 4, '5': 4, five: 4 };
+const ORDINALS: Record<string, number> = {
+  first: 0,
+  '1': 0,
+  one: 0,
+  second: 1,
+  '2': 1,
+  two: 1,
+  third: 2,
+  '3': 2,
+  three: 2,
+  fourth: 3,
+  '4': 3,
+  four: 3,
+  fifth: 4,
+  '5': 4,
+  five: 4,
+};
 
 const VERBING: Record<string, string> = { start: 'start', stop: 'stop', restart: 'restart', delete: 'delete' };
 
@@ -71,7 +87,11 @@ export class Conversation {
     }
     const intent = parseIntent(text);
     if (!intent) {
-      return { type: 'reply', text: `I did not understand "${text.trim().slice(0, 200)}". Say "help" for what you can ask.`, data: { understood: false } };
+      return {
+        type: 'reply',
+        text: `I did not understand "${text.trim().slice(0, 200)}". Say "help" for what you can ask.`,
+        data: { understood: false },
+      };
     }
     if (intent.action !== 'confirm' && intent.action !== 'cancel') this.choosing = null;
     switch (intent.action) {
@@ -95,7 +115,11 @@ export class Conversation {
 
   private choice(text: string): NamedBot | null {
     const candidates = this.choosing!.candidates;
-    const words = text.toLowerCase().replace(/[^a-z0-9\s-]/g, ' ').split(/\s+/).filter(Boolean);
+    const words = text
+      .toLowerCase()
+      .replace(/[^a-z0-9\s-]/g, ' ')
+      .split(/\s+/)
+      .filter(Boolean);
     for (const w of words) if (ORDINALS[w] !== undefined && candidates[ORDINALS[w]!]) return candidates[ORDINALS[w]!]!;
     const r = resolveBot(text, candidates);
     return r.kind === 'one' ? r.bot : null;
@@ -105,38 +129,66 @@ export class Conversation {
     const action = intent.action as keyof typeof NEEDS;
     const needs = NEEDS[action];
     if (!this.permissions.has(needs)) {
-      return { type: 'reply', text: `You may not ${describe(action)}: that needs the ${needs} permission, which your role does not have. Nothing was done.`, data: { refused: true, action, needs } };
+      return {
+        type: 'reply',
+        text: `You may not ${describe(action)}: that needs the ${needs} permission, which your role does not have. Nothing was done.`,
+        data: { refused: true, action, needs },
+      };
     }
     if (!intent.bot) {
       if (action === 'status' || action === 'list' || action === 'incidents') return this.run(intent, null);
-      return { type: 'reply', text: `Which bot should I ${VERBING[action] ?? 'look at'}? Say, for example, "${action} analytics-v1".`, data: { understood: true, action, missing: 'bot' } };
+      return {
+        type: 'reply',
+        text: `Which bot should I ${VERBING[action] ?? 'look at'}? Say, for example, "${action} analytics-v1".`,
+        data: { understood: true, action, missing: 'bot' },
+      };
     }
     const known = await this.knownBots();
     if (!Array.isArray(known)) return this.failed(known);
     const found = resolveBot(intent.bot, known);
     if (found.kind === 'none') {
       const some = known.slice(0, 10).map((b) => b.id);
-      return { type: 'reply', text: `I know no bot called "${intent.bot}".${some.length ? ` Bots: ${some.join(', ')}${known.length > some.length ? ', …' : ''}.` : ' There are no bots yet.'}`, data: { understood: true, action, unknown_bot: intent.bot } };
+      return {
+        type: 'reply',
+        text: `I know no bot called "${intent.bot}".${some.length ? ` Bots: ${some.join(', ')}${known.length > some.length ? ', …' : ''}.` : ' There are no bots yet.'}`,
+        data: { understood: true, action, unknown_bot: intent.bot },
+      };
     }
     if (found.kind === 'many') {
       this.choosing = { intent, spoken, candidates: found.candidates.slice(0, 5) };
-      const list = this.choosing.candidates.map((b, i) => `${i + 1}. ${b.id}${b.name && b.name !== b.id ? ` (${b.name})` : ''}`).join('; ');
-      return { type: 'reply', text: `Several bots fit "${intent.bot}": ${list}. Which one?`, data: { understood: true, action, choices: this.choosing.candidates.map((b) => b.id) } };
+      const list = this.choosing.candidates
+        .map((b, i) => `${i + 1}. ${b.id}${b.name && b.name !== b.id ? ` (${b.name})` : ''}`)
+        .join('; ');
+      return {
+        type: 'reply',
+        text: `Several bots fit "${intent.bot}": ${list}. Which one?`,
+        data: { understood: true, action, choices: this.choosing.candidates.map((b) => b.id) },
+      };
     }
     return this.withBot(intent, found.bot, spoken);
   }
 
   private async withBot(intent: Intent, bot: NamedBot, spoken: boolean): Promise<ServerMessage> {
-    const destructive = intent.action === 'delete' || (spoken && (intent.action === 'stop' || intent.action === 'restart'));
+    const destructive =
+      intent.action === 'delete' || (spoken && (intent.action === 'stop' || intent.action === 'restart'));
     if (destructive) {
       this.pending = { intent, botId: bot.id };
-      return { type: 'confirm', text: `${capitalize(VERBING[intent.action]!)} ${bot.id}${bot.name && bot.name !== bot.id ? ` (${bot.name})` : ''}? Say yes to go ahead, or no.`, action: { action: intent.action, bot_id: bot.id } };
+      return {
+        type: 'confirm',
+        text: `${capitalize(VERBING[intent.action]!)} ${bot.id}${bot.name && bot.name !== bot.id ? ` (${bot.name})` : ''}? Say yes to go ahead, or no.`,
+        action: { action: intent.action, bot_id: bot.id },
+      };
     }
     return this.run(intent, bot.id);
   }
 
   private async confirm(): Promise<ServerMessage> {
-    if (!this.pending) return { type: 'reply', text: 'There is nothing waiting for a yes.', data: { understood: true, action: 'confirm', pending: null } };
+    if (!this.pending)
+      return {
+        type: 'reply',
+        text: 'There is nothing waiting for a yes.',
+        data: { understood: true, action: 'confirm', pending: null },
+      };
     const { intent, botId } = this.pending;
     this.pending = null;
     return this.run(intent, botId);
@@ -146,8 +198,17 @@ export class Conversation {
     const pending = this.pending;
     this.pending = null;
     this.choosing = null;
-    if (!pending) return { type: 'reply', text: 'Nothing to cancel.', data: { understood: true, action: 'cancel', cancelled: null } };
-    return { type: 'reply', text: `Cancelled: ${pending.botId} was not ${pastTense(pending.intent.action)}. Nothing was done.`, data: { understood: true, action: 'cancel', cancelled: { action: pending.intent.action, bot_id: pending.botId } } };
+    if (!pending)
+      return {
+        type: 'reply',
+        text: 'Nothing to cancel.',
+        data: { understood: true, action: 'cancel', cancelled: null },
+      };
+    return {
+      type: 'reply',
+      text: `Cancelled: ${pending.botId} was not ${pastTense(pending.intent.action)}. Nothing was done.`,
+      data: { understood: true, action: 'cancel', cancelled: { action: pending.intent.action, bot_id: pending.botId } },
+    };
   }
 
   private help(): ServerMessage {
@@ -156,7 +217,11 @@ export class Conversation {
     const text = allowed.length
       ? `You can ask:\n${lines.join('\n')}\nBots can be named loosely ("the analytics bot"). Say yes or no when asked to confirm.`
       : 'Your role cannot run any bot command here.';
-    return { type: 'reply', text, data: { understood: true, action: 'help', commands: allowed.map(([action]) => action) } };
+    return {
+      type: 'reply',
+      text,
+      data: { understood: true, action: 'help', commands: allowed.map(([action]) => action) },
+    };
   }
 
   /** Carries the command out: one REST call, and its answer in words. */
@@ -182,37 +247,78 @@ export class Conversation {
           const r = await this.call('GET', '/api/v1/bots?limit=1000');
           if (r.status !== 200) return this.failed(r, action, null);
           const stats = r.body.stats as Record<string, number>;
-          const counts = Object.entries(stats).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`);
-          const troubled = (r.body.bots as Array<{ bot_id: string; status: string }>).filter((b) => b.status === 'failed' || b.status === 'degraded' || b.status === 'healing');
-          const text = r.body.total === 0
-            ? 'There are no bots yet.'
-            : `${r.body.total} bots: ${counts.join(', ')}.${troubled.length ? ` Needing attention: ${troubled.slice(0, 10).map((b) => `${b.bot_id} (${b.status})`).join(', ')}.` : ''}`;
+          const counts = Object.entries(stats)
+            .filter(([, n]) => n > 0)
+            .map(([s, n]) => `${n} ${s}`);
+          const troubled = (r.body.bots as Array<{ bot_id: string; status: string }>).filter(
+            (b) => b.status === 'failed' || b.status === 'degraded' || b.status === 'healing',
+          );
+          const text =
+            r.body.total === 0
+              ? 'There are no bots yet.'
+              : `${r.body.total} bots: ${counts.join(', ')}.${
+                  troubled.length
+                    ? ` Needing attention: ${troubled
+                        .slice(0, 10)
+                        .map((b) => `${b.bot_id} (${b.status})`)
+                        .join(', ')}.`
+                    : ''
+                }`;
           return { type: 'reply', text, data: data({ total: r.body.total, stats }) };
         }
         const r = await this.call('GET', `/api/v1/bots/${id}`);
         if (r.status !== 200) return this.failed(r, action, botId);
         const b = r.body;
-        const figures = b.pid !== null ? ` (pid ${b.pid}${b.uptime_seconds !== null ? `, up ${duration(b.uptime_seconds)}` : ''}${b.cpu_load !== null ? `, CPU ${b.cpu_load}%` : ''}${b.memory_usage_mb !== null ? `, ${b.memory_usage_mb} MB` : ''})` : '';
-        return { type: 'reply', text: `${b.bot_id} is ${b.status}${figures}${b.status_reason ? `: ${b.status_reason}` : ''}.`, data: data({ bot: b }) };
+        const figures =
+          b.pid !== null
+            ? ` (pid ${b.pid}${b.uptime_seconds !== null ? `, up ${duration(b.uptime_seconds)}` : ''}${b.cpu_load !== null ? `, CPU ${b.cpu_load}%` : ''}${b.memory_usage_mb !== null ? `, ${b.memory_usage_mb} MB` : ''})`
+            : '';
+        return {
+          type: 'reply',
+          text: `${b.bot_id} is ${b.status}${figures}${b.status_reason ? `: ${b.status_reason}` : ''}.`,
+          data: data({ bot: b }),
+        };
       }
       case 'list': {
         const r = await this.call('GET', '/api/v1/bots?limit=1000');
         if (r.status !== 200) return this.failed(r, action, null);
         const bots = r.body.bots as Array<{ bot_id: string; status: string }>;
-        const text = bots.length ? `${r.body.total} bots: ${bots.slice(0, 50).map((b) => `${b.bot_id} (${b.status})`).join(', ')}${bots.length > 50 ? ', …' : ''}.` : 'There are no bots yet.';
-        return { type: 'reply', text, data: data({ bots: bots.map((b) => ({ bot_id: b.bot_id, status: b.status })), total: r.body.total }) };
+        const text = bots.length
+          ? `${r.body.total} bots: ${bots
+              .slice(0, 50)
+              .map((b) => `${b.bot_id} (${b.status})`)
+              .join(', ')}${bots.length > 50 ? ', …' : ''}.`
+          : 'There are no bots yet.';
+        return {
+          type: 'reply',
+          text,
+          data: data({ bots: bots.map((b) => ({ bot_id: b.bot_id, status: b.status })), total: r.body.total }),
+        };
       }
       case 'logs': {
         const tail = Math.min(Math.max(intent.lines ?? 20, 1), 500);
         const r = await this.call('GET', `/api/v1/bots/${id}/logs?tail=${tail}`);
         if (r.status !== 200) return this.failed(r, action, botId);
         const lines = r.body.lines as string[];
-        return { type: 'reply', text: lines.length ? `Last ${lines.length} lines of ${botId}:\n${lines.join('\n')}` : `${botId} has written nothing yet.`, data: data({ lines }) };
+        return {
+          type: 'reply',
+          text: lines.length
+            ? `Last ${lines.length} lines of ${botId}:\n${lines.join('\n')}`
+            : `${botId} has written nothing yet.`,
+          data: data({ lines }),
+        };
       }
       case 'incidents': {
         const r = await this.call('GET', `/api/v1/incidents?limit=5${botId ? `&bot_id=${id}` : ''}`);
         if (r.status !== 200) return this.failed(r, action, botId);
-        const list = r.body.incidents as Array<{ id: string; bot_id: string; kind: string; state: string; message: string; created_at: string }>;
+        const list = r.body.incidents as Array<{
+          id: string;
+          bot_id: string;
+          kind: string;
+          state: string;
+          message: string;
+          created_at: string;
+        }>;
         const whose = botId ? ` of ${botId}` : '';
         const text = list.length
           ? `${r.body.total} incidents${whose}; the latest: ${list.map((i) => `${i.created_at.slice(11, 19)} ${i.kind} (${i.state}): ${i.message}`).join('; ')}.`
@@ -232,14 +338,36 @@ export class Conversation {
   /** A refusal or failure from the API, in words: its own detail says what to do. */
   private failed(r: { status: number; body: any }, action?: Action, botId?: string | null): ServerMessage {
     const detail = (r.body?.detail as string | undefined) ?? `the API answered ${r.status}`;
-    if (r.status === 403) return { type: 'reply', text: `You may not do that: ${detail} Nothing was done.`, data: { refused: true, action, bot_id: botId ?? null, status: r.status } };
-    if (r.status === 409 || r.status === 404 || r.status === 422) return { type: 'reply', text: detail, data: { understood: true, action, bot_id: botId ?? null, status: r.status, done: false } };
+    if (r.status === 403)
+      return {
+        type: 'reply',
+        text: `You may not do that: ${detail} Nothing was done.`,
+        data: { refused: true, action, bot_id: botId ?? null, status: r.status },
+      };
+    if (r.status === 409 || r.status === 404 || r.status === 422)
+      return {
+        type: 'reply',
+        text: detail,
+        data: { understood: true, action, bot_id: botId ?? null, status: r.status, done: false },
+      };
     return { type: 'error', text: `That did not work (${r.status}): ${detail}` };
   }
 }
 
 function describe(action: Action): string {
-  return { start: 'start bots', stop: 'stop bots', restart: 'restart bots', delete: 'delete bots', status: 'read bot status', list: 'list bots', doing: 'read what bots are doing', logs: "read bots' logs", incidents: 'read incidents' }[action as string] ?? action;
+  return (
+    {
+      start: 'start bots',
+      stop: 'stop bots',
+      restart: 'restart bots',
+      delete: 'delete bots',
+      status: 'read bot status',
+      list: 'list bots',
+      doing: 'read what bots are doing',
+      logs: "read bots' logs",
+      incidents: 'read incidents',
+    }[action as string] ?? action
+  );
 }
 
 function pastTense(action: Action): string {

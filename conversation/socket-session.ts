@@ -20,10 +20,22 @@ export interface SessionLimits {
   maxBufferedBytes: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxCommandChars: 1000, messagesPerSecond: 20, burst: 40, maxBufferedBytes: 8 * 1024 * 1024 };
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxCommandChars: 1000,
+  messagesPerSecond: 20,
+  burst: 40,
+  maxBufferedBytes: 8 * 1024 * 1024,
+};
 
 /** Close codes: RFC 6455's, and 4xxx of ours (the HTTP status they mirror). */
-export const CLOSE = { normal: 1000, policy: 1008, tooBig: 1009, internal: 1011, tryLater: 1013, unauthorized: 4401 } as const;
+export const CLOSE = {
+  normal: 1000,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  tryLater: 1013,
+  unauthorized: 4401,
+} as const;
 
 type ClientMessage =
   | { type: 'command'; text: string }
@@ -124,14 +136,20 @@ export class SocketSession {
       this.accessTimers = [later];
       return;
     }
-    const warn = setTimeout(() => {
-      this.send({
-        type: 'token_expiring',
-        expires_at: expiresAt.toISOString(),
-        text: `Your access token expires at ${expiresAt.toISOString()}. Send {"type":"token","token":"<access token>"} with a fresh one (POST /api/v1/auth/refresh) to stay connected.`,
-      });
-    }, Math.max(0, left - TOKEN_WARNING_MS));
-    const end = setTimeout(() => this.close(CLOSE.unauthorized, 'access token expired: reconnect with a fresh one'), Math.max(0, left));
+    const warn = setTimeout(
+      () => {
+        this.send({
+          type: 'token_expiring',
+          expires_at: expiresAt.toISOString(),
+          text: `Your access token expires at ${expiresAt.toISOString()}. Send {"type":"token","token":"<access token>"} with a fresh one (POST /api/v1/auth/refresh) to stay connected.`,
+        });
+      },
+      Math.max(0, left - TOKEN_WARNING_MS),
+    );
+    const end = setTimeout(
+      () => this.close(CLOSE.unauthorized, 'access token expired: reconnect with a fresh one'),
+      Math.max(0, left),
+    );
     warn.unref();
     end.unref();
     this.accessTimers = [warn, end];
@@ -147,13 +165,16 @@ export class SocketSession {
       try {
         parsed = JSON.parse(trimmed);
       } catch (err) {
-        return this.error(`That frame is not valid JSON (${(err as Error).message}). Send a command as plain text, or JSON like {"type":"command","text":"status"}.`);
+        return this.error(
+          `That frame is not valid JSON (${(err as Error).message}). Send a command as plain text, or JSON like {"type":"command","text":"status"}.`,
+        );
       }
       const checked = checkMessage(parsed, this.opts.limits);
       if (typeof checked === 'string') return this.error(checked);
       message = checked;
     } else {
-      if (trimmed.length > this.opts.limits.maxCommandChars) return this.error(`A command is at most ${this.opts.limits.maxCommandChars} characters.`);
+      if (trimmed.length > this.opts.limits.maxCommandChars)
+        return this.error(`A command is at most ${this.opts.limits.maxCommandChars} characters.`);
       message = { type: 'command', text: trimmed };
     }
     this.handle(message);
@@ -163,7 +184,10 @@ export class SocketSession {
   binary(data: Buffer): void {
     // Audio may come faster than real time (a recorded clip): it is bounded by the utterance's size, not the message rate.
     if (this.closed || (!this.audioOpen && !this.admit())) return;
-    if (!this.audioOpen) return this.error('Binary frames are audio: send {"type":"audio_start","sample_rate":16000} first, then 16-bit little-endian mono PCM, then {"type":"audio_end"}.');
+    if (!this.audioOpen)
+      return this.error(
+        'Binary frames are audio: send {"type":"audio_start","sample_rate":16000} first, then 16-bit little-endian mono PCM, then {"type":"audio_end"}.',
+      );
     this.audioBytes += data.length;
     // At most a minute of 48 kHz audio per utterance.
     if (this.audioBytes > 60 * 48_000 * 2) {
@@ -207,7 +231,9 @@ export class SocketSession {
           const kinds = FLEET_EVENT_KINDS.filter((k) => this.opts.mayReceive?.(k) ?? true);
           const withheld = FLEET_EVENT_KINDS.filter((k) => !kinds.includes(k));
           const what = kinds.map((k) => EVENT_NAMES[k]).join(' and ') || 'no events';
-          const note = withheld.length ? ` ${capitalised(withheld.map((k) => EVENT_NAMES[k]).join(' and '))} are not sent: your access does not cover them.` : '';
+          const note = withheld.length
+            ? ` ${capitalised(withheld.map((k) => EVENT_NAMES[k]).join(' and '))} are not sent: your access does not cover them.`
+            : '';
           this.send({
             type: 'reply',
             text: `Subscribed: ${what} of ${to} come as they happen.${note}`,
@@ -219,7 +245,13 @@ export class SocketSession {
           if (!message.bots || message.bots === '*' || this.subscribed === '*') this.subscribed = null;
           else for (const id of message.bots) this.subscribed?.delete(id);
           const left = this.subscribed === null ? [] : [...(this.subscribed as Set<string>)];
-          this.send({ type: 'reply', text: left.length ? `Unsubscribed; still subscribed to ${left.join(', ')}.` : 'Unsubscribed from every bot.', data: { subscribed: left } });
+          this.send({
+            type: 'reply',
+            text: left.length
+              ? `Unsubscribed; still subscribed to ${left.join(', ')}.`
+              : 'Unsubscribed from every bot.',
+            data: { subscribed: left },
+          });
         });
       case 'ping':
         return this.send({ type: 'pong' });
@@ -228,14 +260,23 @@ export class SocketSession {
           const access = this.opts.access;
           if (!access) return this.error('This socket does not take tokens.');
           const renewed = await access.renew(message.token);
-          if ('refused' in renewed) return this.error(`That token was not taken: ${renewed.refused} The current one stays in use until it expires.`);
+          if ('refused' in renewed)
+            return this.error(
+              `That token was not taken: ${renewed.refused} The current one stays in use until it expires.`,
+            );
           this.watchExpiry(renewed.expiresAt);
           const until = renewed.expiresAt ? `it expires at ${renewed.expiresAt.toISOString()}` : 'it does not expire';
-          this.send({ type: 'reply', text: `Token renewed: ${until}.`, data: { token_renewed: true, expires_at: renewed.expiresAt?.toISOString() ?? null } });
+          this.send({
+            type: 'reply',
+            text: `Token renewed: ${until}.`,
+            data: { token_renewed: true, expires_at: renewed.expiresAt?.toISOString() ?? null },
+          });
         });
       case 'audio_start': {
         const voice = this.opts.voice;
-        const why = voice ? voice.unavailable() : 'Voice input is switched off on this platform (ENABLE_VOICE_INPUT=false).';
+        const why = voice
+          ? voice.unavailable()
+          : 'Voice input is switched off on this platform (ENABLE_VOICE_INPUT=false).';
         if (why || !voice) return this.error(why ?? 'Voice input is not available.');
         this.audioOpen = true;
         this.audioBytes = 0;
@@ -260,7 +301,12 @@ export class SocketSession {
           const text = utterance.finish();
           utterance.close();
           this.send({ type: 'transcript', final: true, text });
-          if (!text) return this.send({ type: 'reply', text: 'I heard nothing I could understand. Try again, closer to the microphone.', data: { understood: false } });
+          if (!text)
+            return this.send({
+              type: 'reply',
+              text: 'I heard nothing I could understand. Try again, closer to the microphone.',
+              data: { understood: false },
+            });
           this.send(await this.conversation.say(text, { spoken: true }));
         });
     }
@@ -273,12 +319,12 @@ export class SocketSession {
 
   /** Runs one step after the previous, so replies keep the order of the frames that asked for them. */
   private enqueue(step: () => Promise<void>): void {
-    this.queue = this.queue
-      .then(step)
-      .catch((err: unknown) => {
-        this.opts.logger.error({ err }, 'a chat command failed');
-        this.error('That failed on our side; nothing was changed by it. Try again, and tell an administrator if it persists.');
-      });
+    this.queue = this.queue.then(step).catch((err: unknown) => {
+      this.opts.logger.error({ err }, 'a chat command failed');
+      this.error(
+        'That failed on our side; nothing was changed by it. Try again, and tell an administrator if it persists.',
+      );
+    });
   }
 
   /** The flood limit: a token bucket; a client that keeps flooding is closed. */
@@ -293,7 +339,8 @@ export class SocketSession {
       this.refusedInARow = 0;
       return true;
     }
-    if (++this.refusedInARow === 1) this.error(`Too many messages: at most ${messagesPerSecond} a second. This one was dropped.`);
+    if (++this.refusedInARow === 1)
+      this.error(`Too many messages: at most ${messagesPerSecond} a second. This one was dropped.`);
     if (this.refusedInARow >= burst * 5) this.close(CLOSE.policy, 'flooding: too many messages');
     return false;
   }
@@ -330,7 +377,12 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
     case 'unsubscribe': {
       if (m.bots === undefined && m.type === 'unsubscribe') return { type: 'unsubscribe' };
       if (m.bots === '*') return { type: m.type, bots: '*' };
-      if (!Array.isArray(m.bots) || m.bots.length === 0 || m.bots.length > 1000 || !m.bots.every((b) => typeof b === 'string' && BOT_ID.test(b))) {
+      if (
+        !Array.isArray(m.bots) ||
+        m.bots.length === 0 ||
+        m.bots.length > 1000 ||
+        !m.bots.every((b) => typeof b === 'string' && BOT_ID.test(b))
+      ) {
         return `"${m.type}" needs "bots": "*" for every bot, or a list of 1 to 1000 bot ids.`;
       }
       return { type: m.type, bots: m.bots as string[] };
@@ -341,11 +393,13 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
     case 'ping':
       return { type: m.type };
     case 'token':
-      if (typeof m.token !== 'string' || !m.token || m.token.length > 8192) return '"token" needs "token": a fresh access token (POST /api/v1/auth/refresh gives one).';
+      if (typeof m.token !== 'string' || !m.token || m.token.length > 8192)
+        return '"token" needs "token": a fresh access token (POST /api/v1/auth/refresh gives one).';
       return { type: 'token', token: m.token };
     case 'audio_start': {
       const rate = m.sample_rate ?? 16_000;
-      if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 8_000 || rate > 48_000) return '"sample_rate" is an integer from 8000 to 48000 (16000 is best).';
+      if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 8_000 || rate > 48_000)
+        return '"sample_rate" is an integer from 8000 to 48000 (16000 is best).';
       return { type: 'audio_start', sample_rate: rate };
     }
     default:

@@ -33,7 +33,10 @@ interface Engine {
  * (the library, the model) is said at start-up and to every client that
  * sends audio; the platform runs on without voice.
  */
-export function voiceInput(config: Pick<Config, 'ENABLE_VOICE_INPUT' | 'STT_PROVIDER' | 'VOSK_MODEL_PATH'>, logger: Logger): VoiceInput | null {
+export function voiceInput(
+  config: Pick<Config, 'ENABLE_VOICE_INPUT' | 'STT_PROVIDER' | 'VOSK_MODEL_PATH'>,
+  logger: Logger,
+): VoiceInput | null {
   if (!config.ENABLE_VOICE_INPUT) return null;
   let engine: Engine;
   try {
@@ -66,7 +69,10 @@ function pocketsphinxEngine(): Engine {
             if (phones) extra[word] = phones;
             else unsayable.add(word);
           }
-          decoder.useGrammar(unsayable.size ? commandGrammar(botNames, { exclude: unsayable }).jsgf : grammar.jsgf, extra);
+          decoder.useGrammar(
+            unsayable.size ? commandGrammar(botNames, { exclude: unsayable }).jsgf : grammar.jsgf,
+            extra,
+          );
         },
         start: () => decoder.start(),
         feed: (pcm) => decoder.feed(pcm),
@@ -123,7 +129,10 @@ function pooled(engine: Engine): VoiceInput {
   const idle: Decoder[] = [];
   let busy = 0;
   return {
-    unavailable: () => (busy >= MAX_DECODERS ? `Voice input is busy (${MAX_DECODERS} people speaking at once); try again in a moment.` : null),
+    unavailable: () =>
+      busy >= MAX_DECODERS
+        ? `Voice input is busy (${MAX_DECODERS} people speaking at once); try again in a moment.`
+        : null,
     start(sampleRate, { botNames }): VoiceUtterance {
       busy++;
       let decoder: Decoder | undefined;

@@ -30,7 +30,10 @@ export const botIdSchema = z
     BOT_ID_PATTERN,
     'id must be a lowercase slug: letters a-z, digits and "-", starting and ending with a letter or digit (e.g. "analytics-v1")',
   )
-  .openapi({ example: 'analytics-v1', description: 'Lowercase slug, 2-63 characters; also the Kubernetes name of the bot.' });
+  .openapi({
+    example: 'analytics-v1',
+    description: 'Lowercase slug, 2-63 characters; also the Kubernetes name of the bot.',
+  });
 
 /** Environment names: upper case, digits and "_", as POSIX utilities use them. */
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -86,8 +89,10 @@ export function isForbiddenEnvName(name: string): boolean {
 /** Why `name` cannot be set in a bot's environment, or null. */
 export function envNameProblem(name: string): string | null {
   if (name.length > 128) return 'an environment name is at most 128 characters';
-  if (OBJECT_KEYS.has(name)) return `"${name}" is not allowed: it names a property of every JavaScript object, not a variable`;
-  if (!ENV_NAME.test(name)) return `"${name}" is not an environment name: upper-case letters, digits and "_", not starting with a digit (e.g. LOG_LEVEL)`;
+  if (OBJECT_KEYS.has(name))
+    return `"${name}" is not allowed: it names a property of every JavaScript object, not a variable`;
+  if (!ENV_NAME.test(name))
+    return `"${name}" is not an environment name: upper-case letters, digits and "_", not starting with a digit (e.g. LOG_LEVEL)`;
   if (name.startsWith('CODEX32_')) return `"${name}": names starting with CODEX32_ are reserved for the platform`;
   if (forbidden.has(name) || FORBIDDEN_ENV_PREFIXES.some((p) => name.startsWith(p))) {
     return `"${name}" cannot be set: it changes how the interpreter or the loader runs the bot (see "Bot environment" in SECURITY.md for the list)`;
@@ -110,7 +115,12 @@ export const envSchema = z
   });
 
 export const argsSchema = z
-  .array(z.string().max(4096, 'an argument is at most 4096 characters').refine((a) => !a.includes('\0'), 'arguments cannot contain NUL bytes'))
+  .array(
+    z
+      .string()
+      .max(4096, 'an argument is at most 4096 characters')
+      .refine((a) => !a.includes('\0'), 'arguments cannot contain NUL bytes'),
+  )
   .max(64, 'at most 64 arguments')
   .openapi({ example: ['--interval', '5'] });
 
@@ -124,12 +134,22 @@ export const resourcesSchema = z
 export const healPolicySchema = z
   .strictObject({
     max_restarts: z.number().int().min(0).max(1000).default(DEFAULT_HEAL_POLICY.max_restarts),
-    window_seconds: z.number().int().min(1).max(7 * 86400).default(DEFAULT_HEAL_POLICY.window_seconds),
+    window_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86400)
+      .default(DEFAULT_HEAL_POLICY.window_seconds),
     backoff_initial_seconds: z.number().min(0).max(3600).default(DEFAULT_HEAL_POLICY.backoff_initial_seconds),
     backoff_max_seconds: z.number().min(0).max(86400).default(DEFAULT_HEAL_POLICY.backoff_max_seconds),
     backoff_factor: z.number().min(1).max(10).default(DEFAULT_HEAL_POLICY.backoff_factor),
     reset_after_seconds: z.number().min(0).max(86400).default(DEFAULT_HEAL_POLICY.reset_after_seconds),
-    backoff_jitter: z.number().min(0).max(0.5).default(DEFAULT_HEAL_POLICY.backoff_jitter!).openapi({ description: 'Each delay moves randomly by up to this fraction either way (0 for exact delays)' }),
+    backoff_jitter: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(DEFAULT_HEAL_POLICY.backoff_jitter!)
+      .openapi({ description: 'Each delay moves randomly by up to this fraction either way (0 for exact delays)' }),
   })
   .refine((p) => p.backoff_max_seconds >= p.backoff_initial_seconds, {
     message: 'backoff_max_seconds must be at least backoff_initial_seconds',
@@ -143,7 +163,8 @@ const T = DEFAULT_HEALTH_THRESHOLDS;
 export const healthRulesSchema = z
   .strictObject({
     error_rate_threshold: z.number().min(0).max(1).default(T.error_rate_threshold).openapi({
-      description: 'Degraded while the error rate of its latest heartbeat (errors / requests) is over this fraction; 1 turns the rule off',
+      description:
+        'Degraded while the error rate of its latest heartbeat (errors / requests) is over this fraction; 1 turns the rule off',
     }),
     cpu_pegged_percent: z.number().min(1).max(100).default(T.cpu_pegged_percent).openapi({
       description: 'Percent of its resources.cpu_limit (of one core without a limit) that counts as pegged',
@@ -161,8 +182,15 @@ const blueprintSchema = z
   .min(1)
   .max(1024)
   .refine((p) => !p.includes('\0'), 'blueprint cannot contain NUL bytes')
-  .refine((p) => !/%[0-9a-fA-F]{2}/.test(p), 'blueprint must be a plain path: percent-encoded sequences are not decoded, write the characters themselves')
-  .openapi({ example: 'analytics_bot.py', description: 'Path of a runnable file inside BOTS_DIR (relative to it). .py runs with python3, .js/.mjs with node, .sh with sh; any other file must be executable.' });
+  .refine(
+    (p) => !/%[0-9a-fA-F]{2}/.test(p),
+    'blueprint must be a plain path: percent-encoded sequences are not decoded, write the characters themselves',
+  )
+  .openapi({
+    example: 'analytics_bot.py',
+    description:
+      'Path of a runnable file inside BOTS_DIR (relative to it). .py runs with python3, .js/.mjs with node, .sh with sh; any other file must be executable.',
+  });
 
 const imageSchema = z
   .string()
@@ -194,7 +222,8 @@ const specFields = {
 const exactlyOneSource = (b: { blueprint?: string | undefined; image?: string | undefined }) =>
   (b.blueprint === undefined) !== (b.image === undefined);
 const sourceMessage = {
-  message: 'give exactly one of "blueprint" (a script under the bots directory) or "image" (a container image for Kubernetes)',
+  message:
+    'give exactly one of "blueprint" (a script under the bots directory) or "image" (a container image for Kubernetes)',
   path: ['blueprint'],
 };
 
@@ -247,7 +276,11 @@ export const botSchema = z
       reset_after_seconds: z.number(),
       backoff_jitter: z.number(),
     }),
-    health_rules: z.object({ error_rate_threshold: z.number(), cpu_pegged_percent: z.number(), cpu_pegged_seconds: z.number() }),
+    health_rules: z.object({
+      error_rate_threshold: z.number(),
+      cpu_pegged_percent: z.number(),
+      cpu_pegged_seconds: z.number(),
+    }),
     heartbeat_interval_seconds: z.number().nullable(),
     status: botStatusSchema,
     desired_state: desiredStateSchema,
@@ -256,7 +289,10 @@ export const botSchema = z
     pid: z.number().int().nullable(),
     instance_id: z.string().nullable(),
     uptime_seconds: z.number().nullable(),
-    cpu_load: z.number().nullable().openapi({ description: 'CPU use in percent of one core since the previous reading' }),
+    cpu_load: z
+      .number()
+      .nullable()
+      .openapi({ description: 'CPU use in percent of one core since the previous reading' }),
     memory_usage_mb: z.number().nullable(),
     error_rate: z.number().nullable(),
     workflow_id: z.string(),

@@ -3,17 +3,25 @@ import { z } from 'zod';
 
 const bool = (fallback: boolean) =>
   z
-    .preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
-      error: 'must be true or false (also accepted: 1/0, yes/no, on/off)',
-    }))
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+      z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
+        error: 'must be true or false (also accepted: 1/0, yes/no, on/off)',
+      }),
+    )
     .default(fallback ? 'true' : 'false')
     .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 
 /** A boolean that may be left unset, for settings whose default depends on another one. */
 const optionalBool = z
-  .preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
-    error: 'must be true or false (also accepted: 1/0, yes/no, on/off), or unset for the default',
-  }).optional())
+  .preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], {
+        error: 'must be true or false (also accepted: 1/0, yes/no, on/off), or unset for the default',
+      })
+      .optional(),
+  )
   .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes', 'on'].includes(v)));
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
@@ -37,11 +45,20 @@ export const configSchema = z.object({
   API_ALGORITHM: z.enum(['HS256', 'HS384', 'HS512']).default('HS256'),
   API_ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(30),
   API_REFRESH_TOKEN_EXPIRE_DAYS: z.coerce.number().int().positive().max(365).default(14),
-  API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  API_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   CORS_ORIGINS: z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().url('each CORS origin is a URL such as https://ops.example.com'))),
   API_PUBLIC_URL: optionalText.pipe(z.string().url('must be an absolute URL such as http://10.0.0.5:8000').optional()),
   ADMIN_API_KEY: optionalText,
@@ -56,7 +73,12 @@ export const configSchema = z.object({
   TRUSTED_PROXIES: z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.union([z.ipv4(), z.ipv6()], { error: 'each trusted proxy is an IP address' }))),
 
   DATABASE_URL: optionalText.pipe(
@@ -82,16 +104,31 @@ export const configSchema = z.object({
   KUBECONFIG: optionalText,
   KUBE_BOTS_NAMESPACE: z
     .string()
-    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name (lowercase letters, digits and "-", at most 63)')
+    .regex(
+      /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+      'must be a Kubernetes namespace name (lowercase letters, digits and "-", at most 63)',
+    )
     .default('codex32-bots'),
   KUBE_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(5).max(3600).default(90),
-  WORKER_HEALTH_PORT: optionalText.transform((v) => (v === undefined ? undefined : Number(v))).pipe(z.number({ error: 'must be a port number' }).int().min(0, 'must be 0 (any free port) to 65535').max(65535).optional()),
+  WORKER_HEALTH_PORT: optionalText
+    .transform((v) => (v === undefined ? undefined : Number(v)))
+    .pipe(
+      z
+        .number({ error: 'must be a port number' })
+        .int()
+        .min(0, 'must be 0 (any free port) to 65535')
+        .max(65535)
+        .optional(),
+    ),
   BOTS_DIR: z.string().min(1).default('bots'),
   /** The user local bots run as (a name, or uid[:gid]). Unset: codex32-bot when the platform runs as root, else the platform's own user. */
   BOT_USER: optionalText.pipe(
     z
       .string()
-      .regex(/^(?:[a-z_][a-z0-9_.-]{0,31}\$?|\d+(?::\d+)?)$/, 'must be a user name (such as codex32-bot) or a numeric uid[:gid] (such as 1500:1500)')
+      .regex(
+        /^(?:[a-z_][a-z0-9_.-]{0,31}\$?|\d+(?::\d+)?)$/,
+        'must be a user name (such as codex32-bot) or a numeric uid[:gid] (such as 1500:1500)',
+      )
       .optional(),
   ),
   /** Local bots (as BOT_USER) may not connect to Temporal, PostgreSQL or Redis of the platform (nftables). */
@@ -111,7 +148,12 @@ export const configSchema = z.object({
   ENABLE_CONVERSATIONAL_AI: bool(true),
   ENABLE_VOICE_INPUT: bool(true),
   WS_PING_INTERVAL_SECONDS: z.coerce.number().min(1).max(3600).default(30),
-  WS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  WS_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(1024 * 1024),
 });
 
 export type Config = Omit<z.infer<typeof configSchema>, 'METRICS_AUTH'> & {
@@ -127,7 +169,9 @@ const BOT_BASE_ENV = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nFix these variables (see .env.template for every name and its default) and start again.`);
+    super(
+      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nFix these variables (see .env.template for every name and its default) and start again.`,
+    );
     this.name = 'ConfigError';
   }
 }
@@ -164,7 +208,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
 /** Whether a listen address is reachable only from this machine. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 

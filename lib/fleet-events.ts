@@ -28,7 +28,14 @@ export type FleetEvent =
       kind: 'incident';
       bot_id: string;
       seq: number;
-      incident: { id: string; kind: string; severity: string; message: string; outcome: string | null; instance_id: string | null };
+      incident: {
+        id: string;
+        kind: string;
+        severity: string;
+        message: string;
+        outcome: string | null;
+        instance_id: string | null;
+      };
       at: string;
     };
 
@@ -105,7 +112,11 @@ export class RedisFleetEvents implements FleetEvents {
         }
       });
       // ioredis subscribes again by itself after a reconnect.
-      sub.subscribe(CHANNEL).catch((err: unknown) => this.logger.warn({ err }, 'subscribing to fleet events failed; retrying when Redis is back'));
+      sub
+        .subscribe(CHANNEL)
+        .catch((err: unknown) =>
+          this.logger.warn({ err }, 'subscribing to fleet events failed; retrying when Redis is back'),
+        );
       this.subscriber = sub;
     }
     return this.local.subscribe(listener);

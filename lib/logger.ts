@@ -41,13 +41,26 @@ function consoleStream(nodeEnv: string): NodeJS.WritableStream {
  * directory is given, in `codex32.log` and `codex32_errors.log` (errors
  * only), each rotated at 10 MB with 5 files kept. Secrets are redacted.
  */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'> & { paths?: { logsDir: string } }, name = 'codex32'): Logger {
+export function createLogger(
+  config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'> & { paths?: { logsDir: string } },
+  name = 'codex32',
+): Logger {
   const level = config.LOG_LEVEL;
   if (level === 'silent') return pino({ name, level });
   const streams: StreamEntry[] = [{ level, stream: consoleStream(config.NODE_ENV) }];
   if (config.paths?.logsDir) {
-    streams.push({ level, stream: new RotatingFile(path.join(config.paths.logsDir, 'codex32.log'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT) });
-    streams.push({ level: 'error', stream: new RotatingFile(path.join(config.paths.logsDir, 'codex32_errors.log'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT) });
+    streams.push({
+      level,
+      stream: new RotatingFile(path.join(config.paths.logsDir, 'codex32.log'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT),
+    });
+    streams.push({
+      level: 'error',
+      stream: new RotatingFile(
+        path.join(config.paths.logsDir, 'codex32_errors.log'),
+        LOG_FILE_MAX_BYTES,
+        LOG_FILES_KEPT,
+      ),
+    });
   }
   return pino({ name, level, redact: { paths: redactPaths, censor: '[redacted]' } }, pino.multistream(streams));
 }

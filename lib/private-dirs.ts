@@ -14,6 +14,10 @@ export function keepPrivate(dirs: string[], logger: Logger): void {
     const st = statSync(dir);
     if ((st.mode & 0o077) === 0) continue;
     if (st.uid === me) chmodSync(dir, 0o700);
-    else logger.warn({ dir, owner: st.uid, mode: (st.mode & 0o777).toString(8) }, 'this platform directory belongs to another user and others can read it: bots may read it too; make it 0700');
+    else
+      logger.warn(
+        { dir, owner: st.uid, mode: (st.mode & 0o777).toString(8) },
+        'this platform directory belongs to another user and others can read it: bots may read it too; make it 0700',
+      );
   }
 }

@@ -15,7 +15,9 @@ const PR_SET_DUMPABLE = 4;
 export function makeUndumpable(): string | null {
   try {
     const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-    const prctl = koffi.load('libc.so.6').func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
+    const prctl = koffi
+      .load('libc.so.6')
+      .func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) === 0 ? null : 'prctl(PR_SET_DUMPABLE) failed';
   } catch (err) {
     return (err as Error).message;

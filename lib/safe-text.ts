@@ -25,7 +25,8 @@ export function unstorableProblem(s: string): string | null {
   const nul = s.indexOf('\0');
   if (nul !== -1) return `holds a NUL character (U+0000) at position ${nul}`;
   const lone = LONE_SURROGATE.exec(s);
-  if (lone) return `holds a lone UTF-16 surrogate (U+${hex(lone[0])}) at position ${lone.index}, which is not a character`;
+  if (lone)
+    return `holds a lone UTF-16 surrogate (U+${hex(lone[0])}) at position ${lone.index}, which is not a character`;
   return null;
 }
 
@@ -34,14 +35,17 @@ export function nameProblem(s: string): string | null {
   const stored = unstorableProblem(s);
   if (stored) return stored;
   const control = CONTROL.exec(s);
-  if (control) return `holds a control character (U+${hex(control[0])}) at position ${control.index}; names are printable text`;
+  if (control)
+    return `holds a control character (U+${hex(control[0])}) at position ${control.index}; names are printable text`;
   const bidi = BIDI.exec(s);
-  if (bidi) return `holds a bidirectional control (U+${hex(bidi[0])}) at position ${bidi.index}, which can make a name read as another`;
+  if (bidi)
+    return `holds a bidirectional control (U+${hex(bidi[0])}) at position ${bidi.index}, which can make a name read as another`;
   return null;
 }
 
-// eslint-disable-next-line no-control-regex -- finding control characters is this module's purpose
-const SHOWN_ESCAPED = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const SHOWN_ESCAPED =
+  // eslint-disable-next-line no-control-regex -- finding control characters is this module's purpose
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
  * `s` as a view shows it: control characters (but newline and tab), bidi

@@ -16,7 +16,10 @@ export function freePort(): Promise<number> {
 }
 
 /** A new, empty database on the server of `baseUrl`, dropped (connections and all) by `drop`. */
-export async function createScratchDatabase(baseUrl: string, prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createScratchDatabase(
+  baseUrl: string,
+  prefix: string,
+): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
   const run = async (statement: string) => {
     const client = new pg.Client({ connectionString: baseUrl });

@@ -3,7 +3,10 @@ import proto from '@temporalio/proto';
 import type { Logger } from './logger.js';
 import { BOT_SEARCH_ATTRIBUTES } from './search-attributes.js';
 
-export async function connectTemporal(address: string, opts: { timeoutMs?: number; logger?: Logger } = {}): Promise<Connection> {
+export async function connectTemporal(
+  address: string,
+  opts: { timeoutMs?: number; logger?: Logger } = {},
+): Promise<Connection> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let lastError: unknown;
   let warned = false;
@@ -29,12 +32,17 @@ export function createTemporalClient(connection: Connection, namespace: string):
 /** The dev server registers these from its flags; a cluster gets them here, once. */
 export async function ensureSearchAttributes(connection: Connection, namespace: string, logger: Logger): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
-  const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
+  const known = new Set([
+    ...Object.keys(existing.customAttributes ?? {}),
+    ...Object.keys(existing.systemAttributes ?? {}),
+  ]);
   const missing = BOT_SEARCH_ATTRIBUTES.filter((name) => !known.has(name));
   if (missing.length === 0) return;
   await connection.operatorService.addSearchAttributes({
     namespace,
-    searchAttributes: Object.fromEntries(missing.map((name) => [name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    searchAttributes: Object.fromEntries(
+      missing.map((name) => [name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+    ),
   });
   logger.info({ missing }, 'registered search attributes');
 }

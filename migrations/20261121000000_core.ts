@@ -43,7 +43,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('end_reason', 'text')
     .execute();
   await db.schema.createIndex('instances_bot_id_idx').on('instances').columns(['bot_id', 'started_at']).execute();
-  await db.schema.createIndex('instances_open_idx').on('instances').column('runtime').where(sql.ref('ended_at'), 'is', null).execute();
+  await db.schema
+    .createIndex('instances_open_idx')
+    .on('instances')
+    .column('runtime')
+    .where(sql.ref('ended_at'), 'is', null)
+    .execute();
 
   await db.schema
     .createTable('incidents')

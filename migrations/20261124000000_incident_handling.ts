@@ -16,5 +16,11 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('incidents_severity_idx').execute();
   await db.schema.dropIndex('incidents_kind_idx').execute();
-  await db.schema.alterTable('incidents').dropColumn('resolution').dropColumn('resolved_by').dropColumn('acknowledged_by').dropColumn('acknowledged_at').execute();
+  await db.schema
+    .alterTable('incidents')
+    .dropColumn('resolution')
+    .dropColumn('resolved_by')
+    .dropColumn('acknowledged_by')
+    .dropColumn('acknowledged_at')
+    .execute();
 }

@@ -4,7 +4,10 @@ import { sql, type Kysely } from 'kysely';
 // deleted and re-created user name starts with none of the old sessions. Tokens issued before carry the
 // name and stop working: their users log in again.
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.alterTable('users').addColumn('id', 'text', (c) => c.notNull().defaultTo(sql`gen_random_uuid()::text`)).execute();
+  await db.schema
+    .alterTable('users')
+    .addColumn('id', 'text', (c) => c.notNull().defaultTo(sql`gen_random_uuid()::text`))
+    .execute();
   await db.schema.createIndex('users_id_idx').unique().on('users').column('id').execute();
 }
 

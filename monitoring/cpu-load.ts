@@ -14,7 +14,10 @@ export class CpuLoadTracker {
     const prev = this.last.get(instanceId);
     this.last.set(instanceId, { cpuSeconds: stats.cpuSeconds, at: now });
     if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value!);
-    const [cpu, since] = prev && now - prev.at >= 200 ? [stats.cpuSeconds - prev.cpuSeconds, prev.at] : [stats.cpuSeconds, stats.startedAt.getTime()];
+    const [cpu, since] =
+      prev && now - prev.at >= 200
+        ? [stats.cpuSeconds - prev.cpuSeconds, prev.at]
+        : [stats.cpuSeconds, stats.startedAt.getTime()];
     const elapsed = (now - since) / 1000;
     return elapsed > 0 ? round((cpu / elapsed) * 100) : 0;
   }

@@ -76,7 +76,13 @@ export class HealthRules {
       let w = this.watched.get(sample.instance_id);
       if (!w) {
         // The first CPU figure of an instance is its average since it started.
-        w = { lastAt: sample.at - sample.uptime_seconds * 1000, cpuOverSince: null, cpuUnderSince: null, reported: new Map(), restarting: false };
+        w = {
+          lastAt: sample.at - sample.uptime_seconds * 1000,
+          cpuOverSince: null,
+          cpuUnderSince: null,
+          reported: new Map(),
+          restarting: false,
+        };
         this.watched.set(sample.instance_id, w);
       }
       this.restartIfNeeded(w, botId, bot, sample);
@@ -86,7 +92,8 @@ export class HealthRules {
 
   private restartIfNeeded(w: Watched, botId: string, bot: BotRules, sample: Sample): void {
     if (w.restarting) return;
-    const violation = memoryOver(sample, bot.resources.memory_limit_mb) ?? heartbeatLost(sample, bot.heartbeat_interval_seconds);
+    const violation =
+      memoryOver(sample, bot.resources.memory_limit_mb) ?? heartbeatLost(sample, bot.heartbeat_interval_seconds);
     if (!violation) return;
     w.restarting = true;
     this.logger.warn({ botId, ...violation.evidence }, `bot ${botId} ${violation.reason}: restarting it`);
@@ -111,7 +118,14 @@ export class HealthRules {
       if (before === undefined && !active && bot.status !== 'degraded') continue;
       if (active) this.logger.warn({ botId, rule, ...verdict.evidence }, `bot ${botId} ${verdict.reason}: degraded`);
       else this.logger.info({ botId, rule }, `bot ${botId} ${verdict.reason}`);
-      void this.notify.condition(botId, { instanceId: sample.instance_id, rule, active, reason: verdict.reason, evidence: verdict.evidence, at: new Date(sample.at).toISOString() });
+      void this.notify.condition(botId, {
+        instanceId: sample.instance_id,
+        rule,
+        active,
+        reason: verdict.reason,
+        evidence: verdict.evidence,
+        at: new Date(sample.at).toISOString(),
+      });
     }
   }
 }
@@ -122,7 +136,12 @@ function memoryOver(sample: Sample, limit: number | undefined): HealthViolation 
     instanceId: sample.instance_id,
     rule: 'memory_limit',
     reason: `used ${sample.memory_usage_mb} MB of memory, over its memory_limit_mb of ${limit}`,
-    evidence: { metric: 'memory_usage_mb', value: sample.memory_usage_mb, limit, sampled_at: new Date(sample.at).toISOString() },
+    evidence: {
+      metric: 'memory_usage_mb',
+      value: sample.memory_usage_mb,
+      limit,
+      sampled_at: new Date(sample.at).toISOString(),
+    },
     at: new Date(sample.at).toISOString(),
   };
 }
@@ -155,16 +174,30 @@ function heartbeatLost(sample: Sample, interval: number | null): HealthViolation
 function errorRateVerdict(sample: Sample, threshold: number): Verdict {
   if (sample.heartbeat_age_seconds === undefined) return { state: 'pending' };
   const rate = sample.error_rate;
-  const evidence = { metric: 'error_rate', value: rate, limit: threshold, sampled_at: new Date(sample.at).toISOString() };
-  if (rate === null) return { state: 'clear', reason: 'reports no requests in its heartbeats, so no error rate', evidence };
+  const evidence = {
+    metric: 'error_rate',
+    value: rate,
+    limit: threshold,
+    sampled_at: new Date(sample.at).toISOString(),
+  };
+  if (rate === null)
+    return { state: 'clear', reason: 'reports no requests in its heartbeats, so no error rate', evidence };
   return rate > threshold
-    ? { state: 'active', reason: `has an error rate of ${pct(rate)} in its latest heartbeat, over its error_rate_threshold of ${pct(threshold)}`, evidence }
-    : { state: 'clear', reason: `has an error rate of ${pct(rate)} in its latest heartbeat, within its error_rate_threshold of ${pct(threshold)}`, evidence };
+    ? {
+        state: 'active',
+        reason: `has an error rate of ${pct(rate)} in its latest heartbeat, over its error_rate_threshold of ${pct(threshold)}`,
+        evidence,
+      }
+    : {
+        state: 'clear',
+        reason: `has an error rate of ${pct(rate)} in its latest heartbeat, within its error_rate_threshold of ${pct(threshold)}`,
+        evidence,
+      };
 }
 
 /** Pegged (or not) once the CPU figure stayed on one side of the line for cpu_pegged_seconds. */
 function cpuVerdict(w: Watched, sample: Sample, limits: HealthThresholds, cpuLimit: number | undefined): Verdict {
-  const line = (limits.cpu_pegged_percent * (cpuLimit ?? 1));
+  const line = limits.cpu_pegged_percent * (cpuLimit ?? 1);
   const of = cpuLimit ? `its cpu_limit of ${cpuLimit} cores` : 'one core';
   const over = sample.cpu_load >= line;
   if (over) {
@@ -186,6 +219,14 @@ function cpuVerdict(w: Watched, sample: Sample, limits: HealthThresholds, cpuLim
     sampled_at: new Date(sample.at).toISOString(),
   };
   return over
-    ? { state: 'active', reason: `used ${sample.cpu_load}% CPU, at or over ${limits.cpu_pegged_percent}% of ${of}, for ${held}s`, evidence }
-    : { state: 'clear', reason: `used under ${limits.cpu_pegged_percent}% of ${of} for ${held}s (now ${sample.cpu_load}%)`, evidence };
+    ? {
+        state: 'active',
+        reason: `used ${sample.cpu_load}% CPU, at or over ${limits.cpu_pegged_percent}% of ${of}, for ${held}s`,
+        evidence,
+      }
+    : {
+        state: 'clear',
+        reason: `used under ${limits.cpu_pegged_percent}% of ${of} for ${held}s (now ${sample.cpu_load}%)`,
+        evidence,
+      };
 }

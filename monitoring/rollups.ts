@@ -38,7 +38,20 @@ export class MinuteRollups {
         entry = undefined;
       }
       if (!entry) {
-        entry = { minute, acc: { samples: 0, cpuSum: 0, cpuMax: 0, memSum: 0, memMax: 0, uptime: 0, errSamples: 0, errSum: 0, errMax: 0 } };
+        entry = {
+          minute,
+          acc: {
+            samples: 0,
+            cpuSum: 0,
+            cpuMax: 0,
+            memSum: 0,
+            memMax: 0,
+            uptime: 0,
+            errSamples: 0,
+            errSum: 0,
+            errMax: 0,
+          },
+        };
         this.open.set(botId, entry);
       }
       const a = entry.acc;

@@ -55,7 +55,9 @@ export class Sampler {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.ticking;
-    await this.rollups.flush().catch((err: unknown) => this.opts.logger.warn({ err }, 'writing the last minute of bot figures failed'));
+    await this.rollups
+      .flush()
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'writing the last minute of bot figures failed'));
   }
 
   /** One round of samples; returns them. */
@@ -78,7 +80,9 @@ export class Sampler {
     );
     const samples = readings.filter((r): r is [string, Sample] => r !== null);
     await this.addHeartbeats(samples, now);
-    await this.opts.onSamples?.(samples).catch((err: unknown) => this.opts.logger.warn({ err }, 'health rules failed on a round of samples'));
+    await this.opts
+      .onSamples?.(samples)
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'health rules failed on a round of samples'));
     await store.record(samples);
     await this.rollups.add(samples);
     await this.rollups.flush(Math.floor(now / 60_000) * 60_000);
@@ -93,7 +97,10 @@ export class Sampler {
   /** Error rate and heartbeat age from each instance's own heartbeats (a row left by an earlier instance does not count). */
   private async addHeartbeats(samples: Array<[string, Sample]>, now: number): Promise<void> {
     if (samples.length === 0) return;
-    const beats = await heartbeatsOf(this.opts.db, samples.map(([botId]) => botId)).catch((err: unknown) => {
+    const beats = await heartbeatsOf(
+      this.opts.db,
+      samples.map(([botId]) => botId),
+    ).catch((err: unknown) => {
       this.opts.logger.warn({ err }, 'reading heartbeats for the bot samples failed; this round has no error rates');
       return null;
     });

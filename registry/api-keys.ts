@@ -24,7 +24,9 @@ export async function touchApiKey(db: Kysely<Database>, id: string): Promise<voi
     .updateTable('api_keys')
     .set({ last_used_at: sql`now()` })
     .where('id', '=', id)
-    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]))
+    .where((eb) =>
+      eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]),
+    )
     .execute();
 }
 
@@ -37,6 +39,10 @@ export async function listApiKeys(db: Kysely<Database>, id?: string): Promise<Ap
 
 /** Revokes once (a second revocation keeps the first time); false when there is no such key. */
 export async function revokeApiKey(db: Kysely<Database>, id: string): Promise<boolean> {
-  const r = await db.updateTable('api_keys').set({ revoked_at: sql`coalesce(revoked_at, now())` }).where('id', '=', id).executeTakeFirst();
+  const r = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: sql`coalesce(revoked_at, now())` })
+    .where('id', '=', id)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }

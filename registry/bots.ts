@@ -12,14 +12,20 @@ export async function findBot(db: Db, id: string): Promise<BotRow | undefined> {
   return db.selectFrom('bots').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listBots(db: Db, opts: { limit: number; offset: number; status?: BotStatus | undefined; role?: string | undefined }): Promise<BotRow[]> {
+export async function listBots(
+  db: Db,
+  opts: { limit: number; offset: number; status?: BotStatus | undefined; role?: string | undefined },
+): Promise<BotRow[]> {
   let q = db.selectFrom('bots').selectAll();
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.role) q = q.where('role', '=', opts.role);
   return q.orderBy('created_at').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
 }
 
-export async function countBots(db: Db, opts: { status?: BotStatus | undefined; role?: string | undefined }): Promise<number> {
+export async function countBots(
+  db: Db,
+  opts: { status?: BotStatus | undefined; role?: string | undefined },
+): Promise<number> {
   let q = db.selectFrom('bots').select(sql<number>`count(*)::int`.as('n'));
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.role) q = q.where('role', '=', opts.role);
@@ -74,9 +80,16 @@ export async function allBots(db: Db, botId?: string): Promise<BotRow[]> {
 }
 
 /** What the health rules read of each sampled bot. */
-export async function healthRulesOf(db: Db, ids: readonly string[]): Promise<Array<Pick<BotRow, 'id' | 'resources' | 'heartbeat_interval_seconds' | 'health_rules' | 'status'>>> {
+export async function healthRulesOf(
+  db: Db,
+  ids: readonly string[],
+): Promise<Array<Pick<BotRow, 'id' | 'resources' | 'heartbeat_interval_seconds' | 'health_rules' | 'status'>>> {
   if (ids.length === 0) return [];
-  return db.selectFrom('bots').select(['id', 'resources', 'heartbeat_interval_seconds', 'health_rules', 'status']).where('id', 'in', [...ids]).execute();
+  return db
+    .selectFrom('bots')
+    .select(['id', 'resources', 'heartbeat_interval_seconds', 'health_rules', 'status'])
+    .where('id', 'in', [...ids])
+    .execute();
 }
 
 /** Every bot's restart count and status, for /metrics. */
@@ -87,7 +100,15 @@ export async function restartCounts(db: Db): Promise<Array<Pick<BotRow, 'id' | '
 /** Of `ids`, those that are bots. */
 export async function existingBotIds(db: Db, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  return new Set((await db.selectFrom('bots').select('id').where('id', 'in', [...ids]).execute()).map((r) => r.id));
+  return new Set(
+    (
+      await db
+        .selectFrom('bots')
+        .select('id')
+        .where('id', 'in', [...ids])
+        .execute()
+    ).map((r) => r.id),
+  );
 }
 
 /** Answers when the database does: readiness. */

@@ -16,7 +16,10 @@ export interface Registry {
 // Timestamps travel as Date on both engines; int8 counts are parsed as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export async function openRegistry(config: Pick<Config, 'DATABASE_URL' | 'paths'>, opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {}): Promise<Registry> {
+export async function openRegistry(
+  config: Pick<Config, 'DATABASE_URL' | 'paths'>,
+  opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {},
+): Promise<Registry> {
   if (config.DATABASE_URL) {
     const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: opts.poolSize ?? 10 });
     // An idle connection that the server ends (PostgreSQL restarted, or a database dropped) is an 'error' on the

@@ -2,7 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database, DeploymentRow, DeploymentsTable } from './database.js';
 import type { Insertable } from 'kysely';
 
-export async function insertDeployment(db: Kysely<Database>, row: Insertable<DeploymentsTable>): Promise<DeploymentRow> {
+export async function insertDeployment(
+  db: Kysely<Database>,
+  row: Insertable<DeploymentsTable>,
+): Promise<DeploymentRow> {
   return db.insertInto('deployments').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
@@ -11,7 +14,10 @@ export async function findDeployment(db: Kysely<Database>, id: string): Promise<
 }
 
 /** Newest first. */
-export async function listDeployments(db: Kysely<Database>, opts: { botId?: string | undefined; limit: number; offset: number }): Promise<{ rows: DeploymentRow[]; total: number }> {
+export async function listDeployments(
+  db: Kysely<Database>,
+  opts: { botId?: string | undefined; limit: number; offset: number },
+): Promise<{ rows: DeploymentRow[]; total: number }> {
   let q = db.selectFrom('deployments');
   if (opts.botId) q = q.where('bot_id', '=', opts.botId);
   const [rows, count] = await Promise.all([

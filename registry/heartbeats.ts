@@ -51,17 +51,28 @@ export async function recordHeartbeat(db: Kysely<Database>, b: Beat): Promise<He
     .executeTakeFirstOrThrow();
 }
 
-export async function heartbeatsOf(db: Kysely<Database>, botIds: readonly string[]): Promise<Map<string, HeartbeatRow>> {
+export async function heartbeatsOf(
+  db: Kysely<Database>,
+  botIds: readonly string[],
+): Promise<Map<string, HeartbeatRow>> {
   if (botIds.length === 0) return new Map();
-  const rows = await db.selectFrom('bot_heartbeats').selectAll().where('bot_id', 'in', [...botIds]).execute();
+  const rows = await db
+    .selectFrom('bot_heartbeats')
+    .selectAll()
+    .where('bot_id', 'in', [...botIds])
+    .execute();
   return new Map(rows.map((r) => [r.bot_id, r]));
 }
 
 /** The latest heartbeat of each bot's current instance, with the bot's status: for /metrics. */
-export async function currentHeartbeats(db: Kysely<Database>): Promise<Array<{ bot_id: string; last_at: Date; error_rate: number | null; status: BotStatus }>> {
+export async function currentHeartbeats(
+  db: Kysely<Database>,
+): Promise<Array<{ bot_id: string; last_at: Date; error_rate: number | null; status: BotStatus }>> {
   return db
     .selectFrom('bot_heartbeats as h')
-    .innerJoin('bots as b', (j) => j.onRef('b.id', '=', 'h.bot_id').onRef('b.current_instance_id', '=', 'h.instance_id'))
+    .innerJoin('bots as b', (j) =>
+      j.onRef('b.id', '=', 'h.bot_id').onRef('b.current_instance_id', '=', 'h.instance_id'),
+    )
     .select(['h.bot_id', 'h.last_at', 'h.error_rate', 'b.status'])
     .execute();
 }

@@ -7,7 +7,12 @@ export type IncidentState = 'open' | 'acknowledged' | 'resolved';
 
 /** The id comes from the caller (the workflow), so a retried write records the incident once; true when this call wrote it. */
 export async function recordIncident(db: Db, incident: NewIncident): Promise<boolean> {
-  const r = await db.insertInto('incidents').values(incident).onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
+  const r = await db
+    .insertInto('incidents')
+    .values(incident)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
   return r !== undefined;
 }
 
@@ -34,7 +39,13 @@ export async function listIncidents(db: Db, f: IncidentFilter): Promise<{ rows: 
   else if (f.state === 'acknowledged') q = q.where('resolved_at', 'is', null).where('acknowledged_at', 'is not', null);
   else if (f.state === 'open') q = q.where('resolved_at', 'is', null).where('acknowledged_at', 'is', null);
   const [rows, count] = await Promise.all([
-    q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit).offset(f.offset ?? 0).execute(),
+    q
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(f.limit)
+      .offset(f.offset ?? 0)
+      .execute(),
     q.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow(),
   ]);
   return { rows, total: Number(count.n) };
@@ -46,12 +57,22 @@ export async function findIncident(db: Db, id: string): Promise<IncidentRow | un
 
 /** Sets the acknowledgement once; the row as it is afterwards. */
 export async function acknowledgeIncident(db: Db, id: string, by: string): Promise<IncidentRow | undefined> {
-  await db.updateTable('incidents').set({ acknowledged_at: sql`now()`, acknowledged_by: by }).where('id', '=', id).where('acknowledged_at', 'is', null).execute();
+  await db
+    .updateTable('incidents')
+    .set({ acknowledged_at: sql`now()`, acknowledged_by: by })
+    .where('id', '=', id)
+    .where('acknowledged_at', 'is', null)
+    .execute();
   return findIncident(db, id);
 }
 
 /** Resolves once (acknowledging too, when nobody had); the row as it is afterwards. */
-export async function resolveIncident(db: Db, id: string, by: string, resolution: string | null): Promise<IncidentRow | undefined> {
+export async function resolveIncident(
+  db: Db,
+  id: string,
+  by: string,
+  resolution: string | null,
+): Promise<IncidentRow | undefined> {
   await db
     .updateTable('incidents')
     .set({
@@ -68,7 +89,11 @@ export async function resolveIncident(db: Db, id: string, by: string, resolution
 }
 
 /** Incidents since `since` by bot and kind, with how many of them are not resolved yet (all bots when `botId` is not given). */
-export async function incidentCounts(db: Db, since: Date, botId?: string): Promise<Array<{ bot_id: string; kind: string; total: number; unresolved: number; last_at: Date }>> {
+export async function incidentCounts(
+  db: Db,
+  since: Date,
+  botId?: string,
+): Promise<Array<{ bot_id: string; kind: string; total: number; unresolved: number; last_at: Date }>> {
   let q = db.selectFrom('incidents').where('created_at', '>=', since);
   if (botId) q = q.where('bot_id', '=', botId);
   const rows = await q
@@ -81,7 +106,13 @@ export async function incidentCounts(db: Db, since: Date, botId?: string): Promi
     ])
     .groupBy(['bot_id', 'kind'])
     .execute();
-  return rows.map((r) => ({ bot_id: r.bot_id, kind: r.kind, total: Number(r.total), unresolved: Number(r.unresolved), last_at: new Date(r.last_at) }));
+  return rows.map((r) => ({
+    bot_id: r.bot_id,
+    kind: r.kind,
+    total: Number(r.total),
+    unresolved: Number(r.unresolved),
+    last_at: new Date(r.last_at),
+  }));
 }
 
 /** Incidents nobody resolved yet (of one bot, when given), oldest first. */
@@ -106,13 +137,17 @@ export async function latestIncidents(db: Db, botIds: readonly string[]): Promis
 }
 
 /** Incidents counted by kind, severity and state: for /metrics. */
-export async function incidentTally(db: Db): Promise<Array<{ kind: string; severity: string; state: IncidentState; n: number }>> {
+export async function incidentTally(
+  db: Db,
+): Promise<Array<{ kind: string; severity: string; state: IncidentState; n: number }>> {
   const rows = await db
     .selectFrom('incidents')
     .select([
       'kind',
       'severity',
-      sql<IncidentState>`case when resolved_at is not null then 'resolved' when acknowledged_at is not null then 'acknowledged' else 'open' end`.as('state'),
+      sql<IncidentState>`case when resolved_at is not null then 'resolved' when acknowledged_at is not null then 'acknowledged' else 'open' end`.as(
+        'state',
+      ),
       sql<number>`count(*)::int`.as('n'),
     ])
     .groupBy(['kind', 'severity', 'state'])

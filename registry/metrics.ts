@@ -10,7 +10,10 @@ export type MinuteRow = Omit<Selectable<BotMetricsMinuteTable>, 'bot_id'>;
  * instead of overwriting). Rows of bots deleted meanwhile are left out: they
  * have no bot to refer to.
  */
-export async function mergeMinuteRows(db: Kysely<Database>, values: Array<Insertable<BotMetricsMinuteTable>>): Promise<void> {
+export async function mergeMinuteRows(
+  db: Kysely<Database>,
+  values: Array<Insertable<BotMetricsMinuteTable>>,
+): Promise<void> {
   const existing = await existingBotIds(db, [...new Set(values.map((v) => v.bot_id))]);
   const kept = values.filter((v) => existing.has(v.bot_id));
   if (kept.length === 0) return;
@@ -40,7 +43,18 @@ export async function mergeMinuteRows(db: Kysely<Database>, values: Array<Insert
 export async function minuteHistory(db: Kysely<Database>, botId: string, since: Date): Promise<MinuteRow[]> {
   return db
     .selectFrom('bot_metrics_minute')
-    .select(['minute', 'samples', 'cpu_avg', 'cpu_max', 'memory_avg_mb', 'memory_max_mb', 'uptime_seconds', 'error_samples', 'error_rate_avg', 'error_rate_max'])
+    .select([
+      'minute',
+      'samples',
+      'cpu_avg',
+      'cpu_max',
+      'memory_avg_mb',
+      'memory_max_mb',
+      'uptime_seconds',
+      'error_samples',
+      'error_rate_avg',
+      'error_rate_max',
+    ])
     .where('bot_id', '=', botId)
     .where('minute', '>=', since)
     .orderBy('minute')
@@ -49,6 +63,9 @@ export async function minuteHistory(db: Kysely<Database>, botId: string, since: 
 
 /** Drops rollups older than the retention; returns how many went. */
 export async function pruneRollups(db: Kysely<Database>, retentionDays: number): Promise<number> {
-  const r = await db.deleteFrom('bot_metrics_minute').where('minute', '<', new Date(Date.now() - retentionDays * 86_400_000)).executeTakeFirst();
+  const r = await db
+    .deleteFrom('bot_metrics_minute')
+    .where('minute', '<', new Date(Date.now() - retentionDays * 86_400_000))
+    .executeTakeFirst();
   return Number(r.numDeletedRows);
 }

@@ -27,16 +27,30 @@ class StaticProvider implements MigrationProvider {
 }
 
 export function createMigrator(db: Kysely<any>): Migrator {
-  return new Migrator({ db, provider: new StaticProvider(), migrationTableName: 'codex32_migrations', migrationLockTableName: 'codex32_migrations_lock' });
+  return new Migrator({
+    db,
+    provider: new StaticProvider(),
+    migrationTableName: 'codex32_migrations',
+    migrationLockTableName: 'codex32_migrations_lock',
+  });
 }
 
-export async function migrate(db: Kysely<any>, direction: 'latest' | 'down' | 'up' = 'latest'): Promise<MigrationResultSet> {
+export async function migrate(
+  db: Kysely<any>,
+  direction: 'latest' | 'down' | 'up' = 'latest',
+): Promise<MigrationResultSet> {
   const migrator = createMigrator(db);
   const result =
-    direction === 'latest' ? await migrator.migrateToLatest() : direction === 'down' ? await migrator.migrateDown() : await migrator.migrateUp();
+    direction === 'latest'
+      ? await migrator.migrateToLatest()
+      : direction === 'down'
+        ? await migrator.migrateDown()
+        : await migrator.migrateUp();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
-    throw new Error(`Migration ${failed?.migrationName ?? ''} failed (${direction}): ${String((result.error as Error).message ?? result.error)}`);
+    throw new Error(
+      `Migration ${failed?.migrationName ?? ''} failed (${direction}): ${String((result.error as Error).message ?? result.error)}`,
+    );
   }
   return result;
 }

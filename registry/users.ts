@@ -18,7 +18,10 @@ export async function listUsers(db: Db): Promise<UserRow[]> {
 }
 
 export async function countUsers(db: Db): Promise<number> {
-  const r = await db.selectFrom('users').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom('users')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -34,11 +37,18 @@ export async function countOtherActiveAdmins(db: Db, username: string): Promise<
   return Number(r.n);
 }
 
-export async function insertUser(db: Db, user: { username: string; password_hash: string; role: UserRow['role'] }): Promise<UserRow> {
+export async function insertUser(
+  db: Db,
+  user: { username: string; password_hash: string; role: UserRow['role'] },
+): Promise<UserRow> {
   return db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
 }
 
-export async function updateUser(db: Db, username: string, changes: Pick<Updateable<UsersTable>, 'role' | 'disabled' | 'password_hash'>): Promise<void> {
+export async function updateUser(
+  db: Db,
+  username: string,
+  changes: Pick<Updateable<UsersTable>, 'role' | 'disabled' | 'password_hash'>,
+): Promise<void> {
   await db
     .updateTable('users')
     .set({ ...changes, updated_at: sql`now()` })
@@ -51,7 +61,10 @@ export async function deleteUser(db: Db, username: string): Promise<void> {
   await db.deleteFrom('users').where('username', '=', username).execute();
 }
 
-export async function recordRefreshToken(db: Db, token: { jti: string; family_id: string; username: string; expires_at: Date }): Promise<void> {
+export async function recordRefreshToken(
+  db: Db,
+  token: { jti: string; family_id: string; username: string; expires_at: Date },
+): Promise<void> {
   await db.insertInto('refresh_tokens').values(token).execute();
 }
 
@@ -71,7 +84,12 @@ export async function useRefreshToken(db: Db, jti: string): Promise<boolean> {
 }
 
 export async function revokeFamily(db: Db, familyId: string): Promise<void> {
-  await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('family_id', '=', familyId).where('revoked_at', 'is', null).execute();
+  await db
+    .updateTable('refresh_tokens')
+    .set({ revoked_at: sql`now()` })
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /** Voids every token of the user: access tokens by their version claim, refresh tokens by revocation. Call inside a transaction. */
@@ -81,5 +99,10 @@ export async function endAllSessions(db: Db, username: string): Promise<void> {
     .set({ token_version: sql`token_version + 1`, updated_at: sql`now()` })
     .where('username', '=', username)
     .execute();
-  await db.updateTable('refresh_tokens').set({ revoked_at: sql`now()` }).where('username', '=', username).where('revoked_at', 'is', null).execute();
+  await db
+    .updateTable('refresh_tokens')
+    .set({ revoked_at: sql`now()` })
+    .where('username', '=', username)
+    .where('revoked_at', 'is', null)
+    .execute();
 }

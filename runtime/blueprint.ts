@@ -42,17 +42,22 @@ export async function resolveBlueprint(botsDir: string, blueprint: string): Prom
   try {
     realBotsDir = await fs.realpath(botsDir);
   } catch {
-    throw new BlueprintError(`the bots directory (BOTS_DIR=${botsDir}) does not exist; create it or point BOTS_DIR at your bots`);
+    throw new BlueprintError(
+      `the bots directory (BOTS_DIR=${botsDir}) does not exist; create it or point BOTS_DIR at your bots`,
+    );
   }
 
   const candidates = [path.resolve(botsDir, blueprint)];
   // Accept "bots/x.py" as written from the project root, as well as "x.py".
   const prefix = path.basename(botsDir) + '/';
-  if (!path.isAbsolute(blueprint) && blueprint.startsWith(prefix)) candidates.push(path.resolve(path.dirname(botsDir), blueprint));
+  if (!path.isAbsolute(blueprint) && blueprint.startsWith(prefix))
+    candidates.push(path.resolve(path.dirname(botsDir), blueprint));
 
   const lexical = candidates.filter((c) => isInside(path.resolve(botsDir), c) || isInside(realBotsDir, c));
   if (lexical.length === 0) {
-    throw new BlueprintError(`blueprint "${blueprint}" points outside the bots directory; give a path inside BOTS_DIR such as "analytics_bot.py"`);
+    throw new BlueprintError(
+      `blueprint "${blueprint}" points outside the bots directory; give a path inside BOTS_DIR such as "analytics_bot.py"`,
+    );
   }
 
   let real: string | undefined;
@@ -67,14 +72,19 @@ export async function resolveBlueprint(botsDir: string, blueprint: string): Prom
     }
   }
   if (!real || !found) {
-    throw new BlueprintError(`blueprint "${blueprint}" does not exist in the bots directory; check the file name (paths are relative to BOTS_DIR)`);
+    throw new BlueprintError(
+      `blueprint "${blueprint}" does not exist in the bots directory; check the file name (paths are relative to BOTS_DIR)`,
+    );
   }
   if (!isInside(realBotsDir, real)) {
-    throw new BlueprintError(`blueprint "${blueprint}" resolves (through a symlink) to a file outside the bots directory; bots must live inside BOTS_DIR`);
+    throw new BlueprintError(
+      `blueprint "${blueprint}" resolves (through a symlink) to a file outside the bots directory; bots must live inside BOTS_DIR`,
+    );
   }
 
   const stat = await fs.stat(real);
-  if (stat.isDirectory()) throw new BlueprintError(`blueprint "${blueprint}" is a directory; point at the script file inside it`);
+  if (stat.isDirectory())
+    throw new BlueprintError(`blueprint "${blueprint}" is a directory; point at the script file inside it`);
   if (!stat.isFile()) throw new BlueprintError(`blueprint "${blueprint}" is not a regular file`);
 
   const relative = path.relative(path.resolve(botsDir), found);

@@ -53,7 +53,9 @@ export class BotCgroups {
     const offered = await words(path.join(mount, 'cgroup.controllers'));
     const missing = NEEDED.filter((c) => !offered.includes(c));
     if (missing.length > 0) {
-      return refuse(`the cgroup v2 hierarchy at ${mount} offers no ${missing.join(' or ')} controller (offered: ${offered.join(', ') || 'none'}); a host that mounts them on cgroup v1 cannot give bots cgroups of their own`);
+      return refuse(
+        `the cgroup v2 hierarchy at ${mount} offers no ${missing.join(' or ')} controller (offered: ${offered.join(', ') || 'none'}); a host that mounts them on cgroup v1 cannot give bots cgroups of their own`,
+      );
     }
     const dir = path.join(mount, GROUP);
     try {
@@ -63,27 +65,36 @@ export class BotCgroups {
       await enable(dir, [...NEEDED, ...optional]);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'EBUSY'
-        ? `${mount} holds processes, so it cannot hand controllers to a child (a container without its own cgroup namespace?)`
-        : code === 'EACCES' || code === 'EROFS' || code === 'EPERM'
-          ? `${mount} is not writable by the platform (${code})`
-          : (err as Error).message;
+      const why =
+        code === 'EBUSY'
+          ? `${mount} holds processes, so it cannot hand controllers to a child (a container without its own cgroup namespace?)`
+          : code === 'EACCES' || code === 'EROFS' || code === 'EPERM'
+            ? `${mount} is not writable by the platform (${code})`
+            : (err as Error).message;
       return refuse(`cannot set up ${dir}: ${why}`);
     }
     return { support: { applies: true, dir }, cgroups: new BotCgroups(dir) };
   }
 
   /** Creates the instance's cgroup with its limits; returns its cgroup.procs, for the spawner to move the new process into. */
-  async create(instanceId: string, resources: { memory_limit_mb?: number | undefined; cpu_limit?: number | undefined }): Promise<string> {
+  async create(
+    instanceId: string,
+    resources: { memory_limit_mb?: number | undefined; cpu_limit?: number | undefined },
+  ): Promise<string> {
     const group = this.groupOf(instanceId);
     await fs.mkdir(group, { recursive: true });
-    const memory = resources.memory_limit_mb !== undefined ? String(Math.round(resources.memory_limit_mb * 1024 * 1024)) : 'max';
+    const memory =
+      resources.memory_limit_mb !== undefined ? String(Math.round(resources.memory_limit_mb * 1024 * 1024)) : 'max';
     await fs.writeFile(path.join(group, 'memory.max'), memory);
     // Without swap accounting the file is absent; with it, a limited bot must not spill into swap instead.
-    if (resources.memory_limit_mb !== undefined && existsSync(path.join(group, 'memory.swap.max'))) await fs.writeFile(path.join(group, 'memory.swap.max'), '0');
+    if (resources.memory_limit_mb !== undefined && existsSync(path.join(group, 'memory.swap.max')))
+      await fs.writeFile(path.join(group, 'memory.swap.max'), '0');
     // One OOM kill takes the whole bot, not one of its processes, leaving the rest half-alive.
     if (existsSync(path.join(group, 'memory.oom.group'))) await fs.writeFile(path.join(group, 'memory.oom.group'), '1');
-    const quota = resources.cpu_limit !== undefined ? String(Math.max(1000, Math.round(resources.cpu_limit * CPU_PERIOD_US))) : 'max';
+    const quota =
+      resources.cpu_limit !== undefined
+        ? String(Math.max(1000, Math.round(resources.cpu_limit * CPU_PERIOD_US)))
+        : 'max';
     await fs.writeFile(path.join(group, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
     return path.join(group, 'cgroup.procs');
   }
@@ -116,7 +127,8 @@ export class BotCgroups {
   }
 
   private groupOf(instanceId: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(instanceId) || instanceId.startsWith('.')) throw new Error(`instance id ${JSON.stringify(instanceId)} cannot name a cgroup`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(instanceId) || instanceId.startsWith('.'))
+      throw new Error(`instance id ${JSON.stringify(instanceId)} cannot name a cgroup`);
     return path.join(this.dir, instanceId);
   }
 }
@@ -133,5 +145,6 @@ async function words(file: string): Promise<string[]> {
 async function enable(group: string, controllers: readonly string[]): Promise<void> {
   const on = await words(path.join(group, 'cgroup.subtree_control'));
   const wanted = controllers.filter((c) => !on.includes(c));
-  if (wanted.length > 0) await fs.writeFile(path.join(group, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
+  if (wanted.length > 0)
+    await fs.writeFile(path.join(group, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
 }

@@ -38,7 +38,10 @@ interface PasswdEntry {
 /** One passwd entry through the system's name service (files, LDAP, ...), or null. */
 function getent(key: string): PasswdEntry | null {
   try {
-    const line = execFileSync('getent', ['passwd', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0] ?? '';
+    const line =
+      execFileSync('getent', ['passwd', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(
+        '\n',
+      )[0] ?? '';
     const [name, , uid, gid, , home] = line.split(':');
     if (!name || uid === undefined || gid === undefined) return null;
     return { name, uid: Number(uid), gid: Number(gid), home: home ?? '/' };
@@ -57,10 +60,16 @@ const CREATE_HINT = `run \`npm run setup\` as root (it creates ${DEFAULT_BOT_USE
  * cannot switch to another user, and says so instead of failing at the
  * first launch.
  */
-export function resolveBotUser(botUser: string | undefined, opts: { logger: Logger; searchPath: string | undefined }): BotUser {
+export function resolveBotUser(
+  botUser: string | undefined,
+  opts: { logger: Logger; searchPath: string | undefined },
+): BotUser {
   const platformUid = process.getuid?.() ?? -1;
   const setpriv = findExecutable('setpriv', opts.searchPath);
-  if (!setpriv) throw new BotUserError('setpriv is not installed; it runs every bot with no new privileges (and as BOT_USER). Install util-linux (apt-get install util-linux) and start again.');
+  if (!setpriv)
+    throw new BotUserError(
+      'setpriv is not installed; it runs every bot with no new privileges (and as BOT_USER). Install util-linux (apt-get install util-linux) and start again.',
+    );
 
   if (botUser === undefined && platformUid !== 0) {
     const me = os.userInfo();
@@ -78,16 +87,38 @@ export function resolveBotUser(botUser: string | undefined, opts: { logger: Logg
     const uid = Number(numeric[1]);
     const entry = getent(String(uid));
     const gid = numeric[2] !== undefined ? Number(numeric[2]) : (entry?.gid ?? uid);
-    user = { name: entry?.name ?? String(uid), uid, gid, home: entry?.home ?? null, sharedWithPlatform: uid === platformUid, setpriv };
+    user = {
+      name: entry?.name ?? String(uid),
+      uid,
+      gid,
+      home: entry?.home ?? null,
+      sharedWithPlatform: uid === platformUid,
+      setpriv,
+    };
   } else {
     const entry = getent(wanted);
-    if (!entry) throw new BotUserError(`BOT_USER=${wanted}: there is no such user. To run bots apart from the platform, ${CREATE_HINT}.`);
-    user = { name: entry.name, uid: entry.uid, gid: entry.gid, home: entry.home, sharedWithPlatform: entry.uid === platformUid, setpriv };
+    if (!entry)
+      throw new BotUserError(
+        `BOT_USER=${wanted}: there is no such user. To run bots apart from the platform, ${CREATE_HINT}.`,
+      );
+    user = {
+      name: entry.name,
+      uid: entry.uid,
+      gid: entry.gid,
+      home: entry.home,
+      sharedWithPlatform: entry.uid === platformUid,
+      setpriv,
+    };
   }
   if (user.uid === 0) throw new BotUserError(`BOT_USER=${wanted} is root: bots never run as root. ${CREATE_HINT}.`);
-  if (user.gid === 0) throw new BotUserError(`BOT_USER=${wanted} has group root (gid 0), which reads what that group may: give it a group of its own.`);
+  if (user.gid === 0)
+    throw new BotUserError(
+      `BOT_USER=${wanted} has group root (gid 0), which reads what that group may: give it a group of its own.`,
+    );
   if (platformUid !== 0 && user.uid !== platformUid) {
-    throw new BotUserError(`BOT_USER=${wanted}: only a platform running as root can run bots as another user; run the worker as root, or unset BOT_USER to run bots as the platform's own user.`);
+    throw new BotUserError(
+      `BOT_USER=${wanted}: only a platform running as root can run bots as another user; run the worker as root, or unset BOT_USER to run bots as the platform's own user.`,
+    );
   }
   if (user.home !== null && !isDirectory(user.home)) user = { ...user, home: null };
   return user;
@@ -110,7 +141,16 @@ function isDirectory(p: string): boolean {
 export function commandAsBotUser(user: BotUser, command: string, args: string[]): { command: string; args: string[] } {
   const drop = user.sharedWithPlatform
     ? ['--no-new-privs']
-    : ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all'];
+    : [
+        '--reuid',
+        String(user.uid),
+        '--regid',
+        String(user.gid),
+        '--clear-groups',
+        '--no-new-privs',
+        '--inh-caps=-all',
+        '--bounding-set=-all',
+      ];
   return { command: user.setpriv, args: [...drop, '--', command, ...args] };
 }
 
@@ -122,7 +162,9 @@ export function commandAsBotUser(user: BotUser, command: string, args: string[])
  */
 export function botUserEnv(user: BotUser, basePath: string | undefined): Record<string, string> {
   if (user.sharedWithPlatform) return {};
-  const reachable = (basePath ?? '').split(':').filter((dir) => dir && path.isAbsolute(dir) && accessProblem(user, dir, false, true) === null);
+  const reachable = (basePath ?? '')
+    .split(':')
+    .filter((dir) => dir && path.isAbsolute(dir) && accessProblem(user, dir, false, true) === null);
   return { HOME: user.home ?? '/', USER: user.name, LOGNAME: user.name, PATH: reachable.join(':') || '/usr/bin:/bin' };
 }
 
@@ -145,7 +187,8 @@ export function accessProblem(user: BotUser, file: string, execute: boolean, isD
       if (dir === path.dirname(dir)) break;
     }
     for (const dir of dirs) {
-      if (!may(dir, 1)) return `${user.name} (uid ${user.uid}) cannot enter ${dir}: give others search access (chmod o+x ${dir}) or keep BOTS_DIR somewhere ${user.name} can reach`;
+      if (!may(dir, 1))
+        return `${user.name} (uid ${user.uid}) cannot enter ${dir}: give others search access (chmod o+x ${dir}) or keep BOTS_DIR somewhere ${user.name} can reach`;
     }
     if (!isDirectory && !may(file, execute ? 5 : 4)) {
       return `${user.name} (uid ${user.uid}) cannot ${execute ? 'read and run' : 'read'} ${file}: chmod o+r${execute ? 'x' : ''} ${file}`;

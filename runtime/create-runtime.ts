@@ -39,10 +39,14 @@ export async function createRuntime(config: Config, logger: Logger, context: Run
   const { support, cgroups } = await BotCgroups.detect();
   const endpoints = platformEndpoints(config, context);
   const guard = config.BOT_NETWORK_GUARD
-    ? await guardPlatformEndpoints(user, endpoints, { searchPath: config.botBaseEnv.PATH, installation: config.paths.dataDir })
+    ? await guardPlatformEndpoints(user, endpoints, {
+        searchPath: config.botBaseEnv.PATH,
+        installation: config.paths.dataDir,
+      })
     : ({ applied: false, reason: 'BOT_NETWORK_GUARD=false' } as const);
   const byService = new Map<string, number[]>();
-  for (const e of endpoints) byService.set(`${e.what} ${e.host}`, [...(byService.get(`${e.what} ${e.host}`) ?? []), e.port]);
+  for (const e of endpoints)
+    byService.set(`${e.what} ${e.host}`, [...(byService.get(`${e.what} ${e.host}`) ?? []), e.port]);
   const services = [...byService].map(([service, ports]) => `${service}:${ports.join(',')}`).join(', ');
   log.info(
     {
@@ -54,8 +58,12 @@ export async function createRuntime(config: Config, logger: Logger, context: Run
     },
     `bots run as ${user.name} with no new privileges${support.applies ? ', each in its own cgroup with its memory and CPU limits' : ''}${guard.applied ? `, kept off ${services}` : ''}`,
   );
-  if (!support.applies) log.warn(`no per-bot cgroups (${support.reason}): the sampler's memory rule enforces memory_limit_mb, and nothing enforces cpu_limit`);
-  if (!guard.applied && endpoints.length > 0) log.warn(`bots can connect to the platform's own services (${services}): ${guard.reason}`);
+  if (!support.applies)
+    log.warn(
+      `no per-bot cgroups (${support.reason}): the sampler's memory rule enforces memory_limit_mb, and nothing enforces cpu_limit`,
+    );
+  if (!guard.applied && endpoints.length > 0)
+    log.warn(`bots can connect to the platform's own services (${services}): ${guard.reason}`);
   return new LocalRuntime({
     botsDir: config.paths.botsDir,
     runDir: config.paths.runDir,
@@ -103,8 +111,14 @@ export function loadKubeConfig(config: Pick<Config, 'KUBECONFIG'>): KubeConfig {
     else if (existsSync(home)) kc.loadFromFile(home);
     else throw new Error(`KUBECONFIG is not set, this is not a pod in a cluster, and there is no ${home}`);
   } catch (err) {
-    throw new Error(`BOT_RUNTIME=kubernetes: no usable Kubernetes configuration (${(err as Error).message}); set KUBECONFIG to a kubeconfig file, or run the worker in a cluster`, { cause: err });
+    throw new Error(
+      `BOT_RUNTIME=kubernetes: no usable Kubernetes configuration (${(err as Error).message}); set KUBECONFIG to a kubeconfig file, or run the worker in a cluster`,
+      { cause: err },
+    );
   }
-  if (!kc.getCurrentCluster()) throw new Error('BOT_RUNTIME=kubernetes: the Kubernetes configuration names no cluster; set KUBECONFIG to a kubeconfig file with a current context');
+  if (!kc.getCurrentCluster())
+    throw new Error(
+      'BOT_RUNTIME=kubernetes: the Kubernetes configuration names no cluster; set KUBECONFIG to a kubeconfig file with a current context',
+    );
   return kc;
 }

@@ -12,7 +12,16 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from '../lib/logger.js';
-import { LaunchError, type BotRuntime, type InstanceExit, type InstanceRef, type InstanceStats, type LaunchedInstance, type LaunchRequest, type RuntimeEvent } from './types.js';
+import {
+  LaunchError,
+  type BotRuntime,
+  type InstanceExit,
+  type InstanceRef,
+  type InstanceStats,
+  type LaunchedInstance,
+  type LaunchRequest,
+  type RuntimeEvent,
+} from './types.js';
 
 /**
  * Bots as Deployments. One Deployment and one Secret per bot, named by the
@@ -68,7 +77,13 @@ export function botLabels(botId: string): Record<string, string> {
 }
 
 /** The bot's Deployment for one instance; replicas 1 to run it, 0 to keep it stopped. */
-export function botDeployment(request: LaunchRequest, namespace: string, platformEnv: Record<string, string>, replicas: number, graceSeconds: number): V1Deployment {
+export function botDeployment(
+  request: LaunchRequest,
+  namespace: string,
+  platformEnv: Record<string, string>,
+  replicas: number,
+  graceSeconds: number,
+): V1Deployment {
   const { botId, instanceId, resources } = request;
   const quantities: Record<string, string> = {};
   if (resources.memory_limit_mb !== undefined) quantities.memory = `${resources.memory_limit_mb}Mi`;
@@ -90,17 +105,34 @@ export function botDeployment(request: LaunchRequest, namespace: string, platfor
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: graceSeconds,
-          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            runAsGroup: 65532,
+            fsGroup: 65532,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           containers: [
             {
               name: CONTAINER,
               image: request.image!,
               ...(request.args.length ? { args: request.args } : {}),
-              env: Object.entries({ ...platformEnv, CODEX32_BOT_ID: botId, CODEX32_INSTANCE_ID: instanceId, PYTHONUNBUFFERED: '1' }).map(([name, value]) => ({ name, value })),
+              env: Object.entries({
+                ...platformEnv,
+                CODEX32_BOT_ID: botId,
+                CODEX32_INSTANCE_ID: instanceId,
+                PYTHONUNBUFFERED: '1',
+              }).map(([name, value]) => ({ name, value })),
               // The bot's own env and its token: from its Secret.
               envFrom: [{ secretRef: { name: botId } }],
               ...(Object.keys(quantities).length ? { resources: { requests: quantities, limits: quantities } } : {}),
-              securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } },
+              securityContext: {
+                runAsNonRoot: true,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                privileged: false,
+                capabilities: { drop: ['ALL'] },
+              },
               volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],
@@ -121,7 +153,15 @@ export function botSecret(request: LaunchRequest, namespace: string, owner: V1De
       name: request.botId,
       namespace,
       labels: botLabels(request.botId),
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: owner.metadata!.name!, uid: owner.metadata!.uid!, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          name: owner.metadata!.name!,
+          uid: owner.metadata!.uid!,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     stringData: { ...request.env, ...request.identity },
   };
@@ -150,34 +190,59 @@ function safeJson(text: string): unknown {
 /** Why the pod's bot container ended, when it has: from the pod's status, in the kubelet's words. */
 export function containerEnd(pod: V1Pod): (InstanceExit & { kind: string; evidence: Record<string, unknown> }) | null {
   const status = pod.status?.containerStatuses?.find((c) => c.name === CONTAINER);
-  const evidence = (extra: Record<string, unknown>) => ({ pod: pod.metadata?.name, node: pod.spec?.nodeName ?? null, ...extra });
+  const evidence = (extra: Record<string, unknown>) => ({
+    pod: pod.metadata?.name,
+    node: pod.spec?.nodeName ?? null,
+    ...extra,
+  });
   if (pod.status?.reason === 'Evicted' || (pod.status?.phase === 'Failed' && !status?.state?.terminated)) {
     const reason = pod.status?.reason ?? 'Failed';
-    return { exitCode: null, signal: null, reason: `pod ${reason.toLowerCase()}: ${pod.status?.message ?? 'no message'}`, kind: reason === 'Evicted' ? 'evicted' : 'pod_failed', evidence: evidence({ reason, message: pod.status?.message ?? null }) };
+    return {
+      exitCode: null,
+      signal: null,
+      reason: `pod ${reason.toLowerCase()}: ${pod.status?.message ?? 'no message'}`,
+      kind: reason === 'Evicted' ? 'evicted' : 'pod_failed',
+      evidence: evidence({ reason, message: pod.status?.message ?? null }),
+    };
   }
   if (!status) return null;
-  const terminated = status.state?.terminated ?? ((status.restartCount ?? 0) > 0 ? status.lastState?.terminated : undefined);
+  const terminated =
+    status.state?.terminated ?? ((status.restartCount ?? 0) > 0 ? status.lastState?.terminated : undefined);
   if (!terminated) return null;
   const reason = terminated.reason ?? 'Error';
   const code = terminated.exitCode ?? null;
-  const words = reason === 'OOMKilled' ? 'was killed for using more memory than its limit (OOMKilled)' : reason === 'Completed' ? `exited with code ${code}` : `exited with code ${code} (${reason})`;
+  const words =
+    reason === 'OOMKilled'
+      ? 'was killed for using more memory than its limit (OOMKilled)'
+      : reason === 'Completed'
+        ? `exited with code ${code}`
+        : `exited with code ${code} (${reason})`;
   return {
     exitCode: code,
     signal: terminated.signal ? String(terminated.signal) : null,
     reason: `${words}${terminated.message ? `: ${terminated.message.trim().slice(0, 500)}` : ''}`,
     kind: reason === 'OOMKilled' ? 'oom_killed' : 'process_exited',
-    evidence: evidence({ reason, exit_code: code, restart_count: status.restartCount ?? 0, finished_at: terminated.finishedAt ?? null }),
+    evidence: evidence({
+      reason,
+      exit_code: code,
+      restart_count: status.restartCount ?? 0,
+      finished_at: terminated.finishedAt ?? null,
+    }),
   };
 }
 
 /** A waiting reason that means the launch cannot succeed as it is. */
 function launchBlocker(pod: V1Pod): { reason: string; message: string } | null {
   const waiting = pod.status?.containerStatuses?.find((c) => c.name === CONTAINER)?.state?.waiting;
-  if (waiting?.reason && (IMAGE_FAILURES.has(waiting.reason) || CONFIG_FAILURES.has(waiting.reason))) return { reason: waiting.reason, message: waiting.message ?? '' };
+  if (waiting?.reason && (IMAGE_FAILURES.has(waiting.reason) || CONFIG_FAILURES.has(waiting.reason)))
+    return { reason: waiting.reason, message: waiting.message ?? '' };
   return null;
 }
 
-const isRunning = (pod: V1Pod) => pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp && Boolean(pod.status?.containerStatuses?.find((c) => c.name === CONTAINER)?.state?.running);
+const isRunning = (pod: V1Pod) =>
+  pod.status?.phase === 'Running' &&
+  !pod.metadata?.deletionTimestamp &&
+  Boolean(pod.status?.containerStatuses?.find((c) => c.name === CONTAINER)?.state?.running);
 
 export class KubernetesRuntime implements BotRuntime {
   readonly kind = 'kubernetes' as const;
@@ -194,12 +259,25 @@ export class KubernetesRuntime implements BotRuntime {
     this.apps = opts.kubeConfig.makeApiClient(AppsV1Api);
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
     const ns = opts.namespace;
-    this.pods = makeInformer(opts.kubeConfig, `/api/v1/namespaces/${ns}/pods`, () => this.core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED }), MANAGED);
-    this.deployments = makeInformer(opts.kubeConfig, `/apis/apps/v1/namespaces/${ns}/deployments`, () => this.apps.listNamespacedDeployment({ namespace: ns, labelSelector: MANAGED }), MANAGED);
+    this.pods = makeInformer(
+      opts.kubeConfig,
+      `/api/v1/namespaces/${ns}/pods`,
+      () => this.core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED }),
+      MANAGED,
+    );
+    this.deployments = makeInformer(
+      opts.kubeConfig,
+      `/apis/apps/v1/namespaces/${ns}/deployments`,
+      () => this.apps.listNamespacedDeployment({ namespace: ns, labelSelector: MANAGED }),
+      MANAGED,
+    );
     for (const verb of ['add', 'update'] as const) this.pods.on(verb, (pod) => this.podChanged(pod));
     this.pods.on('delete', (pod) => this.podGone(pod, 'its pod was deleted'));
     this.deployments.on('delete', (d) => this.deploymentGone(d));
-    for (const [informer, what] of [[this.pods, 'pods'], [this.deployments, 'deployments']] as const) {
+    for (const [informer, what] of [
+      [this.pods, 'pods'],
+      [this.deployments, 'deployments'],
+    ] as const) {
       informer.on('error', (err: unknown) => {
         if (this.closed) return;
         this.opts.logger.warn({ error: apiMessage(err) }, `the watch on bots' ${what} broke; watching again in 2 s`);
@@ -227,7 +305,10 @@ export class KubernetesRuntime implements BotRuntime {
       try {
         await this.synced;
       } catch (err) {
-        throw new Error(`the Kubernetes API did not answer the list of bots' pods and Deployments in ${this.opts.namespace}: ${apiMessage(err)}; check KUBECONFIG and that the namespace exists`, { cause: err });
+        throw new Error(
+          `the Kubernetes API did not answer the list of bots' pods and Deployments in ${this.opts.namespace}: ${apiMessage(err)}; check KUBECONFIG and that the namespace exists`,
+          { cause: err },
+        );
       }
     }
   }
@@ -239,20 +320,30 @@ export class KubernetesRuntime implements BotRuntime {
   async launch(request: LaunchRequest): Promise<LaunchedInstance> {
     const { botId, instanceId } = request;
     if (!request.image) {
-      throw new LaunchError(`bot ${botId} has a blueprint but no image; with BOT_RUNTIME=kubernetes bots run from container images (set "image")`, 'image_unsupported');
+      throw new LaunchError(
+        `bot ${botId} has a blueprint but no image; with BOT_RUNTIME=kubernetes bots run from container images (set "image")`,
+        'image_unsupported',
+      );
     }
     await this.ready();
     const watched = this.watched.get(instanceId);
-    if (watched?.exit) throw new LaunchError(`instance ${instanceId} of bot ${botId} has already ended`, 'spawn_failed');
+    if (watched?.exit)
+      throw new LaunchError(`instance ${instanceId} of bot ${botId} has already ended`, 'spawn_failed');
     // A retried launch of an instance that runs: that pod, untouched.
     const current = watched ? this.podsOf(instanceId).find(isRunning) : undefined;
     if (current) return this.launched(request, current);
-    const entry: Watched = watched ?? { ref: { botId, instanceId, pid: null, processStartTicks: null }, stopping: false, waiters: [] };
+    const entry: Watched = watched ?? {
+      ref: { botId, instanceId, pid: null, processStartTicks: null },
+      stopping: false,
+      waiters: [],
+    };
     this.watched.set(instanceId, entry);
 
     // The Secret must exist before a pod needs it: first launch creates the Deployment at 0 replicas to own it.
     const grace = this.opts.stopGraceSeconds;
-    const deployment = (await this.readDeployment(botId)) ?? (await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 0, grace)));
+    const deployment =
+      (await this.readDeployment(botId)) ??
+      (await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 0, grace)));
     await this.upsertSecret(botSecret(request, this.opts.namespace, deployment));
     await this.writeDeployment(botDeployment(request, this.opts.namespace, this.opts.platformEnv, 1, grace));
     const pod = await this.waitForPod(request);
@@ -269,7 +360,8 @@ export class KubernetesRuntime implements BotRuntime {
       runtime: 'kubernetes',
       host: `${this.opts.namespace}/${pod.metadata?.name ?? '?'}`,
       logPath: null,
-      startedAt: pod.status?.containerStatuses?.[0]?.state?.running?.startedAt?.toISOString?.() ?? new Date().toISOString(),
+      startedAt:
+        pod.status?.containerStatuses?.[0]?.state?.running?.startedAt?.toISOString?.() ?? new Date().toISOString(),
     };
   }
 
@@ -289,13 +381,23 @@ export class KubernetesRuntime implements BotRuntime {
         const blocker = launchBlocker(pod);
         if (blocker) {
           await this.scale(request.botId, 0).catch(() => undefined);
-          const what = IMAGE_FAILURES.has(blocker.reason) ? `the image ${request.image} cannot be pulled` : 'the container cannot be created';
-          throw new LaunchError(`${what}: ${blocker.reason}${blocker.message ? `: ${blocker.message}` : ''}`, IMAGE_FAILURES.has(blocker.reason) ? 'image_pull_failed' : 'spawn_failed');
+          const what = IMAGE_FAILURES.has(blocker.reason)
+            ? `the image ${request.image} cannot be pulled`
+            : 'the container cannot be created';
+          throw new LaunchError(
+            `${what}: ${blocker.reason}${blocker.message ? `: ${blocker.message}` : ''}`,
+            IMAGE_FAILURES.has(blocker.reason) ? 'image_pull_failed' : 'spawn_failed',
+          );
         }
         const unscheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
-        last = unscheduled ? `not scheduled: ${unscheduled.message ?? unscheduled.reason}` : `pod ${pod.metadata?.name} is ${pod.status?.phase ?? 'pending'}`;
+        last = unscheduled
+          ? `not scheduled: ${unscheduled.message ?? unscheduled.reason}`
+          : `pod ${pod.metadata?.name} is ${pod.status?.phase ?? 'pending'}`;
       }
-      if (Date.now() > deadline) throw new Error(`the pod of bot ${request.botId} is not running after ${this.opts.launchTimeoutMs / 1000} s (${last})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the pod of bot ${request.botId} is not running after ${this.opts.launchTimeoutMs / 1000} s (${last})`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -315,7 +417,11 @@ export class KubernetesRuntime implements BotRuntime {
    * gets the current one (null when there is none) and returns what to write,
    * or null to leave it. Returns the Deployment as it is then.
    */
-  private async updateDeployment(name: string, what: string, change: (current: V1Deployment | null) => V1Deployment | null): Promise<V1Deployment | null> {
+  private async updateDeployment(
+    name: string,
+    what: string,
+    change: (current: V1Deployment | null) => V1Deployment | null,
+  ): Promise<V1Deployment | null> {
     const namespace = this.opts.namespace;
     for (let attempt = 0; ; attempt++) {
       const current = await this.readDeployment(name);
@@ -323,7 +429,11 @@ export class KubernetesRuntime implements BotRuntime {
       if (!next) return current;
       try {
         if (!current) return await this.apps.createNamespacedDeployment({ namespace, body: next });
-        return await this.apps.replaceNamespacedDeployment({ name, namespace, body: { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata!.resourceVersion! } } });
+        return await this.apps.replaceNamespacedDeployment({
+          name,
+          namespace,
+          body: { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata!.resourceVersion! } },
+        });
       } catch (err) {
         if (!conflict(err) || attempt >= 5) throw new Error(`${what} failed: ${apiMessage(err)}`, { cause: err });
       }
@@ -342,7 +452,8 @@ export class KubernetesRuntime implements BotRuntime {
     try {
       await this.core.replaceNamespacedSecret({ name, namespace, body: secret });
     } catch (err) {
-      if (!notFound(err)) throw new Error(`writing the Secret of bot ${name} failed: ${apiMessage(err)}`, { cause: err });
+      if (!notFound(err))
+        throw new Error(`writing the Secret of bot ${name} failed: ${apiMessage(err)}`, { cause: err });
       await this.core.createNamespacedSecret({ namespace, body: secret }).catch((e: unknown) => {
         throw new Error(`creating the Secret of bot ${name} failed: ${apiMessage(e)}`, { cause: e });
       });
@@ -370,11 +481,15 @@ export class KubernetesRuntime implements BotRuntime {
     if (entry.exit) return entry.exit;
     entry.stopping = true;
     const exists = await this.scale(ref.botId, 0);
-    if (!exists || this.podsOf(ref.instanceId).length === 0) return this.finish(entry, { exitCode: null, signal: null, reason: 'already gone when asked to stop' });
+    if (!exists || this.podsOf(ref.instanceId).length === 0)
+      return this.finish(entry, { exitCode: null, signal: null, reason: 'already gone when asked to stop' });
     // The pod's own grace period applies; past it and a margin, the pod is deleted at once.
     const ended = new Promise<InstanceExit>((resolve) => entry.waiters.push(resolve));
     const timer = setTimeout(() => {
-      for (const pod of this.podsOf(ref.instanceId)) void this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: this.opts.namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+      for (const pod of this.podsOf(ref.instanceId))
+        void this.core
+          .deleteNamespacedPod({ name: pod.metadata!.name!, namespace: this.opts.namespace, gracePeriodSeconds: 0 })
+          .catch(() => undefined);
     }, graceMs + 5_000);
     timer.unref();
     const exit = await ended;
@@ -419,11 +534,21 @@ export class KubernetesRuntime implements BotRuntime {
 
   async recentLogs(botId: string, lines: number): Promise<string[]> {
     const pods = this.pods.list(this.opts.namespace).filter((p) => p.metadata?.labels?.[BOT_LABEL] === botId);
-    const pod = pods.sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
+    const pod = pods.sort((a, b) =>
+      String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')),
+    )[0];
     if (!pod) return [];
     try {
-      const text = await this.core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: this.opts.namespace, container: CONTAINER, tailLines: lines });
-      return text.split('\n').filter((l) => l.length > 0).slice(-lines);
+      const text = await this.core.readNamespacedPodLog({
+        name: pod.metadata!.name!,
+        namespace: this.opts.namespace,
+        container: CONTAINER,
+        tailLines: lines,
+      });
+      return text
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .slice(-lines);
     } catch {
       // No kubelet answering (a simulated node), or the pod is gone: no lines.
       return [];
@@ -433,13 +558,19 @@ export class KubernetesRuntime implements BotRuntime {
   /** The bot is deleted: its Deployment goes, and with it (owner references) its ReplicaSets, pods and Secret. */
   async release(botId: string): Promise<void> {
     try {
-      await this.apps.deleteNamespacedDeployment({ name: botId, namespace: this.opts.namespace, propagationPolicy: 'Foreground' });
+      await this.apps.deleteNamespacedDeployment({
+        name: botId,
+        namespace: this.opts.namespace,
+        propagationPolicy: 'Foreground',
+      });
     } catch (err) {
-      if (!notFound(err)) throw new Error(`deleting the Deployment of bot ${botId} failed: ${apiMessage(err)}`, { cause: err });
+      if (!notFound(err))
+        throw new Error(`deleting the Deployment of bot ${botId} failed: ${apiMessage(err)}`, { cause: err });
     }
     // A Secret written before its owner existed (an interrupted first launch) has no owner to go with.
     await this.core.deleteNamespacedSecret({ name: botId, namespace: this.opts.namespace }).catch((err: unknown) => {
-      if (!notFound(err)) throw new Error(`deleting the Secret of bot ${botId} failed: ${apiMessage(err)}`, { cause: err });
+      if (!notFound(err))
+        throw new Error(`deleting the Secret of bot ${botId} failed: ${apiMessage(err)}`, { cause: err });
     });
   }
 
@@ -460,7 +591,14 @@ export class KubernetesRuntime implements BotRuntime {
     if (entry.stopping) return; // the end of a stop is its pod going away
     const end = containerEnd(pod);
     if (end) return void this.ended(entry, end);
-    if (pod.metadata?.deletionTimestamp) this.ended(entry, { exitCode: null, signal: null, reason: 'its pod is being deleted', kind: 'pod_deleted', evidence: { pod: pod.metadata.name } });
+    if (pod.metadata?.deletionTimestamp)
+      this.ended(entry, {
+        exitCode: null,
+        signal: null,
+        reason: 'its pod is being deleted',
+        kind: 'pod_deleted',
+        evidence: { pod: pod.metadata.name },
+      });
   }
 
   private podGone(pod: V1Pod, why: string): void {
@@ -470,25 +608,50 @@ export class KubernetesRuntime implements BotRuntime {
     // Another pod of the same instance (the ReplicaSet's replacement) does not bring it back: the instance was that run.
     const end = containerEnd(pod);
     if (entry.stopping) {
-      if (this.podsOf(instanceId).length === 0) this.finish(entry, { exitCode: end?.exitCode ?? null, signal: null, reason: 'stopped on request' });
+      if (this.podsOf(instanceId).length === 0)
+        this.finish(entry, { exitCode: end?.exitCode ?? null, signal: null, reason: 'stopped on request' });
       return;
     }
-    this.ended(entry, end ?? { exitCode: null, signal: null, reason: why, kind: 'pod_deleted', evidence: { pod: pod.metadata?.name } });
+    this.ended(
+      entry,
+      end ?? { exitCode: null, signal: null, reason: why, kind: 'pod_deleted', evidence: { pod: pod.metadata?.name } },
+    );
   }
 
   private deploymentGone(d: V1Deployment): void {
     const botId = d.metadata?.labels?.[BOT_LABEL];
     for (const entry of this.watched.values()) {
-      if (entry.ref.botId === botId && !entry.exit && !entry.stopping) this.ended(entry, { exitCode: null, signal: null, reason: 'its Deployment was deleted', kind: 'pod_deleted', evidence: { deployment: d.metadata?.name } });
+      if (entry.ref.botId === botId && !entry.exit && !entry.stopping)
+        this.ended(entry, {
+          exitCode: null,
+          signal: null,
+          reason: 'its Deployment was deleted',
+          kind: 'pod_deleted',
+          evidence: { deployment: d.metadata?.name },
+        });
     }
   }
 
   /** The instance ended by itself: reported to the workflow, and its Deployment scaled to 0 so Kubernetes does not restart it behind the heal policy. */
   private ended(entry: Watched, exit: InstanceExit & { kind: string; evidence: Record<string, unknown> }): void {
     this.finish(entry, exit);
-    this.opts.logger.warn({ botId: entry.ref.botId, instanceId: entry.ref.instanceId, kind: exit.kind, reason: exit.reason }, `bot ${entry.ref.botId} ${exit.reason}`);
-    void this.scale(entry.ref.botId, 0, entry.ref.instanceId).catch((err: unknown) => this.opts.logger.warn({ botId: entry.ref.botId, error: (err as Error).message }, 'scaling an ended bot to 0 failed'));
-    this.emitter.emit('event', { type: 'exited', botId: entry.ref.botId, instanceId: entry.ref.instanceId, at: new Date().toISOString(), ...exit } satisfies RuntimeEvent);
+    this.opts.logger.warn(
+      { botId: entry.ref.botId, instanceId: entry.ref.instanceId, kind: exit.kind, reason: exit.reason },
+      `bot ${entry.ref.botId} ${exit.reason}`,
+    );
+    void this.scale(entry.ref.botId, 0, entry.ref.instanceId).catch((err: unknown) =>
+      this.opts.logger.warn(
+        { botId: entry.ref.botId, error: (err as Error).message },
+        'scaling an ended bot to 0 failed',
+      ),
+    );
+    this.emitter.emit('event', {
+      type: 'exited',
+      botId: entry.ref.botId,
+      instanceId: entry.ref.instanceId,
+      at: new Date().toISOString(),
+      ...exit,
+    } satisfies RuntimeEvent);
   }
 
   private finish(entry: Watched, exit: InstanceExit): InstanceExit {
@@ -496,7 +659,10 @@ export class KubernetesRuntime implements BotRuntime {
     entry.exit = exit;
     for (const w of entry.waiters.splice(0)) w(exit);
     // Ended instances are kept a while for late questions, then dropped.
-    setTimeout(() => this.watched.get(entry.ref.instanceId) === entry && this.watched.delete(entry.ref.instanceId), 10 * 60_000).unref();
+    setTimeout(
+      () => this.watched.get(entry.ref.instanceId) === entry && this.watched.delete(entry.ref.instanceId),
+      10 * 60_000,
+    ).unref();
     return exit;
   }
 }

@@ -21,7 +21,6 @@ import {
   type RuntimeEvent,
 } from './types.js';
 
-
 export interface LocalRuntimeOptions {
   botsDir: string;
   /** Pid files and exit FIFOs, one folder per bot; must survive control-plane restarts. */
@@ -84,7 +83,9 @@ export class LocalRuntime implements BotRuntime {
       chmodSync(dir, 0o700);
     }
     this.userEnv = botUserEnv(opts.user, opts.baseEnv.PATH);
-    this.spawner = new Spawner(opts.logger, (pids) => this.spawnerLost(pids), { PATH: opts.baseEnv.PATH ?? '/usr/bin:/bin' });
+    this.spawner = new Spawner(opts.logger, (pids) => this.spawnerLost(pids), {
+      PATH: opts.baseEnv.PATH ?? '/usr/bin:/bin',
+    });
     this.rotationTimer = setInterval(() => void this.rotateLogs(), opts.logRotationIntervalMs ?? 15_000);
     this.rotationTimer.unref();
   }
@@ -97,7 +98,12 @@ export class LocalRuntime implements BotRuntime {
   watchedInstances(): InstanceRef[] {
     return [...this.watched.values()]
       .filter((w) => !w.exit)
-      .map(({ instance: i }) => ({ botId: i.botId, instanceId: i.instanceId, pid: i.pid, processStartTicks: i.processStartTicks }));
+      .map(({ instance: i }) => ({
+        botId: i.botId,
+        instanceId: i.instanceId,
+        pid: i.pid,
+        processStartTicks: i.processStartTicks,
+      }));
   }
 
   recentLogs(botId: string, lines: number): Promise<string[]> {
@@ -127,7 +133,10 @@ export class LocalRuntime implements BotRuntime {
     await this.stopOtherInstances(botId, instanceId);
 
     if (!request.blueprint) {
-      throw new LaunchError(`bot ${botId} has an image but no blueprint; images run with BOT_RUNTIME=kubernetes`, 'image_unsupported');
+      throw new LaunchError(
+        `bot ${botId} has an image but no blueprint; images run with BOT_RUNTIME=kubernetes`,
+        'image_unsupported',
+      );
     }
     let resolved;
     try {
@@ -139,8 +148,14 @@ export class LocalRuntime implements BotRuntime {
     const { user } = this.opts;
     const unreachable =
       accessProblem(user, resolved.realPath, resolved.command === resolved.realPath) ??
-      (path.isAbsolute(resolved.command) && resolved.command !== resolved.realPath ? accessProblem(user, resolved.command, true) : null);
-    if (unreachable) throw new LaunchError(`bot ${botId} runs as ${user.name}, who cannot run it: ${unreachable}`, 'blueprint_invalid');
+      (path.isAbsolute(resolved.command) && resolved.command !== resolved.realPath
+        ? accessProblem(user, resolved.command, true)
+        : null);
+    if (unreachable)
+      throw new LaunchError(
+        `bot ${botId} runs as ${user.name}, who cannot run it: ${unreachable}`,
+        'blueprint_invalid',
+      );
 
     const botRunDir = path.join(this.opts.runDir, botId);
     await fs.mkdir(botRunDir, { recursive: true, mode: 0o700 });
@@ -185,7 +200,10 @@ export class LocalRuntime implements BotRuntime {
     } catch (err) {
       await fs.rm(fifoPath, { force: true });
       this.opts.cgroups?.release(instanceId);
-      throw new LaunchError(`could not start ${resolved.command} for bot ${botId}: ${(err as Error).message}; is the interpreter installed?`, 'spawn_failed');
+      throw new LaunchError(
+        `could not start ${resolved.command} for bot ${botId}: ${(err as Error).message}; is the interpreter installed?`,
+        'spawn_failed',
+      );
     }
     const { pid } = spawned;
     const instance: PidFile = { ...record, pid, processStartTicks: spawned.processStartTicks };
@@ -200,7 +218,10 @@ export class LocalRuntime implements BotRuntime {
         seenBy: 'parent',
       });
     });
-    this.opts.logger.info({ botId, instanceId, botPid: pid, command: resolved.command, botUser: user.name }, 'bot process started');
+    this.opts.logger.info(
+      { botId, instanceId, botPid: pid, command: resolved.command, botUser: user.name },
+      'bot process started',
+    );
     return publicView(instance);
   }
 
@@ -372,13 +393,26 @@ export class LocalRuntime implements BotRuntime {
     // Whatever the bot left behind in its process group (and its cgroup, which holds even what left the group) goes with it.
     if (instance.pid !== null) signalGroup(instance.pid, 'SIGKILL');
     if (this.opts.cgroups?.release(instance.instanceId).oomKilled && !watched.stopping) {
-      exit = { ...exit, kind: 'oom_killed', reason: `killed by the kernel: it went over its memory limit (resources.memory_limit_mb); ${exit.reason}` };
+      exit = {
+        ...exit,
+        kind: 'oom_killed',
+        reason: `killed by the kernel: it went over its memory limit (resources.memory_limit_mb); ${exit.reason}`,
+      };
     }
     watched.exit = exit;
     void this.removeFiles(instance);
     for (const waiter of watched.waiters.splice(0)) waiter(exit);
-    const event: RuntimeEvent = { type: 'exited', botId: instance.botId, instanceId: instance.instanceId, at: new Date().toISOString(), ...exit };
-    this.opts.logger.info({ botId: instance.botId, instanceId: instance.instanceId, botPid: instance.pid, ...exit }, 'bot process ended');
+    const event: RuntimeEvent = {
+      type: 'exited',
+      botId: instance.botId,
+      instanceId: instance.instanceId,
+      at: new Date().toISOString(),
+      ...exit,
+    };
+    this.opts.logger.info(
+      { botId: instance.botId, instanceId: instance.instanceId, botPid: instance.pid, ...exit },
+      'bot process ended',
+    );
     for (const listener of this.listeners) listener(event);
     // Keep the entry briefly so late stop() calls see the exit, then forget it.
     setTimeout(() => {
@@ -394,7 +428,10 @@ export class LocalRuntime implements BotRuntime {
       const other = await this.readPidFile(botId, file.slice(0, -'.json'.length));
       if (!other) continue;
       if (other.pid !== null && (await isSameProcessAlive(other.pid, other.processStartTicks))) {
-        this.opts.logger.warn({ botId, instanceId: other.instanceId, botPid: other.pid }, 'stopping a stray instance before launching another');
+        this.opts.logger.warn(
+          { botId, instanceId: other.instanceId, botPid: other.pid },
+          'stopping a stray instance before launching another',
+        );
         if (!this.isWatching(other.instanceId)) this.watchAdopted(other);
         const w = this.watched.get(other.instanceId);
         if (w) w.stopping = true;
@@ -461,7 +498,9 @@ function adoptedExit(watched: Watched, seenBy: InstanceExit['seenBy']): Instance
   return {
     exitCode: null,
     signal: null,
-    reason: watched.stopping ? 'stopped on request' : 'process ended (exit status is not visible to a re-adopting worker)',
+    reason: watched.stopping
+      ? 'stopped on request'
+      : 'process ended (exit status is not visible to a re-adopting worker)',
     seenBy,
   };
 }

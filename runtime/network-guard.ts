@@ -24,7 +24,9 @@ export function guardChain(installation: string): string {
 
 function runNft(nft: string, script: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const child = execFile(nft, ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve()));
+    const child = execFile(nft, ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) =>
+      err ? reject(new Error(stderr.trim() || err.message)) : resolve(),
+    );
     child.stdin?.end(script);
   });
 }
@@ -61,8 +63,16 @@ function isLocalAddress(address: string): boolean {
  * guarded. The installation's chain is rewritten, atomically, at every
  * worker start, and stays when the worker stops: the bots run on.
  */
-export async function guardPlatformEndpoints(user: BotUser, endpoints: Endpoint[], opts: { searchPath: string | undefined; installation: string }): Promise<GuardStatus> {
-  if (user.sharedWithPlatform) return { applied: false, reason: `bots run as the platform's own user (${user.name}), so no rule can tell them apart` };
+export async function guardPlatformEndpoints(
+  user: BotUser,
+  endpoints: Endpoint[],
+  opts: { searchPath: string | undefined; installation: string },
+): Promise<GuardStatus> {
+  if (user.sharedWithPlatform)
+    return {
+      applied: false,
+      reason: `bots run as the platform's own user (${user.name}), so no rule can tell them apart`,
+    };
   const nft = findExecutable('nft', opts.searchPath);
   if (!nft) return { applied: false, reason: 'nft (nftables) is not installed: apt-get install nftables' };
 
@@ -76,11 +86,18 @@ export async function guardPlatformEndpoints(user: BotUser, endpoints: Endpoint[
     if (addresses.length === 0) return { applied: false, reason: `cannot resolve ${e.host} (${e.what})` };
     for (const address of addresses) {
       if (isLocalAddress(address)) localPorts.add(e.port);
-      else remote.push(`meta skuid ${user.uid} ${net.isIPv6(address) ? 'ip6' : 'ip'} daddr ${address} tcp dport ${e.port} reject with tcp reset`);
+      else
+        remote.push(
+          `meta skuid ${user.uid} ${net.isIPv6(address) ? 'ip6' : 'ip'} daddr ${address} tcp dport ${e.port} reject with tcp reset`,
+        );
     }
   }
   const rules = [
-    ...(localPorts.size ? [`meta skuid ${user.uid} fib daddr type local tcp dport { ${[...localPorts].sort((a, b) => a - b).join(', ')} } reject with tcp reset`] : []),
+    ...(localPorts.size
+      ? [
+          `meta skuid ${user.uid} fib daddr type local tcp dport { ${[...localPorts].sort((a, b) => a - b).join(', ')} } reject with tcp reset`,
+        ]
+      : []),
     ...new Set(remote),
   ];
   const chain = guardChain(opts.installation);
@@ -105,5 +122,7 @@ export async function removeGuard(installation: string, searchPath: string | und
   const nft = findExecutable('nft', searchPath);
   if (!nft) return;
   const chain = guardChain(installation);
-  await runNft(nft, `add table ${TABLE}\nadd chain ${TABLE} ${chain}\ndelete chain ${TABLE} ${chain}\n`).catch(() => undefined);
+  await runNft(nft, `add table ${TABLE}\nadd chain ${TABLE} ${chain}\ndelete chain ${TABLE} ${chain}\n`).catch(
+    () => undefined,
+  );
 }

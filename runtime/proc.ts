@@ -22,7 +22,10 @@ export async function readProcStat(pid: number): Promise<ProcStat | null> {
     return null;
   }
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const fields = text
+    .slice(text.lastIndexOf(')') + 2)
+    .trim()
+    .split(/\s+/);
   const at = (n: number) => fields[n - 3] ?? '0';
   return {
     pid,
@@ -56,7 +59,10 @@ export async function processStartedAt(startTicks: string): Promise<Date> {
 }
 
 /** CPU time, memory and start of a recorded process; null when it is gone (or the pid now names another process). */
-export async function readInstanceStats(pid: number | null, startTicks: string | null): Promise<{ cpuSeconds: number; rssBytes: number; startedAt: Date } | null> {
+export async function readInstanceStats(
+  pid: number | null,
+  startTicks: string | null,
+): Promise<{ cpuSeconds: number; rssBytes: number; startedAt: Date } | null> {
   if (pid === null) return null;
   const stat = await readProcStat(pid);
   if (!stat || stat.state === 'Z' || (startTicks !== null && stat.startTicks !== startTicks)) return null;

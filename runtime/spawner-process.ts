@@ -21,7 +21,12 @@ function launch(req: SpawnRequest): void {
     logFd = openSync(req.logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
     // O_RDWR so that opening does not block waiting for a reader.
     fifoFd = openSync(req.fifoPath, constants.O_RDWR);
-    const child = spawn(req.command, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', logFd, logFd, fifoFd] });
+    const child = spawn(req.command, req.args, {
+      cwd: req.cwd,
+      env: req.env,
+      detached: true,
+      stdio: ['ignore', logFd, logFd, fifoFd],
+    });
     if (child.pid === undefined) {
       child.once('error', (err) => send({ type: 'error', id: req.id, message: err.message }));
       return;
@@ -33,7 +38,9 @@ function launch(req: SpawnRequest): void {
       } catch (err) {
         // Unconfined, the bot would run past its limits: it does not run at all.
         child.kill('SIGKILL');
-        throw new Error(`could not move the bot into its cgroup (${req.cgroupProcs}): ${(err as Error).message}`, { cause: err });
+        throw new Error(`could not move the bot into its cgroup (${req.cgroupProcs}): ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
     const processStartTicks = startTicks(pid);

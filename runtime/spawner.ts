@@ -28,7 +28,10 @@ export function spawnerScriptPath(): string {
 export class Spawner {
   private child: ChildProcess | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (spawned: { pid: number; processStartTicks: string | null }) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (spawned: { pid: number; processStartTicks: string | null }) => void; reject: (err: Error) => void }
+  >();
   private readonly exitHandlers = new Map<number, (exit: ProcessExit) => void>();
   private readonly earlyExits = new Map<number, ProcessExit>();
   private closed = false;
@@ -75,7 +78,10 @@ export class Spawner {
   private ensure(): ChildProcess {
     if (this.child?.connected) return this.child;
     if (this.closed) throw new Error('the local runtime is closed');
-    const child = spawn(process.execPath, [this.script], { env: this.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, [this.script], {
+      env: this.env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.on('message', (reply: SpawnerReply) => this.receive(reply));
     child.once('exit', (code, signal) => this.lost(child, code, signal));
     child.unref();
@@ -105,12 +111,17 @@ export class Spawner {
 
   private lost(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child === child) this.child = undefined;
-    for (const waiter of this.pending.values()) waiter.reject(new Error(`the spawner process ended (${signal ?? code}) before answering`));
+    for (const waiter of this.pending.values())
+      waiter.reject(new Error(`the spawner process ended (${signal ?? code}) before answering`));
     this.pending.clear();
     const orphans = [...this.exitHandlers.keys()];
     this.exitHandlers.clear();
     this.earlyExits.clear();
-    if (!this.closed) this.logger.warn({ code, signal, watched: orphans.length }, 'spawner process ended; watching its bots through their exit FIFOs');
+    if (!this.closed)
+      this.logger.warn(
+        { code, signal, watched: orphans.length },
+        'spawner process ended; watching its bots through their exit FIFOs',
+      );
     if (orphans.length) this.onLost(orphans);
   }
 }

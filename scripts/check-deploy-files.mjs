@@ -29,7 +29,11 @@ function cannotRun(message) {
 
 const args = process.argv.slice(2);
 const rootFlag = args.indexOf('--root');
-const root = path.resolve(rootFlag >= 0 && args[rootFlag + 1] ? args[rootFlag + 1] : path.join(path.dirname(fileURLToPath(import.meta.url)), '..'));
+const root = path.resolve(
+  rootFlag >= 0 && args[rootFlag + 1]
+    ? args[rootFlag + 1]
+    : path.join(path.dirname(fileURLToPath(import.meta.url)), '..'),
+);
 const rel = (p) => path.relative(root, p) || '.';
 
 let YAML;
@@ -92,18 +96,25 @@ function parseYaml(file, text, all = false) {
   const file = path.join(root, 'Dockerfile');
   const text = readText(file);
   if (text !== null) {
-    const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((l) => l.trim());
+    const lines = text
+      .replace(/\\\r?\n/g, ' ')
+      .split(/\r?\n/)
+      .map((l) => l.trim());
     const lastFrom = lines.findLastIndex((l) => /^FROM\s/i.test(l));
     const stage = lines.slice(lastFrom + 1);
     for (const line of stage.filter((l) => /^ENV\s/i.test(l))) {
       const body = line.replace(/^ENV\s+/i, '');
-      const names = body.includes('=') ? [...body.matchAll(/(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=/g)].map((m) => m[1]) : [body.split(/\s+/)[0]];
+      const names = body.includes('=')
+        ? [...body.matchAll(/(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=/g)].map((m) => m[1])
+        : [body.split(/\s+/)[0]];
       checkNames('Dockerfile (ENV)', names);
     }
     const cmd = stage.filter((l) => /^CMD\s/i.test(l)).pop();
-    if (!cmd || !checkEntryPoints('Dockerfile (CMD)', [cmd]).includes('dist/bin/api.js')) problem('Dockerfile', 'the default CMD does not run dist/bin/api.js');
+    if (!cmd || !checkEntryPoints('Dockerfile (CMD)', [cmd]).includes('dist/bin/api.js'))
+      problem('Dockerfile', 'the default CMD does not run dist/bin/api.js');
     const user = stage.filter((l) => /^USER\s/i.test(l)).pop();
-    if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problem('Dockerfile', 'the runtime stage does not switch to a non-root USER');
+    if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user))
+      problem('Dockerfile', 'the runtime stage does not switch to a non-root USER');
     // `npm ci --ignore-scripts` stands in for package.json's allowScripts (npm 11 only):
     // the same only while allowScripts denies every install script in the lockfile.
     if (lines.some((l) => /\bnpm ci\b.*--ignore-scripts/.test(l))) {
@@ -112,7 +123,10 @@ function parseYaml(file, text, all = false) {
       for (const [where, entry] of Object.entries(lock.packages ?? {})) {
         const name = where.replace(/^.*node_modules\//, '');
         if (entry.hasInstallScript && where && pkg.allowScripts?.[name] !== false) {
-          problem('Dockerfile', `npm ci --ignore-scripts skips the install script of ${name}, which package.json's allowScripts does not deny`);
+          problem(
+            'Dockerfile',
+            `npm ci --ignore-scripts skips the install script of ${name}, which package.json's allowScripts does not deny`,
+          );
         }
       }
     }
@@ -128,7 +142,8 @@ function parseYaml(file, text, all = false) {
     const services = compose.services ?? {};
     const envOf = (svc) => {
       const env = svc.environment ?? {};
-      if (Array.isArray(env)) return Object.fromEntries(env.map((e) => String(e).split(/=(.*)/s)).map(([k, v]) => [k, v ?? null]));
+      if (Array.isArray(env))
+        return Object.fromEntries(env.map((e) => String(e).split(/=(.*)/s)).map(([k, v]) => [k, v ?? null]));
       return env;
     };
     const run = new Set();
@@ -147,10 +162,18 @@ function parseYaml(file, text, all = false) {
     for (const e of ENTRY_POINTS) if (!run.has(e)) problem('docker-compose.yml', `no service runs ${e}`);
     const [api, worker, migrate] = ['api', 'worker', 'migrate'].map((n) => (services[n] ? envOf(services[n]) : {}));
     if (!api.API_SECRET_KEY || api.API_SECRET_KEY !== worker.API_SECRET_KEY) {
-      problem('docker-compose.yml', 'api and worker must both set API_SECRET_KEY, to the same value (tokens are signed with it)');
+      problem(
+        'docker-compose.yml',
+        'api and worker must both set API_SECRET_KEY, to the same value (tokens are signed with it)',
+      );
     }
-    for (const [name, env] of [['api', api], ['worker', worker], ['migrate', migrate]]) {
-      if (env.DATABASE_URL !== migrate.DATABASE_URL || !env.DATABASE_URL) problem('docker-compose.yml', `services.${name} must set the same DATABASE_URL as migrate`);
+    for (const [name, env] of [
+      ['api', api],
+      ['worker', worker],
+      ['migrate', migrate],
+    ]) {
+      if (env.DATABASE_URL !== migrate.DATABASE_URL || !env.DATABASE_URL)
+        problem('docker-compose.yml', `services.${name} must set the same DATABASE_URL as migrate`);
     }
   }
 }
@@ -161,7 +184,11 @@ function parseYaml(file, text, all = false) {
   const kubectl = process.env.KUBECTL || 'kubectl';
   const r = spawnSync(kubectl, ['kustomize', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   let objects = null;
-  if (r.error) problem('k8s', `cannot run ${kubectl} kustomize (${r.error.code ?? r.error.message}); install kubectl or set KUBECTL`);
+  if (r.error)
+    problem(
+      'k8s',
+      `cannot run ${kubectl} kustomize (${r.error.code ?? r.error.message}); install kubectl or set KUBECTL`,
+    );
   else if (r.status !== 0) problem('k8s', `kubectl kustomize k8s failed: ${r.stderr.trim()}`);
   else objects = parseYaml(path.join(dir, '(kustomize output)'), r.stdout, true);
 
@@ -175,14 +202,19 @@ function parseYaml(file, text, all = false) {
 
   if (objects) {
     const id = (o) => `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
-    const configMaps = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => `${o.metadata.namespace}/${o.metadata.name}`));
+    const configMaps = new Set(
+      objects.filter((o) => o.kind === 'ConfigMap').map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+    );
     const secrets = new Set(
-      [...objects.filter((o) => o.kind === 'Secret'), ...templateSecrets].map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`),
+      [...objects.filter((o) => o.kind === 'Secret'), ...templateSecrets].map(
+        (o) => `${o.metadata?.namespace}/${o.metadata?.name}`,
+      ),
     );
     const run = new Set();
     const checkLabels = (where, labels = {}) => {
       for (const l of LABELS) if (!labels[l]) problem(where, `label ${l} is missing`);
-      if (labels['app.kubernetes.io/part-of'] && labels['app.kubernetes.io/part-of'] !== 'codex32') problem(where, 'app.kubernetes.io/part-of is not codex32');
+      if (labels['app.kubernetes.io/part-of'] && labels['app.kubernetes.io/part-of'] !== 'codex32')
+        problem(where, 'app.kubernetes.io/part-of is not codex32');
     };
 
     for (const o of objects) {
@@ -191,20 +223,30 @@ function parseYaml(file, text, all = false) {
       if (o.kind === 'ConfigMap') checkNames(where, [...Object.keys(o.data ?? {}), ...Object.keys(o.binaryData ?? {})]);
       if (o.kind === 'Secret') {
         checkNames(where, [...Object.keys(o.stringData ?? {}), ...Object.keys(o.data ?? {})]);
-        if (JSON.stringify(o).includes('CHANGE-ME')) problem(where, 'a placeholder (CHANGE-ME) Secret would be applied');
+        if (JSON.stringify(o).includes('CHANGE-ME'))
+          problem(where, 'a placeholder (CHANGE-ME) Secret would be applied');
       }
       if (!WORKLOAD_KINDS.has(o.kind)) continue;
-      const template = o.kind === 'Pod' ? o : o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template : o.spec?.template;
+      const template =
+        o.kind === 'Pod' ? o : o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template : o.spec?.template;
       if (o.kind !== 'Pod') checkLabels(`${where} pod template`, template?.metadata?.labels);
       const pod = template?.spec ?? {};
       const ns = o.metadata?.namespace;
       for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
         const cwhere = `${where} container ${c.name}`;
-        checkNames(cwhere, (c.env ?? []).map((e) => e.name));
+        checkNames(
+          cwhere,
+          (c.env ?? []).map((e) => e.name),
+        );
         for (const from of c.envFrom ?? []) {
           if (from.prefix) problem(cwhere, `envFrom with prefix ${from.prefix}: the names would not be the config's`);
-          if (from.configMapRef && !configMaps.has(`${ns}/${from.configMapRef.name}`)) problem(cwhere, `envFrom ConfigMap ${from.configMapRef.name} is not in the manifests`);
-          if (from.secretRef && !secrets.has(`${ns}/${from.secretRef.name}`)) problem(cwhere, `envFrom Secret ${from.secretRef.name} is neither in the manifests nor k8s/secret.example.yaml`);
+          if (from.configMapRef && !configMaps.has(`${ns}/${from.configMapRef.name}`))
+            problem(cwhere, `envFrom ConfigMap ${from.configMapRef.name} is not in the manifests`);
+          if (from.secretRef && !secrets.has(`${ns}/${from.secretRef.name}`))
+            problem(
+              cwhere,
+              `envFrom Secret ${from.secretRef.name} is neither in the manifests nor k8s/secret.example.yaml`,
+            );
         }
         for (const e of checkEntryPoints(cwhere, [...(c.command ?? []), ...(c.args ?? [])].map(String))) run.add(e);
       }
@@ -219,4 +261,6 @@ if (problems.length > 0) {
   for (const p of problems) console.error(`  - ${p}`);
   process.exit(1);
 }
-console.log('check-deploy-files: ok (Dockerfile, docker-compose.yml, k8s/: names from lib/config.ts, entry points in dist/bin, kustomize renders)');
+console.log(
+  'check-deploy-files: ok (Dockerfile, docker-compose.yml, k8s/: names from lib/config.ts, entry points in dist/bin, kustomize renders)',
+);

@@ -23,7 +23,12 @@ function sources(dir) {
 function resolve(from, specifier, known) {
   if (!specifier.startsWith('.')) return null;
   const base = path.resolve(path.dirname(from), specifier);
-  for (const candidate of [base.replace(/\.js$/, '.ts'), base.replace(/\.mjs$/, '.mts'), `${base}.ts`, path.join(base, 'index.ts')]) {
+  for (const candidate of [
+    base.replace(/\.js$/, '.ts'),
+    base.replace(/\.mjs$/, '.mts'),
+    `${base}.ts`,
+    path.join(base, 'index.ts'),
+  ]) {
     if (known.has(candidate)) return candidate;
   }
   return null;
@@ -94,8 +99,13 @@ function example(component) {
 
 const rel = (f) => path.relative(root, f);
 if (loops.length > 0) {
-  console.error(`${loops.length} import loop(s) among ${files.length} modules; break each (move what both sides need into a module of its own, lower down):`);
-  for (const component of loops) console.error(`  ${example(component).map(rel).join(' → ')}${component.length > 2 ? `  (${component.length} modules in this knot)` : ''}`);
+  console.error(
+    `${loops.length} import loop(s) among ${files.length} modules; break each (move what both sides need into a module of its own, lower down):`,
+  );
+  for (const component of loops)
+    console.error(
+      `  ${example(component).map(rel).join(' → ')}${component.length > 2 ? `  (${component.length} modules in this knot)` : ''}`,
+    );
   process.exit(1);
 }
 console.log(`no import loops among ${files.length} modules`);

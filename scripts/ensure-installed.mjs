@@ -12,7 +12,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
-    console.error(`\n${cmd} ${args.join(' ')} failed (exit ${r.status}); fix the error above and run the command again.`);
+    console.error(
+      `\n${cmd} ${args.join(' ')} failed (exit ${r.status}); fix the error above and run the command again.`,
+    );
     process.exit(r.status ?? 1);
   }
 };
@@ -40,11 +42,24 @@ if (!process.env.TEMPORAL_ADDRESS && !onPath && !existsSync(path.join(root, '.to
 const BOT_USER = 'codex32-bot';
 if (process.getuid?.() === 0 && spawnSync('getent', ['passwd', BOT_USER], { stdio: 'ignore' }).status !== 0) {
   console.log(`Creating the system user ${BOT_USER}, which local bots run as...`);
-  run('useradd', ['--system', '--user-group', '--create-home', '--home-dir', `/var/lib/${BOT_USER}`, '--shell', '/usr/sbin/nologin', '--comment', 'Codex-32 bots', BOT_USER]);
+  run('useradd', [
+    '--system',
+    '--user-group',
+    '--create-home',
+    '--home-dir',
+    `/var/lib/${BOT_USER}`,
+    '--shell',
+    '/usr/sbin/nologin',
+    '--comment',
+    'Codex-32 bots',
+    BOT_USER,
+  ]);
 }
 
 if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status !== 0) {
-  console.warn('python3 is not installed: Python bots (such as bots/analytics_bot.py) will fail to launch. Install python3 to run them.');
+  console.warn(
+    'python3 is not installed: Python bots (such as bots/analytics_bot.py) will fail to launch. Install python3 to run them.',
+  );
 }
 
 // Voice: Debian's pocketsphinx library and its en-us model (speech-to-text), and espeak-ng (the voice tests' speech).
@@ -60,10 +75,17 @@ if (voiceMissing.length > 0) {
   if (process.getuid?.() === 0 && hasAptGet) {
     console.log(`Installing the voice packages (${voiceMissing.join(', ')}) with apt-get...`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const ok = spawnSync('apt-get', ['update'], { stdio: 'inherit', env }).status === 0 && spawnSync('sh', ['-c', VOICE_INSTALL], { stdio: 'inherit', env }).status === 0;
-    if (!ok) console.warn(`Could not install the voice packages; voice commands will say they are not available. Install them by hand: ${VOICE_INSTALL}`);
+    const ok =
+      spawnSync('apt-get', ['update'], { stdio: 'inherit', env }).status === 0 &&
+      spawnSync('sh', ['-c', VOICE_INSTALL], { stdio: 'inherit', env }).status === 0;
+    if (!ok)
+      console.warn(
+        `Could not install the voice packages; voice commands will say they are not available. Install them by hand: ${VOICE_INSTALL}`,
+      );
   } else {
-    console.warn(`Voice packages are missing (${voiceMissing.join(', ')}): voice commands will say they are not available, and the voice tests are skipped. Install them with: sudo ${VOICE_INSTALL}`);
+    console.warn(
+      `Voice packages are missing (${voiceMissing.join(', ')}): voice commands will say they are not available, and the voice tests are skipped. Install them with: sudo ${VOICE_INSTALL}`,
+    );
   }
 }
 

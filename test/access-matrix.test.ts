@@ -58,7 +58,9 @@ describe('route × caller access matrix', () => {
   beforeAll(async () => {
     t = await startTestPlatform('postgres');
     for (const role of ['operator', 'viewer', 'user'] as const) {
-      expect((await t.request('POST', '/api/v1/users', { username: `matrix-${role}`, password: PASSWORD, role })).status).toBe(201);
+      expect(
+        (await t.request('POST', '/api/v1/users', { username: `matrix-${role}`, password: PASSWORD, role })).status,
+      ).toBe(201);
     }
     const login = async (username: string, password: string) => {
       const r = await t.request('POST', '/api/v1/auth/login', { username, password });
@@ -66,13 +68,16 @@ describe('route × caller access matrix', () => {
       return r.body as { access_token: string; refresh_token: string };
     };
     creds.set('admin', { Authorization: `Bearer ${(await login('admin', 'Sturdy-Test-Passw0rd')).access_token}` });
-    for (const role of ['operator', 'viewer', 'user'] as const) creds.set(role, { Authorization: `Bearer ${(await login(`matrix-${role}`, PASSWORD)).access_token}` });
+    for (const role of ['operator', 'viewer', 'user'] as const)
+      creds.set(role, { Authorization: `Bearer ${(await login(`matrix-${role}`, PASSWORD)).access_token}` });
     creds.set('API key', { 'X-API-Key': t.adminKey });
     const ci = await t.request('POST', '/api/v1/api-keys', { name: 'matrix-ci', permissions: ['deployments:create'] });
     creds.set('CI key', { 'X-API-Key': ci.body.key });
 
     shared.bot = 'matrix-shared';
-    expect((await t.request('POST', '/api/v1/bots', { id: shared.bot, name: 'shared', blueprint: 'sleeper.mjs' })).status).toBe(201);
+    expect(
+      (await t.request('POST', '/api/v1/bots', { id: shared.bot, name: 'shared', blueprint: 'sleeper.mjs' })).status,
+    ).toBe(201);
     const d = await t.request('POST', '/api/v1/deployments', { bot_id: shared.bot, ref: 'matrix' });
     expect(d.status).toBe(202);
     shared.deployment = d.body.id;
@@ -104,12 +109,16 @@ describe('route × caller access matrix', () => {
     expect((await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' })).status).toBe(201);
     if (start) {
       expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
-      await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}`)).body.status === 'running', `${id} running`);
+      await waitFor(
+        async () => (await t.request('GET', `/api/v1/bots/${id}`)).body.status === 'running',
+        `${id} running`,
+      );
     }
     return id;
   };
   const botExists = (id: string) => async () => expect((await t.request('GET', `/api/v1/bots/${id}`)).status).toBe(200);
-  const desired = (id: string, state: string) => async () => expect((await t.request('GET', `/api/v1/bots/${id}`)).body.desired_state).toBe(state);
+  const desired = (id: string, state: string) => async () =>
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).body.desired_state).toBe(state);
 
   const routes: Route[] = [
     { method: 'GET', path: '/health', need: 'public', ok: 200, call: () => ({ path: '/health' }) },
@@ -136,7 +145,13 @@ describe('route × caller access matrix', () => {
       },
     },
     { method: 'GET', path: '/api/v1/auth/me', need: 'signed-in', ok: 200, call: () => ({ path: '/api/v1/auth/me' }) },
-    { method: 'GET', path: '/api/v1/auth/permissions', need: 'signed-in', ok: 200, call: () => ({ path: '/api/v1/auth/permissions' }) },
+    {
+      method: 'GET',
+      path: '/api/v1/auth/permissions',
+      need: 'signed-in',
+      ok: 200,
+      call: () => ({ path: '/api/v1/auth/permissions' }),
+    },
     {
       method: 'POST',
       path: '/api/v1/auth/logout',
@@ -151,8 +166,12 @@ describe('route × caller access matrix', () => {
       path: '/api/v1/users',
       need: 'users:manage',
       ok: 201,
-      call: (who) => ({ path: '/api/v1/users', body: { username: `new-${slug(who)}`, password: PASSWORD, role: 'viewer' } }),
-      unchanged: async (who) => expect((await t.request('PATCH', `/api/v1/users/new-${slug(who)}`, { role: 'user' })).status).toBe(404),
+      call: (who) => ({
+        path: '/api/v1/users',
+        body: { username: `new-${slug(who)}`, password: PASSWORD, role: 'viewer' },
+      }),
+      unchanged: async (who) =>
+        expect((await t.request('PATCH', `/api/v1/users/new-${slug(who)}`, { role: 'user' })).status).toBe(404),
     },
     {
       method: 'PATCH',
@@ -182,8 +201,20 @@ describe('route × caller access matrix', () => {
         expect(users.map((u) => u.username)).toContain(`gone-${slug(who)}`);
       },
     },
-    { method: 'GET', path: '/api/v1/api-keys', need: 'api-keys:manage', ok: 200, call: () => ({ path: '/api/v1/api-keys' }) },
-    { method: 'POST', path: '/api/v1/api-keys', need: 'api-keys:manage', ok: 201, call: (who) => ({ path: '/api/v1/api-keys', body: { name: `k-${slug(who)}`, role: 'viewer' } }) },
+    {
+      method: 'GET',
+      path: '/api/v1/api-keys',
+      need: 'api-keys:manage',
+      ok: 200,
+      call: () => ({ path: '/api/v1/api-keys' }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/api-keys',
+      need: 'api-keys:manage',
+      ok: 201,
+      call: (who) => ({ path: '/api/v1/api-keys', body: { name: `k-${slug(who)}`, role: 'viewer' } }),
+    },
     {
       method: 'DELETE',
       path: '/api/v1/api-keys/{id}',
@@ -194,7 +225,10 @@ describe('route × caller access matrix', () => {
         return { path: `/api/v1/api-keys/${key.body.id}` };
       },
       unchanged: async (who) => {
-        const keys = (await t.request('GET', '/api/v1/api-keys')).body.api_keys as Array<{ name: string; revoked_at: string | null }>;
+        const keys = (await t.request('GET', '/api/v1/api-keys')).body.api_keys as Array<{
+          name: string;
+          revoked_at: string | null;
+        }>;
         expect(keys.find((k) => k.name === `revoke-${slug(who)}`)?.revoked_at).toBeNull();
       },
     },
@@ -204,18 +238,31 @@ describe('route × caller access matrix', () => {
       path: '/api/v1/bots',
       need: 'bots:create',
       ok: 201,
-      call: (who) => ({ path: '/api/v1/bots', body: { id: `create-${slug(who)}`, name: 'x', blueprint: 'sleeper.mjs' } }),
+      call: (who) => ({
+        path: '/api/v1/bots',
+        body: { id: `create-${slug(who)}`, name: 'x', blueprint: 'sleeper.mjs' },
+      }),
       unchanged: async (who) => expect((await t.request('GET', `/api/v1/bots/create-${slug(who)}`)).status).toBe(404),
     },
     { method: 'GET', path: '/api/v1/bots', need: 'bots:read', ok: 200, call: () => ({ path: '/api/v1/bots' }) },
-    { method: 'GET', path: '/api/v1/bots/{id}', need: 'bots:read', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}` }) },
+    {
+      method: 'GET',
+      path: '/api/v1/bots/{id}',
+      need: 'bots:read',
+      ok: 200,
+      call: () => ({ path: `/api/v1/bots/${shared.bot}` }),
+    },
     {
       method: 'PATCH',
       path: '/api/v1/bots/{id}',
       need: 'bots:update',
       ok: 200,
-      call: async (who) => ({ path: `/api/v1/bots/${await registerBot(`patch-${slug(who)}`)}`, body: { description: 'changed' } }),
-      unchanged: async (who) => expect((await t.request('GET', `/api/v1/bots/patch-${slug(who)}`)).body.description).toBe(''),
+      call: async (who) => ({
+        path: `/api/v1/bots/${await registerBot(`patch-${slug(who)}`)}`,
+        body: { description: 'changed' },
+      }),
+      unchanged: async (who) =>
+        expect((await t.request('GET', `/api/v1/bots/patch-${slug(who)}`)).body.description).toBe(''),
     },
     {
       method: 'DELETE',
@@ -247,42 +294,98 @@ describe('route × caller access matrix', () => {
       need: 'bots:operate',
       ok: 202,
       call: async (who) => ({ path: `/api/v1/bots/${await registerBot(`restart-${slug(who)}`, true)}/restart` }),
-      unchanged: async (who) => expect((await t.request('GET', `/api/v1/bots/restart-${slug(who)}`)).body.restart_count).toBe(0),
+      unchanged: async (who) =>
+        expect((await t.request('GET', `/api/v1/bots/restart-${slug(who)}`)).body.restart_count).toBe(0),
     },
-    { method: 'GET', path: '/api/v1/bots/{id}/history', need: 'bots:read', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/history` }) },
-    { method: 'GET', path: '/api/v1/bots/{id}/knowledge', need: 'bots:read', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/knowledge` }) },
-    { method: 'GET', path: '/api/v1/bots/{id}/logs', need: 'bots:logs', ok: 200, call: () => ({ path: `/api/v1/bots/${shared.bot}/logs` }) },
-    { method: 'GET', path: '/api/v1/guide/recommendations', need: 'bots:read', ok: 200, call: () => ({ path: '/api/v1/guide/recommendations' }) },
-    { method: 'GET', path: '/api/v1/incidents', need: 'incidents:read', ok: 200, call: () => ({ path: '/api/v1/incidents' }) },
-    { method: 'GET', path: '/api/v1/incidents/{id}', need: 'incidents:read', ok: 200, call: () => ({ path: `/api/v1/incidents/${shared.incident}` }) },
-    ...(['acknowledge', 'resolve'] as const).map(
-      (action): Route => {
-        const made = new Map<Who, string>();
-        return {
-          method: 'POST',
-          path: `/api/v1/incidents/{id}/${action}`,
-          need: 'incidents:manage',
-          ok: 200,
-          call: async (who) => {
-            made.set(who, await newIncident(`${action} ${who}`));
-            return { path: `/api/v1/incidents/${made.get(who)}/${action}` };
-          },
-          unchanged: async (who) => expect(await incidentState(made.get(who)!)).toBe('open'),
-        };
-      },
-    ),
+    {
+      method: 'GET',
+      path: '/api/v1/bots/{id}/history',
+      need: 'bots:read',
+      ok: 200,
+      call: () => ({ path: `/api/v1/bots/${shared.bot}/history` }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/bots/{id}/knowledge',
+      need: 'bots:read',
+      ok: 200,
+      call: () => ({ path: `/api/v1/bots/${shared.bot}/knowledge` }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/bots/{id}/logs',
+      need: 'bots:logs',
+      ok: 200,
+      call: () => ({ path: `/api/v1/bots/${shared.bot}/logs` }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/guide/recommendations',
+      need: 'bots:read',
+      ok: 200,
+      call: () => ({ path: '/api/v1/guide/recommendations' }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/incidents',
+      need: 'incidents:read',
+      ok: 200,
+      call: () => ({ path: '/api/v1/incidents' }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/incidents/{id}',
+      need: 'incidents:read',
+      ok: 200,
+      call: () => ({ path: `/api/v1/incidents/${shared.incident}` }),
+    },
+    ...(['acknowledge', 'resolve'] as const).map((action): Route => {
+      const made = new Map<Who, string>();
+      return {
+        method: 'POST',
+        path: `/api/v1/incidents/{id}/${action}`,
+        need: 'incidents:manage',
+        ok: 200,
+        call: async (who) => {
+          made.set(who, await newIncident(`${action} ${who}`));
+          return { path: `/api/v1/incidents/${made.get(who)}/${action}` };
+        },
+        unchanged: async (who) => expect(await incidentState(made.get(who)!)).toBe('open'),
+      };
+    }),
     {
       method: 'POST',
       path: '/api/v1/deployments',
       need: 'deployments:create',
       ok: 202,
-      call: async (who) => ({ path: '/api/v1/deployments', body: { bot_id: await registerBot(`deploy-${slug(who)}`), ref: who } }),
+      call: async (who) => ({
+        path: '/api/v1/deployments',
+        body: { bot_id: await registerBot(`deploy-${slug(who)}`), ref: who },
+      }),
       unchanged: (who) => desired(`deploy-${slug(who)}`, 'stopped')(),
     },
     { method: 'GET', path: '/api/v1/self', need: 'bot-self', ok: 200, call: () => ({ path: '/api/v1/self' }) },
-    { method: 'POST', path: '/api/v1/self/heartbeat', need: 'bot-self', ok: 200, call: () => ({ path: '/api/v1/self/heartbeat', body: {} }) },
-    { method: 'GET', path: '/api/v1/deployments', need: 'deployments:read', ok: 200, call: () => ({ path: '/api/v1/deployments' }) },
-    { method: 'GET', path: '/api/v1/deployments/{id}', need: 'deployments:read', ok: 200, call: () => ({ path: `/api/v1/deployments/${shared.deployment}` }) },
+    {
+      method: 'POST',
+      path: '/api/v1/self/heartbeat',
+      need: 'bot-self',
+      ok: 200,
+      call: () => ({ path: '/api/v1/self/heartbeat', body: {} }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/deployments',
+      need: 'deployments:read',
+      ok: 200,
+      call: () => ({ path: '/api/v1/deployments' }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/deployments/{id}',
+      need: 'deployments:read',
+      ok: 200,
+      call: () => ({ path: `/api/v1/deployments/${shared.deployment}` }),
+    },
   ];
 
   const expected = (route: Route, who: Who): number => {
@@ -296,10 +399,18 @@ describe('route × caller access matrix', () => {
   };
 
   it('covers every operation of the OpenAPI document, with the access each route declares', async () => {
-    const doc = (await t.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { 'x-codex32-access'?: string }>> };
-    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => [`${m.toUpperCase()} ${p}`, op['x-codex32-access']] as const));
+    const doc = (await t.request('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, { 'x-codex32-access'?: string }>>;
+    };
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.entries(ops).map(([m, op]) => [`${m.toUpperCase()} ${p}`, op['x-codex32-access']] as const),
+    );
     const apiRoutes = documented.filter(([key]) => key.includes(' /api/'));
-    expect(Object.fromEntries(apiRoutes)).toEqual(Object.fromEntries(routes.filter((r) => r.path.startsWith('/api/')).map((r) => [`${r.method} ${r.path}`, r.need])));
+    expect(Object.fromEntries(apiRoutes)).toEqual(
+      Object.fromEntries(
+        routes.filter((r) => r.path.startsWith('/api/')).map((r) => [`${r.method} ${r.path}`, r.need]),
+      ),
+    );
     for (const [key] of documented) expect(routes.map((r) => `${r.method} ${r.path}`)).toContain(key);
   });
 
@@ -310,9 +421,14 @@ describe('route × caller access matrix', () => {
     for (const who of PRINCIPALS) {
       const call = await route.call(who);
       const headers = call.headers ?? (who === 'anonymous' ? {} : creds.get(who)!);
-      const r = call.headers || who === 'anonymous' ? await t.anonymous(route.method, call.path, call.body, headers) : await t.request(route.method, call.path, call.body, headers);
+      const r =
+        call.headers || who === 'anonymous'
+          ? await t.anonymous(route.method, call.path, call.body, headers)
+          : await t.request(route.method, call.path, call.body, headers);
       statuses[who] = r.status;
-      expect(r.status, `${route.method} ${call.path} as ${who}: ${JSON.stringify(r.body).slice(0, 300)}`).toBe(expected(route, who));
+      expect(r.status, `${route.method} ${call.path} as ${who}: ${JSON.stringify(r.body).slice(0, 300)}`).toBe(
+        expected(route, who),
+      );
       if (r.status === 401) expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
       if (r.status === 401 || r.status === 403) {
         expect(r.headers.get('content-type')).toContain('application/problem+json');
@@ -328,11 +444,20 @@ describe('route × caller access matrix', () => {
       const s = expected(route, who);
       return s === 401 || s === 403 ? String(s) : s === route.ok ? '✓' : `${s}`;
     };
-    const needText = (n: Need) => (n === 'public' ? 'anyone' : n === 'signed-in' ? 'signed in' : n === 'bot-self' ? "the bot's own token" : `\`${n}\``);
+    const needText = (n: Need) =>
+      n === 'public'
+        ? 'anyone'
+        : n === 'signed-in'
+          ? 'signed in'
+          : n === 'bot-self'
+            ? "the bot's own token"
+            : `\`${n}\``;
     const table = [
       `| Route | Needs | ${PRINCIPALS.join(' | ')} |`,
       `|---|---|${PRINCIPALS.map(() => ':-:').join('|')}|`,
-      ...routes.map((r) => `| \`${r.method} ${r.path}\` | ${needText(r.need)} | ${PRINCIPALS.map((w) => cell(r, w)).join(' | ')} |`),
+      ...routes.map(
+        (r) => `| \`${r.method} ${r.path}\` | ${needText(r.need)} | ${PRINCIPALS.map((w) => cell(r, w)).join(' | ')} |`,
+      ),
     ].join('\n');
     expect(walked).toHaveLength(routes.length);
     const readmePath = path.join(projectRoot(), 'README.md');
@@ -341,7 +466,8 @@ describe('route × caller access matrix', () => {
     const end = '<!-- access-table:end -->';
     const block = `${start}\n${table}\n${end}`;
     const current = readme.slice(readme.indexOf(start), readme.indexOf(end) + end.length);
-    if (process.env.UPDATE_README === '1' && current !== block) writeFileSync(readmePath, readme.replace(current, block));
+    if (process.env.UPDATE_README === '1' && current !== block)
+      writeFileSync(readmePath, readme.replace(current, block));
     else expect(current, 'README access table is stale: run npm run docs:access').toBe(block);
   });
 });

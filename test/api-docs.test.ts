@@ -27,10 +27,21 @@ describe('health, OpenAPI and documentation pages', () => {
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toBe('3.1.0');
     const paths = Object.keys(doc.body.paths);
-    for (const p of ['/api/v1/bots', '/api/v1/bots/{id}', '/api/v1/bots/{id}/start', '/api/v1/bots/{id}/stop', '/api/v1/bots/{id}/restart', '/api/v1/incidents', '/health', '/health/ready']) {
+    for (const p of [
+      '/api/v1/bots',
+      '/api/v1/bots/{id}',
+      '/api/v1/bots/{id}/start',
+      '/api/v1/bots/{id}/stop',
+      '/api/v1/bots/{id}/restart',
+      '/api/v1/incidents',
+      '/health',
+      '/health/ready',
+    ]) {
       expect(paths).toContain(p);
     }
-    expect(Object.keys(doc.body.paths['/api/v1/bots/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'delete']));
+    expect(Object.keys(doc.body.paths['/api/v1/bots/{id}'])).toEqual(
+      expect.arrayContaining(['get', 'patch', 'delete']),
+    );
     const create = doc.body.components.schemas.CreateBot;
     expect(create.additionalProperties).toBe(false);
     expect(create.required).toEqual(expect.arrayContaining(['id', 'name']));
@@ -68,7 +79,9 @@ describe('health, OpenAPI and documentation pages', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
-    expect(text).toMatch(/codex32_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/bots\/:id",status="404"\} \d+/);
+    expect(text).toMatch(
+      /codex32_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/bots\/:id",status="404"\} \d+/,
+    );
     expect(text).not.toContain('no-such-bot');
     expect(text).toMatch(/codex32_bots\{status="running"\} \d+/);
     expect(text).toMatch(/codex32_auth_rejections_total\{status="401"\} [1-9]/);
@@ -94,19 +107,33 @@ describe('health, OpenAPI and documentation pages', () => {
 describe('guided responses', () => {
   let t: TestPlatform;
   beforeAll(async () => {
-    t = await startTestPlatform('pglite', { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd', CORS_ORIGINS: 'https://ops.example.com' });
+    t = await startTestPlatform('pglite', {
+      ADMIN_USERNAME: 'admin',
+      ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd',
+      CORS_ORIGINS: 'https://ops.example.com',
+    });
   });
 
   it('answers CORS only for allowed origins, and documents the security schemes', async () => {
     const preflight = (origin: string) =>
-      fetch(`${t.url}/api/v1/bots`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' } });
+      fetch(`${t.url}/api/v1/bots`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization,content-type',
+        },
+      });
     const allowed = await preflight('https://ops.example.com');
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://ops.example.com');
     expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
     const other = await preflight('https://evil.example.net');
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
     const doc = (await t.request('GET', '/openapi.json')).body;
-    expect(doc.components.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', name: 'X-API-Key' } });
+    expect(doc.components.securitySchemes).toMatchObject({
+      bearerAuth: { type: 'http', scheme: 'bearer' },
+      apiKey: { type: 'apiKey', name: 'X-API-Key' },
+    });
     expect(doc.paths['/api/v1/users'].get.security).toEqual([{ bearerAuth: [] }, { apiKey: [] }]);
     expect(doc.paths['/api/v1/users'].get.responses).toHaveProperty('403');
     // Every role's access, on every operation.
@@ -114,7 +141,9 @@ describe('guided responses', () => {
     expect(del['x-codex32-access']).toBe('bots:delete');
     expect(del['x-codex32-roles']).toEqual(['admin', 'operator']);
     expect(del.description).toMatch(/Access: permission `bots:delete`.*held by admin, operator/);
-    expect(Object.keys(del.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '409', '429', '503']));
+    expect(Object.keys(del.responses)).toEqual(
+      expect.arrayContaining(['200', '401', '403', '404', '409', '429', '503']),
+    );
     expect(del.responses['401'].content['application/problem+json'].schema.$ref).toBe('#/components/schemas/Problem');
     const login = doc.paths['/api/v1/auth/login'].post;
     expect(login.security).toBeUndefined();
@@ -131,7 +160,12 @@ describe('guided responses', () => {
 
   it('every answer carries a message and next steps for the state it describes; lists carry stats and help', async () => {
     const id = t.uniqueId('guide');
-    const created = await t.request('POST', '/api/v1/bots', { id, name: 'Guided', blueprint: 'sleeper.mjs', role: 'g' });
+    const created = await t.request('POST', '/api/v1/bots', {
+      id,
+      name: 'Guided',
+      blueprint: 'sleeper.mjs',
+      role: 'g',
+    });
     expect(created.body.message).toMatch(/registered/);
     expect(created.body.next_steps).toContain(`Start it: POST /api/v1/bots/${id}/start`);
     const read = await t.request('GET', `/api/v1/bots/${id}`);
@@ -146,7 +180,9 @@ describe('guided responses', () => {
   });
 
   it('leaves out steps the caller may not take', async () => {
-    const admin = { Authorization: `Bearer ${(await t.request('POST', '/api/v1/auth/login', { username: 'admin', password: 'Sturdy-Test-Passw0rd' })).body.access_token}` };
+    const admin = {
+      Authorization: `Bearer ${(await t.request('POST', '/api/v1/auth/login', { username: 'admin', password: 'Sturdy-Test-Passw0rd' })).body.access_token}`,
+    };
     await t.request('POST', '/api/v1/users', { username: 'vera', password: 'Viewer-pass-123', role: 'viewer' }, admin);
     const users = await t.request('GET', '/api/v1/users', undefined, admin);
     expect(users.body.stats).toEqual({ admin: 1, viewer: 1 });

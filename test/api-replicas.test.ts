@@ -53,26 +53,41 @@ describe('two API processes sharing PostgreSQL and Redis', () => {
       });
       const url = `http://127.0.0.1:${port}`;
       apis.push({ url, child });
-      await waitFor(async () => (await fetch(`${url}/health/ready`)).status === 200, `API process ${i} ready`, 60_000, 200);
+      await waitFor(
+        async () => (await fetch(`${url}/health/ready`)).status === 200,
+        `API process ${i} ready`,
+        60_000,
+        200,
+      );
     }
   });
 
   afterAll(async () => {
     for (const { child } of apis) child.kill('SIGTERM');
-    await Promise.all(apis.map(({ child }) => new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)))));
+    await Promise.all(
+      apis.map(({ child }) => new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)))),
+    );
     await clearRequestCounts();
     await dropDb?.();
     await fs.rm(root, { recursive: true, force: true });
   });
 
   const login = (i: number, username: string, password: string) =>
-    fetch(`${apis[i]!.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    fetch(`${apis[i]!.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
 
   it('one bootstrap administrator, tokens valid on both, and failed logins counted across both', async () => {
     const token = (await (await login(0, 'admin', 'Sturdy-Test-Passw0rd')).json()) as { access_token: string };
-    const me = await fetch(`${apis[1]!.url}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${token.access_token}` } });
+    const me = await fetch(`${apis[1]!.url}/api/v1/auth/me`, {
+      headers: { Authorization: `Bearer ${token.access_token}` },
+    });
     expect(me.status).toBe(200);
-    const users = (await (await fetch(`${apis[1]!.url}/api/v1/users`, { headers: { Authorization: `Bearer ${token.access_token}` } })).json()) as { total: number };
+    const users = (await (
+      await fetch(`${apis[1]!.url}/api/v1/users`, { headers: { Authorization: `Bearer ${token.access_token}` } })
+    ).json()) as { total: number };
     expect(users.total).toBe(1);
 
     const victim = `${prefix}-victim`;
@@ -93,10 +108,15 @@ describe('two API processes sharing PostgreSQL and Redis', () => {
   };
 
   it('a role change or a disabled account made on one process applies at the next request on the other', async () => {
-    const admin = ((await (await login(0, 'admin', 'Sturdy-Test-Passw0rd')).json()) as { access_token: string }).access_token;
+    const admin = ((await (await login(0, 'admin', 'Sturdy-Test-Passw0rd')).json()) as { access_token: string })
+      .access_token;
     const username = `${prefix}-op`;
-    expect((await call(0, 'POST', '/api/v1/users', admin, { username, password: 'Operator-Passw0rd-1', role: 'operator' })).status).toBe(201);
-    const op = ((await (await login(0, username, 'Operator-Passw0rd-1')).json()) as { access_token: string }).access_token;
+    expect(
+      (await call(0, 'POST', '/api/v1/users', admin, { username, password: 'Operator-Passw0rd-1', role: 'operator' }))
+        .status,
+    ).toBe(201);
+    const op = ((await (await login(0, username, 'Operator-Passw0rd-1')).json()) as { access_token: string })
+      .access_token;
     // Read twice on process 1, so that it has the user cached.
     for (let n = 0; n < 2; n++) expect((await call(1, 'GET', '/api/v1/incidents', op)).status).toBe(200);
 
@@ -111,10 +131,15 @@ describe('two API processes sharing PostgreSQL and Redis', () => {
   });
 
   it('RATE_LIMIT_REQUESTS per user holds across both processes, with RateLimit headers and 429 + Retry-After', async () => {
-    const admin = ((await (await login(1, 'admin', 'Sturdy-Test-Passw0rd')).json()) as { access_token: string }).access_token;
+    const admin = ((await (await login(1, 'admin', 'Sturdy-Test-Passw0rd')).json()) as { access_token: string })
+      .access_token;
     const username = `${prefix}-busy`;
-    expect((await call(1, 'POST', '/api/v1/users', admin, { username, password: 'Busy-Viewer-Passw0rd', role: 'viewer' })).status).toBe(201);
-    const token = ((await (await login(0, username, 'Busy-Viewer-Passw0rd')).json()) as { access_token: string }).access_token;
+    expect(
+      (await call(1, 'POST', '/api/v1/users', admin, { username, password: 'Busy-Viewer-Passw0rd', role: 'viewer' }))
+        .status,
+    ).toBe(201);
+    const token = ((await (await login(0, username, 'Busy-Viewer-Passw0rd')).json()) as { access_token: string })
+      .access_token;
     const remaining: number[] = [];
     for (let n = 0; n < REQUEST_LIMIT; n++) {
       const r = await call(n % 2, 'GET', '/api/v1/auth/me', token);

@@ -17,7 +17,8 @@ describe('authentication: login, rotation, logout, me', () => {
     await t?.close();
   });
 
-  const login = (username = ADMIN.username, password = ADMIN.password) => t.request('POST', '/api/v1/auth/login', { username, password });
+  const login = (username = ADMIN.username, password = ADMIN.password) =>
+    t.request('POST', '/api/v1/auth/login', { username, password });
   const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   it('logs the bootstrap admin in and tells who it is', async () => {
@@ -31,7 +32,9 @@ describe('authentication: login, rotation, logout, me', () => {
     expect(me.body.permissions).toContain('users:manage');
     const perms = await t.request('GET', '/api/v1/auth/permissions', undefined, bearer(r.body.access_token));
     expect(perms.status).toBe(200);
-    expect(perms.body.permissions.find((p: { name: string }) => p.name === 'bots:operate').allows).toMatch(/start, stop/);
+    expect(perms.body.permissions.find((p: { name: string }) => p.name === 'bots:operate').allows).toMatch(
+      /start, stop/,
+    );
   });
 
   it('refuses wrong credentials alike, with WWW-Authenticate', async () => {
@@ -77,13 +80,20 @@ describe('authentication: login, rotation, logout, me', () => {
   it('logout ends a session; logout everywhere voids every token', async () => {
     const a = (await login()).body;
     const b = (await login()).body;
-    const out = await t.request('POST', '/api/v1/auth/logout', { refresh_token: a.refresh_token }, bearer(a.access_token));
+    const out = await t.request(
+      'POST',
+      '/api/v1/auth/logout',
+      { refresh_token: a.refresh_token },
+      bearer(a.access_token),
+    );
     expect(out.status).toBe(200);
     expect((await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(a.refresh_token))).status).toBe(401);
     expect((await t.request('POST', '/api/v1/auth/refresh', undefined, bearer(b.refresh_token))).status).toBe(200);
 
     const c = (await login()).body;
-    expect((await t.request('POST', '/api/v1/auth/logout', { everywhere: true }, bearer(c.access_token))).status).toBe(200);
+    expect((await t.request('POST', '/api/v1/auth/logout', { everywhere: true }, bearer(c.access_token))).status).toBe(
+      200,
+    );
     const revoked = await t.request('GET', '/api/v1/auth/me', undefined, bearer(c.access_token));
     expect(revoked.status).toBe(401);
     expect(revoked.body.detail).toMatch(/revoked/);
@@ -100,11 +110,16 @@ describe('authentication: login, rotation, logout, me', () => {
   it('a disabled user is out at the next request', async () => {
     const { hashPassword } = await import('../api/auth/passwords.js');
     const db = t.platform.registry.db;
-    await db.insertInto('users').values({ username: 'temp-viewer', password_hash: await hashPassword('Temp-viewer-pass1'), role: 'viewer' }).execute();
+    await db
+      .insertInto('users')
+      .values({ username: 'temp-viewer', password_hash: await hashPassword('Temp-viewer-pass1'), role: 'viewer' })
+      .execute();
     const pair = (await login('temp-viewer', 'Temp-viewer-pass1')).body;
     expect((await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token))).body.role).toBe('viewer');
     await db.updateTable('users').set({ role: 'operator' }).where('username', '=', 'temp-viewer').execute();
-    expect((await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token))).body.role).toBe('operator');
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token))).body.role).toBe(
+      'operator',
+    );
     await db.updateTable('users').set({ disabled: true }).where('username', '=', 'temp-viewer').execute();
     const refused = await t.request('GET', '/api/v1/auth/me', undefined, bearer(pair.access_token));
     expect(refused.status).toBe(401);
@@ -133,11 +148,20 @@ describe('the first administrator', () => {
     const registry = await openRegistry(loadConfig({ DATABASE_URL: database.url, DATA_DIR: dir }));
     try {
       await migrate(registry.db, 'latest');
-      await expect(bootstrapAdmin(registry.db, { username: 'boss', password: 'weak', logger })).rejects.toThrow(/ADMIN_PASSWORD is too weak: the password must be at least 12/);
+      await expect(bootstrapAdmin(registry.db, { username: 'boss', password: 'weak', logger })).rejects.toThrow(
+        /ADMIN_PASSWORD is too weak: the password must be at least 12/,
+      );
       const printed: string[] = [];
-      expect(await bootstrapAdmin(registry.db, { logger, print: (l) => printed.push(l) })).toEqual({ created: true, username: 'admin' });
+      expect(await bootstrapAdmin(registry.db, { logger, print: (l) => printed.push(l) })).toEqual({
+        created: true,
+        username: 'admin',
+      });
       const password = /password: (\S+)/.exec(printed.join('\n'))![1]!;
-      const row = await registry.db.selectFrom('users').selectAll().where('username', '=', 'admin').executeTakeFirstOrThrow();
+      const row = await registry.db
+        .selectFrom('users')
+        .selectAll()
+        .where('username', '=', 'admin')
+        .executeTakeFirstOrThrow();
       expect(row.role).toBe('admin');
       expect(row.password_hash).not.toContain(password);
       expect(await verifyPassword(row.password_hash, password)).toBe(true);
@@ -166,14 +190,33 @@ describe('users, managed by administrators', () => {
 
   it('creates, lists, changes, disables and deletes users; only admins may', async () => {
     expect((await t.anonymous('GET', '/api/v1/users')).status).toBe(401);
-    const weak = await t.request('POST', '/api/v1/users', { username: 'bob', password: 'short', role: 'operator' }, as(adminToken));
+    const weak = await t.request(
+      'POST',
+      '/api/v1/users',
+      { username: 'bob', password: 'short', role: 'operator' },
+      as(adminToken),
+    );
     expect(weak.status).toBe(422);
     expect(weak.body.detail).toMatch(/too weak: the password must be at least 12/);
-    const created = await t.request('POST', '/api/v1/users', { username: 'bob', password: 'Operator-pass-42', role: 'operator' }, as(adminToken));
+    const created = await t.request(
+      'POST',
+      '/api/v1/users',
+      { username: 'bob', password: 'Operator-pass-42', role: 'operator' },
+      as(adminToken),
+    );
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ username: 'bob', role: 'operator', disabled: false });
     expect(created.body).not.toHaveProperty('password_hash');
-    expect((await t.request('POST', '/api/v1/users', { username: 'bob', password: 'Operator-pass-42', role: 'operator' }, as(adminToken))).status).toBe(409);
+    expect(
+      (
+        await t.request(
+          'POST',
+          '/api/v1/users',
+          { username: 'bob', password: 'Operator-pass-42', role: 'operator' },
+          as(adminToken),
+        )
+      ).status,
+    ).toBe(409);
 
     const bob = (await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'Operator-pass-42' })).body;
     const forbidden = await t.request('GET', '/api/v1/users', undefined, as(bob.access_token));
@@ -187,10 +230,16 @@ describe('users, managed by administrators', () => {
     expect(reset.status).toBe(200);
     expect((await t.request('GET', '/api/v1/auth/me', undefined, as(bob.access_token))).status).toBe(401);
     expect((await t.request('POST', '/api/v1/auth/refresh', undefined, as(bob.refresh_token))).status).toBe(401);
-    expect((await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'New-secret-pass-7' })).status).toBe(200);
+    expect(
+      (await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'New-secret-pass-7' })).status,
+    ).toBe(200);
 
-    expect((await t.request('PATCH', '/api/v1/users/bob', { disabled: true }, as(adminToken))).body.disabled).toBe(true);
-    expect((await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'New-secret-pass-7' })).status).toBe(401);
+    expect((await t.request('PATCH', '/api/v1/users/bob', { disabled: true }, as(adminToken))).body.disabled).toBe(
+      true,
+    );
+    expect(
+      (await t.request('POST', '/api/v1/auth/login', { username: 'bob', password: 'New-secret-pass-7' })).status,
+    ).toBe(401);
     expect((await t.request('PATCH', '/api/v1/users/bob', { colour: 'red' }, as(adminToken))).status).toBe(422);
     expect((await t.request('PATCH', '/api/v1/users/nobody', { disabled: true }, as(adminToken))).status).toBe(404);
     expect((await t.request('DELETE', '/api/v1/users/bob', undefined, as(adminToken))).status).toBe(200);
@@ -202,7 +251,9 @@ describe('users, managed by administrators', () => {
     expect(demote.status).toBe(409);
     expect(demote.body.detail).toMatch(/last enabled administrator/);
     expect((await t.request('DELETE', `/api/v1/users/${ADMIN.username}`, undefined, as(adminToken))).status).toBe(409);
-    expect((await t.request('PATCH', `/api/v1/users/${ADMIN.username}`, { disabled: true }, as(adminToken))).status).toBe(409);
+    expect(
+      (await t.request('PATCH', `/api/v1/users/${ADMIN.username}`, { disabled: true }, as(adminToken))).status,
+    ).toBe(409);
   });
 });
 
@@ -218,26 +269,52 @@ describe('API keys', () => {
 
   it('mints a scoped key shown once, authenticates with it, lists it without the key, and revokes it', async () => {
     expect((await t.anonymous('POST', '/api/v1/api-keys', { name: 'ci' })).status).toBe(401);
-    const both = await t.request('POST', '/api/v1/api-keys', { name: 'ci', role: 'viewer', permissions: ['bots:read'] }, adminKey);
+    const both = await t.request(
+      'POST',
+      '/api/v1/api-keys',
+      { name: 'ci', role: 'viewer', permissions: ['bots:read'] },
+      adminKey,
+    );
     expect(both.status).toBe(422);
     expect(both.body.detail).toMatch(/exactly one of "role".*"permissions"/);
-    expect((await t.request('POST', '/api/v1/api-keys', { name: 'ci', permissions: ['launch:missiles'] }, adminKey)).status).toBe(422);
+    expect(
+      (await t.request('POST', '/api/v1/api-keys', { name: 'ci', permissions: ['launch:missiles'] }, adminKey)).status,
+    ).toBe(422);
 
-    const minted = await t.request('POST', '/api/v1/api-keys', { name: 'ci-deploy', permissions: ['deployments:create'], expires_in_days: 30 }, adminKey);
+    const minted = await t.request(
+      'POST',
+      '/api/v1/api-keys',
+      { name: 'ci-deploy', permissions: ['deployments:create'], expires_in_days: 30 },
+      adminKey,
+    );
     expect(minted.status).toBe(201);
     expect(minted.body.key).toMatch(new RegExp(`^c32_${minted.body.prefix}_`));
-    expect(minted.body).toMatchObject({ name: 'ci-deploy', role: null, permissions: ['deployments:create'], revoked_at: null });
+    expect(minted.body).toMatchObject({
+      name: 'ci-deploy',
+      role: null,
+      permissions: ['deployments:create'],
+      revoked_at: null,
+    });
     const ciKey = { 'X-API-Key': minted.body.key as string };
 
     const me = await t.request('GET', '/api/v1/auth/me', undefined, ciKey);
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ type: 'api-key', name: 'ci-deploy', role: null, permissions: ['deployments:create'] });
+    expect(me.body).toMatchObject({
+      type: 'api-key',
+      name: 'ci-deploy',
+      role: null,
+      permissions: ['deployments:create'],
+    });
     expect((await t.request('GET', '/api/v1/api-keys', undefined, ciKey)).status).toBe(403);
 
     const list = await t.request('GET', '/api/v1/api-keys', undefined, adminKey);
     expect(list.status).toBe(200);
     expect(JSON.stringify(list.body)).not.toContain(minted.body.key);
-    const stored = await t.platform.registry.db.selectFrom('api_keys').select('key_hash').where('id', '=', minted.body.id).executeTakeFirstOrThrow();
+    const stored = await t.platform.registry.db
+      .selectFrom('api_keys')
+      .select('key_hash')
+      .where('id', '=', minted.body.id)
+      .executeTakeFirstOrThrow();
     expect(stored.key_hash).not.toContain(minted.body.key);
 
     const revoked = await t.request('DELETE', `/api/v1/api-keys/${minted.body.id}`, undefined, adminKey);
@@ -246,13 +323,21 @@ describe('API keys', () => {
     const after = await t.request('GET', '/api/v1/auth/me', undefined, ciKey);
     expect(after.status).toBe(401);
     expect(after.body.detail).toMatch(/unknown, revoked or expired/);
-    expect((await t.request('DELETE', '/api/v1/api-keys/00000000-0000-4000-8000-000000000000', undefined, adminKey)).status).toBe(404);
+    expect(
+      (await t.request('DELETE', '/api/v1/api-keys/00000000-0000-4000-8000-000000000000', undefined, adminKey)).status,
+    ).toBe(404);
   });
 
   it('an expired key stops working, and a role key carries its role', async () => {
     const roleKey = await t.request('POST', '/api/v1/api-keys', { name: 'ops', role: 'operator' }, adminKey);
-    expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': roleKey.body.key })).body.role).toBe('operator');
-    await t.platform.registry.db.updateTable('api_keys').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', roleKey.body.id).execute();
+    expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': roleKey.body.key })).body.role).toBe(
+      'operator',
+    );
+    await t.platform.registry.db
+      .updateTable('api_keys')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', roleKey.body.id)
+      .execute();
     expect((await t.request('GET', '/api/v1/auth/me', undefined, { 'X-API-Key': roleKey.body.key })).status).toBe(401);
   });
 });
@@ -275,17 +360,33 @@ describe('audit log', () => {
     const r = await t.request('GET', '/api/v1/audit?limit=50', undefined, admin);
     expect(r.status).toBe(200);
     const entries = r.body.entries as Array<Record<string, any>>;
-    expect(entries.find((e) => e.action === 'POST /api/v1/auth/login' && e.result === 'denied')).toMatchObject({ actor: ADMIN.username, status: 401, ip: '127.0.0.1' });
-    expect(entries.find((e) => e.action === 'POST /api/v1/users')).toMatchObject({ actor: ADMIN.username, actor_type: 'user', result: 'ok', status: 201 });
-    expect(entries.find((e) => e.action === 'POST /api/v1/bots/:id/start')).toMatchObject({ target: 'ghost-bot', result: 'refused', status: 404 });
+    expect(entries.find((e) => e.action === 'POST /api/v1/auth/login' && e.result === 'denied')).toMatchObject({
+      actor: ADMIN.username,
+      status: 401,
+      ip: '127.0.0.1',
+    });
+    expect(entries.find((e) => e.action === 'POST /api/v1/users')).toMatchObject({
+      actor: ADMIN.username,
+      actor_type: 'user',
+      result: 'ok',
+      status: 201,
+    });
+    expect(entries.find((e) => e.action === 'POST /api/v1/bots/:id/start')).toMatchObject({
+      target: 'ghost-bot',
+      result: 'refused',
+      status: 404,
+    });
     expect(entries.every((e) => typeof e.request_id === 'string')).toBe(true);
     expect(JSON.stringify(entries)).not.toContain('wrong-wrong-wrong');
     expect(JSON.stringify(entries)).not.toContain('Viewer-pass-123');
 
     const filtered = await t.request('GET', `/api/v1/audit?result=denied&actor=${ADMIN.username}`, undefined, admin);
     expect(filtered.body.entries.every((e: { result: string }) => e.result === 'denied')).toBe(true);
-    const carol = (await t.request('POST', '/api/v1/auth/login', { username: 'carol', password: 'Viewer-pass-123' })).body;
-    expect((await t.request('GET', '/api/v1/audit', undefined, { Authorization: `Bearer ${carol.access_token}` })).status).toBe(403);
+    const carol = (await t.request('POST', '/api/v1/auth/login', { username: 'carol', password: 'Viewer-pass-123' }))
+      .body;
+    expect(
+      (await t.request('GET', '/api/v1/audit', undefined, { Authorization: `Bearer ${carol.access_token}` })).status,
+    ).toBe(403);
     expect((await t.anonymous('GET', '/api/v1/audit')).status).toBe(401);
   });
 });

@@ -45,7 +45,9 @@ describe('per-bot cgroups', () => {
   it('finds the cgroup v2 mount in mountinfo', () => {
     expect(cgroup2MountPoint('35 25 0:30 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n')).toBe('/sys/fs/cgroup');
     expect(cgroup2MountPoint('40 25 0:35 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n')).toBeNull();
-    expect(cgroup2MountPoint('35 25 0:30 / /mnt/my\\040cgroups rw shared:1 - cgroup2 none rw\n')).toBe('/mnt/my cgroups');
+    expect(cgroup2MountPoint('35 25 0:30 / /mnt/my\\040cgroups rw shared:1 - cgroup2 none rw\n')).toBe(
+      '/mnt/my cgroups',
+    );
   });
 
   it('sets up where memory and cpu are offered, and says why not elsewhere', async () => {
@@ -53,7 +55,10 @@ describe('per-bot cgroups', () => {
     roots.push(bare.root);
     const refused = await BotCgroups.detect({ mountinfo: bare.mountinfo });
     expect(refused.cgroups).toBeNull();
-    expect(refused.support).toEqual({ applies: false, reason: expect.stringMatching(/offers no memory or cpu controller \(offered: hugetlb/) });
+    expect(refused.support).toEqual({
+      applies: false,
+      reason: expect.stringMatching(/offers no memory or cpu controller \(offered: hugetlb/),
+    });
 
     const full = await fakeHierarchy('cpuset cpu io memory pids');
     roots.push(full.root);
@@ -61,7 +66,9 @@ describe('per-bot cgroups', () => {
     expect(support).toEqual({ applies: true, dir: path.join(full.root, 'cgroup', 'codex32-bots') });
     expect(cgroups).not.toBeNull();
     expect(readFileSync(path.join(full.root, 'cgroup', 'cgroup.subtree_control'), 'utf8')).toBe('+memory +cpu');
-    expect(readFileSync(path.join(full.root, 'cgroup', 'codex32-bots', 'cgroup.subtree_control'), 'utf8')).toBe('+memory +cpu');
+    expect(readFileSync(path.join(full.root, 'cgroup', 'codex32-bots', 'cgroup.subtree_control'), 'utf8')).toBe(
+      '+memory +cpu',
+    );
 
     // This machine's own verdict, whichever it is, comes with a reason when it does not apply.
     const here = await BotCgroups.detect();
@@ -95,9 +102,17 @@ describe('per-bot cgroups', () => {
       await rt?.close();
     });
 
-    it("puts each instance in a cgroup of its own with its limits, and kills the group when it ends", async () => {
+    it('puts each instance in a cgroup of its own with its limits, and kills the group when it ends', async () => {
       const instanceId = randomUUID();
-      const inst = await rt.launch({ botId: 'cg-bot', instanceId, blueprint: 'sleeper.mjs', image: null, args: [], env: {}, resources: { memory_limit_mb: 64, cpu_limit: 0.5 } });
+      const inst = await rt.launch({
+        botId: 'cg-bot',
+        instanceId,
+        blueprint: 'sleeper.mjs',
+        image: null,
+        args: [],
+        env: {},
+        resources: { memory_limit_mb: 64, cpu_limit: 0.5 },
+      });
       const dir = path.join(group, instanceId);
       expect(readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')).toBe(String(inst.pid));
       expect(readFileSync(path.join(dir, 'memory.max'), 'utf8')).toBe(String(64 * 1024 * 1024));
@@ -107,7 +122,15 @@ describe('per-bot cgroups', () => {
       expect(readFileSync(path.join(dir, 'cgroup.kill'), 'utf8')).toBe('1');
 
       const unlimited = randomUUID();
-      const other = await rt.launch({ botId: 'cg-free', instanceId: unlimited, blueprint: 'sleeper.mjs', image: null, args: [], env: {}, resources: {} });
+      const other = await rt.launch({
+        botId: 'cg-free',
+        instanceId: unlimited,
+        blueprint: 'sleeper.mjs',
+        image: null,
+        args: [],
+        env: {},
+        resources: {},
+      });
       expect(readFileSync(path.join(group, unlimited, 'memory.max'), 'utf8')).toBe('max');
       expect(readFileSync(path.join(group, unlimited, 'cpu.max'), 'utf8')).toBe('max 100000');
       await rt.stop(other, 2_000);
@@ -115,12 +138,27 @@ describe('per-bot cgroups', () => {
 
     it('an instance the kernel killed for memory ends as oom_killed', async () => {
       const instanceId = randomUUID();
-      const inst = await rt.launch({ botId: 'cg-oom', instanceId, blueprint: 'sleeper.mjs', image: null, args: [], env: {}, resources: { memory_limit_mb: 32 } });
+      const inst = await rt.launch({
+        botId: 'cg-oom',
+        instanceId,
+        blueprint: 'sleeper.mjs',
+        image: null,
+        args: [],
+        env: {},
+        resources: { memory_limit_mb: 32 },
+      });
       const ended = new Promise((resolve) => rt.onEvent((e) => e.instanceId === instanceId && resolve(e)));
       // What the kernel writes when its OOM killer ends a process of the group.
-      await fs.writeFile(path.join(group, instanceId, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n');
+      await fs.writeFile(
+        path.join(group, instanceId, 'memory.events'),
+        'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n',
+      );
       process.kill(inst.pid!, 'SIGKILL');
-      expect(await ended).toMatchObject({ kind: 'oom_killed', signal: 'SIGKILL', reason: expect.stringMatching(/over its memory limit/) });
+      expect(await ended).toMatchObject({
+        kind: 'oom_killed',
+        signal: 'SIGKILL',
+        reason: expect.stringMatching(/over its memory limit/),
+      });
     });
   });
 });

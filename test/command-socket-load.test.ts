@@ -44,7 +44,14 @@ class Subscriber {
   ) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const frame = JSON.parse((data as Buffer).toString('utf8')) as { type: string; text?: string; bot_id?: string; seq?: number; kind?: string; status?: string };
+      const frame = JSON.parse((data as Buffer).toString('utf8')) as {
+        type: string;
+        text?: string;
+        bot_id?: string;
+        seq?: number;
+        kind?: string;
+        status?: string;
+      };
       if (frame.type === 'reply') this.replies++;
       else if (frame.type === 'error') this.errors.push(frame.text ?? '');
       else if (frame.type === 'event') this.event(frame as Required<typeof frame>);
@@ -65,7 +72,17 @@ class Subscriber {
   private event(e: { bot_id: string; seq: number; kind: string; status: string }): void {
     let s = this.seen.get(e.bot_id);
     if (!s) {
-      s = { first: e.seq, last: e.seq - 1, count: 0, gaps: [], digest: createHash('sha256'), statusDigest: createHash('sha256'), statuses: 0, incidents: 0, lastStatus: null };
+      s = {
+        first: e.seq,
+        last: e.seq - 1,
+        count: 0,
+        gaps: [],
+        digest: createHash('sha256'),
+        statusDigest: createHash('sha256'),
+        statuses: 0,
+        incidents: 0,
+        lastStatus: null,
+      };
       this.seen.set(e.bot_id, s);
     }
     if (e.seq !== s.last + 1 && s.gaps.length < 5) s.gaps.push(`${s.last} → ${e.seq}`);
@@ -89,10 +106,18 @@ describe('the command socket under load: 200 clients while bots change state', (
 
   beforeAll(async () => {
     // Through Redis, as API replicas deliver events in production.
-    t = await startTestPlatform('postgres', { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', LOG_LEVEL: 'error' });
+    t = await startTestPlatform('postgres', {
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      LOG_LEVEL: 'error',
+    });
     for (let i = 0; i < BOTS; i++) {
       const id = t.uniqueId('load');
-      await t.request('POST', '/api/v1/bots', { id, name: `Load ${i}`, blueprint: 'sleeper.mjs', heal_policy: { max_restarts: 1000, window_seconds: 60, backoff_initial_seconds: 0.2, backoff_max_seconds: 0.2 } });
+      await t.request('POST', '/api/v1/bots', {
+        id,
+        name: `Load ${i}`,
+        blueprint: 'sleeper.mjs',
+        heal_policy: { max_restarts: 1000, window_seconds: 60, backoff_initial_seconds: 0.2, backoff_max_seconds: 0.2 },
+      });
       bots.push(id);
     }
   });
@@ -107,12 +132,20 @@ describe('the command socket under load: 200 clients while bots change state', (
       const username = `load-${role}`;
       const password = 'Many clients, one fleet 42!';
       await t.request('POST', '/api/v1/users', { username, password, role });
-      tokens.push((await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token as string);
+      tokens.push(
+        (await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token as string,
+      );
     }
     const roles = ['viewer', 'operator', 'user', 'admin'] as const;
     const socketUrl = (k: number) => `${t.url.replace('http', 'ws')}/ws/command/load-${roles[k % 4]}`;
     for (let i = 0; i < CLIENTS; i += 20) {
-      clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => Subscriber.open(socketUrl(i + j), tokens[(i + j) % 4]!, roles[(i + j) % 4] !== 'user')))));
+      clients.push(
+        ...(await Promise.all(
+          Array.from({ length: 20 }, (_, j) =>
+            Subscriber.open(socketUrl(i + j), tokens[(i + j) % 4]!, roles[(i + j) % 4] !== 'user'),
+          ),
+        )),
+      );
     }
     for (const c of clients) c.ws.send(JSON.stringify({ type: 'subscribe', bots }));
     await waitFor(async () => clients.every((c) => c.replies >= 1), 'every subscription answered', 30_000);
@@ -135,9 +168,19 @@ describe('the command socket under load: 200 clients while bots change state', (
           expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBeLessThan(300);
           const running = await waitForBot(t, id, 'running', (b) => b.status === 'running' && b.pid);
           process.kill(running.pid, 'SIGKILL');
-          const healed = await waitForBot(t, id, 'healed', (b) => b.status === 'running' && b.pid && b.pid !== running.pid);
+          const healed = await waitForBot(
+            t,
+            id,
+            'healed',
+            (b) => b.status === 'running' && b.pid && b.pid !== running.pid,
+          );
           expect((await t.request('POST', `/api/v1/bots/${id}/restart`)).status).toBeLessThan(300);
-          await waitForBot(t, id, 'running after the restart', (b) => b.status === 'running' && b.pid && b.pid !== healed.pid);
+          await waitForBot(
+            t,
+            id,
+            'running after the restart',
+            (b) => b.status === 'running' && b.pid && b.pid !== healed.pid,
+          );
           expect((await t.request('POST', `/api/v1/bots/${id}/stop`)).status).toBeLessThan(300);
           await waitForBot(t, id, 'stopped', (b) => b.status === 'stopped');
           rounds++;
@@ -151,7 +194,11 @@ describe('the command socket under load: 200 clients while bots change state', (
     for (const id of bots) {
       const latest = (await t.botState(id)).eventSeq;
       // The last event of a round is a status change (stopped), which every client receives.
-      await waitFor(async () => clients.every((c) => (c.seen.get(id)?.last ?? 0) >= latest), `every client at ${id}'s event ${latest}`, 10_000);
+      await waitFor(
+        async () => clients.every((c) => (c.seen.get(id)?.last ?? 0) >= latest),
+        `every client at ${id}'s event ${latest}`,
+        10_000,
+      );
       const reference = clients[0]!.seen.get(id)!;
       const digest = reference.digest.copy().digest('hex');
       const statusDigest = reference.statusDigest.copy().digest('hex');

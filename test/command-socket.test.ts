@@ -9,7 +9,8 @@ const SECRET = `chat-test-secret-${'x'.repeat(40)}`;
 describe('the command socket: chat commands over WebSocket', () => {
   let t: TestPlatform;
   const tokens: Record<string, string> = {};
-  const url = (user: string, token?: string) => `${t.url.replace('http', 'ws')}/ws/command/${user}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const url = (user: string, token?: string) =>
+    `${t.url.replace('http', 'ws')}/ws/command/${user}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
   const as = (role: string) => Client.open(url(`chat-${role}`, tokens[role]));
 
   beforeAll(async () => {
@@ -21,7 +22,12 @@ describe('the command socket: chat commands over WebSocket', () => {
       expect((await t.request('POST', '/api/v1/users', { username, password, role })).status).toBe(201);
       tokens[role] = (await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token;
     }
-    for (const [id, name] of [['analytics-bot-v1', 'Analytics bot'], ['echo-one', 'Echo'], ['weather-v1', 'Weather reporter'], ['weather-v2', 'Weather reporter, new']]) {
+    for (const [id, name] of [
+      ['analytics-bot-v1', 'Analytics bot'],
+      ['echo-one', 'Echo'],
+      ['weather-v1', 'Weather reporter'],
+      ['weather-v2', 'Weather reporter, new'],
+    ]) {
       await t.request('POST', '/api/v1/bots', { id, name, blueprint: 'sleeper.mjs' });
     }
   });
@@ -98,7 +104,10 @@ describe('the command socket: chat commands over WebSocket', () => {
     const refused = await viewer.ask('stop the analytics bot');
     expect(refused.data).toMatchObject({ refused: true, needs: 'bots:operate' });
     expect(refused.text).toMatch(/You may not stop bots: that needs the bots:operate permission.*Nothing was done/);
-    expect((await t.request('GET', '/api/v1/bots/analytics-bot-v1')).body).toMatchObject({ status: 'running', desired_state: 'running' });
+    expect((await t.request('GET', '/api/v1/bots/analytics-bot-v1')).body).toMatchObject({
+      status: 'running',
+      desired_state: 'running',
+    });
     expect((await viewer.ask('help')).data.commands).toEqual(['status', 'list', 'doing', 'logs', 'incidents']);
     expect((await viewer.ask('logs of analytics')).type).toBe('reply');
     viewer.close();
@@ -109,7 +118,17 @@ describe('the command socket: chat commands over WebSocket', () => {
     expect((await user.ask('delete analytics')).data).toMatchObject({ refused: true, needs: 'bots:delete' });
     user.close();
     const op = await as('operator');
-    expect((await op.ask('help')).data.commands).toEqual(['start', 'stop', 'restart', 'delete', 'status', 'list', 'doing', 'logs', 'incidents']);
+    expect((await op.ask('help')).data.commands).toEqual([
+      'start',
+      'stop',
+      'restart',
+      'delete',
+      'status',
+      'list',
+      'doing',
+      'logs',
+      'incidents',
+    ]);
     op.close();
   });
 
@@ -128,18 +147,17 @@ describe('the command socket: chat commands over WebSocket', () => {
     await waitFor(async () => watcher.frames.filter((f) => f.type === 'event').length >= 6, 'six events', 15_000);
     const events = watcher.frames.slice(from).filter((f) => f.type === 'event');
     expect(events.every((e) => e.bot_id === 'weather-v1')).toBe(true);
-    expect(events.map((e) => (e.kind === 'status' ? e.status : `incident:${(e.incident as { kind: string }).kind}`))).toEqual([
-      'deploying',
-      'running',
-      'incident:process_exited',
-      'healing',
-      'deploying',
-      'running',
-    ]);
+    expect(
+      events.map((e) => (e.kind === 'status' ? e.status : `incident:${(e.incident as { kind: string }).kind}`)),
+    ).toEqual(['deploying', 'running', 'incident:process_exited', 'healing', 'deploying', 'running']);
     const seqs = events.map((e) => e.seq as number);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     // "*" sees every bot, this one's stop included.
-    await waitFor(async () => other.frames.some((f) => f.type === 'event' && f.bot_id === 'analytics-bot-v1' && f.status === 'stopped'), 'the stop, for "*"');
+    await waitFor(
+      async () =>
+        other.frames.some((f) => f.type === 'event' && f.bot_id === 'analytics-bot-v1' && f.status === 'stopped'),
+      'the stop, for "*"',
+    );
     await t.request('POST', '/api/v1/bots/weather-v1/stop');
     watcher.close();
     other.close();
@@ -156,7 +174,9 @@ describe('the command socket: chat commands over WebSocket', () => {
     const from = c.frames.length;
     c.ws.send(Buffer.alloc(3200));
     expect((await c.next(from, ['error'])).text).toMatch(/Binary frames are audio/);
-    expect((await c.ask({ type: 'audio_start', sample_rate: 16000 })).text).toMatch(/Voice input is switched off on this platform \(ENABLE_VOICE_INPUT=false\)/);
+    expect((await c.ask({ type: 'audio_start', sample_rate: 16000 })).text).toMatch(
+      /Voice input is switched off on this platform \(ENABLE_VOICE_INPUT=false\)/,
+    );
     expect((await c.ask({ type: 'ping' }, ['pong'])).type).toBe('pong');
 
     // A flood: the first excess is told, a sustained one is closed (1008).
@@ -182,15 +202,24 @@ describe('the command socket: chat commands over WebSocket', () => {
     // Tokens that end in 3 s, signed as the platform signs them.
     // The subject is the user's immutable id, not the name.
     const { ver, sub } = decodeJwt(tokens.operator!) as { ver: number; sub: string };
-    const shortLived = new TokenService({ secret: SECRET, algorithm: 'HS256', accessTtlSeconds: 3, refreshTtlSeconds: 60 });
+    const shortLived = new TokenService({
+      secret: SECRET,
+      algorithm: 'HS256',
+      accessTtlSeconds: 3,
+      refreshTtlSeconds: 60,
+    });
     const short = async () => (await shortLived.issue('access', sub, ver)).token;
 
     const c = await Client.open(url('chat-operator', await short()));
     const warning = await c.next(0, ['token_expiring'], 5_000);
     expect(warning.text).toMatch(/expires at .*"type":"token"/);
     expect(Date.parse(warning.expires_at as string) - Date.now()).toBeLessThan(4_000);
-    expect((await c.ask({ type: 'token', token: 'not-a-token' })).text).toMatch(/That token was not taken: it is not an access token/);
-    expect((await c.ask({ type: 'token', token: tokens.viewer })).text).toMatch(/belongs to chat-viewer, not chat-operator/);
+    expect((await c.ask({ type: 'token', token: 'not-a-token' })).text).toMatch(
+      /That token was not taken: it is not an access token/,
+    );
+    expect((await c.ask({ type: 'token', token: tokens.viewer })).text).toMatch(
+      /belongs to chat-viewer, not chat-operator/,
+    );
     expect((await c.ask({ type: 'token' })).text).toMatch(/"token" needs "token"/);
     const renewed = await c.ask({ type: 'token', token: tokens.operator });
     expect(renewed).toMatchObject({ type: 'reply', data: { token_renewed: true } });
@@ -215,7 +244,9 @@ describe('the command socket switched off', () => {
       const password = 'Another long passphrase 77!';
       await t.request('POST', '/api/v1/users', { username, password, role: 'operator' });
       const token = (await t.anonymous('POST', '/api/v1/auth/login', { username, password })).body.access_token;
-      expect(await refusal(Client.open(`${t.url.replace('http', 'ws')}/ws/command/${username}?token=${token}`))).toBe(404);
+      expect(await refusal(Client.open(`${t.url.replace('http', 'ws')}/ws/command/${username}?token=${token}`))).toBe(
+        404,
+      );
     } finally {
       await t.close();
     }

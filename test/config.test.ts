@@ -120,7 +120,14 @@ describe('loadConfig values', () => {
   });
 
   it('accepts 1/0, yes/no and on/off for booleans', () => {
-    for (const [value, expected] of [['1', true], ['0', false], ['yes', true], ['no', false], ['on', true], ['off', false]] as const) {
+    for (const [value, expected] of [
+      ['1', true],
+      ['0', false],
+      ['yes', true],
+      ['no', false],
+      ['on', true],
+      ['off', false],
+    ] as const) {
       expect(loadConfig({ ENABLE_VOICE_INPUT: value }, cwd).ENABLE_VOICE_INPUT).toBe(expected);
     }
   });
@@ -132,7 +139,16 @@ describe('loadConfig values', () => {
   });
 
   it('gives bots only the base environment, never the platform secrets', () => {
-    const c = loadConfig({ PATH: '/usr/bin:/bin', HOME: '/root', DATABASE_URL: 'postgres://u:pw@db/x', ADMIN_PASSWORD: 'pw', API_SECRET_KEY: 'k' }, cwd);
+    const c = loadConfig(
+      {
+        PATH: '/usr/bin:/bin',
+        HOME: '/root',
+        DATABASE_URL: 'postgres://u:pw@db/x',
+        ADMIN_PASSWORD: 'pw',
+        API_SECRET_KEY: 'k',
+      },
+      cwd,
+    );
     expect(c.botBaseEnv).toEqual({ PATH: '/usr/bin:/bin', HOME: '/root' });
   });
 });
@@ -163,8 +179,18 @@ describe('loadConfig rejects bad values', () => {
   });
 
   it('reports every bad variable at once', () => {
-    const err = configErrorFor({ API_PORT: 'abc', BOT_RUNTIME: 'docker', ENABLE_VOICE_INPUT: 'maybe', DATABASE_URL: 'mysql://x' });
-    expect(err.problems.map((p) => p.split('=')[0]).sort()).toEqual(['API_PORT', 'BOT_RUNTIME', 'DATABASE_URL', 'ENABLE_VOICE_INPUT']);
+    const err = configErrorFor({
+      API_PORT: 'abc',
+      BOT_RUNTIME: 'docker',
+      ENABLE_VOICE_INPUT: 'maybe',
+      DATABASE_URL: 'mysql://x',
+    });
+    expect(err.problems.map((p) => p.split('=')[0]).sort()).toEqual([
+      'API_PORT',
+      'BOT_RUNTIME',
+      'DATABASE_URL',
+      'ENABLE_VOICE_INPUT',
+    ]);
   });
 
   it('shows ordinary values, so the operator sees what was wrong', () => {

@@ -16,7 +16,9 @@ describe('continue-as-new bounds a bot workflow history and carries its state', 
 
   it('a bot restarted many times keeps its state across runs', async () => {
     const id = t.uniqueId('can');
-    expect((await t.request('POST', '/api/v1/bots', { id, name: 'CAN', blueprint: 'sleeper.mjs', role: 'history' })).status).toBe(201);
+    expect(
+      (await t.request('POST', '/api/v1/bots', { id, name: 'CAN', blueprint: 'sleeper.mjs', role: 'history' })).status,
+    ).toBe(201);
     // Same workflow, with a small history budget so that the test sees several runs.
     const first = await t.platform.client.workflow.start<typeof botLifecycle>('botLifecycle', {
       workflowId: botWorkflowId(id),
@@ -37,7 +39,9 @@ describe('continue-as-new bounds a bot workflow history and carries its state', 
     }
     const current = await t.platform.client.workflow.getHandle(botWorkflowId(id)).describe();
     expect(current.runId).not.toBe(first.firstExecutionRunId);
-    const previous = await t.platform.client.workflow.getHandle(botWorkflowId(id), first.firstExecutionRunId).describe();
+    const previous = await t.platform.client.workflow
+      .getHandle(botWorkflowId(id), first.firstExecutionRunId)
+      .describe();
     expect(previous.status.name).toBe('CONTINUED_AS_NEW');
     expect(current.historyLength).toBeLessThan(80);
 

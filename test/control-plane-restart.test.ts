@@ -50,7 +50,9 @@ describe('control plane killed with SIGKILL while bots run', () => {
   afterAll(async () => {
     if (control?.pid && isAlive(control.pid)) {
       control.kill('SIGTERM');
-      await waitFor(async () => !isAlive(control!.pid!), 'control plane stopped', 30_000).catch(() => control?.kill('SIGKILL'));
+      await waitFor(async () => !isAlive(control!.pid!), 'control plane stopped', 30_000).catch(() =>
+        control?.kill('SIGKILL'),
+      );
     }
     await killDevServer();
     for (const pid of botPids) {
@@ -65,7 +67,10 @@ describe('control plane killed with SIGKILL while bots run', () => {
   });
 
   async function startControlPlane() {
-    control = spawn(process.execPath, [path.join(projectRoot(), 'dist', 'bin', 'start.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    control = spawn(process.execPath, [path.join(projectRoot(), 'dist', 'bin', 'start.js')], {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     await waitFor(async () => (await fetch(`${api}/health/ready`)).status === 200, 'control plane ready', 90_000, 200);
   }
 
@@ -82,7 +87,10 @@ describe('control plane killed with SIGKILL while bots run', () => {
   }
 
   const call = async (method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { 'X-API-Key': env.ADMIN_API_KEY!, ...(body ? { 'content-type': 'application/json' } : {}) };
+    const headers: Record<string, string> = {
+      'X-API-Key': env.ADMIN_API_KEY!,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    };
     const res = await fetch(api + p, { method, headers, body: body ? JSON.stringify(body) : undefined });
     return { status: res.status, body: (await res.json()) as any };
   };
@@ -93,7 +101,17 @@ describe('control plane killed with SIGKILL while bots run', () => {
     const ids = ['cp-node', 'cp-python', 'cp-shell', 'cp-dies-while-down'];
     const blueprints = ['sleeper.mjs', 'sleeper.py', 'nested/inner.sh', 'sleeper.mjs'];
     for (const [i, id] of ids.entries()) {
-      expect((await call('POST', '/api/v1/bots', { id, name: id, blueprint: blueprints[i], role: 'survivor', heal_policy: { backoff_initial_seconds: 0.2 } })).status).toBe(201);
+      expect(
+        (
+          await call('POST', '/api/v1/bots', {
+            id,
+            name: id,
+            blueprint: blueprints[i],
+            role: 'survivor',
+            heal_policy: { backoff_initial_seconds: 0.2 },
+          })
+        ).status,
+      ).toBe(201);
       expect((await call('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
     }
     const before = new Map<string, any>();
@@ -106,7 +124,10 @@ describe('control plane killed with SIGKILL while bots run', () => {
       botPids.add(bot.pid);
     }
 
-    const historyOf = async (id: string) => ((await call('GET', `/api/v1/bots/${id}/history?window=5m`)).body.samples as Array<{ at: string }>).map((p) => p.at);
+    const historyOf = async (id: string) =>
+      ((await call('GET', `/api/v1/bots/${id}/history?window=5m`)).body.samples as Array<{ at: string }>).map(
+        (p) => p.at,
+      );
     const sampledBefore = await waitFor(async () => {
       const at = await historyOf('cp-node');
       return at.length >= 3 ? at : undefined;
@@ -142,10 +163,14 @@ describe('control plane killed with SIGKILL while bots run', () => {
     expect(list.body.total).toBe(ids.length);
 
     // The bot that died meanwhile is healed, with an incident that says when it died.
-    const healed = await waitFor(async () => {
-      const b = await getBot('cp-dies-while-down');
-      return b.status === 'running' && b.pid !== before.get('cp-dies-while-down').pid ? b : undefined;
-    }, 'bot that died while down restarted', 20_000);
+    const healed = await waitFor(
+      async () => {
+        const b = await getBot('cp-dies-while-down');
+        return b.status === 'running' && b.pid !== before.get('cp-dies-while-down').pid ? b : undefined;
+      },
+      'bot that died while down restarted',
+      20_000,
+    );
     botPids.add(healed.pid);
     expect(healed.restart_count).toBe(1);
     const incidents = (await call('GET', '/api/v1/incidents?bot_id=cp-dies-while-down')).body.incidents;
@@ -154,10 +179,14 @@ describe('control plane killed with SIGKILL while bots run', () => {
     // Re-adopted bots are still watched: a kill is seen as an event and healed.
     const adopted = before.get('cp-node');
     process.kill(adopted.pid, 'SIGKILL');
-    const replaced = await waitFor(async () => {
-      const b = await getBot('cp-node');
-      return b.status === 'running' && b.pid !== adopted.pid ? b : undefined;
-    }, 're-adopted bot healed after a kill', 20_000);
+    const replaced = await waitFor(
+      async () => {
+        const b = await getBot('cp-node');
+        return b.status === 'running' && b.pid !== adopted.pid ? b : undefined;
+      },
+      're-adopted bot healed after a kill',
+      20_000,
+    );
     botPids.add(replaced.pid);
     expect(replaced.restart_count).toBe(1);
     const nodeIncidents = (await call('GET', '/api/v1/incidents?bot_id=cp-node')).body.incidents;

@@ -7,7 +7,10 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
   let ci: Record<string, string>;
   beforeAll(async () => {
     t = await startTestPlatform('postgres');
-    const minted = await t.request('POST', '/api/v1/api-keys', { name: 'ci-deploy', permissions: ['deployments:create'] });
+    const minted = await t.request('POST', '/api/v1/api-keys', {
+      name: 'ci-deploy',
+      permissions: ['deployments:create'],
+    });
     expect(minted.status).toBe(201);
     ci = { 'X-API-Key': minted.body.key };
   });
@@ -18,23 +21,46 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
   const bot = async (id: string) => (await t.request('GET', `/api/v1/bots/${id}`)).body;
   const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
   const register = async (id: string) => {
-    expect((await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', args: ['--build', '1'] })).status).toBe(201);
+    expect(
+      (await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', args: ['--build', '1'] }))
+        .status,
+    ).toBe(201);
   };
 
   it('starts a stopped bot on the deployed spec, and restarts a running one; a deploy-only key can do nothing else', async () => {
     const id = t.uniqueId('deploy');
     await register(id);
 
-    const first = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'build-2', args: ['--build', '2'] }, ci);
+    const first = await t.request(
+      'POST',
+      '/api/v1/deployments',
+      { bot_id: id, ref: 'build-2', args: ['--build', '2'] },
+      ci,
+    );
     expect(first.status).toBe(202);
-    expect(first.body).toMatchObject({ bot_id: id, ref: 'build-2', action: 'start', result: 'accepted', reason: null, requested_by: 'api-key:ci-deploy' });
+    expect(first.body).toMatchObject({
+      bot_id: id,
+      ref: 'build-2',
+      action: 'start',
+      result: 'accepted',
+      reason: null,
+      requested_by: 'api-key:ci-deploy',
+    });
     expect(first.body.changes).toEqual(['args']);
     expect(JSON.stringify(first.body)).not.toContain('secret-2');
     expect(first.body.next_steps[0]).toContain(`GET /api/v1/bots/${id}`);
-    const running = await waitFor(async () => ((await bot(id)).status === 'running' ? bot(id) : undefined), 'running on build 2');
+    const running = await waitFor(
+      async () => ((await bot(id)).status === 'running' ? bot(id) : undefined),
+      'running on build 2',
+    );
     expect(cmdline(running.pid).slice(-2)).toEqual(['--build', '2']);
 
-    const second = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'build-3', args: ['--build', '3'] }, ci);
+    const second = await t.request(
+      'POST',
+      '/api/v1/deployments',
+      { bot_id: id, ref: 'build-3', args: ['--build', '3'] },
+      ci,
+    );
     expect(second.status).toBe(202);
     expect(second.body).toMatchObject({ action: 'restart', result: 'accepted' });
     const restarted = await waitFor(async () => {
@@ -53,7 +79,10 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     expect(list.status).toBe(200);
     expect(list.body.deployments.map((d: { ref: string }) => d.ref)).toEqual(['build-3', 'build-2']);
     expect(list.body).toMatchObject({ total: 2, stats: { accepted: 2 } });
-    const audit = await t.request('GET', `/api/v1/audit?action=${encodeURIComponent('POST /api/v1/deployments')}&target=${id}`);
+    const audit = await t.request(
+      'GET',
+      `/api/v1/audit?action=${encodeURIComponent('POST /api/v1/deployments')}&target=${id}`,
+    );
     expect(audit.body.entries.map((e: { actor: string; result: string }) => [e.actor, e.result])).toEqual([
       ['ci-deploy', 'ok'],
       ['ci-deploy', 'ok'],
@@ -82,8 +111,16 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     expect((await t.request('GET', `/api/v1/deployments?bot_id=${id}`)).body.total).toBe(0);
 
     // With bots:update beside deployments:create, the same deployment goes through.
-    const wider = await t.request('POST', '/api/v1/api-keys', { name: 'ci-deploy-env', permissions: ['deployments:create', 'bots:update'] });
-    const r = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'with-env', env: { TOKEN: 'secret-y' }, resources: { memory_limit_mb: 128 } }, { 'X-API-Key': wider.body.key });
+    const wider = await t.request('POST', '/api/v1/api-keys', {
+      name: 'ci-deploy-env',
+      permissions: ['deployments:create', 'bots:update'],
+    });
+    const r = await t.request(
+      'POST',
+      '/api/v1/deployments',
+      { bot_id: id, ref: 'with-env', env: { TOKEN: 'secret-y' }, resources: { memory_limit_mb: 128 } },
+      { 'X-API-Key': wider.body.key },
+    );
     expect(r.status).toBe(202);
     expect(r.body.changes).toEqual(['env', 'resources']);
     expect(JSON.stringify(r.body)).not.toContain('secret-y');
@@ -98,7 +135,11 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     const cases: Array<[unknown, number, RegExp]> = [
       [{ bot_id: 'no-such-bot', args: [] }, 404, /Register it first with POST \/api\/v1\/bots/],
       [{ bot_id: id, blueprint: '../outside.sh' }, 422, /Nothing was changed/],
-      [{ bot_id: id, blueprint: 'sleeper.mjs', image: 'ghcr.io/acme/bot:1' }, 422, /at most one of "blueprint" or "image"/],
+      [
+        { bot_id: id, blueprint: 'sleeper.mjs', image: 'ghcr.io/acme/bot:1' },
+        422,
+        /at most one of "blueprint" or "image"/,
+      ],
       [{ bot_id: id, name: 'renamed' }, 422, /name/],
       [{ bot_id: id, image: 'ghcr.io/acme/bot:2' }, 409, /BOT_RUNTIME=kubernetes/],
       [{ bot_id: id, ref: 'x'.repeat(201) }, 422, /ref/],
@@ -120,16 +161,26 @@ describe('deployments: CI hands over a new build, the workflow starts or restart
     await register(id);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
     // Running in the registry (the launch writes it) and in the workflow (which learns it when the launch returns).
-    await waitFor(async () => (await bot(id)).status === 'running' && (await t.botState(id)).status === 'running', 'running');
+    await waitFor(
+      async () => (await bot(id)).status === 'running' && (await t.botState(id)).status === 'running',
+      'running',
+    );
     // The registry lags the workflow (as in a race with another command): the deployment asks to start a running bot.
     await t.platform.registry.db.updateTable('bots').set({ desired_state: 'stopped' }).where('id', '=', id).execute();
 
-    const r = await t.request('POST', '/api/v1/deployments', { bot_id: id, ref: 'build-9', args: ['--build', '9'] }, ci);
+    const r = await t.request(
+      'POST',
+      '/api/v1/deployments',
+      { bot_id: id, ref: 'build-9', args: ['--build', '9'] },
+      ci,
+    );
     expect(r.status).toBe(409);
     expect(r.body.detail).toMatch(/already running.*Nothing was deployed; the spec is unchanged\./s);
     expect((await bot(id)).args).toEqual(['--build', '1']);
     const list = await t.request('GET', `/api/v1/deployments?bot_id=${id}`);
-    expect(list.body.deployments).toEqual([expect.objectContaining({ ref: 'build-9', result: 'rejected', reason: expect.stringMatching(/already running/) })]);
+    expect(list.body.deployments).toEqual([
+      expect.objectContaining({ ref: 'build-9', result: 'rejected', reason: expect.stringMatching(/already running/) }),
+    ]);
     await t.request('POST', `/api/v1/bots/${id}/stop`);
   });
 });

@@ -37,7 +37,11 @@ describe('grants never exceed the grantor', () => {
     for (const role of ROLES) {
       const username = `grantor-${role}`;
       expect((await t.request('POST', '/api/v1/users', { username, password: PASSWORD, role })).status).toBe(201);
-      callers.push({ label: `user with role ${role}`, permissions: ROLE_PERMISSIONS[role], headers: await login(username) });
+      callers.push({
+        label: `user with role ${role}`,
+        permissions: ROLE_PERMISSIONS[role],
+        headers: await login(username),
+      });
     }
     // Narrow keys: one manage permission alone, and with a little more beside it.
     const narrow: Permission[][] = [
@@ -50,11 +54,19 @@ describe('grants never exceed the grantor', () => {
     for (const permissions of narrow) {
       const key = await t.request('POST', '/api/v1/api-keys', { name: `narrow ${callers.length}`, permissions });
       expect(key.status).toBe(201);
-      callers.push({ label: `key with ${permissions.join(', ')}`, permissions, headers: { 'X-API-Key': key.body.key } });
+      callers.push({
+        label: `key with ${permissions.join(', ')}`,
+        permissions,
+        headers: { 'X-API-Key': key.body.key },
+      });
     }
     for (const role of ROLES) {
       const key = await t.request('POST', '/api/v1/api-keys', { name: `role key ${role}`, role });
-      callers.push({ label: `key with role ${role}`, permissions: ROLE_PERMISSIONS[role], headers: { 'X-API-Key': key.body.key } });
+      callers.push({
+        label: `key with role ${role}`,
+        permissions: ROLE_PERMISSIONS[role],
+        headers: { 'X-API-Key': key.body.key },
+      });
     }
   });
   afterAll(async () => {
@@ -64,9 +76,12 @@ describe('grants never exceed the grantor', () => {
   const within = (caller: Caller, wanted: readonly Permission[]) => wanted.every((p) => caller.permissions.includes(p));
   const holds = (caller: Caller, p: Permission) => caller.permissions.includes(p);
 
-  const keyNames = async () => ((await t.request('GET', '/api/v1/api-keys')).body.api_keys as Array<{ name: string }>).map((k) => k.name);
+  const keyNames = async () =>
+    ((await t.request('GET', '/api/v1/api-keys')).body.api_keys as Array<{ name: string }>).map((k) => k.name);
   const userRole = async (username: string) =>
-    ((await t.request('GET', '/api/v1/users')).body.users as Array<{ username: string; role: string }>).find((u) => u.username === username)?.role ?? null;
+    ((await t.request('GET', '/api/v1/users')).body.users as Array<{ username: string; role: string }>).find(
+      (u) => u.username === username,
+    )?.role ?? null;
 
   it('mints a key only with a role or permissions the caller holds', async () => {
     const grants: Array<{ body: Record<string, unknown>; wanted: readonly Permission[] }> = [
@@ -83,13 +98,16 @@ describe('grants never exceed the grantor', () => {
         expect(r.status, `${caller.label} mints ${JSON.stringify(grant.body)}`).toBe(expected);
         if (expected === 403 && holds(caller, 'api-keys:manage')) {
           expect(r.body.detail).toMatch(/which your .* does not hold/);
-          for (const missing of grant.wanted.filter((p) => !caller.permissions.includes(p))) expect(r.body.detail).toContain(`"${missing}"`);
+          for (const missing of grant.wanted.filter((p) => !caller.permissions.includes(p)))
+            expect(r.body.detail).toContain(`"${missing}"`);
         }
         if (expected === 201) {
           // The key really holds what was granted, and no more.
           const me = await t.anonymous('GET', '/api/v1/auth/permissions', undefined, { 'X-API-Key': r.body.key });
           expect(me.status).toBe(200);
-          expect((me.body.permissions as Array<{ name: string }>).map((p) => p.name).sort()).toEqual([...grant.wanted].sort());
+          expect((me.body.permissions as Array<{ name: string }>).map((p) => p.name).sort()).toEqual(
+            [...grant.wanted].sort(),
+          );
         } else {
           expect(await keyNames()).not.toContain(name);
         }
@@ -117,7 +135,9 @@ describe('grants never exceed the grantor', () => {
       for (const from of ROLES) {
         for (const to of ROLES) {
           const username = fresh(`${from}-to-${to}`);
-          expect((await t.request('POST', '/api/v1/users', { username, password: PASSWORD, role: from })).status).toBe(201);
+          expect((await t.request('POST', '/api/v1/users', { username, password: PASSWORD, role: from })).status).toBe(
+            201,
+          );
           const r = await t.request('PATCH', `/api/v1/users/${username}`, { role: to }, caller.headers);
           const allowed = within(caller, ROLE_PERMISSIONS[from]) && within(caller, ROLE_PERMISSIONS[to]);
           expect(r.status, `${caller.label} makes a ${from} a ${to}`).toBe(allowed ? 200 : 403);
@@ -125,9 +145,16 @@ describe('grants never exceed the grantor', () => {
         }
         // A password reset of a wider account would be a takeover; disabling or deleting it, a lockout.
         const target = fresh(`target-${from}`);
-        expect((await t.request('POST', '/api/v1/users', { username: target, password: PASSWORD, role: from })).status).toBe(201);
+        expect(
+          (await t.request('POST', '/api/v1/users', { username: target, password: PASSWORD, role: from })).status,
+        ).toBe(201);
         const reach = within(caller, ROLE_PERMISSIONS[from]);
-        const reset = await t.request('PATCH', `/api/v1/users/${target}`, { password: 'Taken-0ver-Passw0rd!' }, caller.headers);
+        const reset = await t.request(
+          'PATCH',
+          `/api/v1/users/${target}`,
+          { password: 'Taken-0ver-Passw0rd!' },
+          caller.headers,
+        );
         expect(reset.status, `${caller.label} resets the password of a ${from}`).toBe(reach ? 200 : 403);
         const oldPassword = await t.anonymous('POST', '/api/v1/auth/login', { username: target, password: PASSWORD });
         expect(oldPassword.status).toBe(reach ? 401 : 200);
@@ -150,4 +177,3 @@ describe('grants never exceed the grantor', () => {
     expect(audit.body.entries[0]).toMatchObject({ action: 'POST /api/v1/api-keys', result: 'denied', status: 403 });
   });
 });
-

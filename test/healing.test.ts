@@ -15,7 +15,13 @@ describe('backoff: exponential, capped, with jitter', () => {
         fc.integer({ min: 0, max: 40 }),
         fc.double({ min: 0, max: 0.999999, noNaN: true }),
         (initial, factor, extra, jitter, n, r) => {
-          const policy = { ...DEFAULT_HEAL_POLICY, backoff_initial_seconds: initial, backoff_factor: factor, backoff_max_seconds: initial + extra, backoff_jitter: jitter };
+          const policy = {
+            ...DEFAULT_HEAL_POLICY,
+            backoff_initial_seconds: initial,
+            backoff_factor: factor,
+            backoff_max_seconds: initial + extra,
+            backoff_jitter: jitter,
+          };
           const base = Math.min(initial * factor ** n, initial + extra);
           const d = backoffSeconds(policy, n, () => r);
           expect(d).toBeLessThanOrEqual(initial + extra + 0.005);
@@ -42,8 +48,10 @@ describe('self-healing with the heal policy', () => {
   });
 
   const getBot = async (id: string) => (await t.request('GET', `/api/v1/bots/${id}`)).body;
-  const incidents = async (id: string) => (await t.request('GET', `/api/v1/incidents?bot_id=${id}`)).body.incidents as Array<Record<string, any>>;
-  const instances = (id: string) => t.platform.registry.db.selectFrom('instances').selectAll().where('bot_id', '=', id).orderBy('started_at').execute();
+  const incidents = async (id: string) =>
+    (await t.request('GET', `/api/v1/incidents?bot_id=${id}`)).body.incidents as Array<Record<string, any>>;
+  const instances = (id: string) =>
+    t.platform.registry.db.selectFrom('instances').selectAll().where('bot_id', '=', id).orderBy('started_at').execute();
 
   it('restarts a bot killed with SIGKILL after its backoff, with an incident and restart_count + 1', async () => {
     const id = t.uniqueId('heal');
@@ -52,7 +60,15 @@ describe('self-healing with the heal policy', () => {
       name: 'Heal me',
       blueprint: 'sleeper.mjs',
       role: 'worker',
-      heal_policy: { max_restarts: 3, window_seconds: 60, backoff_initial_seconds: 1, backoff_max_seconds: 5, backoff_factor: 2, reset_after_seconds: 30, backoff_jitter: 0 },
+      heal_policy: {
+        max_restarts: 3,
+        window_seconds: 60,
+        backoff_initial_seconds: 1,
+        backoff_max_seconds: 5,
+        backoff_factor: 2,
+        reset_after_seconds: 30,
+        backoff_jitter: 0,
+      },
     });
     expect(created.status).toBe(201);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
@@ -63,16 +79,26 @@ describe('self-healing with the heal policy', () => {
 
     const killedAt = Date.now();
     process.kill(first.pid, 'SIGKILL');
-    const healing = await waitFor(async () => {
-      const b = await getBot(id);
-      return b.status === 'healing' ? b : undefined;
-    }, 'healing', 5_000, 10);
+    const healing = await waitFor(
+      async () => {
+        const b = await getBot(id);
+        return b.status === 'healing' ? b : undefined;
+      },
+      'healing',
+      5_000,
+      10,
+    );
     expect(healing.status_reason).toMatch(/SIGKILL.*restarting in 1s/);
 
-    const second = await waitFor(async () => {
-      const b = await getBot(id);
-      return b.status === 'running' && b.pid !== first.pid ? b : undefined;
-    }, 'running again', 10_000, 20);
+    const second = await waitFor(
+      async () => {
+        const b = await getBot(id);
+        return b.status === 'running' && b.pid !== first.pid ? b : undefined;
+      },
+      'running again',
+      10_000,
+      20,
+    );
     const instancesNow = await instances(id);
     const relaunchedAt = instancesNow.at(-1)!.started_at.getTime();
     expect(relaunchedAt - killedAt).toBeGreaterThanOrEqual(950);
@@ -81,7 +107,12 @@ describe('self-healing with the heal policy', () => {
 
     const found = await incidents(id);
     expect(found).toHaveLength(1);
-    expect(found[0]).toMatchObject({ bot_id: id, kind: 'process_exited', severity: 'warning', instance_id: first.instance_id });
+    expect(found[0]).toMatchObject({
+      bot_id: id,
+      kind: 'process_exited',
+      severity: 'warning',
+      instance_id: first.instance_id,
+    });
     expect(found[0]!.evidence).toMatchObject({ signal: 'SIGKILL', exit_code: null, pid: first.pid });
     expect(found[0]!.outcome).toMatch(/restart 1 of at most 3/);
     const ended = instancesNow.find((i) => i.id === first.instance_id)!;
@@ -90,11 +121,20 @@ describe('self-healing with the heal policy', () => {
 
     // The backoff grows for consecutive failures: the second heal waits 2 s.
     process.kill(second.pid, 'SIGKILL');
-    await waitFor(async () => (await getBot(id)).status_reason?.includes('restarting in 2s'), 'second backoff of 2 s', 5_000, 10);
-    await waitFor(async () => {
-      const b = await getBot(id);
-      return b.status === 'running' && b.restart_count === 2 ? b : undefined;
-    }, 'healed twice', 10_000);
+    await waitFor(
+      async () => (await getBot(id)).status_reason?.includes('restarting in 2s'),
+      'second backoff of 2 s',
+      5_000,
+      10,
+    );
+    await waitFor(
+      async () => {
+        const b = await getBot(id);
+        return b.status === 'running' && b.restart_count === 2 ? b : undefined;
+      },
+      'healed twice',
+      10_000,
+    );
   });
 
   it('gives up on a bot that exits at once after exactly max_restarts restarts, keeps it down, and an operator start resumes it', async () => {
@@ -107,15 +147,26 @@ describe('self-healing with the heal policy', () => {
           name: 'Crash loop',
           blueprint: 'crash.sh',
           role: 'worker',
-          heal_policy: { max_restarts: maxRestarts, window_seconds: 60, backoff_initial_seconds: 0.1, backoff_max_seconds: 0.4, backoff_factor: 2, reset_after_seconds: 30 },
+          heal_policy: {
+            max_restarts: maxRestarts,
+            window_seconds: 60,
+            backoff_initial_seconds: 0.1,
+            backoff_max_seconds: 0.4,
+            backoff_factor: 2,
+            reset_after_seconds: 30,
+          },
         })
       ).status,
     ).toBe(201);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
-    const failed = await waitFor(async () => {
-      const b = await getBot(id);
-      return b.status === 'failed' ? b : undefined;
-    }, 'failed', 20_000);
+    const failed = await waitFor(
+      async () => {
+        const b = await getBot(id);
+        return b.status === 'failed' ? b : undefined;
+      },
+      'failed',
+      20_000,
+    );
     expect(failed.restart_count).toBe(maxRestarts);
     expect(failed.desired_state).toBe('running');
     expect(failed.status_reason).toMatch(/gave up after 3 restarts within 60s/);
@@ -182,7 +233,10 @@ describe('self-healing with the heal policy', () => {
     const path = await import('node:path');
     const file = path.join(t.config.paths.botsDir, `${id}.sh`);
     await fs.writeFile(file, 'sleep 100\n');
-    expect((await t.request('POST', '/api/v1/bots', { id, name: 'Vanishing', blueprint: `${id}.sh`, role: 'worker' })).status).toBe(201);
+    expect(
+      (await t.request('POST', '/api/v1/bots', { id, name: 'Vanishing', blueprint: `${id}.sh`, role: 'worker' }))
+        .status,
+    ).toBe(201);
     await fs.rm(file);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
     const failed = await waitFor(async () => {

@@ -18,37 +18,70 @@ describe('knowledge and recommendations on a real fleet', () => {
   });
 
   const bot = async (id: string) => (await t.request('GET', `/api/v1/bots/${id}`)).body;
-  const until = (id: string, what: string, ok: (b: any) => boolean, timeoutMs?: number) => waitForBot(t, id, what, ok, timeoutMs);
-  const recommendations = async (query = '', headers?: Record<string, string>) => (await t.request('GET', `/api/v1/guide/recommendations${query}`, undefined, headers)).body;
+  const until = (id: string, what: string, ok: (b: any) => boolean, timeoutMs?: number) =>
+    waitForBot(t, id, what, ok, timeoutMs);
+  const recommendations = async (query = '', headers?: Record<string, string>) =>
+    (await t.request('GET', `/api/v1/guide/recommendations${query}`, undefined, headers)).body;
 
   it('GET /bots/{id}/knowledge: config, workflow, figures, incidents and restarts, and a summary in words', async () => {
     const id = t.uniqueId('known');
-    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', resources: { memory_limit_mb: 512 }, heal_policy: { backoff_initial_seconds: 0.1 } });
+    await t.request('POST', '/api/v1/bots', {
+      id,
+      name: id,
+      blueprint: 'sleeper.mjs',
+      resources: { memory_limit_mb: 512 },
+      heal_policy: { backoff_initial_seconds: 0.1 },
+    });
     await t.request('POST', `/api/v1/bots/${id}/start`);
     const first = await until(id, 'running', (b) => b.status === 'running');
-    await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}/history?window=1m`)).body.samples.length >= 2, 'two samples');
+    await waitFor(
+      async () => (await t.request('GET', `/api/v1/bots/${id}/history?window=1m`)).body.samples.length >= 2,
+      'two samples',
+    );
     process.kill(first.pid, 'SIGKILL');
     const second = await until(id, 'running again', (b) => b.status === 'running' && b.pid !== first.pid);
-    await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}/history?window=1m`)).body.samples.length >= 4, 'more samples');
+    await waitFor(
+      async () => (await t.request('GET', `/api/v1/bots/${id}/history?window=1m`)).body.samples.length >= 4,
+      'more samples',
+    );
 
     const k = (await t.request('GET', `/api/v1/bots/${id}/knowledge?window=10m`)).body;
-    expect(k).toMatchObject({ bot_id: id, window: '10m', status: 'running', status_reason: null, restart_count: 1, config: { bot_id: id, status: 'running', pid: second.pid, resources: { memory_limit_mb: 512 } } });
+    expect(k).toMatchObject({
+      bot_id: id,
+      window: '10m',
+      status: 'running',
+      status_reason: null,
+      restart_count: 1,
+      config: { bot_id: id, status: 'running', pid: second.pid, resources: { memory_limit_mb: 512 } },
+    });
     expect(k.workflow).toEqual({ conditions: [], heal_restarts_in_window: 1, next_restart_at: null });
     expect(k.performance.points).toBeGreaterThanOrEqual(4);
     expect(k.performance.memory_usage_mb.max).toBeGreaterThan(5);
     expect(k.performance.memory_usage_mb).toMatchObject({ limit: 512 });
-    expect(k.performance.memory_usage_mb.percent_of_limit).toBeCloseTo((k.performance.memory_usage_mb.max / 512) * 100, 0);
+    expect(k.performance.memory_usage_mb.percent_of_limit).toBeCloseTo(
+      (k.performance.memory_usage_mb.max / 512) * 100,
+      0,
+    );
     expect(k.performance.cpu_load.avg).toBeGreaterThanOrEqual(0);
     expect(k.performance.heartbeat).toBeNull();
     expect(k.incidents).toMatchObject({ in_window: 1, unresolved: 1, by_kind: { process_exited: 1 } });
-    expect(k.incidents.recent[0]).toMatchObject({ kind: 'process_exited', evidence: { signal: 'SIGKILL', pid: first.pid } });
+    expect(k.incidents.recent[0]).toMatchObject({
+      kind: 'process_exited',
+      evidence: { signal: 'SIGKILL', pid: first.pid },
+    });
     expect(k.restarts.total).toBe(1);
     expect(k.restarts.instances_started_in_window).toBe(2);
     expect(k.restarts.recent_instances.map((i: { pid: number }) => i.pid)).toEqual([second.pid, first.pid]);
     expect(k.restarts.recent_instances[1]).toMatchObject({ exit_signal: 'SIGKILL', ended_at: expect.any(String) });
-    expect(k.summary).toMatch(new RegExp(`^${id} is running \\(pid ${second.pid}, up \\d+s\\)\\. Over the last 10m: CPU [\\d.]+% of a core on average`));
+    expect(k.summary).toMatch(
+      new RegExp(
+        `^${id} is running \\(pid ${second.pid}, up \\d+s\\)\\. Over the last 10m: CPU [\\d.]+% of a core on average`,
+      ),
+    );
     expect(k.summary).toMatch(/% of its 512 MB limit\)/);
-    expect(k.summary).toMatch(/1 incidents in the last 10m \(1 process_exited\); 1 unresolved in all\. Restarted 1 times in all; 2 processes started/);
+    expect(k.summary).toMatch(
+      /1 incidents in the last 10m \(1 process_exited\); 1 unresolved in all\. Restarted 1 times in all; 2 processes started/,
+    );
 
     // A plain user reads the bot, not its incidents.
     const asUser = (await t.request('GET', `/api/v1/bots/${id}/knowledge`, undefined, { 'X-API-Key': userKey })).body;
@@ -56,7 +89,8 @@ describe('knowledge and recommendations on a real fleet', () => {
     expect(asUser.incidents).toBeNull();
     expect(asUser.summary).not.toMatch(/incidents/);
 
-    for (const bad of ['15x', '0m', '30d']) expect((await t.request('GET', `/api/v1/bots/${id}/knowledge?window=${bad}`)).status, bad).toBe(422);
+    for (const bad of ['15x', '0m', '30d'])
+      expect((await t.request('GET', `/api/v1/bots/${id}/knowledge?window=${bad}`)).status, bad).toBe(422);
     expect((await t.request('GET', '/api/v1/bots/nobody-here/knowledge')).status).toBe(404);
     await t.request('POST', `/api/v1/bots/${id}/stop`);
     await until(id, 'stopped', (b) => b.status === 'stopped');
@@ -66,33 +100,56 @@ describe('knowledge and recommendations on a real fleet', () => {
 
   it('GET /guide/recommendations: a crash loop with its log lines, memory near its limit, a bot without a limit; filtered by severity and bot', async () => {
     const looping = t.uniqueId('looping');
-    await t.request('POST', '/api/v1/bots', { id: looping, name: looping, blueprint: 'crash.sh', heal_policy: { max_restarts: 1, backoff_initial_seconds: 0.1 } });
+    await t.request('POST', '/api/v1/bots', {
+      id: looping,
+      name: looping,
+      blueprint: 'crash.sh',
+      heal_policy: { max_restarts: 1, backoff_initial_seconds: 0.1 },
+    });
     await t.request('POST', `/api/v1/bots/${looping}/start`);
     const hog = t.uniqueId('near');
-    await t.request('POST', '/api/v1/bots', { id: hog, name: hog, blueprint: 'hog.mjs', resources: { memory_limit_mb: 450 } });
+    await t.request('POST', '/api/v1/bots', {
+      id: hog,
+      name: hog,
+      blueprint: 'hog.mjs',
+      resources: { memory_limit_mb: 450 },
+    });
     await t.request('POST', `/api/v1/bots/${hog}/start`);
     const plain = t.uniqueId('unlimited');
     await t.request('POST', '/api/v1/bots', { id: plain, name: plain, blueprint: 'sleeper.mjs' });
     await t.request('POST', `/api/v1/bots/${plain}/start`);
     await until(looping, 'failed', (b) => b.status === 'failed');
 
-    const all = await waitFor(async () => {
-      const r = await recommendations();
-      const ids = r.recommendations.map((x: { id: string }) => x.id);
-      return ids.includes(`memory_near_limit:${hog}`) && ids.includes(`no_memory_limit:${plain}`) ? r : undefined;
-    }, 'the hog near its limit (it holds 400 MB of 450)', 30_000);
+    const all = await waitFor(
+      async () => {
+        const r = await recommendations();
+        const ids = r.recommendations.map((x: { id: string }) => x.id);
+        return ids.includes(`memory_near_limit:${hog}`) && ids.includes(`no_memory_limit:${plain}`) ? r : undefined;
+      },
+      'the hog near its limit (it holds 400 MB of 450)',
+      30_000,
+    );
     const byId = (id: string) => all.recommendations.find((r: { id: string }) => r.id === id);
     const loop = byId(`crash_loop:${looping}`);
     expect(loop).toMatchObject({ rule: 'crash_loop', severity: 'critical', bot_id: looping });
     expect(loop.evidence.last_log_lines).toContain('about to fail');
-    expect(loop.actions.map((a: { method: string; path: string }) => `${a.method} ${a.path}`)).toEqual([`GET /api/v1/bots/${looping}/logs?tail=100`, `POST /api/v1/bots/${looping}/start`]);
+    expect(loop.actions.map((a: { method: string; path: string }) => `${a.method} ${a.path}`)).toEqual([
+      `GET /api/v1/bots/${looping}/logs?tail=100`,
+      `POST /api/v1/bots/${looping}/start`,
+    ]);
     const near = byId(`memory_near_limit:${hog}`);
     expect(near.severity).toBe('warning');
     expect(near.evidence.memory_usage_mb).toBeGreaterThanOrEqual(360);
-    expect(near.actions[0]).toMatchObject({ method: 'PATCH', path: `/api/v1/bots/${hog}`, body: { resources: { memory_limit_mb: 688 } } });
+    expect(near.actions[0]).toMatchObject({
+      method: 'PATCH',
+      path: `/api/v1/bots/${hog}`,
+      body: { resources: { memory_limit_mb: 688 } },
+    });
     expect(byId(`no_memory_limit:${plain}`).severity).toBe('info');
     // Most severe first, and the stats count them all.
-    const ranks = all.recommendations.map((r: { severity: string }) => ['critical', 'warning', 'info'].indexOf(r.severity));
+    const ranks = all.recommendations.map((r: { severity: string }) =>
+      ['critical', 'warning', 'info'].indexOf(r.severity),
+    );
     expect(ranks).toEqual([...ranks].sort());
     expect(all.stats.critical + all.stats.warning + all.stats.info).toBe(all.total);
 
@@ -160,7 +217,16 @@ describe('recommendation rules', () => {
     resolution: null,
     ...over,
   });
-  const input = (over: Partial<RecommendationInput>): RecommendationInput => ({ bots: [], latest: new Map(), lastHour: [], failures: new Map(), unresolved: [], withLogLines: true, now, ...over });
+  const input = (over: Partial<RecommendationInput>): RecommendationInput => ({
+    bots: [],
+    latest: new Map(),
+    lastHour: [],
+    failures: new Map(),
+    unresolved: [],
+    withLogLines: true,
+    now,
+    ...over,
+  });
   const rules = (over: Partial<RecommendationInput>) => recommend(input(over)).map((r) => r.id);
 
   it('degraded for ten minutes or more, counted from its oldest open condition incident', () => {
@@ -168,12 +234,20 @@ describe('recommendation rules', () => {
     const since = (ms: number) => [incident({ kind: 'error_rate', created_at: new Date(now - ms) })];
     expect(rules({ bots, unresolved: since(9 * 60_000) })).toEqual([]);
     const [r] = recommend(input({ bots, unresolved: since(12 * 60_000) }));
-    expect(r).toMatchObject({ id: 'degraded_for_long:a', severity: 'warning', title: 'a has been degraded for 12 minutes' });
+    expect(r).toMatchObject({
+      id: 'degraded_for_long:a',
+      severity: 'warning',
+      title: 'a has been degraded for 12 minutes',
+    });
     expect(r!.detail).toMatch(/^has an error rate of 50%/);
   });
 
   it('repeated memory restarts, heartbeat losses and exits within the hour; a critical incident nobody acknowledged', () => {
-    const bots = [botRow('a', { resources: { memory_limit_mb: 100 } }), botRow('b', { heartbeat_interval_seconds: 5 }), botRow('c')];
+    const bots = [
+      botRow('a', { resources: { memory_limit_mb: 100 } }),
+      botRow('b', { heartbeat_interval_seconds: 5 }),
+      botRow('c'),
+    ];
     const lastHour = [
       { bot_id: 'a', kind: 'memory_limit', total: 2, unresolved: 2, last_at: new Date(now) },
       { bot_id: 'b', kind: 'heartbeat_lost', total: 2, unresolved: 2, last_at: new Date(now) },
@@ -181,20 +255,59 @@ describe('recommendation rules', () => {
     ];
     expect(rules({ bots, lastHour })).toEqual(['memory_restarts:a', 'heartbeat_trouble:b']);
     const more = lastHour.map((c) => (c.bot_id === 'c' ? { ...c, total: 3 } : c));
-    const all = recommend(input({ bots, lastHour: more, unresolved: [incident({ id: 'crit', bot_id: 'c', severity: 'critical', created_at: new Date(now - 20 * 60_000) })] }));
-    expect(all.map((r) => r.id)).toEqual(['memory_restarts:a', 'heartbeat_trouble:b', 'keeps_exiting:c', 'unacknowledged_critical:crit']);
+    const all = recommend(
+      input({
+        bots,
+        lastHour: more,
+        unresolved: [
+          incident({ id: 'crit', bot_id: 'c', severity: 'critical', created_at: new Date(now - 20 * 60_000) }),
+        ],
+      }),
+    );
+    expect(all.map((r) => r.id)).toEqual([
+      'memory_restarts:a',
+      'heartbeat_trouble:b',
+      'keeps_exiting:c',
+      'unacknowledged_critical:crit',
+    ]);
     expect(all[0]!.actions[0]!.body).toEqual({ resources: { memory_limit_mb: 160 } });
     expect(all[1]!.actions[1]!.body).toEqual({ heartbeat_interval_seconds: 10 });
     // Acknowledged, or recent: nothing to say.
-    expect(rules({ bots, unresolved: [incident({ severity: 'critical', acknowledged_at: new Date(now), created_at: new Date(now - 20 * 60_000) })] })).toEqual([]);
-    expect(rules({ bots, unresolved: [incident({ severity: 'critical', created_at: new Date(now - 60_000) })] })).toEqual([]);
+    expect(
+      rules({
+        bots,
+        unresolved: [
+          incident({ severity: 'critical', acknowledged_at: new Date(now), created_at: new Date(now - 20 * 60_000) }),
+        ],
+      }),
+    ).toEqual([]);
+    expect(
+      rules({ bots, unresolved: [incident({ severity: 'critical', created_at: new Date(now - 60_000) })] }),
+    ).toEqual([]);
   });
 
   it('a failed bot gets what its last incident calls for, and log lines only for callers who may read logs', () => {
     const bots = [botRow('a', { status: 'failed' }), botRow('b', { status: 'failed' })];
     const failures = new Map([
-      ['a', incident({ kind: 'crash_loop', severity: 'critical', message: 'gave up', evidence: { last_log_lines: ['boom'], last_cause: 'process_exited' } })],
-      ['b', incident({ id: 'inc-2', bot_id: 'b', kind: 'launch_failed', severity: 'critical', message: 'launch failed: no such file' })],
+      [
+        'a',
+        incident({
+          kind: 'crash_loop',
+          severity: 'critical',
+          message: 'gave up',
+          evidence: { last_log_lines: ['boom'], last_cause: 'process_exited' },
+        }),
+      ],
+      [
+        'b',
+        incident({
+          id: 'inc-2',
+          bot_id: 'b',
+          kind: 'launch_failed',
+          severity: 'critical',
+          message: 'launch failed: no such file',
+        }),
+      ],
     ]);
     const withLogs = recommend(input({ bots, failures }));
     expect(withLogs.map((r) => r.id)).toEqual(['crash_loop:a', 'launch_failed:b']);

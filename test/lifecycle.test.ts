@@ -29,7 +29,11 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
 
   async function searchStatus(id: string) {
     const d = await t.platform.client.workflow.getHandle(botWorkflowId(id)).describe();
-    return { status: d.typedSearchAttributes.get(BotStatusKey), id: d.typedSearchAttributes.get(BotIdKey), role: d.typedSearchAttributes.get(BotRoleKey) };
+    return {
+      status: d.typedSearchAttributes.get(BotStatusKey),
+      id: d.typedSearchAttributes.get(BotIdKey),
+      role: d.typedSearchAttributes.get(BotRoleKey),
+    };
   }
 
   it('create → start → running → stop → stopped → delete', async () => {
@@ -43,7 +47,13 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
       env: { GREETING: 'hello' },
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ bot_id: id, name: 'Lifecycle bot', status: 'registered', desired_state: 'stopped', restart_count: 0 });
+    expect(created.body).toMatchObject({
+      bot_id: id,
+      name: 'Lifecycle bot',
+      status: 'registered',
+      desired_state: 'stopped',
+      restart_count: 0,
+    });
     expect(typeof created.body.created_at).toBe('string');
     expect(created.body.env).toEqual(['GREETING']);
     await expectAgreement(id, 'registered', 'stopped');
@@ -84,7 +94,11 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
     expect(stopped.pid).toBeNull();
     await waitFor(async () => !isAlive(running.pid), 'process gone');
     await waitFor(async () => (await searchStatus(id)).status === 'stopped', 'search attribute BotStatus=stopped');
-    const instance = await t.platform.registry.db.selectFrom('instances').selectAll().where('id', '=', running.instance_id).executeTakeFirstOrThrow();
+    const instance = await t.platform.registry.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('id', '=', running.instance_id)
+      .executeTakeFirstOrThrow();
     expect(instance.ended_at).not.toBeNull();
     expect(instance.end_reason).toBe('stopped on request');
 
@@ -103,14 +117,21 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
     expect(metrics).toMatch(/codex32_workflow_operations_total\{operation="start",result="rejected"\} [1-9]/);
 
     // The id is free again.
-    const recreated = await t.request('POST', '/api/v1/bots', { id, name: 'Again', blueprint: 'sleeper.mjs', role: 'analytics' });
+    const recreated = await t.request('POST', '/api/v1/bots', {
+      id,
+      name: 'Again',
+      blueprint: 'sleeper.mjs',
+      role: 'analytics',
+    });
     expect(recreated.status).toBe(201);
     await expectAgreement(id, 'registered', 'stopped');
   });
 
   it('restart replaces the process and counts it', async () => {
     const id = t.uniqueId('restart');
-    expect((await t.request('POST', '/api/v1/bots', { id, name: 'R', blueprint: 'sleeper.py', role: 'worker' })).status).toBe(201);
+    expect(
+      (await t.request('POST', '/api/v1/bots', { id, name: 'R', blueprint: 'sleeper.py', role: 'worker' })).status,
+    ).toBe(201);
     expect((await t.request('POST', `/api/v1/bots/${id}/restart`)).status).toBe(409);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
     const first = await waitFor(async () => {
@@ -133,17 +154,25 @@ describe.each<Engine>(['postgres', 'pglite'])('bot lifecycle through the API on 
 
   it('lists bots with totals and counts by status, and patches a spec', async () => {
     const ids = [t.uniqueId('list'), t.uniqueId('list')];
-    for (const id of ids) expect((await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', role: 'lister' })).status).toBe(201);
+    for (const id of ids)
+      expect(
+        (await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs', role: 'lister' })).status,
+      ).toBe(201);
     const list = await t.request('GET', '/api/v1/bots?role=lister');
     expect(list.status).toBe(200);
     expect(list.body.total).toBe(2);
     expect(list.body.bots.map((b: { bot_id: string }) => b.bot_id).sort()).toEqual([...ids].sort());
     const all = await t.request('GET', '/api/v1/bots');
-    for (const key of ['registered', 'deploying', 'running', 'degraded', 'stopped', 'failed']) expect(typeof all.body.stats[key]).toBe('number');
+    for (const key of ['registered', 'deploying', 'running', 'degraded', 'stopped', 'failed'])
+      expect(typeof all.body.stats[key]).toBe('number');
     const sum = Object.values(all.body.stats as Record<string, number>).reduce((a, b) => a + b, 0);
     expect(all.body.total).toBe(sum);
 
-    const patched = await t.request('PATCH', `/api/v1/bots/${ids[0]}`, { name: 'Renamed', role: 'other', args: ['--fast'] });
+    const patched = await t.request('PATCH', `/api/v1/bots/${ids[0]}`, {
+      name: 'Renamed',
+      role: 'other',
+      args: ['--fast'],
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ name: 'Renamed', role: 'other', args: ['--fast'] });
     const { BotRoleKey: roleKey } = await import('../lib/search-attributes.js');

@@ -84,7 +84,12 @@ describe('local runtime on real processes', () => {
       const inst = await rt.launch(req);
       pids.add(inst.pid!);
       // Interpreters may re-exec themselves (pyenv shims do): look once the bot has spoken.
-      if (marker) await waitFor(async () => (await fs.readFile(inst.logPath!, 'utf8')).includes(marker), `${blueprint} output`, 10_000);
+      if (marker)
+        await waitFor(
+          async () => (await fs.readFile(inst.logPath!, 'utf8')).includes(marker),
+          `${blueprint} output`,
+          10_000,
+        );
       else await new Promise((r) => setTimeout(r, 100));
       const cmdline = readFileSync(`/proc/${inst.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
       expect(path.basename(cmdline[0]!)).toMatch(interpreter);
@@ -129,7 +134,14 @@ describe('local runtime on real processes', () => {
     const crash = request('crash.sh');
     const exit = nextExit(rt, crash.instanceId);
     await rt.launch(crash);
-    expect(await exit).toMatchObject({ type: 'exited', botId: crash.botId, exitCode: 3, signal: null, reason: 'exited with code 3', seenBy: 'parent' });
+    expect(await exit).toMatchObject({
+      type: 'exited',
+      botId: crash.botId,
+      exitCode: 3,
+      signal: null,
+      reason: 'exited with code 3',
+      seenBy: 'parent',
+    });
 
     const killed = request('sleeper.mjs');
     const inst = await rt.launch(killed);
@@ -166,7 +178,11 @@ describe('local runtime on real processes', () => {
     const req = request('closes-fd3.sh');
     const inst = await first.launch(req);
     pids.add(inst.pid!);
-    await waitFor(async () => (await fs.readlink(`/proc/${inst.pid}/fd/3`).catch(() => null)) === null, 'fd 3 closed', 5_000);
+    await waitFor(
+      async () => (await fs.readlink(`/proc/${inst.pid}/fd/3`).catch(() => null)) === null,
+      'fd 3 closed',
+      5_000,
+    );
     await first.close();
     const second = runtime();
     expect(await second.adopt(inst)).toBe(true);
@@ -199,7 +215,11 @@ describe('local runtime on real processes', () => {
   it('stop sends SIGTERM, then SIGKILL after the grace period', async () => {
     const rt = runtime();
     const polite = await rt.launch(request('sleeper.mjs'));
-    await waitFor(async () => (await fs.readFile(polite.logPath!, 'utf8')).includes('up '), 'bot ready for SIGTERM', 10_000);
+    await waitFor(
+      async () => (await fs.readFile(polite.logPath!, 'utf8')).includes('up '),
+      'bot ready for SIGTERM',
+      10_000,
+    );
     const t0 = performance.now();
     const politeExit = await rt.stop(polite, 5_000);
     expect(performance.now() - t0).toBeLessThan(2_000);
@@ -221,7 +241,11 @@ describe('local runtime on real processes', () => {
     const rt = runtime();
     const req = request('sleeper.mjs');
     const inst = await rt.launch(req);
-    await waitFor(async () => (await fs.readFile(inst.logPath!, 'utf8')).includes('up '), 'bot output in its log', 5_000);
+    await waitFor(
+      async () => (await fs.readFile(inst.logPath!, 'utf8')).includes('up '),
+      'bot output in its log',
+      5_000,
+    );
     await rt.stop(inst, 2_000);
 
     const file = path.join(root, 'rotate.log');
@@ -241,6 +265,8 @@ describe('local runtime on real processes', () => {
     const rt = runtime();
     await expect(rt.launch(request('../outside.sh'))).rejects.toThrow(/outside the bots directory/);
     await expect(rt.launch(request('notes.txt'))).rejects.toThrow(/not runnable/);
-    await expect(rt.launch({ ...request('x'), blueprint: null, image: 'a/b:1' })).rejects.toThrow(/BOT_RUNTIME=kubernetes/);
+    await expect(rt.launch({ ...request('x'), blueprint: null, image: 'a/b:1' })).rejects.toThrow(
+      /BOT_RUNTIME=kubernetes/,
+    );
   });
 });

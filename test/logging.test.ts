@@ -18,10 +18,16 @@ describe('log files', () => {
     const logger = createLogger({ LOG_LEVEL: 'info', NODE_ENV: 'production', paths: { logsDir: dir } });
     logger.info({ password: 'hunter2', botId: 'b1' }, 'hello');
     logger.error({ refresh_token: 'rt-secret' }, 'boom');
-    const all = (await fs.readFile(path.join(dir, 'codex32.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const all = (await fs.readFile(path.join(dir, 'codex32.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(all.map((l) => l.msg)).toEqual(['hello', 'boom']);
     expect(all[0]).toMatchObject({ botId: 'b1', password: '[redacted]' });
-    const errors = (await fs.readFile(path.join(dir, 'codex32_errors.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const errors = (await fs.readFile(path.join(dir, 'codex32_errors.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(errors.map((l) => l.msg)).toEqual(['boom']);
     expect(JSON.stringify([...all, ...errors])).not.toMatch(/hunter2|rt-secret/);
   });

@@ -27,10 +27,25 @@ async function open(engine: Engine): Promise<Registry> {
   return registry;
 }
 
-const ALL_TABLES = ['api_keys', 'audit_log', 'bot_heartbeats', 'bot_metrics_minute', 'bots', 'deployments', 'incidents', 'instances', 'refresh_tokens', 'users'];
+const ALL_TABLES = [
+  'api_keys',
+  'audit_log',
+  'bot_heartbeats',
+  'bot_metrics_minute',
+  'bots',
+  'deployments',
+  'incidents',
+  'instances',
+  'refresh_tokens',
+  'users',
+];
 
 async function tables(registry: Registry): Promise<string[]> {
-  const { rows } = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'codex32_migrations%' order by table_name`.execute(registry.db);
+  const { rows } = await sql<{
+    table_name: string;
+  }>`select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'codex32_migrations%' order by table_name`.execute(
+    registry.db,
+  );
   return rows.map((r) => r.table_name);
 }
 
@@ -53,25 +68,71 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
 
     await registry.db
       .insertInto('bots')
-      .values({ id: 'mig-bot', name: 'm', description: '', role: 'r', blueprint: 'x.sh', image: null, args: '[]', env: '{}', resources: '{}', heal_policy: '{}', heartbeat_interval_seconds: null, status: 'registered', desired_state: 'stopped', status_reason: null, current_instance_id: null })
+      .values({
+        id: 'mig-bot',
+        name: 'm',
+        description: '',
+        role: 'r',
+        blueprint: 'x.sh',
+        image: null,
+        args: '[]',
+        env: '{}',
+        resources: '{}',
+        heal_policy: '{}',
+        heartbeat_interval_seconds: null,
+        status: 'registered',
+        desired_state: 'stopped',
+        status_reason: null,
+        current_instance_id: null,
+      })
       .execute();
     // The schema itself refuses a bot with both sources.
     await expect(
       registry.db
         .insertInto('bots')
-        .values({ id: 'mig-two', name: 'm', description: '', role: 'r', blueprint: 'x.sh', image: 'a/b:1', args: '[]', env: '{}', resources: '{}', heal_policy: '{}', heartbeat_interval_seconds: null, status: 'registered', desired_state: 'stopped', status_reason: null, current_instance_id: null })
+        .values({
+          id: 'mig-two',
+          name: 'm',
+          description: '',
+          role: 'r',
+          blueprint: 'x.sh',
+          image: 'a/b:1',
+          args: '[]',
+          env: '{}',
+          resources: '{}',
+          heal_policy: '{}',
+          heartbeat_interval_seconds: null,
+          status: 'registered',
+          desired_state: 'stopped',
+          status_reason: null,
+          current_instance_id: null,
+        })
         .execute(),
     ).rejects.toThrow(/bots_source_check/);
 
     // Every user has an immutable id of its own, also those who were there before the migration.
-    const a = await registry.db.insertInto('users').values({ username: 'mig-a', password_hash: 'x', role: 'user' }).returning('id').executeTakeFirstOrThrow();
-    const b = await registry.db.insertInto('users').values({ username: 'mig-b', password_hash: 'x', role: 'user' }).returning('id').executeTakeFirstOrThrow();
+    const a = await registry.db
+      .insertInto('users')
+      .values({ username: 'mig-a', password_hash: 'x', role: 'user' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const b = await registry.db
+      .insertInto('users')
+      .values({ username: 'mig-b', password_hash: 'x', role: 'user' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(b.id).not.toBe(a.id);
-    await expect(registry.db.updateTable('users').set({ id: a.id }).where('username', '=', 'mig-b').execute()).rejects.toThrow(/users_id_idx/);
+    await expect(
+      registry.db.updateTable('users').set({ id: a.id }).where('username', '=', 'mig-b').execute(),
+    ).rejects.toThrow(/users_id_idx/);
     const downUserIds = await migrate(registry.db, 'down');
-    expect(downUserIds.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261203000000_user_ids', 'Down', 'Success']]);
-    const userIdColumn = sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'users' and column_name = 'id'`;
+    expect(downUserIds.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261203000000_user_ids', 'Down', 'Success'],
+    ]);
+    const userIdColumn = sql<{
+      column_name: string;
+    }>`select column_name from information_schema.columns where table_name = 'users' and column_name = 'id'`;
     expect((await userIdColumn.execute(registry.db)).rows).toEqual([]);
     await migrate(registry.db, 'up');
     const ids = await registry.db.selectFrom('users').select(['username', 'id']).orderBy('username').execute();
@@ -79,31 +140,66 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
     expect(new Set(ids.map((u) => u.id)).size).toBe(2);
     await migrate(registry.db, 'down');
 
-    const healthColumns = sql<{ column_name: string }>`select column_name from information_schema.columns where (table_name = 'bots' and column_name = 'health_rules') or (table_name = 'bot_metrics_minute' and column_name like 'error_%') order by column_name`;
-    expect((await healthColumns.execute(registry.db)).rows.map((r) => r.column_name)).toEqual(['error_rate_avg', 'error_rate_max', 'error_samples', 'health_rules']);
-    expect((await registry.db.selectFrom('bots').select('health_rules').where('id', '=', 'mig-bot').executeTakeFirstOrThrow()).health_rules).toEqual({});
+    const healthColumns = sql<{
+      column_name: string;
+    }>`select column_name from information_schema.columns where (table_name = 'bots' and column_name = 'health_rules') or (table_name = 'bot_metrics_minute' and column_name like 'error_%') order by column_name`;
+    expect((await healthColumns.execute(registry.db)).rows.map((r) => r.column_name)).toEqual([
+      'error_rate_avg',
+      'error_rate_max',
+      'error_samples',
+      'health_rules',
+    ]);
+    expect(
+      (
+        await registry.db
+          .selectFrom('bots')
+          .select('health_rules')
+          .where('id', '=', 'mig-bot')
+          .executeTakeFirstOrThrow()
+      ).health_rules,
+    ).toEqual({});
     const downHealthRules = await migrate(registry.db, 'down');
-    expect(downHealthRules.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261127000000_health_rules', 'Down', 'Success']]);
+    expect(downHealthRules.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261127000000_health_rules', 'Down', 'Success'],
+    ]);
     expect((await healthColumns.execute(registry.db)).rows).toEqual([]);
     const downHeartbeats = await migrate(registry.db, 'down');
-    expect(downHeartbeats.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261126000000_heartbeats', 'Down', 'Success']]);
+    expect(downHeartbeats.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261126000000_heartbeats', 'Down', 'Success'],
+    ]);
     expect(await tables(registry)).not.toContain('bot_heartbeats');
     const downMetrics = await migrate(registry.db, 'down');
-    expect(downMetrics.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261125000000_bot_metrics', 'Down', 'Success']]);
+    expect(downMetrics.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261125000000_bot_metrics', 'Down', 'Success'],
+    ]);
     expect(await tables(registry)).not.toContain('bot_metrics_minute');
     expect(await tables(registry)).not.toContain('bot_heartbeats');
     const downIncidentHandling = await migrate(registry.db, 'down');
-    expect(downIncidentHandling.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261124000000_incident_handling', 'Down', 'Success']]);
-    const { rows: columns } = await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'incidents' and column_name = 'acknowledged_at'`.execute(registry.db);
+    expect(downIncidentHandling.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261124000000_incident_handling', 'Down', 'Success'],
+    ]);
+    const { rows: columns } = await sql<{
+      column_name: string;
+    }>`select column_name from information_schema.columns where table_name = 'incidents' and column_name = 'acknowledged_at'`.execute(
+      registry.db,
+    );
     expect(columns).toEqual([]);
     const downDeployments = await migrate(registry.db, 'down');
-    expect(downDeployments.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261123000000_deployments', 'Down', 'Success']]);
-    expect(await tables(registry)).toEqual(ALL_TABLES.filter((t) => t !== 'deployments' && t !== 'bot_metrics_minute' && t !== 'bot_heartbeats'));
+    expect(downDeployments.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261123000000_deployments', 'Down', 'Success'],
+    ]);
+    expect(await tables(registry)).toEqual(
+      ALL_TABLES.filter((t) => t !== 'deployments' && t !== 'bot_metrics_minute' && t !== 'bot_heartbeats'),
+    );
     const down = await migrate(registry.db, 'down');
-    expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261122000000_auth', 'Down', 'Success']]);
+    expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261122000000_auth', 'Down', 'Success'],
+    ]);
     expect(await tables(registry)).toEqual(['bots', 'incidents', 'instances']);
     const downAgain = await migrate(registry.db, 'down');
-    expect(downAgain.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['20261121000000_core', 'Down', 'Success']]);
+    expect(downAgain.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261121000000_core', 'Down', 'Success'],
+    ]);
     expect(await tables(registry)).toEqual([]);
 
     await migrate(registry.db, 'latest');

@@ -16,7 +16,12 @@ describe('rate limiter stores', () => {
     for (let i = 0; i < 4; i++) decisions.push(await limiter.consume(id));
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, false]);
     expect(decisions.map((d) => d.remaining)).toEqual([2, 1, 0, 0]);
-    expect(rateLimitHeaders(decisions[3]!)).toMatchObject({ 'RateLimit-Limit': '3', 'RateLimit-Remaining': '0', 'RateLimit-Policy': '3;w=60', 'Retry-After': '60' });
+    expect(rateLimitHeaders(decisions[3]!)).toMatchObject({
+      'RateLimit-Limit': '3',
+      'RateLimit-Remaining': '0',
+      'RateLimit-Policy': '3;w=60',
+      'Retry-After': '60',
+    });
     expect((await limiter.check(id)).allowed).toBe(false);
     await limiter.reset(id);
     expect((await limiter.check(id)).allowed).toBe(true);
@@ -29,7 +34,13 @@ describe('rate limiter stores', () => {
       const id = unique();
       const one = new RateLimiter(new RedisStore(a, logger), 'shared', 4, 60_000);
       const two = new RateLimiter(new RedisStore(b, logger), 'shared', 4, 60_000);
-      const seen = [await one.consume(id), await two.consume(id), await one.consume(id), await two.consume(id), await one.consume(id)];
+      const seen = [
+        await one.consume(id),
+        await two.consume(id),
+        await one.consume(id),
+        await two.consume(id),
+        await one.consume(id),
+      ];
       expect(seen.map((d) => d.allowed)).toEqual([true, true, true, true, false]);
       expect(seen[4]!.resetSeconds).toBeGreaterThan(50);
       await one.reset(id);
@@ -38,12 +49,20 @@ describe('rate limiter stores', () => {
       a.disconnect();
       b.disconnect();
     }
-    const down = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    const down = new Redis('redis://127.0.0.1:1', {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
     down.on('error', () => undefined);
     try {
       const limiter = new RateLimiter(new RedisStore(down, logger), 'down', 2, 60_000);
       const id = unique();
-      expect([(await limiter.consume(id)).allowed, (await limiter.consume(id)).allowed, (await limiter.consume(id)).allowed]).toEqual([true, true, false]);
+      expect([
+        (await limiter.consume(id)).allowed,
+        (await limiter.consume(id)).allowed,
+        (await limiter.consume(id)).allowed,
+      ]).toEqual([true, true, false]);
     } finally {
       down.disconnect();
     }
@@ -66,7 +85,13 @@ describe('failed-login throttling', () => {
   let u: TestPlatform;
   beforeAll(async () => {
     await clearLoginCounters();
-    const env = { REDIS_URL, LOGIN_FAILURES_PER_ACCOUNT: '5', LOGIN_FAILURES_PER_ADDRESS: '12', ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd' };
+    const env = {
+      REDIS_URL,
+      LOGIN_FAILURES_PER_ACCOUNT: '5',
+      LOGIN_FAILURES_PER_ADDRESS: '12',
+      ADMIN_USERNAME: 'admin',
+      ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd',
+    };
     t = await startTestPlatform('postgres', env);
     // A second API process on the same database and Redis.
     u = await startTestPlatform('pglite', env);
@@ -80,9 +105,16 @@ describe('failed-login throttling', () => {
   it('throttles a burst of wrong passwords against one account with 429 and Retry-After, across API processes', async () => {
     const name = `victim-${unique()}`;
     const { hashPassword } = await import('../api/auth/passwords.js');
-    await t.platform.registry.db.insertInto('users').values({ username: name, password_hash: await hashPassword('Right-passw0rd-here'), role: 'user' }).execute();
+    await t.platform.registry.db
+      .insertInto('users')
+      .values({ username: name, password_hash: await hashPassword('Right-passw0rd-here'), role: 'user' })
+      .execute();
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await (i % 2 ? u : t).request('POST', '/api/v1/auth/login', { username: name, password: `guess-${i}-guess` })).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push(
+        (await (i % 2 ? u : t).request('POST', '/api/v1/auth/login', { username: name, password: `guess-${i}-guess` }))
+          .status,
+      );
     expect(statuses).toEqual([401, 401, 401, 401, 401]);
     // The 6th attempt, on either process, is throttled, even with the right password.
     for (const api of [t, u]) {
@@ -97,9 +129,15 @@ describe('failed-login throttling', () => {
 
   it('throttles one address that guesses across many accounts', async () => {
     let last = 0;
-    for (let i = 0; i < 14; i++) last = (await t.request('POST', '/api/v1/auth/login', { username: `nobody-${unique()}`, password: 'guess-guess-guess' })).status;
+    for (let i = 0; i < 14; i++)
+      last = (
+        await t.request('POST', '/api/v1/auth/login', { username: `nobody-${unique()}`, password: 'guess-guess-guess' })
+      ).status;
     expect(last).toBe(429);
-    const r = await t.request('POST', '/api/v1/auth/login', { username: `nobody-${unique()}`, password: 'guess-guess-guess' });
+    const r = await t.request('POST', '/api/v1/auth/login', {
+      username: `nobody-${unique()}`,
+      password: 'guess-guess-guess',
+    });
     expect(r.body.detail).toMatch(/your address/);
   });
 });

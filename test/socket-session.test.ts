@@ -9,7 +9,11 @@ const DAY = 86_400_000;
 function session(expiresAt: Date) {
   const sent: Array<Record<string, unknown>> = [];
   const closed: Array<{ code: number; reason: string }> = [];
-  const peer = { send: (text: string) => sent.push(JSON.parse(text) as Record<string, unknown>), close: (code: number, reason: string) => closed.push({ code, reason }), bufferedAmount: () => 0 };
+  const peer = {
+    send: (text: string) => sent.push(JSON.parse(text) as Record<string, unknown>),
+    close: (code: number, reason: string) => closed.push({ code, reason }),
+    bufferedAmount: () => 0,
+  };
   const conversation = new Conversation(async () => ({ status: 500, body: null }), new Set());
   const s = new SocketSession(peer, conversation, {
     limits: DEFAULT_SESSION_LIMITS,

@@ -8,7 +8,12 @@ const secret = 'k'.repeat(48);
 const service = new TokenService({ secret, algorithm: 'HS256', accessTtlSeconds: 1800, refreshTtlSeconds: 86400 });
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-function forge(header: Record<string, unknown>, payload: Record<string, unknown>, key = secret, hmac = 'sha256'): string {
+function forge(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  key = secret,
+  hmac = 'sha256',
+): string {
   const head = `${b64(header)}.${b64(payload)}`;
   const sig = header.alg === 'none' ? '' : createHmac(hmac, key).update(head).digest('base64url');
   return `${head}.${sig}`;
@@ -34,18 +39,28 @@ describe('tokens', () => {
     const refresh = await service.issue('refresh', 'alice', 3, { family: 'fam-1' });
     expect(await service.verify(refresh.token, 'refresh')).toMatchObject({ sub: 'alice', family: 'fam-1' });
     // A forged token with the right key and claims is, correctly, accepted: the forge helper is sound.
-    expect(await service.verify(forge({ alg: 'HS256', typ: 'JWT' }, claims()), 'access')).toMatchObject({ sub: 'alice' });
+    expect(await service.verify(forge({ alg: 'HS256', typ: 'JWT' }, claims()), 'access')).toMatchObject({
+      sub: 'alice',
+    });
   });
 
   it.each([
     ['alg none', () => forge({ alg: 'none', typ: 'JWT' }, claims()), /algorithm|malformed|not valid/],
     ['another algorithm (HS512)', () => forge({ alg: 'HS512', typ: 'JWT' }, claims(), secret, 'sha512'), /algorithm/],
     ['another key', () => forge({ alg: 'HS256' }, claims(), 'x'.repeat(48)), /signature/],
-    ['expired', () => forge({ alg: 'HS256' }, claims({ iat: now() - 1000, nbf: now() - 1000, exp: now() - 100 })), /expired/],
+    [
+      'expired',
+      () => forge({ alg: 'HS256' }, claims({ iat: now() - 1000, nbf: now() - 1000, exp: now() - 100 })),
+      /expired/,
+    ],
     ['not yet valid', () => forge({ alg: 'HS256' }, claims({ nbf: now() + 600 })), /nbf/],
     ['wrong issuer', () => forge({ alg: 'HS256' }, claims({ iss: 'someone-else' })), /iss/],
     ['wrong audience', () => forge({ alg: 'HS256' }, claims({ aud: 'other-api' })), /aud/],
-    ['refresh token as access token', () => forge({ alg: 'HS256' }, claims({ token_type: 'refresh', fid: 'f' })), /refresh token cannot be used as an access/],
+    [
+      'refresh token as access token',
+      () => forge({ alg: 'HS256' }, claims({ token_type: 'refresh', fid: 'f' })),
+      /refresh token cannot be used as an access/,
+    ],
     ['no token type', () => forge({ alg: 'HS256' }, claims({ token_type: undefined })), /typeless/],
     ['garbage', () => 'not.a.token', /malformed|not valid/],
   ])('rejects %s', async (_name, make, message) => {
@@ -62,11 +77,15 @@ describe('tokens', () => {
 
   it('rejects an access token used as a refresh token', async () => {
     const { token } = await service.issue('access', 'alice', 0);
-    await expect(service.verify(token, 'refresh')).rejects.toThrow(/access token cannot be used as an refresh|cannot be used/);
+    await expect(service.verify(token, 'refresh')).rejects.toThrow(
+      /access token cannot be used as an refresh|cannot be used/,
+    );
   });
 
   it('refuses a short secret with what to do', () => {
-    expect(() => new TokenService({ secret: 'short', algorithm: 'HS256', accessTtlSeconds: 1, refreshTtlSeconds: 1 })).toThrow(/openssl rand/);
+    expect(
+      () => new TokenService({ secret: 'short', algorithm: 'HS256', accessTtlSeconds: 1, refreshTtlSeconds: 1 }),
+    ).toThrow(/openssl rand/);
   });
 });
 

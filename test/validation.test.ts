@@ -15,12 +15,17 @@ describe('bad input is refused with a 4xx that says what is wrong, and nothing i
   const valid = (id: string) => ({ id, name: 'Valid', description: 'd', blueprint: 'sleeper.mjs', role: 'worker' });
 
   async function botCount() {
-    const r = await t.platform.registry.db.selectFrom('bots').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await t.platform.registry.db
+      .selectFrom('bots')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
   async function expectNoWorkflow(id: string) {
-    await expect(t.platform.client.workflow.getHandle(botWorkflowId(id)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(t.platform.client.workflow.getHandle(botWorkflowId(id)).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
   }
 
   async function expectRefused(body: unknown, status: number, detail: RegExp, headers?: Record<string, string>) {
@@ -58,7 +63,11 @@ describe('bad input is refused with a 4xx that says what is wrong, and nothing i
   it('unknown fields, top level and nested', async () => {
     const body = await expectRefused({ ...valid(t.uniqueId('unk')), colour: 'blue' }, 422, /unknown field "colour"/);
     expect(body.errors).toEqual([{ path: 'request body', message: 'unknown field "colour": remove it' }]);
-    await expectRefused({ ...valid(t.uniqueId('unk')), heal_policy: { max_restarts: 2, retries: 3 } }, 422, /heal_policy.*unknown field "retries"/);
+    await expectRefused(
+      { ...valid(t.uniqueId('unk')), heal_policy: { max_restarts: 2, retries: 3 } },
+      422,
+      /heal_policy.*unknown field "retries"/,
+    );
     await expectRefused({ ...valid(t.uniqueId('unk')), resources: { gpu: 1 } }, 422, /unknown field "gpu"/);
   });
 
@@ -78,25 +87,51 @@ describe('bad input is refused with a 4xx that says what is wrong, and nothing i
   });
 
   it('both or neither of blueprint and image', async () => {
-    await expectRefused({ ...valid(t.uniqueId('src')), image: 'ghcr.io/acme/bot:1' }, 422, /exactly one of "blueprint".*"image"/);
+    await expectRefused(
+      { ...valid(t.uniqueId('src')), image: 'ghcr.io/acme/bot:1' },
+      422,
+      /exactly one of "blueprint".*"image"/,
+    );
     const { blueprint: _b, ...neither } = valid(t.uniqueId('src'));
     await expectRefused(neither, 422, /exactly one of "blueprint".*"image"/);
   });
 
   it('out-of-range and reserved values', async () => {
-    await expectRefused({ ...valid(t.uniqueId('rng')), heal_policy: { max_restarts: -1 } }, 422, /heal_policy.max_restarts/);
-    await expectRefused({ ...valid(t.uniqueId('rng')), heal_policy: { backoff_initial_seconds: 10, backoff_max_seconds: 1 } }, 422, /backoff_max_seconds must be at least/);
+    await expectRefused(
+      { ...valid(t.uniqueId('rng')), heal_policy: { max_restarts: -1 } },
+      422,
+      /heal_policy.max_restarts/,
+    );
+    await expectRefused(
+      { ...valid(t.uniqueId('rng')), heal_policy: { backoff_initial_seconds: 10, backoff_max_seconds: 1 } },
+      422,
+      /backoff_max_seconds must be at least/,
+    );
     await expectRefused({ ...valid(t.uniqueId('rng')), env: { CODEX32_BOT_ID: 'spoof' } }, 422, /reserved/);
-    await expectRefused({ ...valid(t.uniqueId('rng')), env: { '1BAD': 'x' } }, 422, /not an environment name: upper-case letters/);
+    await expectRefused(
+      { ...valid(t.uniqueId('rng')), env: { '1BAD': 'x' } },
+      422,
+      /not an environment name: upper-case letters/,
+    );
     await expectRefused({ ...valid(t.uniqueId('rng')), args: 'not-a-list' }, 422, /args/);
-    await expectRefused({ ...valid(t.uniqueId('rng')), heartbeat_interval_seconds: 0 }, 422, /heartbeat_interval_seconds/);
+    await expectRefused(
+      { ...valid(t.uniqueId('rng')), heartbeat_interval_seconds: 0 },
+      422,
+      /heartbeat_interval_seconds/,
+    );
     await expectRefused({ ...valid(t.uniqueId('rng')), name: '' }, 422, /name/);
   });
 
   it('malformed, oversized, non-JSON and non-object bodies', async () => {
     await expectRefused('{"id": "broken",', 400, /not valid JSON/);
-    await expectRefused({ ...valid(t.uniqueId('big')), description: 'x'.repeat(70 * 1024) }, 413, /larger than \d+ bytes/);
-    await expectRefused('id=x', 415, /Content-Type: application\/json/, { 'content-type': 'application/x-www-form-urlencoded' });
+    await expectRefused(
+      { ...valid(t.uniqueId('big')), description: 'x'.repeat(70 * 1024) },
+      413,
+      /larger than \d+ bytes/,
+    );
+    await expectRefused('id=x', 415, /Content-Type: application\/json/, {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     await expectRefused([valid(t.uniqueId('arr'))], 422, /request body/);
     await expectRefused('null', 422, /request body/);
   });
@@ -114,7 +149,10 @@ describe('bad input is refused with a 4xx that says what is wrong, and nothing i
     const a = await t.request('POST', '/api/v1/bots', { ...valid(t.uniqueId('ok')), blueprint: 'alias.mjs' });
     expect(a.status).toBe(201);
     expect(a.body.blueprint).toBe('alias.mjs');
-    const b = await t.request('POST', '/api/v1/bots', { ...valid(t.uniqueId('ok')), blueprint: 'bots/nested/inner.sh' });
+    const b = await t.request('POST', '/api/v1/bots', {
+      ...valid(t.uniqueId('ok')),
+      blueprint: 'bots/nested/inner.sh',
+    });
     expect(b.status).toBe(201);
     expect(b.body.blueprint).toBe('nested/inner.sh');
     const c = await t.request('POST', '/api/v1/bots', { ...valid(t.uniqueId('ok')), blueprint: 'runnable' });

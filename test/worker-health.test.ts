@@ -18,7 +18,10 @@ describe('the worker health endpoint (WORKER_HEALTH_PORT)', () => {
     expect(await live.json()).toMatchObject({ status: 'ok' });
     const ready = await fetch(`${base}/health/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { database: { ok: true }, temporal: { ok: true }, worker: { ok: true, runtime: 'local' } } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      checks: { database: { ok: true }, temporal: { ok: true }, worker: { ok: true, runtime: 'local' } },
+    });
     // Nothing else is served there.
     expect((await fetch(`${base}/api/v1/bots`)).status).toBe(404);
   });

@@ -16,7 +16,12 @@ export interface AdoptionReport {
  * ended, so the workflow heals it. Run at worker start, and then slowly as a
  * safety net for any exit event that was lost.
  */
-export async function reconcileInstances(db: Kysely<Database>, runtime: BotRuntime, notify: ExitNotifier, logger: Logger): Promise<AdoptionReport> {
+export async function reconcileInstances(
+  db: Kysely<Database>,
+  runtime: BotRuntime,
+  notify: ExitNotifier,
+  logger: Logger,
+): Promise<AdoptionReport> {
   const open = await listOpenInstances(db, runtime.kind);
   const report: AdoptionReport = { adopted: 0, gone: 0 };
   for (const row of open) {
@@ -27,7 +32,10 @@ export async function reconcileInstances(db: Kysely<Database>, runtime: BotRunti
       continue;
     }
     report.gone++;
-    logger.warn({ botId: row.bot_id, instanceId: row.id, botPid: row.pid }, 'bot process ended while nobody watched it');
+    logger.warn(
+      { botId: row.bot_id, instanceId: row.id, botPid: row.pid },
+      'bot process ended while nobody watched it',
+    );
     void notify(row.bot_id, {
       instanceId: row.id,
       exitCode: null,

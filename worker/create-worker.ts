@@ -54,14 +54,26 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
   let closed = false;
   const notify = createExitNotifier(deps.client, logger, () => closed);
   const stopForwarding = forwardRuntimeEvents(runtime, notify);
-  const incidentLog = new RotatingFile(path.join(config.paths.logsDir, 'incident.jsonl'), LOG_FILE_MAX_BYTES, LOG_FILES_KEPT);
+  const incidentLog = new RotatingFile(
+    path.join(config.paths.logsDir, 'incident.jsonl'),
+    LOG_FILE_MAX_BYTES,
+    LOG_FILES_KEPT,
+  );
 
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(logger),
-    activities: createActivities({ db, runtime, logger, stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000, incidentLog, botToken: deps.botToken, ...(deps.events ? { events: deps.events } : {}) }),
+    activities: createActivities({
+      db,
+      runtime,
+      logger,
+      stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000,
+      incidentLog,
+      botToken: deps.botToken,
+      ...(deps.events ? { events: deps.events } : {}),
+    }),
     // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
     // server's tasks flowing to this worker.
     maxConcurrentWorkflowTaskExecutions: 100,
@@ -77,7 +89,9 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
   const report = await reconcileInstances(db, runtime, notify, logger);
   logger.info(report, 'reconciled running bots with the registry');
   const sweep = setInterval(() => {
-    reconcileInstances(db, runtime, notify, logger).catch((err: unknown) => logger.warn({ err }, 'safety-net reconcile failed'));
+    reconcileInstances(db, runtime, notify, logger).catch((err: unknown) =>
+      logger.warn({ err }, 'safety-net reconcile failed'),
+    );
   }, deps.sweepIntervalMs ?? 60_000);
   sweep.unref();
 

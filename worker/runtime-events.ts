@@ -2,7 +2,13 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { BotRuntime, RuntimeEvent } from '../runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { SignalDefinition } from '@temporalio/common';
-import { botWorkflowId, healthConditionSignal, healthViolatedSignal, instanceExitedSignal, type InstanceExited } from '../workflows/messages.js';
+import {
+  botWorkflowId,
+  healthConditionSignal,
+  healthViolatedSignal,
+  instanceExitedSignal,
+  type InstanceExited,
+} from '../workflows/messages.js';
 import type { HealthNotifiers } from '../monitoring/health-rules.js';
 
 export type ExitNotifier = (botId: string, exit: InstanceExited) => Promise<void>;
@@ -20,7 +26,10 @@ function createNotifier<T>(signal: SignalDefinition<[T]>, client: Client, logger
         return;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) {
-          logger.warn({ botId, instanceId: payload.instanceId, signal: signal.name }, 'a report about a bot without a lifecycle workflow; nothing to heal');
+          logger.warn(
+            { botId, instanceId: payload.instanceId, signal: signal.name },
+            'a report about a bot without a lifecycle workflow; nothing to heal',
+          );
           return;
         }
         if (attempt === 0) logger.warn({ err, botId }, 'could not signal the bot workflow; retrying');
@@ -45,6 +54,14 @@ export function forwardRuntimeEvents(runtime: BotRuntime, notify: ExitNotifier):
   return runtime.onEvent((event: RuntimeEvent) => {
     if (event.type !== 'exited') return;
     const { botId, instanceId, exitCode, signal, reason, at, kind, evidence } = event;
-    void notify(botId, { instanceId, exitCode, signal, reason, at, ...(kind ? { kind } : {}), ...(evidence ? { evidence } : {}) });
+    void notify(botId, {
+      instanceId,
+      exitCode,
+      signal,
+      reason,
+      at,
+      ...(kind ? { kind } : {}),
+      ...(evidence ? { evidence } : {}),
+    });
   });
 }

@@ -11,12 +11,17 @@ export function installTemporalLogging(logger: Logger): void {
   if (installed) return;
   installed = true;
   const sdk = logger.child({ source: 'temporal-sdk' });
-  const level = (logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : logger.level === 'info' ? 'INFO' : logger.level === 'warn' ? 'WARN' : 'ERROR') as
-    | 'TRACE'
-    | 'DEBUG'
-    | 'INFO'
-    | 'WARN'
-    | 'ERROR';
+  const level = (
+    logger.level === 'trace'
+      ? 'TRACE'
+      : logger.level === 'debug'
+        ? 'DEBUG'
+        : logger.level === 'info'
+          ? 'INFO'
+          : logger.level === 'warn'
+            ? 'WARN'
+            : 'ERROR'
+  ) as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   Runtime.install({
     logger: new DefaultLogger(level, (entry: LogEntry) => {
       const meta = entry.meta ?? {};

@@ -15,7 +15,17 @@ import {
 import type { Activities, IncidentRecord, LaunchRequest, StatusRecord } from '../activities/create-activities.js';
 import type { BotStatus } from '../lib/bot-status.js';
 import { BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
-import { backoffSeconds, check, healVerdict, initialState, needsWork, resetHealing, upStatus, view, type BotState } from './bot-state.js';
+import {
+  backoffSeconds,
+  check,
+  healVerdict,
+  initialState,
+  needsWork,
+  resetHealing,
+  upStatus,
+  view,
+  type BotState,
+} from './bot-state.js';
 import {
   deleteUpdate,
   healthConditionSignal,
@@ -41,7 +51,8 @@ const registryWrites = {
 } as const;
 
 const { launchInstance, stopInstance, releaseBot } = proxyActivities<Activities>(runtimeOps);
-const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } = proxyLocalActivities<Activities>(registryWrites);
+const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } =
+  proxyLocalActivities<Activities>(registryWrites);
 
 /**
  * Workflow changes that alter the commands a history holds, for
@@ -120,11 +131,22 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
   setHandler(instanceExitedSignal, (exit) => {
     const current = s.instance?.id ?? s.launchingId;
     // Exits of instances we stopped ourselves, or of older instances, are history; the first report of an exit is the best one.
-    if (exit.instanceId === current && exit.instanceId !== s.stoppingId && s.pendingExit?.instanceId !== exit.instanceId) s.pendingExit = exit;
+    if (
+      exit.instanceId === current &&
+      exit.instanceId !== s.stoppingId &&
+      s.pendingExit?.instanceId !== exit.instanceId
+    )
+      s.pendingExit = exit;
   });
   setHandler(healthViolatedSignal, (violation) => {
     // Only about the running instance, and only once: an exit already reported is the better account.
-    if (violation.instanceId === s.instance?.id && violation.instanceId !== s.stoppingId && !s.pendingExit && !s.pendingViolation) s.pendingViolation = violation;
+    if (
+      violation.instanceId === s.instance?.id &&
+      violation.instanceId !== s.stoppingId &&
+      !s.pendingExit &&
+      !s.pendingViolation
+    )
+      s.pendingViolation = violation;
   });
   setHandler(healthConditionSignal, (change) => {
     if (change.instanceId !== s.instance?.id || change.instanceId === s.stoppingId) return;
@@ -224,10 +246,17 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
   if (records) deploying = statusChange(s, 'deploying', why);
   else await setStatus(s, 'deploying', why);
   // Histories from before the launch recorded its own status replay as they ran: with a status write after it.
-  const settle = patched(PATCH_LAUNCH_SETTLES) ? { seq: nextSeq(s), desiredState: s.desired, restartCount: s.restartCount } : undefined;
+  const settle = patched(PATCH_LAUNCH_SETTLES)
+    ? { seq: nextSeq(s), desiredState: s.desired, restartCount: s.restartCount }
+    : undefined;
   let launched: Awaited<ReturnType<typeof launchInstance>>;
   try {
-    launched = await launchInstance({ botId: s.botId, instanceId, ...(records ? { records: { ...records, status: deploying } } : {}), ...(settle ? { settle } : {}) });
+    launched = await launchInstance({
+      botId: s.botId,
+      instanceId,
+      ...(records ? { records: { ...records, status: deploying } } : {}),
+      ...(settle ? { settle } : {}),
+    });
   } catch (err) {
     s.launchingId = null;
     if (settle) s.eventSeq = settle.seq - 1; // the settled status was never recorded: its number goes to the next event
@@ -241,14 +270,27 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
     }
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const reason = `launch failed: ${cause?.message ?? (err as Error).message}`;
-    await incident(s, instanceId, 'launch_failed', 'critical', reason, { failure: cause?.type ?? 'unknown' }, 'failed: fix the cause, then start the bot again');
+    await incident(
+      s,
+      instanceId,
+      'launch_failed',
+      'critical',
+      reason,
+      { failure: cause?.type ?? 'unknown' },
+      'failed: fix the cause, then start the bot again',
+    );
     s.gaveUp = true;
     return setStatus(s, 'failed', reason);
   }
   const { instance, healPolicy, heartbeatIntervalSeconds, settled } = launched;
   s.healPolicy = healPolicy;
   s.heartbeatIntervalSeconds = heartbeatIntervalSeconds ?? null;
-  s.instance = { id: instanceId, pid: instance.pid, processStartTicks: instance.processStartTicks, startedAt: instance.startedAt };
+  s.instance = {
+    id: instanceId,
+    pid: instance.pid,
+    processStartTicks: instance.processStartTicks,
+    startedAt: instance.startedAt,
+  };
   s.launchingId = null;
   if (settled) recorded(s, settled.status, settled.reason);
   // An instant crash is already queued in pendingExit: handleExit reports it next.
@@ -279,7 +321,15 @@ async function applyConditions(s: BotState): Promise<void> {
     if (change.instanceId !== s.instance?.id) continue;
     const current = held[change.rule];
     if (change.active && !current) {
-      const id = await incident(s, change.instanceId, change.rule, 'warning', `bot ${s.botId} ${change.reason}`, change.evidence, 'degraded: it keeps running, and is running again when it recovers');
+      const id = await incident(
+        s,
+        change.instanceId,
+        change.rule,
+        'warning',
+        `bot ${s.botId} ${change.reason}`,
+        change.evidence,
+        'degraded: it keeps running, and is running again when it recovers',
+      );
       held[change.rule] = { reason: change.reason, since: change.at, incidentId: id };
     } else if (!change.active && current) {
       delete held[change.rule];
@@ -294,15 +344,26 @@ async function endConditions(s: BotState, why: string): Promise<void> {
   const held = s.conditions ?? {};
   s.conditions = {};
   s.conditionChanges = [];
-  for (const c of Object.values(held)) await resolveIncident({ id: c.incidentId, resolution: `the instance ended (${why})` });
+  for (const c of Object.values(held))
+    await resolveIncident({ id: c.incidentId, resolution: `the instance ended (${why})` });
 }
 
 /** `endReason` goes on the instance record when it is not an operator's stop. */
-async function stopCurrent(s: BotState, why: string, endReason?: string): Promise<{ exitCode: number | null; signal: string | null }> {
+async function stopCurrent(
+  s: BotState,
+  why: string,
+  endReason?: string,
+): Promise<{ exitCode: number | null; signal: string | null }> {
   const inst = s.instance!;
   s.stoppingId = inst.id;
   await setStatus(s, 'stopping', why);
-  const exit = await stopInstance({ botId: s.botId, instanceId: inst.id, pid: inst.pid, processStartTicks: inst.processStartTicks, ...(endReason ? { reason: endReason } : {}) });
+  const exit = await stopInstance({
+    botId: s.botId,
+    instanceId: inst.id,
+    pid: inst.pid,
+    processStartTicks: inst.processStartTicks,
+    ...(endReason ? { reason: endReason } : {}),
+  });
   s.instance = null;
   s.stoppingId = null;
   if (s.pendingExit?.instanceId === inst.id) s.pendingExit = null;
@@ -322,7 +383,15 @@ async function handleExit(s: BotState): Promise<void> {
     await recordInstanceEnd(ended);
     return setStatus(s, 'stopped', exit.reason);
   }
-  return heal(s, inst, exit.kind ?? 'process_exited', `bot ${s.botId} ${exit.reason}`, exit.reason, { exit_code: exit.exitCode, signal: exit.signal, ...exit.evidence }, ended);
+  return heal(
+    s,
+    inst,
+    exit.kind ?? 'process_exited',
+    `bot ${s.botId} ${exit.reason}`,
+    exit.reason,
+    { exit_code: exit.exitCode, signal: exit.signal, ...exit.evidence },
+    ended,
+  );
 }
 
 /** A health rule found the running instance over a limit: end it, then heal as after an exit. */
@@ -365,15 +434,37 @@ async function heal(
     // The incident is there before the status says failed: whoever sees "failed" finds why.
     await Promise.all([
       ended ? recordInstanceEnd(ended) : undefined,
-      incident(s, inst.id, 'crash_loop', 'critical', why, { ...evidence, last_cause: kind }, 'failed: no more restarts until an operator starts the bot again'),
+      incident(
+        s,
+        inst.id,
+        'crash_loop',
+        'critical',
+        why,
+        { ...evidence, last_cause: kind },
+        'failed: no more restarts until an operator starts the bot again',
+      ),
     ]);
     return setStatus(s, 'failed', why);
   }
 
   const delay = backoffSeconds(policy, s.consecutiveHeals);
   const attempt = s.healRestarts.length + 1;
-  const record = incidentRecord(s, inst.id, kind, 'warning', message, evidence, `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`);
-  if (delay === 0 && !s.restartRequested && s.desired === 'running' && !s.deleteRequested && patched(PATCH_HEAL_AT_ONCE)) {
+  const record = incidentRecord(
+    s,
+    inst.id,
+    kind,
+    'warning',
+    message,
+    evidence,
+    `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`,
+  );
+  if (
+    delay === 0 &&
+    !s.restartRequested &&
+    s.desired === 'running' &&
+    !s.deleteRequested &&
+    patched(PATCH_HEAL_AT_ONCE)
+  ) {
     // At once, as a process manager would: no "healing" pause, and the records are written by the launch, beside the new process.
     s.healRestarts.push(Date.now());
     s.consecutiveHeals++;
@@ -394,7 +485,14 @@ async function heal(
 }
 
 /** What an incident says: about which instance, what kind, how bad, in words, with what evidence, and what the platform does. */
-type IncidentArgs = [instanceId: string | null, kind: string, severity: 'info' | 'warning' | 'critical', message: string, evidence: Record<string, unknown>, outcome: string];
+type IncidentArgs = [
+  instanceId: string | null,
+  kind: string,
+  severity: 'info' | 'warning' | 'critical',
+  message: string,
+  evidence: Record<string, unknown>,
+  outcome: string,
+];
 
 async function incident(s: BotState, ...args: IncidentArgs): Promise<string> {
   const record = incidentRecord(s, ...args);
@@ -403,6 +501,9 @@ async function incident(s: BotState, ...args: IncidentArgs): Promise<string> {
 }
 
 /** An incident with its id and event number, ready to be written (by a local activity, or by the launch). */
-function incidentRecord(s: BotState, ...[instanceId, kind, severity, message, evidence, outcome]: IncidentArgs): IncidentRecord {
+function incidentRecord(
+  s: BotState,
+  ...[instanceId, kind, severity, message, evidence, outcome]: IncidentArgs
+): IncidentRecord {
   return { id: uuid4(), botId: s.botId, instanceId, kind, severity, message, evidence, outcome, seq: nextSeq(s) };
 }

@@ -64,7 +64,8 @@ export function initialState(botId: string, role: string, status: BotStatus = 'r
 
 /** Something for the main loop to do: the difference between desired and observed. */
 export function needsWork(s: BotState): boolean {
-  if (s.deleteRequested || s.pendingExit || s.pendingViolation || s.restartRequested || s.conditionChanges?.length) return true;
+  if (s.deleteRequested || s.pendingExit || s.pendingViolation || s.restartRequested || s.conditionChanges?.length)
+    return true;
   if (s.instance && s.status === 'deploying' && s.beatInstance === s.instance.id) return true;
   if (s.desired === 'running') return !s.instance && !s.gaveUp;
   return s.instance !== null || (s.status !== 'stopped' && s.status !== 'registered');
@@ -75,8 +76,15 @@ export function needsWork(s: BotState): boolean {
  * within the cap. `random` is the workflow's Math.random: seeded by Temporal,
  * so a replay draws the same numbers.
  */
-export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number, random: () => number = Math.random): number {
-  const base = Math.min(policy.backoff_initial_seconds * Math.pow(policy.backoff_factor, consecutiveHeals), policy.backoff_max_seconds);
+export function backoffSeconds(
+  policy: HealPolicy,
+  consecutiveHeals: number,
+  random: () => number = Math.random,
+): number {
+  const base = Math.min(
+    policy.backoff_initial_seconds * Math.pow(policy.backoff_factor, consecutiveHeals),
+    policy.backoff_max_seconds,
+  );
   const jitter = policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter!;
   const moved = Math.min(base * (1 + jitter * (2 * random() - 1)), policy.backoff_max_seconds);
   return Math.round(moved * 100) / 100;
@@ -88,7 +96,13 @@ export function backoffSeconds(policy: HealPolicy, consecutiveHeals: number, ran
  * a row (back to 0 after a run of at least reset_after_seconds), and whether
  * the policy gives up (max_restarts already used within the window).
  */
-export function healVerdict(policy: HealPolicy, healRestarts: readonly number[], consecutiveHeals: number, now: number, ranForMs: number): { healRestarts: number[]; consecutiveHeals: number; giveUp: boolean } {
+export function healVerdict(
+  policy: HealPolicy,
+  healRestarts: readonly number[],
+  consecutiveHeals: number,
+  now: number,
+  ranForMs: number,
+): { healRestarts: number[]; consecutiveHeals: number; giveUp: boolean } {
   const inWindow = healRestarts.filter((t) => now - t < policy.window_seconds * 1000);
   return {
     healRestarts: inWindow,
@@ -100,7 +114,9 @@ export function healVerdict(policy: HealPolicy, healRestarts: readonly number[],
 /** What a bot that is up counts as: running, or degraded while a degrading rule holds (with the reasons). */
 export function upStatus(s: BotState): { status: 'running' | 'degraded'; reason: string | null } {
   const held = Object.values(s.conditions ?? {});
-  return held.length === 0 ? { status: 'running', reason: null } : { status: 'degraded', reason: held.map((c) => c.reason).join('; ') };
+  return held.length === 0
+    ? { status: 'running', reason: null }
+    : { status: 'degraded', reason: held.map((c) => c.reason).join('; ') };
 }
 
 export function resetHealing(s: BotState): void {
@@ -116,7 +132,9 @@ export const check = {
   start(s: BotState): void {
     if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
     if (s.desired === 'running' && !s.gaveUp) {
-      throw new Error(`Bot ${s.botId} is already ${s.status}. Use ${commandPath(s, 'restart')} to restart it, or stop it first.`);
+      throw new Error(
+        `Bot ${s.botId} is already ${s.status}. Use ${commandPath(s, 'restart')} to restart it, or stop it first.`,
+      );
     }
   },
   stop(s: BotState): void {
@@ -128,11 +146,14 @@ export const check = {
   },
   restart(s: BotState): void {
     if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
-    if (s.desired === 'stopped') throw new Error(`Bot ${s.botId} is ${s.status}, not running. Start it with ${commandPath(s, 'start')}.`);
+    if (s.desired === 'stopped')
+      throw new Error(`Bot ${s.botId} is ${s.status}, not running. Start it with ${commandPath(s, 'start')}.`);
   },
   delete(s: BotState): void {
     if (s.desired === 'stopped' && (s.instance || s.launchingId)) {
-      throw new Error(`Bot ${s.botId} is still stopping. Wait until GET /api/v1/bots/${s.botId} shows it stopped, then delete it.`);
+      throw new Error(
+        `Bot ${s.botId} is still stopping. Wait until GET /api/v1/bots/${s.botId} shows it stopped, then delete it.`,
+      );
     }
     if (s.instance || s.launchingId || (s.desired === 'running' && !s.gaveUp)) {
       throw new Error(`Bot ${s.botId} is ${s.status}. Stop it first with ${commandPath(s, 'stop')}, then delete it.`);

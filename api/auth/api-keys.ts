@@ -20,7 +20,13 @@ const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 export class ApiKeys {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async mint(input: { name: string; role?: Role | undefined; permissions?: Permission[] | undefined; expiresAt: Date | null; createdBy: string }): Promise<MintedKey> {
+  async mint(input: {
+    name: string;
+    role?: Role | undefined;
+    permissions?: Permission[] | undefined;
+    expiresAt: Date | null;
+    createdBy: string;
+  }): Promise<MintedKey> {
     const id = randomUUID();
     const prefix = randomBytes(4).toString('hex');
     const key = `${API_KEY_PREFIX}${prefix}_${randomBytes(32).toString('base64url')}`;

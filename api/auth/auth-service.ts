@@ -3,7 +3,14 @@ import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../registry/database.js';
 import type { RateLimitStore } from '../middleware/rate-limit.js';
 import { instanceOfBot } from '../../registry/instances.js';
-import { endAllSessions, findUser, findUserById, recordRefreshToken, revokeFamily, useRefreshToken } from '../../registry/users.js';
+import {
+  endAllSessions,
+  findUser,
+  findUserById,
+  recordRefreshToken,
+  revokeFamily,
+  useRefreshToken,
+} from '../../registry/users.js';
 import { decoyHash, verifyPassword } from './passwords.js';
 import { permissionsOf } from '../../lib/permissions.js';
 import type { Principal } from './principal.js';
@@ -71,7 +78,9 @@ export class AuthService {
       return fresh;
     });
     if (!spent) {
-      throw new AuthError('This refresh token was already used: every token of this login is now revoked. Log in again.');
+      throw new AuthError(
+        'This refresh token was already used: every token of this login is now revoked. Log in again.',
+      );
     }
     return this.issuePair(user, claims.family!);
   }
@@ -99,13 +108,30 @@ export class AuthService {
       this.users.delete(claims.sub);
       if (user && stamp !== undefined) {
         if (this.users.size >= USER_CACHE_MAX) this.users.delete(this.users.keys().next().value!);
-        this.users.set(claims.sub, { user: { id: user.id, username: user.username, role: user.role, disabled: user.disabled, token_version: user.token_version }, stamp, at: Date.now() });
+        this.users.set(claims.sub, {
+          user: {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            disabled: user.disabled,
+            token_version: user.token_version,
+          },
+          stamp,
+          at: Date.now(),
+        });
       }
     }
     if (!user) throw new AuthError('The user of this token no longer exists.');
     if (user.disabled) throw new AuthError('This account is disabled. Ask an administrator to enable it.');
-    if (user.token_version !== claims.version) throw new AuthError('This token was revoked (password reset or logout everywhere). Log in again.');
-    return { type: 'user', id: user.id, username: user.username, role: user.role, permissions: permissionsOf(user.role) };
+    if (user.token_version !== claims.version)
+      throw new AuthError('This token was revoked (password reset or logout everywhere). Log in again.');
+    return {
+      type: 'user',
+      id: user.id,
+      username: user.username,
+      role: user.role,
+      permissions: permissionsOf(user.role),
+    };
   }
 
   /** The bot instance behind a CODEX32_BOT_TOKEN; its instance must still run (a new instance gets a new token). */
@@ -113,8 +139,18 @@ export class AuthService {
     const claims = await this.verify(token, 'bot');
     const instance = await instanceOfBot(this.db, claims.sub, claims.instance!);
     if (!instance) throw new AuthError('This bot token belongs to no instance of this bot.');
-    if (instance.ended_at) throw new AuthError('This bot token belonged to an instance that has ended; the running instance has its own CODEX32_BOT_TOKEN.');
-    return { type: 'bot', id: claims.sub, botId: claims.sub, instanceId: claims.instance!, role: null, permissions: new Set() };
+    if (instance.ended_at)
+      throw new AuthError(
+        'This bot token belonged to an instance that has ended; the running instance has its own CODEX32_BOT_TOKEN.',
+      );
+    return {
+      type: 'bot',
+      id: claims.sub,
+      botId: claims.sub,
+      instanceId: claims.instance!,
+      role: null,
+      permissions: new Set(),
+    };
   }
 
   /** Call after a user's role, state, password or sessions changed (committed), or the user was deleted: every API process rereads the user. */
@@ -124,7 +160,10 @@ export class AuthService {
   }
 
   /** Ends the session of `refreshToken`, or every session of the user with `everywhere`. */
-  async logout(user: { id: string; username: string }, opts: { refreshToken?: string; everywhere?: boolean }): Promise<void> {
+  async logout(
+    user: { id: string; username: string },
+    opts: { refreshToken?: string; everywhere?: boolean },
+  ): Promise<void> {
     if (opts.everywhere) {
       await this.db.transaction().execute((trx) => endAllSessions(trx, user.username));
       await this.userChanged(user.id);
@@ -146,7 +185,10 @@ export class AuthService {
     }
   }
 
-  private async issuePair(user: Pick<UserRow, 'id' | 'username' | 'token_version'>, family: string): Promise<TokenPair> {
+  private async issuePair(
+    user: Pick<UserRow, 'id' | 'username' | 'token_version'>,
+    family: string,
+  ): Promise<TokenPair> {
     const access = await this.tokens.issue('access', user.id, user.token_version);
     const refresh = await this.tokens.issue('refresh', user.id, user.token_version, { family });
     await recordRefreshToken(this.db, {
@@ -155,6 +197,11 @@ export class AuthService {
       username: user.username,
       expires_at: new Date(refresh.claims.expiresAt * 1000),
     });
-    return { access_token: access.token, refresh_token: refresh.token, token_type: 'bearer', expires_in: this.tokens.accessTtlSeconds };
+    return {
+      access_token: access.token,
+      refresh_token: refresh.token,
+      token_type: 'bearer',
+      expires_in: this.tokens.accessTtlSeconds,
+    };
   }
 }

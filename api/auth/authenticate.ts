@@ -27,7 +27,9 @@ export function bearerToken(header: string | undefined): string | null {
 
 /** 401 with the header RFC 6750 asks for, in our problem shape. */
 export function unauthorized(detail: string): ApiError {
-  return new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': 'Bearer realm="codex32"' });
+  return new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, {
+    'WWW-Authenticate': 'Bearer realm="codex32"',
+  });
 }
 
 /**
@@ -45,10 +47,19 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
     let principal: Principal | null = null;
     if (apiKey !== undefined) {
       if (adminKey && timingSafeEqual(digest(apiKey), adminKey)) {
-        principal = { type: 'api-key', id: 'admin-api-key', name: 'ADMIN_API_KEY', role: 'admin', permissions: permissionsOf('admin') };
+        principal = {
+          type: 'api-key',
+          id: 'admin-api-key',
+          name: 'ADMIN_API_KEY',
+          role: 'admin',
+          permissions: permissionsOf('admin'),
+        };
       } else {
         principal = await opts.apiKeys.principal(apiKey);
-        if (!principal) throw unauthorized('The API key is not valid: unknown, revoked or expired. Check the X-API-Key header (or the bearer token).');
+        if (!principal)
+          throw unauthorized(
+            'The API key is not valid: unknown, revoked or expired. Check the X-API-Key header (or the bearer token).',
+          );
       }
     } else if (header !== undefined) {
       const token = bearer;
@@ -77,10 +88,18 @@ export function authenticate(opts: AuthenticateOptions): MiddlewareHandler<AppEn
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
   return async function requirePermissionHandler(c, next) {
     const principal = c.get('principal');
-    if (!principal) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>", or send X-API-Key.');
+    if (!principal)
+      throw unauthorized(
+        'Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>", or send X-API-Key.',
+      );
     if (principal.type === 'bot') throw botOnlySelf();
     if (!principal.permissions.has(permission)) {
-      throw new ApiError(403, 'forbidden', 'Forbidden', `Your ${principal.role ?? 'key'} access does not include "${permission}". Ask an administrator for it.`);
+      throw new ApiError(
+        403,
+        'forbidden',
+        'Forbidden',
+        `Your ${principal.role ?? 'key'} access does not include "${permission}". Ask an administrator for it.`,
+      );
     }
     await next();
   };
@@ -89,20 +108,38 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
 export function requireAuthenticated(): MiddlewareHandler<AppEnv> {
   return async function requireAuthenticatedHandler(c, next) {
     const principal = c.get('principal');
-    if (!principal) throw unauthorized('Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>".');
+    if (!principal)
+      throw unauthorized(
+        'Authenticate first: log in with POST /api/v1/auth/login and send "Authorization: Bearer <access_token>".',
+      );
     if (principal.type === 'bot') throw botOnlySelf();
     await next();
   };
 }
 
-const botOnlySelf = () => new ApiError(403, 'forbidden', 'Forbidden', "A bot's token (CODEX32_BOT_TOKEN) works only on its own /api/v1/self endpoints.");
+const botOnlySelf = () =>
+  new ApiError(
+    403,
+    'forbidden',
+    'Forbidden',
+    "A bot's token (CODEX32_BOT_TOKEN) works only on its own /api/v1/self endpoints.",
+  );
 
 /** The caller must be a bot instance, with its own CODEX32_BOT_TOKEN. */
 export function requireBot(): MiddlewareHandler<AppEnv> {
   return async function requireBotHandler(c, next) {
     const principal = c.get('principal');
-    if (!principal) throw unauthorized('Send the bot\'s own token: "Authorization: Bearer $CODEX32_BOT_TOKEN" (the platform sets it in every bot\'s environment).');
-    if (principal.type !== 'bot') throw new ApiError(403, 'forbidden', 'Forbidden', '/api/v1/self is for bots, with their own CODEX32_BOT_TOKEN. To read a bot, use GET /api/v1/bots/{id}.');
+    if (!principal)
+      throw unauthorized(
+        'Send the bot\'s own token: "Authorization: Bearer $CODEX32_BOT_TOKEN" (the platform sets it in every bot\'s environment).',
+      );
+    if (principal.type !== 'bot')
+      throw new ApiError(
+        403,
+        'forbidden',
+        'Forbidden',
+        '/api/v1/self is for bots, with their own CODEX32_BOT_TOKEN. To read a bot, use GET /api/v1/bots/{id}.',
+      );
     await next();
   };
 }

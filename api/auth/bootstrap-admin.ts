@@ -12,7 +12,12 @@ import { hashPassword, passwordProblem } from './passwords.js';
  */
 export async function bootstrapAdmin(
   db: Kysely<Database>,
-  opts: { username?: string | undefined; password?: string | undefined; logger: Logger; print?: (line: string) => void },
+  opts: {
+    username?: string | undefined;
+    password?: string | undefined;
+    logger: Logger;
+    print?: (line: string) => void;
+  },
 ): Promise<{ created: boolean; username?: string }> {
   if ((await countUsers(db)) > 0) return { created: false };
   const username = opts.username ?? 'admin';

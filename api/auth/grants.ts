@@ -5,7 +5,8 @@ import type { Principal } from './principal.js';
 /** What a grant would hand over: a role's permissions, or a list of them. */
 export type Grant = { role: Role } | { permissions: readonly Permission[] };
 
-const wanted = (grant: Grant): ReadonlySet<Permission> => ('role' in grant ? permissionsOf(grant.role) : new Set(grant.permissions));
+const wanted = (grant: Grant): ReadonlySet<Permission> =>
+  'role' in grant ? permissionsOf(grant.role) : new Set(grant.permissions);
 
 /** The permissions of `grant` that `grantor` does not hold itself (none: the grant is within reach). */
 export function beyondReach(grantor: Principal, grant: Grant): Permission[] {
@@ -22,7 +23,8 @@ export function beyondReach(grantor: Principal, grant: Grant): Permission[] {
 export function checkGrant(grantor: Principal, grant: Grant, what: string): void {
   const missing = beyondReach(grantor, grant);
   if (missing.length === 0) return;
-  const held = grantor.type === 'user' ? `your role ${grantor.role}` : `your ${grantor.role ? `${grantor.role} ` : ''}key`;
+  const held =
+    grantor.type === 'user' ? `your role ${grantor.role}` : `your ${grantor.role ? `${grantor.role} ` : ''}key`;
   throw new ApiError(
     403,
     'forbidden',

@@ -31,8 +31,10 @@ export function passwordProblem(password: string, username?: string): string | n
   if (password.length < MIN_LENGTH) return `the password must be at least ${MIN_LENGTH} characters long`;
   if (password.length > MAX_LENGTH) return `the password must be at most ${MAX_LENGTH} characters long`;
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
-  if (classes < 3) return 'the password must mix at least three of: lowercase letters, uppercase letters, digits, symbols';
+  if (classes < 3)
+    return 'the password must mix at least three of: lowercase letters, uppercase letters, digits, symbols';
   if (new Set(password).size < 6) return 'the password repeats too few distinct characters';
-  if (username && password.toLowerCase().includes(username.toLowerCase())) return 'the password must not contain the user name';
+  if (username && password.toLowerCase().includes(username.toLowerCase()))
+    return 'the password must not contain the user name';
   return null;
 }

@@ -8,7 +8,11 @@ import type { Logger } from '../../lib/logger.js';
  * directory (mode 0600), so tokens survive a restart of the embedded setup;
  * several API replicas must share API_SECRET_KEY instead.
  */
-export async function resolveSecretKey(configured: string | undefined, dataDir: string, logger: Logger): Promise<string> {
+export async function resolveSecretKey(
+  configured: string | undefined,
+  dataDir: string,
+  logger: Logger,
+): Promise<string> {
   if (configured) return configured;
   const file = path.join(dataDir, 'secret.key');
   try {
@@ -20,6 +24,9 @@ export async function resolveSecretKey(configured: string | undefined, dataDir: 
   const key = randomBytes(32).toString('hex');
   await fs.mkdir(dataDir, { recursive: true });
   await fs.writeFile(file, key + '\n', { mode: 0o600 });
-  logger.warn({ file }, 'API_SECRET_KEY is not set: generated a signing key in the data directory; set API_SECRET_KEY when running several API processes');
+  logger.warn(
+    { file },
+    'API_SECRET_KEY is not set: generated a signing key in the data directory; set API_SECRET_KEY when running several API processes',
+  );
   return key;
 }

@@ -58,7 +58,8 @@ export class TokenService {
   private static readonly VERIFIED_MAX = 10_000;
 
   constructor(private readonly opts: TokenServiceOptions) {
-    if (opts.secret.length < 32) throw new Error('API_SECRET_KEY must be at least 32 characters: generate one with `openssl rand -hex 32`');
+    if (opts.secret.length < 32)
+      throw new Error('API_SECRET_KEY must be at least 32 characters: generate one with `openssl rand -hex 32`');
     this.key = new TextEncoder().encode(opts.secret);
   }
 
@@ -66,12 +67,27 @@ export class TokenService {
     return this.opts.accessTtlSeconds;
   }
 
-  async issue(type: TokenType, sub: string, version: number, extra: { family?: string; instance?: string } = {}): Promise<{ token: string; claims: TokenClaims }> {
+  async issue(
+    type: TokenType,
+    sub: string,
+    version: number,
+    extra: { family?: string; instance?: string } = {},
+  ): Promise<{ token: string; claims: TokenClaims }> {
     const { family, instance } = extra;
     const now = Math.floor(Date.now() / 1000);
-    const ttl = type === 'access' ? this.opts.accessTtlSeconds : type === 'refresh' ? this.opts.refreshTtlSeconds : BOT_TOKEN_TTL_SECONDS;
+    const ttl =
+      type === 'access'
+        ? this.opts.accessTtlSeconds
+        : type === 'refresh'
+          ? this.opts.refreshTtlSeconds
+          : BOT_TOKEN_TTL_SECONDS;
     const jti = randomUUID();
-    const payload: JWTPayload = { token_type: type, ver: version, ...(family ? { fid: family } : {}), ...(instance ? { iid: instance } : {}) };
+    const payload: JWTPayload = {
+      token_type: type,
+      ver: version,
+      ...(family ? { fid: family } : {}),
+      ...(instance ? { iid: instance } : {}),
+    };
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: this.opts.algorithm, typ: 'JWT' })
       .setIssuer(TOKEN_ISSUER)
@@ -82,7 +98,10 @@ export class TokenService {
       .setNotBefore(now)
       .setExpirationTime(now + ttl)
       .sign(this.key);
-    return { token, claims: { sub, jti, tokenType: type, family, instance, version, issuedAt: now, expiresAt: now + ttl } };
+    return {
+      token,
+      claims: { sub, jti, tokenType: type, family, instance, version, issuedAt: now, expiresAt: now + ttl },
+    };
   }
 
   async verify(token: string, expected: TokenType): Promise<TokenClaims> {
@@ -116,10 +135,13 @@ export class TokenService {
       throw new TokenError(describe(err));
     }
     if (payload.token_type !== expected) {
-      throw new TokenError(`a ${typeof payload.token_type === 'string' ? payload.token_type : 'typeless'} token cannot be used as an ${expected} token`);
+      throw new TokenError(
+        `a ${typeof payload.token_type === 'string' ? payload.token_type : 'typeless'} token cannot be used as an ${expected} token`,
+      );
     }
     if (typeof payload.ver !== 'number') throw new TokenError('the token has no version claim');
-    if (expected === 'refresh' && typeof payload.fid !== 'string') throw new TokenError('the refresh token has no family');
+    if (expected === 'refresh' && typeof payload.fid !== 'string')
+      throw new TokenError('the refresh token has no family');
     if (expected === 'bot' && typeof payload.iid !== 'string') throw new TokenError('the bot token has no instance');
     return {
       sub: payload.sub!,
@@ -137,7 +159,8 @@ export class TokenService {
 function describe(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'the token has expired; log in again or refresh it';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return `the token's ${err.claim} claim is not valid`;
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm this API does not accept';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return 'the token is signed with an algorithm this API does not accept';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'the token is malformed';
   return 'the token is not valid';

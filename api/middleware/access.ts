@@ -1,6 +1,13 @@
 import type { MiddlewareHandler } from 'hono';
 import { requireAuthenticated, requireBot, requirePermission } from '../auth/authenticate.js';
-import { PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from '../../lib/permissions.js';
+import {
+  PERMISSIONS,
+  permissionsOf,
+  ROLE_PERMISSIONS,
+  ROLES,
+  type Permission,
+  type Role,
+} from '../../lib/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
@@ -31,7 +38,8 @@ export function rolesFor(need: Access): Role[] {
 export function describeAccess(need: Access): string {
   if (need === 'public') return 'Access: anyone, no credentials needed.';
   if (need === 'signed-in') return 'Access: any signed-in user or API key.';
-  if (need === 'bot-self') return "Access: a bot, with its own token (CODEX32_BOT_TOKEN in its environment); no user or API key.";
+  if (need === 'bot-self')
+    return 'Access: a bot, with its own token (CODEX32_BOT_TOKEN in its environment); no user or API key.';
   return `Access: permission \`${need}\` (${PERMISSIONS[need]}), held by ${rolesFor(need).join(', ')}, and by keys minted with it.`;
 }
 
@@ -45,7 +53,9 @@ export function requestLimit(deps: AppDeps): MiddlewareHandler<AppEnv> {
     let decision = c.get('limit');
     if (!decision) {
       const principal = c.get('principal');
-      decision = await deps.requestLimit.consume(principal ? `${principal.type}:${principal.id}` : `address:${deps.clientAddress(c) ?? 'unknown'}`);
+      decision = await deps.requestLimit.consume(
+        principal ? `${principal.type}:${principal.id}` : `address:${deps.clientAddress(c) ?? 'unknown'}`,
+      );
     }
     const headers = rateLimitHeaders(decision);
     if (!decision.allowed) {
@@ -60,11 +70,18 @@ export function requestLimit(deps: AppDeps): MiddlewareHandler<AppEnv> {
     }
     await next();
     // A stricter limit that refused the call (failed logins) has already said its own.
-    if (!c.res.headers.has('RateLimit-Limit')) for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+    if (!c.res.headers.has('RateLimit-Limit'))
+      for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
   };
 }
 
-const BYPASS: Principal = { type: 'api-key', id: 'bypass', name: 'access control off', role: 'admin', permissions: permissionsOf('admin') };
+const BYPASS: Principal = {
+  type: 'api-key',
+  id: 'bypass',
+  name: 'access control off',
+  role: 'admin',
+  permissions: permissionsOf('admin'),
+};
 
 /** Benchmarks only (`accessControl: 'off'`, never from configuration): every caller is an administrator, unchecked. */
 const bypass: MiddlewareHandler<AppEnv> = async function bypassHandler(c, next) {
@@ -78,14 +95,26 @@ const bypass: MiddlewareHandler<AppEnv> = async function bypassHandler(c, next) 
  * would leak to every route once mounted), plus the OpenAPI security and
  * access extension.
  */
-export function access(deps: AppDeps, need: Access): { middleware: MiddlewareHandler<AppEnv>[]; security?: typeof SECURED; [ACCESS_EXTENSION]: Access } {
+export function access(
+  deps: AppDeps,
+  need: Access,
+): { middleware: MiddlewareHandler<AppEnv>[]; security?: typeof SECURED; [ACCESS_EXTENSION]: Access } {
   if (need === 'public') return { middleware: [requestLimit(deps)], [ACCESS_EXTENSION]: need };
-  const check = need === 'signed-in' ? requireAuthenticated() : need === 'bot-self' ? requireBot() : requirePermission(need);
-  const middleware: MiddlewareHandler<AppEnv>[] = deps.accessControl === 'off' && need !== 'bot-self' ? [bypass, requestLimit(deps)] : [deps.authenticate, requestLimit(deps), check];
+  const check =
+    need === 'signed-in' ? requireAuthenticated() : need === 'bot-self' ? requireBot() : requirePermission(need);
+  const middleware: MiddlewareHandler<AppEnv>[] =
+    deps.accessControl === 'off' && need !== 'bot-self'
+      ? [bypass, requestLimit(deps)]
+      : [deps.authenticate, requestLimit(deps), check];
   return { middleware, security: SECURED, [ACCESS_EXTENSION]: need };
 }
 
-type Operation = { description?: string; responses?: Record<string, unknown>; [ACCESS_EXTENSION]?: Access; 'x-codex32-roles'?: Role[] };
+type Operation = {
+  description?: string;
+  responses?: Record<string, unknown>;
+  [ACCESS_EXTENSION]?: Access;
+  'x-codex32-roles'?: Role[];
+};
 
 /**
  * Writes each route's access into the OpenAPI document in one place: a line

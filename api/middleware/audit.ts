@@ -30,7 +30,11 @@ function audited(method: string, path: string, status: number): boolean {
  * record is stored: every text is escaped and cut to fit, and a record the
  * database cannot take goes to the log whole instead of being lost.
  */
-export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: (c: Context) => string | null): MiddlewareHandler<AppEnv> {
+export function auditTrail(
+  db: Kysely<Database>,
+  logger: Logger,
+  clientAddress: (c: Context) => string | null,
+): MiddlewareHandler<AppEnv> {
   return async function auditTrailHandler(c, next) {
     await next();
     if (!audited(c.req.method, c.req.path, c.res.status)) return;
@@ -39,7 +43,8 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
     let actorType: string = principal?.type ?? 'anonymous';
     const route = routePath(c, -1);
     const body = c.req.method === 'POST' ? await c.req.json<unknown>().catch(() => null) : null;
-    const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    const fields =
+      body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
     if (route === '/api/v1/auth/login' && typeof fields.username === 'string') {
       actor = fields.username;
       actorType = 'user';
@@ -47,7 +52,8 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
     const params = safeParams(c);
     let target = params.id ?? params.username ?? params.user_id ?? null;
     // Routes without a path id name their target in the body (a new bot's id, a deployment's bot).
-    target ??= [fields.bot_id, fields.id, fields.username, fields.name].find((v): v is string => typeof v === 'string') ?? null;
+    target ??=
+      [fields.bot_id, fields.id, fields.username, fields.name].find((v): v is string => typeof v === 'string') ?? null;
     const ip = clientAddress(c);
     const entry: NewAuditEntry = {
       id: randomUUID(),
@@ -64,7 +70,10 @@ export function auditTrail(db: Kysely<Database>, logger: Logger, clientAddress: 
     try {
       await insertAuditEntry(db, entry);
     } catch (err) {
-      logger.error({ err, requestId: entry.request_id, audit: entry }, 'could not write the audit record to the database; it is in this log line instead');
+      logger.error(
+        { err, requestId: entry.request_id, audit: entry },
+        'could not write the audit record to the database; it is in this log line instead',
+      );
     }
   };
 }

@@ -62,9 +62,17 @@ function botSteps(body: Body): Step[] {
 /** What to do with an incident in its state. */
 function incidentSteps(body: Body): Step[] {
   const id = text(body.id);
-  const steps: Step[] = [{ text: `The bot: GET /api/v1/bots/${bot(body)}`, needs: 'bots:read' }, { text: `Its output: GET /api/v1/bots/${bot(body)}/logs`, needs: 'bots:logs' }];
-  if (body.state === 'open') steps.push({ text: `Acknowledge it: POST /api/v1/incidents/${id}/acknowledge`, needs: 'incidents:manage' });
-  if (body.state !== 'resolved') steps.push({ text: `Resolve it, saying what was done: POST /api/v1/incidents/${id}/resolve {"resolution": "..."}`, needs: 'incidents:manage' });
+  const steps: Step[] = [
+    { text: `The bot: GET /api/v1/bots/${bot(body)}`, needs: 'bots:read' },
+    { text: `Its output: GET /api/v1/bots/${bot(body)}/logs`, needs: 'bots:logs' },
+  ];
+  if (body.state === 'open')
+    steps.push({ text: `Acknowledge it: POST /api/v1/incidents/${id}/acknowledge`, needs: 'incidents:manage' });
+  if (body.state !== 'resolved')
+    steps.push({
+      text: `Resolve it, saying what was done: POST /api/v1/incidents/${id}/resolve {"resolution": "..."}`,
+      needs: 'incidents:manage',
+    });
   return steps;
 }
 
@@ -72,7 +80,12 @@ const guides: Record<string, Guide> = {
   'POST /api/v1/bots': { steps: botSteps },
   'GET /api/v1/bots/:id': { message: (b) => `Bot ${bot(b)} is ${text(b.status)}.`, steps: botSteps },
   'PATCH /api/v1/bots/:id': { steps: botSteps },
-  'DELETE /api/v1/bots/:id': { steps: () => [{ text: 'See the fleet: GET /api/v1/bots' }, { text: 'Register a bot: POST /api/v1/bots', needs: 'bots:create' }] },
+  'DELETE /api/v1/bots/:id': {
+    steps: () => [
+      { text: 'See the fleet: GET /api/v1/bots' },
+      { text: 'Register a bot: POST /api/v1/bots', needs: 'bots:create' },
+    ],
+  },
   'POST /api/v1/bots/:id/start': { steps: (b) => [{ text: `Watch it come up: GET /api/v1/bots/${bot(b)}` }] },
   'POST /api/v1/bots/:id/restart': { steps: (b) => [{ text: `Watch it come back: GET /api/v1/bots/${bot(b)}` }] },
   'POST /api/v1/bots/:id/stop': { steps: (b) => [{ text: `Watch it stop: GET /api/v1/bots/${bot(b)}` }] },
@@ -82,14 +95,20 @@ const guides: Record<string, Guide> = {
     steps: (b) => {
       const stats = (b.stats ?? {}) as Record<string, number>;
       const steps: Step[] = [];
-      if ((stats.failed ?? 0) > 0) steps.push({ text: `${stats.failed} bot(s) failed: GET /api/v1/bots?status=failed, then their incidents`, needs: 'incidents:read' });
-      if ((stats.healing ?? 0) > 0) steps.push({ text: `${stats.healing} bot(s) healing: GET /api/v1/bots?status=healing` });
+      if ((stats.failed ?? 0) > 0)
+        steps.push({
+          text: `${stats.failed} bot(s) failed: GET /api/v1/bots?status=failed, then their incidents`,
+          needs: 'incidents:read',
+        });
+      if ((stats.healing ?? 0) > 0)
+        steps.push({ text: `${stats.healing} bot(s) healing: GET /api/v1/bots?status=healing` });
       steps.push({ text: 'Register a bot: POST /api/v1/bots', needs: 'bots:create' });
       return steps;
     },
   },
   'GET /api/v1/incidents': {
-    message: (b) => `${text(b.total)} incident(s); this page shows ${Array.isArray(b.incidents) ? b.incidents.length : 0}.`,
+    message: (b) =>
+      `${text(b.total)} incident(s); this page shows ${Array.isArray(b.incidents) ? b.incidents.length : 0}.`,
     help: 'Filter with ?bot_id=, ?kind=, ?severity=info|warning|critical, ?state=open|acknowledged|resolved, ?since= and ?until= (ISO 8601); page with ?limit= (1-1000, default 100) and ?offset=.',
     stats: (b) => countBy(b.incidents, 'kind'),
     steps: () => [
@@ -97,11 +116,18 @@ const guides: Record<string, Guide> = {
       { text: 'Acknowledge one: POST /api/v1/incidents/{id}/acknowledge', needs: 'incidents:manage' },
     ],
   },
-  'GET /api/v1/incidents/:id': { message: (b) => `Incident ${text(b.id)} (${text(b.kind)}, ${text(b.severity)}) is ${text(b.state)}.`, steps: incidentSteps },
-  'POST /api/v1/incidents/:id/acknowledge': { message: (b) => `Incident ${text(b.id)} acknowledged.`, steps: incidentSteps },
+  'GET /api/v1/incidents/:id': {
+    message: (b) => `Incident ${text(b.id)} (${text(b.kind)}, ${text(b.severity)}) is ${text(b.state)}.`,
+    steps: incidentSteps,
+  },
+  'POST /api/v1/incidents/:id/acknowledge': {
+    message: (b) => `Incident ${text(b.id)} acknowledged.`,
+    steps: incidentSteps,
+  },
   'POST /api/v1/incidents/:id/resolve': { message: (b) => `Incident ${text(b.id)} resolved.`, steps: incidentSteps },
   'GET /api/v1/bots/:id/history': {
-    message: (b) => `${Array.isArray(b.samples) ? b.samples.length : 0} point(s) of bot ${bot(b)}'s figures over ${text(b.window)}.`,
+    message: (b) =>
+      `${Array.isArray(b.samples) ? b.samples.length : 0} point(s) of bot ${bot(b)}'s figures over ${text(b.window)}.`,
     help: 'Choose the window with ?window= (10s to the retention, e.g. 15m, 6h, 7d): recent points are single samples, older ones per-minute rollups.',
     stats: (b) => {
       const points = Array.isArray(b.samples) ? (b.samples as Body[]) : [];
@@ -112,7 +138,10 @@ const guides: Record<string, Guide> = {
   },
   'GET /api/v1/bots/:id/logs': {
     message: (b) => `The last ${text(b.count)} line(s) of bot ${bot(b)}'s output.`,
-    steps: (b) => [{ text: `More lines: GET /api/v1/bots/${bot(b)}/logs?tail=1000` }, { text: `Its incidents: GET /api/v1/incidents?bot_id=${bot(b)}`, needs: 'incidents:read' }],
+    steps: (b) => [
+      { text: `More lines: GET /api/v1/bots/${bot(b)}/logs?tail=1000` },
+      { text: `Its incidents: GET /api/v1/incidents?bot_id=${bot(b)}`, needs: 'incidents:read' },
+    ],
   },
   'POST /api/v1/deployments': {
     steps: (b) => [
@@ -121,10 +150,16 @@ const guides: Record<string, Guide> = {
     ],
   },
   'GET /api/v1/deployments': {
-    message: (b) => `${text(b.total)} deployment(s); this page shows ${Array.isArray(b.deployments) ? b.deployments.length : 0}.`,
+    message: (b) =>
+      `${text(b.total)} deployment(s); this page shows ${Array.isArray(b.deployments) ? b.deployments.length : 0}.`,
     help: 'Filter with ?bot_id=; page with ?limit= (1-1000, default 50) and ?offset=.',
     stats: (b) => countBy(b.deployments, 'result'),
-    steps: () => [{ text: 'Deploy a build: POST /api/v1/deployments {"bot_id": ..., "ref": ..., "blueprint" or "image": ...}', needs: 'deployments:create' }],
+    steps: () => [
+      {
+        text: 'Deploy a build: POST /api/v1/deployments {"bot_id": ..., "ref": ..., "blueprint" or "image": ...}',
+        needs: 'deployments:create',
+      },
+    ],
   },
   'GET /api/v1/deployments/:id': {
     message: (b) => `Deployment of ${text(b.ref, 'a new spec')} to bot ${bot(b)}: ${text(b.action)} ${text(b.result)}.`,
@@ -139,7 +174,9 @@ const guides: Record<string, Guide> = {
   'GET /api/v1/api-keys': {
     message: (b) => `${text(b.total)} API key(s).`,
     help: 'Mint with POST /api/v1/api-keys (a role, or permissions such as ["deployments:create"] for CI); revoke with DELETE /api/v1/api-keys/{id}.',
-    stats: (b) => ({ active: (Array.isArray(b.api_keys) ? (b.api_keys as Body[]) : []).filter((k) => k.revoked_at === null).length }),
+    stats: (b) => ({
+      active: (Array.isArray(b.api_keys) ? (b.api_keys as Body[]) : []).filter((k) => k.revoked_at === null).length,
+    }),
     steps: () => [{ text: 'Mint a key: POST /api/v1/api-keys', needs: 'api-keys:manage' }],
   },
   'GET /api/v1/audit': {
@@ -177,7 +214,8 @@ export function guidedResponses(): MiddlewareHandler<AppEnv> {
     if (!c.req.path.startsWith('/api/v1/')) return next();
     const json = c.json.bind(c) as (...args: unknown[]) => Response;
     (c as unknown as { json: (...args: unknown[]) => Response }).json = (value: unknown, ...rest: unknown[]) => {
-      if (value && typeof value === 'object' && !Array.isArray(value)) enrich(c, value as Body, typeof rest[0] === 'number' ? rest[0] : 200);
+      if (value && typeof value === 'object' && !Array.isArray(value))
+        enrich(c, value as Body, typeof rest[0] === 'number' ? rest[0] : 200);
       return json(value, ...rest);
     };
     await next();
@@ -190,7 +228,10 @@ function enrich(c: Parameters<MiddlewareHandler<AppEnv>>[0], b: Body, status: nu
   const guide = guides[`${c.req.method} ${routePath(c, -1)}`];
   if (guide) {
     if (b.message === undefined && guide.message) b.message = guide.message(b);
-    b.next_steps = guide.steps(b, status).filter(allowed).map((s) => s.text);
+    b.next_steps = guide
+      .steps(b, status)
+      .filter(allowed)
+      .map((s) => s.text);
     if (guide.help) b.help = guide.help;
     if (guide.stats && b.stats === undefined) b.stats = guide.stats(b);
   }
@@ -204,7 +245,10 @@ function enrich(c: Parameters<MiddlewareHandler<AppEnv>>[0], b: Body, status: nu
  */
 export function withGuidedFields<T>(document: T): T {
   const doc = document as {
-    paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+    paths?: Record<
+      string,
+      Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>
+    >;
     components?: { schemas?: Record<string, unknown> };
   };
   doc.components ??= {};
@@ -213,9 +257,17 @@ export function withGuidedFields<T>(document: T): T {
     type: 'object',
     properties: {
       message: { type: 'string', description: 'What happened, in a sentence' },
-      next_steps: { type: 'array', items: { type: 'string' }, description: 'What this caller can do next (steps needing a permission it lacks are left out)' },
+      next_steps: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'What this caller can do next (steps needing a permission it lacks are left out)',
+      },
       help: { type: 'string', description: 'Lists: how to filter and page' },
-      stats: { type: 'object', additionalProperties: { type: 'number' }, description: 'Lists: counts over the fleet or the page' },
+      stats: {
+        type: 'object',
+        additionalProperties: { type: 'number' },
+        description: 'Lists: counts over the fleet or the page',
+      },
     },
     required: ['message', 'next_steps'],
   };

@@ -50,7 +50,13 @@ export function screenInput(): MiddlewareHandler<AppEnv> {
     }
     if (found.length > 0) {
       const summary = found.map((f) => `${f.path}: ${f.message}`).join('; ');
-      throw new ApiError(422, 'invalid-text', 'Invalid characters', `The request holds characters no field can take: ${summary}. Send plain text (no NUL bytes, no lone surrogates, no control characters outside free-text fields). Nothing was changed.`, found);
+      throw new ApiError(
+        422,
+        'invalid-text',
+        'Invalid characters',
+        `The request holds characters no field can take: ${summary}. Send plain text (no NUL bytes, no lone surrogates, no control characters outside free-text fields). Nothing was changed.`,
+        found,
+      );
     }
     await next();
   };
@@ -89,7 +95,10 @@ function screenJson(value: unknown, where: string, found: Found[], depth = 0): v
     value.forEach((item, i) => screenJson(item, `${where}.${i}`, found, depth + 1));
   } else if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
-      const keyProblem = key === '__proto__' ? 'is "__proto__", which names the prototype of every JavaScript object: it would be dropped, not taken' : unstorableProblem(key);
+      const keyProblem =
+        key === '__proto__'
+          ? 'is "__proto__", which names the prototype of every JavaScript object: it would be dropped, not taken'
+          : unstorableProblem(key);
       const shownKey = unstorableProblem(key) ? '(a key)' : key;
       if (keyProblem) found.push({ path: `${where}.${shownKey}`, message: `the name ${keyProblem}` });
       screenJson(item, `${where}.${shownKey}`, found, depth + 1);

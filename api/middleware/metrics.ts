@@ -56,7 +56,11 @@ export class ApiMetrics {
     });
     // Per bot, read at scrape time: the latest sample of each running bot, its restarts from the registry,
     // and its running instance's heartbeats. prom-client collects every metric at once, so the gauges share one read per scrape.
-    type Snapshot = { restarts: Array<[string, number]>; latest: Map<string, Sample>; heartbeats: Array<{ id: string; age: number; errorRate: number | null }> };
+    type Snapshot = {
+      restarts: Array<[string, number]>;
+      latest: Map<string, Sample>;
+      heartbeats: Array<{ id: string; age: number; errorRate: number | null }>;
+    };
     let inflight: Promise<Snapshot> | null = null;
     const snapshot = () =>
       (inflight ??= (async () => {
@@ -68,7 +72,11 @@ export class ApiMetrics {
           latest,
           heartbeats: beats
             .filter((b) => ACTIVE_STATUSES.includes(b.status))
-            .map((b) => ({ id: b.bot_id, age: Math.max(0, now - b.last_at.getTime()) / 1000, errorRate: b.error_rate })),
+            .map((b) => ({
+              id: b.bot_id,
+              age: Math.max(0, now - b.last_at.getTime()) / 1000,
+              errorRate: b.error_rate,
+            })),
         };
       })().finally(() => (inflight = null)));
     const perBot = (name: string, help: string, values: (s: Snapshot) => Iterable<[string, number]>) =>
@@ -83,14 +91,38 @@ export class ApiMetrics {
           for (const [botId, value] of values(snap)) this.set({ bot_id: botId }, value);
         },
       });
-    const fromSamples = (pick: (s: Sample) => number) => (snap: Snapshot) => [...snap.latest].map(([id, s]): [string, number] => [id, pick(s)]);
-    perBot('codex32_bot_restarts', 'Restarts of the bot so far (heals and restarts on request)', (snap) => snap.restarts);
-    perBot('codex32_bot_cpu_percent', 'CPU use of the bot, percent of one core, at its latest sample', fromSamples((s) => s.cpu_load));
-    perBot('codex32_bot_memory_bytes', 'Resident memory of the bot at its latest sample', fromSamples((s) => Math.round(s.memory_usage_mb * 1024 * 1024)));
-    perBot('codex32_bot_uptime_seconds', 'Seconds since the bot process started, at its latest sample', fromSamples((s) => s.uptime_seconds));
-    perBot('codex32_bot_heartbeat_age_seconds', 'Seconds since the running instance’s latest heartbeat (bots that heartbeat)', (snap) => snap.heartbeats.map((h): [string, number] => [h.id, h.age]));
-    perBot('codex32_bot_error_rate', 'errors / requests of the running instance’s latest heartbeat that counted requests', (snap) =>
-      snap.heartbeats.flatMap((h): Array<[string, number]> => (h.errorRate === null ? [] : [[h.id, h.errorRate]])),
+    const fromSamples = (pick: (s: Sample) => number) => (snap: Snapshot) =>
+      [...snap.latest].map(([id, s]): [string, number] => [id, pick(s)]);
+    perBot(
+      'codex32_bot_restarts',
+      'Restarts of the bot so far (heals and restarts on request)',
+      (snap) => snap.restarts,
+    );
+    perBot(
+      'codex32_bot_cpu_percent',
+      'CPU use of the bot, percent of one core, at its latest sample',
+      fromSamples((s) => s.cpu_load),
+    );
+    perBot(
+      'codex32_bot_memory_bytes',
+      'Resident memory of the bot at its latest sample',
+      fromSamples((s) => Math.round(s.memory_usage_mb * 1024 * 1024)),
+    );
+    perBot(
+      'codex32_bot_uptime_seconds',
+      'Seconds since the bot process started, at its latest sample',
+      fromSamples((s) => s.uptime_seconds),
+    );
+    perBot(
+      'codex32_bot_heartbeat_age_seconds',
+      'Seconds since the running instance’s latest heartbeat (bots that heartbeat)',
+      (snap) => snap.heartbeats.map((h): [string, number] => [h.id, h.age]),
+    );
+    perBot(
+      'codex32_bot_error_rate',
+      'errors / requests of the running instance’s latest heartbeat that counted requests',
+      (snap) =>
+        snap.heartbeats.flatMap((h): Array<[string, number]> => (h.errorRate === null ? [] : [[h.id, h.errorRate]])),
     );
     new Gauge({
       name: 'codex32_incidents',
@@ -114,7 +146,10 @@ export class ApiMetrics {
       const status = c.res.status;
       // The route pattern, never the raw path: ids would make the label set unbounded.
       const route = c.req.path === '/metrics' ? '/metrics' : routePath(c, -1);
-      requestDuration.observe({ method: c.req.method, route, status: String(status) }, (performance.now() - start) / 1000);
+      requestDuration.observe(
+        { method: c.req.method, route, status: String(status) },
+        (performance.now() - start) / 1000,
+      );
       if (status === 401 || status === 403) authRejections.inc({ status: String(status) });
       if (status === 429) rateLimitRejections.inc({ limit: c.res.headers.get('RateLimit-Policy') ?? 'requests' });
     };

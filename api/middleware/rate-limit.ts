@@ -107,7 +107,11 @@ export class RedisStore implements RateLimitStore {
   async hit(key: string, windowMs: number, stampKey?: string): Promise<WindowCount> {
     try {
       const keys = stampKey ? [this.prefix + key, this.stampPrefix + stampKey] : [this.prefix + key];
-      const [count, ttl, stamp] = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as [number, number, string | null];
+      const [count, ttl, stamp] = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as [
+        number,
+        number,
+        string | null,
+      ];
       this.health.recovered();
       return { count, resetMs: ttl, stamp: stampKey ? (stamp ?? null) : undefined };
     } catch (err) {

@@ -17,11 +17,23 @@ const mintSchema = z
   .strictObject({
     name: plainName(100).openapi({ example: 'ci-deploy' }),
     role: z.enum(ROLES).optional(),
-    permissions: z.array(permissionSchema).min(1).max(Object.keys(PERMISSIONS).length).optional().openapi({ example: ['deployments:create'] }),
-    expires_in_days: z.number().int().min(1).max(3650).optional().openapi({ description: 'Days until the key stops working; omit for no expiry' }),
+    permissions: z
+      .array(permissionSchema)
+      .min(1)
+      .max(Object.keys(PERMISSIONS).length)
+      .optional()
+      .openapi({ example: ['deployments:create'] }),
+    expires_in_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .optional()
+      .openapi({ description: 'Days until the key stops working; omit for no expiry' }),
   })
   .refine((b) => (b.role === undefined) !== (b.permissions === undefined), {
-    message: 'give exactly one of "role" (the key acts with that role) or "permissions" (a narrower set, e.g. ["deployments:create"] for CI)',
+    message:
+      'give exactly one of "role" (the key acts with that role) or "permissions" (a narrower set, e.g. ["deployments:create"] for CI)',
     path: ['role'],
   })
   .openapi('MintApiKey');
@@ -73,7 +85,12 @@ export function apiKeyRoutes(deps: AppDeps) {
       summary: 'List API keys (never the keys themselves)',
       ...admin,
       responses: {
-        200: { description: 'Keys', content: { 'application/json': { schema: z.object({ api_keys: z.array(keySchema), total: z.number().int() }) } } },
+        200: {
+          description: 'Keys',
+          content: {
+            'application/json': { schema: z.object({ api_keys: z.array(keySchema), total: z.number().int() }) },
+          },
+        },
         ...problems(401, 403),
       },
     }),
@@ -89,11 +106,15 @@ export function apiKeyRoutes(deps: AppDeps) {
       path: '/api/v1/api-keys',
       tags: ['api-keys'],
       summary: 'Mint an API key; the response is the only time the key is shown',
-      description: "The key's role or permissions must be within the caller's own: a key never holds more than whoever minted it (403 names what is beyond reach).",
+      description:
+        "The key's role or permissions must be within the caller's own: a key never holds more than whoever minted it (403 names what is beyond reach).",
       ...admin,
       request: { body: jsonBody(mintSchema) },
       responses: {
-        201: { description: 'Minted', content: { 'application/json': { schema: keySchema.extend({ key: z.string(), message: z.string() }) } } },
+        201: {
+          description: 'Minted',
+          content: { 'application/json': { schema: keySchema.extend({ key: z.string(), message: z.string() }) } },
+        },
         ...problems(400, 401, 403, 415, 422),
       },
     }),
@@ -110,7 +131,14 @@ export function apiKeyRoutes(deps: AppDeps) {
         createdBy: recordedAs(principal),
       });
       const [view] = await list(minted.id);
-      return c.json({ ...view!, key: minted.key, message: 'Store this key now: it is shown only once. Send it as the X-API-Key header.' }, 201);
+      return c.json(
+        {
+          ...view!,
+          key: minted.key,
+          message: 'Store this key now: it is shown only once. Send it as the X-API-Key header.',
+        },
+        201,
+      );
     },
   );
 
@@ -121,7 +149,14 @@ export function apiKeyRoutes(deps: AppDeps) {
       tags: ['api-keys'],
       summary: 'Revoke an API key (it stops working at once)',
       ...admin,
-      request: { params: z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) }) },
+      request: {
+        params: z.object({
+          id: z
+            .string()
+            .uuid()
+            .openapi({ param: { name: 'id', in: 'path' } }),
+        }),
+      },
       responses: {
         200: { description: 'Revoked', content: { 'application/json': { schema: keySchema } } },
         ...problems(401, 403, 404, 422),
@@ -129,7 +164,13 @@ export function apiKeyRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      if (!(await revokeApiKey(db, id))) throw new ApiError(404, 'not-found', 'Not found', `API key "${id}" does not exist. List keys with GET /api/v1/api-keys.`);
+      if (!(await revokeApiKey(db, id)))
+        throw new ApiError(
+          404,
+          'not-found',
+          'Not found',
+          `API key "${id}" does not exist. List keys with GET /api/v1/api-keys.`,
+        );
       const [view] = await list(id);
       return c.json(view!, 200);
     },

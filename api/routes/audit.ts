@@ -33,17 +33,30 @@ export function auditRoutes(deps: AppDeps) {
       request: {
         query: z.object({
           actor: z.string().max(64).optional(),
-          action: z.string().max(200).optional().openapi({ description: 'Exact action, e.g. "DELETE /api/v1/bots/:id"' }),
+          action: z
+            .string()
+            .max(200)
+            .optional()
+            .openapi({ description: 'Exact action, e.g. "DELETE /api/v1/bots/:id"' }),
           target: z.string().max(200).optional(),
           result: z.enum(['ok', 'denied', 'refused', 'error']).optional(),
-          request_id: z.string().max(255).optional().openapi({ description: 'The request id an error response quoted (its X-Request-Id)' }),
+          request_id: z
+            .string()
+            .max(255)
+            .optional()
+            .openapi({ description: 'The request id an error response quoted (its X-Request-Id)' }),
           since: z.string().datetime({ offset: true }).optional(),
           until: z.string().datetime({ offset: true }).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
       },
       responses: {
-        200: { description: 'Entries', content: { 'application/json': { schema: z.object({ entries: z.array(entrySchema), total: z.number().int() }) } } },
+        200: {
+          description: 'Entries',
+          content: {
+            'application/json': { schema: z.object({ entries: z.array(entrySchema), total: z.number().int() }) },
+          },
+        },
         ...problems(401, 403, 422),
       },
     }),
@@ -59,7 +72,11 @@ export function auditRoutes(deps: AppDeps) {
         until: q.until ? new Date(q.until) : undefined,
         limit: q.limit,
       });
-      const entries = rows.map((r) => ({ ...r, at: r.at.toISOString(), result: r.result as 'ok' | 'denied' | 'refused' | 'error' }));
+      const entries = rows.map((r) => ({
+        ...r,
+        at: r.at.toISOString(),
+        result: r.result as 'ok' | 'denied' | 'refused' | 'error',
+      }));
       return c.json({ entries, total: entries.length }, 200);
     },
   );

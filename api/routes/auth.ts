@@ -29,7 +29,10 @@ const loginSchema = z
 const logoutSchema = z
   .strictObject({
     refresh_token: z.string().max(4096).optional(),
-    everywhere: z.boolean().default(false).openapi({ description: 'End every session of this user (all tokens issued so far stop working)' }),
+    everywhere: z
+      .boolean()
+      .default(false)
+      .openapi({ description: 'End every session of this user (all tokens issued so far stop working)' }),
   })
   .openapi('Logout');
 
@@ -55,7 +58,10 @@ export function authRoutes(deps: AppDeps) {
       tags: ['auth'],
       summary: 'Exchange a user name and password for an access and a refresh token',
       request: { body: jsonBody(loginSchema) },
-      responses: { 200: { description: 'Tokens', content: { 'application/json': { schema: tokenPairSchema } } }, ...problems(400, 401, 415, 422, 429) },
+      responses: {
+        200: { description: 'Tokens', content: { 'application/json': { schema: tokenPairSchema } } },
+        ...problems(400, 401, 415, 422, 429),
+      },
     }),
     async (c) => {
       const { username, password } = c.req.valid('json');
@@ -97,7 +103,10 @@ export function authRoutes(deps: AppDeps) {
       tags: ['auth'],
       summary: 'Rotate: spend a refresh token (Authorization: Bearer <refresh_token>) for a new pair',
       description: 'A refresh token works once. Presenting a spent one revokes every token of that login.',
-      responses: { 200: { description: 'New tokens', content: { 'application/json': { schema: tokenPairSchema } } }, ...problems(401) },
+      responses: {
+        200: { description: 'New tokens', content: { 'application/json': { schema: tokenPairSchema } } },
+        ...problems(401),
+      },
     }),
     async (c) => c.json(await deps.auth.refresh(bearer(c.req.header('Authorization'))).catch(refuse), 200),
   );
@@ -113,15 +122,26 @@ export function authRoutes(deps: AppDeps) {
       summary: 'End this session (its refresh token family), or every session',
       request: { body: { content: { 'application/json': { schema: logoutSchema } }, required: false } },
       responses: {
-        200: { description: 'Logged out', content: { 'application/json': { schema: z.object({ message: z.string() }) } } },
+        200: {
+          description: 'Logged out',
+          content: { 'application/json': { schema: z.object({ message: z.string() }) } },
+        },
         ...problems(401, 409, 422),
       },
     }),
     async (c) => {
       const principal = c.get('principal')!;
-      if (principal.type !== 'user') throw new ApiError(409, 'conflict', 'No session', 'API keys have no session to end; revoke the key instead (DELETE /api/v1/api-keys/{id}).');
+      if (principal.type !== 'user')
+        throw new ApiError(
+          409,
+          'conflict',
+          'No session',
+          'API keys have no session to end; revoke the key instead (DELETE /api/v1/api-keys/{id}).',
+        );
       const body = c.req.header('Content-Type')?.includes('json') ? c.req.valid('json') : { everywhere: false };
-      await deps.auth.logout(principal, { refreshToken: body.refresh_token, everywhere: body.everywhere }).catch(refuse);
+      await deps.auth
+        .logout(principal, { refreshToken: body.refresh_token, everywhere: body.everywhere })
+        .catch(refuse);
       return c.json({ message: body.everywhere ? 'Every session of this user has ended.' : 'Logged out.' }, 200);
     },
   );
@@ -140,7 +160,9 @@ export function authRoutes(deps: AppDeps) {
             'application/json': {
               schema: z.object({
                 type: z.enum(['user', 'api-key', 'bot']),
-                id: z.string().openapi({ description: "A user's immutable id (tokens name it), a key's id, or a bot's id" }),
+                id: z
+                  .string()
+                  .openapi({ description: "A user's immutable id (tokens name it), a key's id, or a bot's id" }),
                 name: z.string(),
                 role: z.string().nullable(),
                 permissions: z.array(z.string()),
@@ -153,7 +175,10 @@ export function authRoutes(deps: AppDeps) {
     }),
     (c) => {
       const p = c.get('principal')!;
-      return c.json({ type: p.type, id: p.id, name: principalName(p), role: p.role, permissions: [...p.permissions].sort() }, 200);
+      return c.json(
+        { type: p.type, id: p.id, name: principalName(p), role: p.role, permissions: [...p.permissions].sort() },
+        200,
+      );
     },
   );
 
@@ -169,7 +194,10 @@ export function authRoutes(deps: AppDeps) {
           description: 'Permissions',
           content: {
             'application/json': {
-              schema: z.object({ role: z.string().nullable(), permissions: z.array(z.object({ name: z.string(), allows: z.string() })) }),
+              schema: z.object({
+                role: z.string().nullable(),
+                permissions: z.array(z.object({ name: z.string(), allows: z.string() })),
+              }),
             },
           },
         },

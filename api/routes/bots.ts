@@ -1,7 +1,22 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { botIdSchema, botSchema, botStatusSchema, createBotSchema, desiredStateSchema, updateBotSchema } from '../../lib/bot-spec.js';
+import {
+  botIdSchema,
+  botSchema,
+  botStatusSchema,
+  createBotSchema,
+  desiredStateSchema,
+  updateBotSchema,
+} from '../../lib/bot-spec.js';
 import { BOT_STATUSES } from '../../lib/bot-status.js';
-import { countBots, countBotsByStatus, deleteBot, findBot, insertBot, listBots, updateBot } from '../../registry/bots.js';
+import {
+  countBots,
+  countBotsByStatus,
+  deleteBot,
+  findBot,
+  insertBot,
+  listBots,
+  updateBot,
+} from '../../registry/bots.js';
 import { instancesForView } from '../../registry/instances.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
 import { checkBlueprint, checkRuntimeFits, specChanges } from '../bot-changes.js';
@@ -28,7 +43,12 @@ const commandAnswerSchema = z
   })
   .openapi('CommandAnswer');
 
-const statsSchema = z.object(Object.fromEntries(BOT_STATUSES.map((s) => [s, z.number().int()])) as Record<(typeof BOT_STATUSES)[number], z.ZodNumber>);
+const statsSchema = z.object(
+  Object.fromEntries(BOT_STATUSES.map((s) => [s, z.number().int()])) as Record<
+    (typeof BOT_STATUSES)[number],
+    z.ZodNumber
+  >,
+);
 
 const listQuery = z.object({
   status: botStatusSchema.optional(),
@@ -58,16 +78,21 @@ export function botRoutes(deps: AppDeps) {
       ...access(deps, 'bots:create'),
       tags: ['bots'],
       summary: 'Register a bot',
-      description: 'Registers the bot and starts its lifecycle workflow (bot-<id>). The bot does not run until started.',
+      description:
+        'Registers the bot and starts its lifecycle workflow (bot-<id>). The bot does not run until started.',
       request: { body: jsonBody(createBotSchema) },
       responses: {
-        201: { description: 'Registered', content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } } },
+        201: {
+          description: 'Registered',
+          content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } },
+        },
         ...problems(400, 409, 413, 415, 422, 503),
       },
     }),
     async (c) => {
       const spec = c.req.valid('json');
-      const blueprint = spec.blueprint !== undefined ? await checkBlueprint(config.paths.botsDir, spec.blueprint) : null;
+      const blueprint =
+        spec.blueprint !== undefined ? await checkBlueprint(config.paths.botsDir, spec.blueprint) : null;
       try {
         await db.transaction().execute(async (trx) => {
           const row = await insertBot(trx, {
@@ -93,12 +118,20 @@ export function botRoutes(deps: AppDeps) {
         });
       } catch (err) {
         if ((err as { code?: string }).code === '23505') {
-          throw new ApiError(409, 'conflict', 'Bot exists', `A bot with id "${spec.id}" already exists. Change it with PATCH /api/v1/bots/${spec.id}, or pick another id.`);
+          throw new ApiError(
+            409,
+            'conflict',
+            'Bot exists',
+            `A bot with id "${spec.id}" already exists. Change it with PATCH /api/v1/bots/${spec.id}, or pick another id.`,
+          );
         }
         throw err;
       }
       const body = await view(spec.id);
-      return c.json({ ...body, message: `Bot ${spec.id} registered. Start it with POST /api/v1/bots/${spec.id}/start.` }, 201);
+      return c.json(
+        { ...body, message: `Bot ${spec.id} registered. Start it with POST /api/v1/bots/${spec.id}/start.` },
+        201,
+      );
     },
   );
 
@@ -115,7 +148,13 @@ export function botRoutes(deps: AppDeps) {
           description: 'Bots, oldest first, with counts by status over the whole fleet',
           content: {
             'application/json': {
-              schema: z.object({ bots: z.array(botSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int(), stats: statsSchema }),
+              schema: z.object({
+                bots: z.array(botSchema),
+                total: z.number().int(),
+                limit: z.number().int(),
+                offset: z.number().int(),
+                stats: statsSchema,
+              }),
             },
           },
         },
@@ -129,12 +168,27 @@ export function botRoutes(deps: AppDeps) {
       const instances = await instancesForView(db, instanceIds);
       const byId = new Map(instances.map((i) => [i.id, i]));
       // Any running bot may heartbeat (the SDK does), not only those with heartbeat_interval_seconds.
-      const beats = await heartbeatsOf(db, rows.filter((r) => r.current_instance_id !== null).map((r) => r.id));
+      const beats = await heartbeatsOf(
+        db,
+        rows.filter((r) => r.current_instance_id !== null).map((r) => r.id),
+      );
       const bots = await Promise.all(
-        rows.map((r) => toBotView(r, r.current_instance_id ? byId.get(r.current_instance_id) : undefined, deps.readStats, deps.cpu, beats.get(r.id))),
+        rows.map((r) =>
+          toBotView(
+            r,
+            r.current_instance_id ? byId.get(r.current_instance_id) : undefined,
+            deps.readStats,
+            deps.cpu,
+            beats.get(r.id),
+          ),
+        ),
       );
       const stats = Object.fromEntries(BOT_STATUSES.map((s) => [s, counts[s] ?? 0])) as z.infer<typeof statsSchema>;
-      const total = q.role ? await countBots(db, q) : q.status ? (counts[q.status] ?? 0) : Object.values(counts).reduce((a, b) => a + b, 0);
+      const total = q.role
+        ? await countBots(db, q)
+        : q.status
+          ? (counts[q.status] ?? 0)
+          : Object.values(counts).reduce((a, b) => a + b, 0);
       return c.json({ bots, total, limit: q.limit, offset: q.offset, stats }, 200);
     },
   );
@@ -147,7 +201,10 @@ export function botRoutes(deps: AppDeps) {
       tags: ['bots'],
       summary: 'Read a bot: spec, status and live figures',
       request: { params: idParam },
-      responses: { 200: { description: 'The bot', content: { 'application/json': { schema: botSchema } } }, ...problems(404, 422) },
+      responses: {
+        200: { description: 'The bot', content: { 'application/json': { schema: botSchema } } },
+        ...problems(404, 422),
+      },
     }),
     async (c) => c.json(await view(c.req.valid('param').id), 200),
   );
@@ -162,7 +219,10 @@ export function botRoutes(deps: AppDeps) {
       description: 'Changes apply at the next start or restart of the bot.',
       request: { params: idParam, body: jsonBody(updateBotSchema) },
       responses: {
-        200: { description: 'Changed', content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } } },
+        200: {
+          description: 'Changed',
+          content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } },
+        },
         ...problems(400, 404, 413, 415, 422, 503),
       },
     }),
@@ -175,7 +235,12 @@ export function botRoutes(deps: AppDeps) {
       if (patch.role !== undefined && patch.role !== current.role) await workflows.roleChanged(id, patch.role);
       const running = current.desired_state === 'running';
       return c.json(
-        { ...(await view(id)), message: running ? `Bot ${id} changed; restart it (POST /api/v1/bots/${id}/restart) to apply.` : `Bot ${id} changed.` },
+        {
+          ...(await view(id)),
+          message: running
+            ? `Bot ${id} changed; restart it (POST /api/v1/bots/${id}/restart) to apply.`
+            : `Bot ${id} changed.`,
+        },
         200,
       );
     },
@@ -192,7 +257,11 @@ export function botRoutes(deps: AppDeps) {
       responses: {
         200: {
           description: 'Deleted, with its instances and incidents',
-          content: { 'application/json': { schema: z.object({ bot_id: z.string(), deleted: z.literal(true), message: z.string() }) } },
+          content: {
+            'application/json': {
+              schema: z.object({ bot_id: z.string(), deleted: z.literal(true), message: z.string() }),
+            },
+          },
         },
         ...problems(404, 409, 422, 503),
       },
@@ -217,7 +286,10 @@ export function botRoutes(deps: AppDeps) {
       request: {
         params: idParam,
         query: z.object({
-          window: windowSchema.openapi({ example: '15m', description: `How far back: a number and s, m, h or d (10s to ${config.BOT_METRICS_RETENTION_DAYS}d)` }),
+          window: windowSchema.openapi({
+            example: '15m',
+            description: `How far back: a number and s, m, h or d (10s to ${config.BOT_METRICS_RETENTION_DAYS}d)`,
+          }),
         }),
       },
       responses: {
@@ -225,7 +297,13 @@ export function botRoutes(deps: AppDeps) {
           description: 'Oldest first',
           content: {
             'application/json': {
-              schema: z.object({ bot_id: z.string(), window: z.string(), from: z.string().datetime(), to: z.string().datetime(), samples: z.array(historyPointSchema) }),
+              schema: z.object({
+                bot_id: z.string(),
+                window: z.string(),
+                from: z.string().datetime(),
+                to: z.string().datetime(),
+                samples: z.array(historyPointSchema),
+              }),
             },
           },
         },
@@ -240,7 +318,10 @@ export function botRoutes(deps: AppDeps) {
       const to = Date.now();
       const from = to - ms;
       const samples = await botHistory(deps, id, from);
-      return c.json({ bot_id: id, window, from: new Date(from).toISOString(), to: new Date(to).toISOString(), samples }, 200);
+      return c.json(
+        { bot_id: id, window, from: new Date(from).toISOString(), to: new Date(to).toISOString(), samples },
+        200,
+      );
     },
   );
 
@@ -250,12 +331,15 @@ export function botRoutes(deps: AppDeps) {
       path: '/api/v1/bots/{id}/knowledge',
       ...access(deps, 'bots:read'),
       tags: ['bots'],
-      summary: 'Everything known about a bot: config, status, what its workflow holds, figures over the window, incidents, restarts, and a summary in words',
+      summary:
+        'Everything known about a bot: config, status, what its workflow holds, figures over the window, incidents, restarts, and a summary in words',
       description: 'The incidents part needs incidents:read; without it, it is null.',
       request: {
         params: idParam,
         query: z.object({
-          window: windowSchema.openapi({ example: '1h', description: 'How far back the figures, incidents and restarts go (default 1h)' }).default('1h'),
+          window: windowSchema
+            .openapi({ example: '1h', description: 'How far back the figures, incidents and restarts go (default 1h)' })
+            .default('1h'),
         }),
       },
       responses: {
@@ -280,11 +364,31 @@ export function botRoutes(deps: AppDeps) {
       ...access(deps, 'bots:logs'),
       tags: ['bots'],
       summary: "The last lines of a bot's output (stdout and stderr)",
-      request: { params: idParam, query: z.object({ tail: z.coerce.number().int().min(1).max(5000).default(100).openapi({ description: 'How many lines, from the end' }) }) },
+      request: {
+        params: idParam,
+        query: z.object({
+          tail: z.coerce
+            .number()
+            .int()
+            .min(1)
+            .max(5000)
+            .default(100)
+            .openapi({ description: 'How many lines, from the end' }),
+        }),
+      },
       responses: {
         200: {
           description: 'Oldest first',
-          content: { 'application/json': { schema: z.object({ bot_id: z.string(), lines: z.array(z.string()), count: z.number().int(), tail: z.number().int() }) } },
+          content: {
+            'application/json': {
+              schema: z.object({
+                bot_id: z.string(),
+                lines: z.array(z.string()),
+                count: z.number().int(),
+                tail: z.number().int(),
+              }),
+            },
+          },
         },
         ...problems(404, 422),
       },
@@ -306,11 +410,18 @@ export function botRoutes(deps: AppDeps) {
         ...access(deps, 'bots:operate'),
         tags: ['bots'],
         summary: `${action[0]!.toUpperCase()}${action.slice(1)} a bot`,
-        description: 'Asks the bot\'s workflow; the answer is immediate, the change follows (watch GET /api/v1/bots/{id}).',
+        description:
+          "Asks the bot's workflow; the answer is immediate, the change follows (watch GET /api/v1/bots/{id}).",
         request: { params: idParam },
         responses: {
-          202: { description: 'Accepted by the workflow', content: { 'application/json': { schema: commandAnswerSchema } } },
-          409: { description: 'Rejected by the workflow, with the reason and what to do', content: { 'application/problem+json': { schema: problemSchema } } },
+          202: {
+            description: 'Accepted by the workflow',
+            content: { 'application/json': { schema: commandAnswerSchema } },
+          },
+          409: {
+            description: 'Rejected by the workflow, with the reason and what to do',
+            content: { 'application/problem+json': { schema: problemSchema } },
+          },
           ...problems(404, 422, 503),
         },
       }),

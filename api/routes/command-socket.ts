@@ -55,38 +55,79 @@ export interface CommandSocketDeps {
  */
 export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDeps: CommandSocketDeps): void {
   const log = deps.logger.child({ component: 'command-socket' });
-  const callAs = (token: string): ApiCall => async (method, path) => {
-    const res = await app.request(path, { method, headers: { Authorization: `Bearer ${token}` } });
-    const body: unknown = res.headers.get('Content-Type')?.includes('json') ? await res.json() : await res.text();
-    return { status: res.status, body };
-  };
+  const callAs =
+    (token: string): ApiCall =>
+    async (method, path) => {
+      const res = await app.request(path, { method, headers: { Authorization: `Bearer ${token}` } });
+      const body: unknown = res.headers.get('Content-Type')?.includes('json') ? await res.json() : await res.text();
+      return { status: res.status, body };
+    };
 
   /** Who a token belongs to and what it may do, or the refusal (the HTTP status of the upgrade answer). */
-  const identify = async (token: string): Promise<{ userId: string; username: string; permissions: Set<Permission> } | { status: 401 | 403 | 429; detail: string }> => {
+  const identify = async (
+    token: string,
+  ): Promise<
+    { userId: string; username: string; permissions: Set<Permission> } | { status: 401 | 403 | 429; detail: string }
+  > => {
     const me = await callAs(token)('GET', '/api/v1/auth/me');
-    if (me.status !== 200) return { status: me.status === 429 ? 429 : 401, detail: (me.body as { detail?: string }).detail ?? 'The token is not valid.' };
+    if (me.status !== 200)
+      return {
+        status: me.status === 429 ? 429 : 401,
+        detail: (me.body as { detail?: string }).detail ?? 'The token is not valid.',
+      };
     const who = me.body as { type: string; id: string; name: string; permissions: string[] };
-    if (who.type !== 'user') return { status: 403, detail: 'The command socket is for users, with a user access token.' };
+    if (who.type !== 'user')
+      return { status: 403, detail: 'The command socket is for users, with a user access token.' };
     const permissions = new Set(who.permissions.filter(isPermission));
-    if (!permissions.has('chat:ask')) return { status: 403, detail: 'The command socket needs the chat:ask permission.' };
+    if (!permissions.has('chat:ask'))
+      return { status: 403, detail: 'The command socket needs the chat:ask permission.' };
     return { userId: who.id, username: who.name, permissions };
   };
 
   const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (!deps.config.ENABLE_CONVERSATIONAL_AI) {
-      throw new ApiError(404, 'not-found', 'Chat is off', 'The conversational interface is switched off on this platform (ENABLE_CONVERSATIONAL_AI=false).');
+      throw new ApiError(
+        404,
+        'not-found',
+        'Chat is off',
+        'The conversational interface is switched off on this platform (ENABLE_CONVERSATIONAL_AI=false).',
+      );
     }
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      throw new ApiError(426, 'upgrade-required', 'Upgrade required', 'This address is a WebSocket: connect with a WebSocket client (Upgrade: websocket), with ?token=<access token>.', undefined, { Upgrade: 'websocket' });
+      throw new ApiError(
+        426,
+        'upgrade-required',
+        'Upgrade required',
+        'This address is a WebSocket: connect with a WebSocket client (Upgrade: websocket), with ?token=<access token>.',
+        undefined,
+        { Upgrade: 'websocket' },
+      );
     }
     const token = socketToken(c.req.url, c.req.header('Sec-WebSocket-Protocol'));
-    if (!token) throw new ApiError(401, 'unauthorized', 'Unauthorized', 'Give your access token: ?token=<access token>, or as a Sec-WebSocket-Protocol entry. Log in with POST /api/v1/auth/login.');
+    if (!token)
+      throw new ApiError(
+        401,
+        'unauthorized',
+        'Unauthorized',
+        'Give your access token: ?token=<access token>, or as a Sec-WebSocket-Protocol entry. Log in with POST /api/v1/auth/login.',
+      );
     const who = await identify(token);
-    if ('status' in who) throw new ApiError(who.status, who.status === 403 ? 'forbidden' : 'unauthorized', who.status === 403 ? 'Forbidden' : 'Unauthorized', who.detail);
+    if ('status' in who)
+      throw new ApiError(
+        who.status,
+        who.status === 403 ? 'forbidden' : 'unauthorized',
+        who.status === 403 ? 'Forbidden' : 'Unauthorized',
+        who.detail,
+      );
     // The user's name or immutable id: either names the same user while the token does.
     const userId = c.req.param('user_id');
     if (userId !== who.username && userId !== who.userId) {
-      throw new ApiError(403, 'forbidden', 'Forbidden', `This token belongs to ${who.username}, not ${userId}: connect to /ws/command/${who.username}.`);
+      throw new ApiError(
+        403,
+        'forbidden',
+        'Forbidden',
+        `This token belongs to ${who.username}, not ${userId}: connect to /ws/command/${who.username}.`,
+      );
     }
     c.set('socketUser', { token, userId: who.userId, username: who.username, permissions: who.permissions });
     await next();
@@ -96,7 +137,12 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     '/ws/command/:user_id',
     admit,
     upgradeWebSocket((c) => {
-      const { token, userId, username, permissions } = c.get('socketUser') as { token: string; userId: string; username: string; permissions: Set<Permission> };
+      const { token, userId, username, permissions } = c.get('socketUser') as {
+        token: string;
+        userId: string;
+        username: string;
+        permissions: Set<Permission>;
+      };
       // What the socket acts with; a renewed token replaces both (the conversation holds this very set).
       const access = { token, permissions };
       let session: SocketSession | null = null;
@@ -106,9 +152,16 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
       return {
         onOpen(_event, ws) {
           const raw = ws.raw as WebSocket;
-          const conversation = new Conversation((method, path) => callAs(access.token)(method, path), access.permissions);
+          const conversation = new Conversation(
+            (method, path) => callAs(access.token)(method, path),
+            access.permissions,
+          );
           session = new SocketSession(
-            { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason), bufferedAmount: () => raw.bufferedAmount },
+            {
+              send: (text) => ws.send(text),
+              close: (code, reason) => ws.close(code, reason),
+              bufferedAmount: () => raw.bufferedAmount,
+            },
             conversation,
             {
               limits: DEFAULT_SESSION_LIMITS,
@@ -126,7 +179,10 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
                   if (!JWT.test(fresh)) return { refused: 'it is not an access token (a JWT).' };
                   const who = await identify(fresh);
                   if ('status' in who) return { refused: who.detail };
-                  if (who.userId !== userId) return { refused: `it belongs to ${who.username === username ? `another user named ${username} (created again since)` : who.username}, not ${username}.` };
+                  if (who.userId !== userId)
+                    return {
+                      refused: `it belongs to ${who.username === username ? `another user named ${username} (created again since)` : who.username}, not ${username}.`,
+                    };
                   access.token = fresh;
                   access.permissions.clear();
                   for (const p of who.permissions) access.permissions.add(p);

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { argsSchema, botIdSchema, plainName, botStatusSchema, envSchema, resourcesSchema, updateBotSchema } from '../../lib/bot-spec.js';
+import {
+  argsSchema,
+  botIdSchema,
+  plainName,
+  botStatusSchema,
+  envSchema,
+  resourcesSchema,
+  updateBotSchema,
+} from '../../lib/bot-spec.js';
 import { findBot, updateBot } from '../../registry/bots.js';
 import type { BotRow, BotUpdate, DeploymentRow } from '../../registry/database.js';
 import { findDeployment, insertDeployment, listDeployments } from '../../registry/deployments.js';
@@ -21,16 +29,23 @@ const RUN_SETTINGS = ['env', 'resources'] as const;
 const deploySchema = z
   .strictObject({
     bot_id: botIdSchema,
-    ref: plainName(200).optional().openapi({ example: 'v1.4.2+3f9c2ab', description: 'What is deployed: a commit, tag or build number, kept with the record' }),
+    ref: plainName(200).optional().openapi({
+      example: 'v1.4.2+3f9c2ab',
+      description: 'What is deployed: a commit, tag or build number, kept with the record',
+    }),
     blueprint: updateBotSchema.shape.blueprint.unwrap().unwrap().optional(),
     image: updateBotSchema.shape.image.unwrap().unwrap().optional(),
     args: argsSchema.optional(),
     env: envSchema.optional(),
     resources: resourcesSchema.optional(),
   })
-  .refine((b) => !(b.blueprint !== undefined && b.image !== undefined), { message: 'give at most one of "blueprint" or "image"', path: ['blueprint'] })
+  .refine((b) => !(b.blueprint !== undefined && b.image !== undefined), {
+    message: 'give at most one of "blueprint" or "image"',
+    path: ['blueprint'],
+  })
   .openapi('Deploy', {
-    description: 'Applies the given spec fields to the bot, then starts it, or restarts it when it is running. Fields left out keep their values. Changing env or resources also needs bots:update (as PATCH does); blueprint, image, args and ref need only deployments:create.',
+    description:
+      'Applies the given spec fields to the bot, then starts it, or restarts it when it is running. Fields left out keep their values. Changing env or resources also needs bots:update (as PATCH does); blueprint, image, args and ref need only deployments:create.',
   });
 
 const deploymentSchema = z
@@ -64,7 +79,8 @@ function previousValues(bot: BotRow, changes: BotUpdate): BotUpdate {
   const before: Record<string, unknown> = {};
   for (const column of Object.keys(changes)) {
     const value = bot[column as keyof BotRow];
-    before[column] = value !== null && typeof value === 'object' && !(value instanceof Date) ? JSON.stringify(value) : value;
+    before[column] =
+      value !== null && typeof value === 'object' && !(value instanceof Date) ? JSON.stringify(value) : value;
   }
   return before as BotUpdate;
 }
@@ -89,10 +105,17 @@ export function deploymentRoutes(deps: AppDeps) {
       request: { body: jsonBody(deploySchema) },
       responses: {
         202: {
-          description: 'Accepted by the bot\'s workflow; follow GET /api/v1/bots/{id}',
-          content: { 'application/json': { schema: deploymentSchema.extend({ bot_status: botStatusSchema, message: z.string() }) } },
+          description: "Accepted by the bot's workflow; follow GET /api/v1/bots/{id}",
+          content: {
+            'application/json': {
+              schema: deploymentSchema.extend({ bot_status: botStatusSchema, message: z.string() }),
+            },
+          },
         },
-        409: { description: 'Refused by the workflow or the runtime; nothing was deployed', content: { 'application/problem+json': { schema: problemSchema } } },
+        409: {
+          description: 'Refused by the workflow or the runtime; nothing was deployed',
+          content: { 'application/problem+json': { schema: problemSchema } },
+        },
         ...problems(400, 404, 413, 415, 422, 503),
       },
     }),
@@ -110,10 +133,19 @@ export function deploymentRoutes(deps: AppDeps) {
         );
       }
       const bot = await findBot(db, body.bot_id);
-      if (!bot) throw new ApiError(404, 'not-found', 'Not found', `Bot "${body.bot_id}" does not exist. Register it first with POST /api/v1/bots, then deploy.`);
+      if (!bot)
+        throw new ApiError(
+          404,
+          'not-found',
+          'Not found',
+          `Bot "${body.bot_id}" does not exist. Register it first with POST /api/v1/bots, then deploy.`,
+        );
       const fields = DEPLOYED_FIELDS.filter((f) => body[f] !== undefined);
       const changes = await specChanges(Object.fromEntries(fields.map((f) => [f, body[f]])), bot, config.paths.botsDir);
-      checkRuntimeFits({ id: bot.id, image: changes.image !== undefined ? changes.image : bot.image }, config.BOT_RUNTIME);
+      checkRuntimeFits(
+        { id: bot.id, image: changes.image !== undefined ? changes.image : bot.image },
+        config.BOT_RUNTIME,
+      );
       const action = bot.desired_state === 'running' && bot.status !== 'failed' ? 'restart' : 'start';
       const record = (result: 'accepted' | 'rejected', reason: string | null) =>
         insertDeployment(db, {
@@ -133,14 +165,23 @@ export function deploymentRoutes(deps: AppDeps) {
         const answer = await workflows.command(updated, action);
         const deployment = await record('accepted', null);
         return c.json(
-          { ...view(deployment), bot_status: answer.status, message: `Deploying ${body.ref ?? 'the new spec'} to bot ${bot.id}: ${action} accepted. Follow it with GET /api/v1/bots/${bot.id}.` },
+          {
+            ...view(deployment),
+            bot_status: answer.status,
+            message: `Deploying ${body.ref ?? 'the new spec'} to bot ${bot.id}: ${action} accepted. Follow it with GET /api/v1/bots/${bot.id}.`,
+          },
           202,
         );
       } catch (err) {
         if (fields.length > 0) await updateBot(db, bot.id, previousValues(bot, changes));
         if (err instanceof ApiError && err.status === 409) {
           await record('rejected', err.message);
-          throw new ApiError(409, 'conflict', 'Deployment refused', `${err.message} Nothing was deployed; the spec is unchanged.`);
+          throw new ApiError(
+            409,
+            'conflict',
+            'Deployment refused',
+            `${err.message} Nothing was deployed; the spec is unchanged.`,
+          );
         }
         throw err;
       }
@@ -166,7 +207,12 @@ export function deploymentRoutes(deps: AppDeps) {
           description: 'Deployments',
           content: {
             'application/json': {
-              schema: z.object({ deployments: z.array(deploymentSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }),
+              schema: z.object({
+                deployments: z.array(deploymentSchema),
+                total: z.number().int(),
+                limit: z.number().int(),
+                offset: z.number().int(),
+              }),
             },
           },
         },
@@ -187,8 +233,18 @@ export function deploymentRoutes(deps: AppDeps) {
       ...access(deps, 'deployments:read'),
       tags: ['deployments'],
       summary: 'One deployment',
-      request: { params: z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) }) },
-      responses: { 200: { description: 'The deployment', content: { 'application/json': { schema: deploymentSchema } } }, ...problems(404, 422) },
+      request: {
+        params: z.object({
+          id: z
+            .string()
+            .uuid()
+            .openapi({ param: { name: 'id', in: 'path' } }),
+        }),
+      },
+      responses: {
+        200: { description: 'The deployment', content: { 'application/json': { schema: deploymentSchema } } },
+        ...problems(404, 422),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid('param');

@@ -10,7 +10,10 @@ const redocBundle = path.join(path.dirname(require.resolve('redoc/package.json')
 
 const assets: Record<string, { file: string; type: string }> = {
   '/docs/assets/swagger-ui.css': { file: path.join(swaggerDir, 'swagger-ui.css'), type: 'text/css; charset=utf-8' },
-  '/docs/assets/swagger-ui-bundle.js': { file: path.join(swaggerDir, 'swagger-ui-bundle.js'), type: 'text/javascript; charset=utf-8' },
+  '/docs/assets/swagger-ui-bundle.js': {
+    file: path.join(swaggerDir, 'swagger-ui-bundle.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
   '/redoc/assets/redoc.standalone.js': { file: redocBundle, type: 'text/javascript; charset=utf-8' },
 };
 
@@ -33,11 +36,9 @@ export function docsRoutes() {
     });
   }
   app.get('/docs/assets/init.js', (c) =>
-    c.body(
-      `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });`,
-      200,
-      { 'Content-Type': 'text/javascript; charset=utf-8' },
-    ),
+    c.body(`window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });`, 200, {
+      'Content-Type': 'text/javascript; charset=utf-8',
+    }),
   );
   app.get('/docs', (c) =>
     c.html(
@@ -49,7 +50,13 @@ export function docsRoutes() {
     ),
   );
   app.get('/redoc', (c) =>
-    c.html(page('Codex-32 API reference', '', '<redoc spec-url="/openapi.json"></redoc><script src="/redoc/assets/redoc.standalone.js"></script>')),
+    c.html(
+      page(
+        'Codex-32 API reference',
+        '',
+        '<redoc spec-url="/openapi.json"></redoc><script src="/redoc/assets/redoc.standalone.js"></script>',
+      ),
+    ),
   );
   return app;
 }

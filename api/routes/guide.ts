@@ -4,7 +4,12 @@ import { access } from '../middleware/access.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { problems } from '../views/openapi.js';
-import { gatherRecommendationInput, recommend, recommendationSchema, SEVERITY_ORDER } from '../views/recommendations.js';
+import {
+  gatherRecommendationInput,
+  recommend,
+  recommendationSchema,
+  SEVERITY_ORDER,
+} from '../views/recommendations.js';
 
 /** The guide: what the platform would tell an operator to look at, from the fleet's state right now. */
 export function guideRoutes(deps: AppDeps) {
@@ -15,12 +20,16 @@ export function guideRoutes(deps: AppDeps) {
       path: '/api/v1/guide/recommendations',
       ...access(deps, 'bots:read'),
       tags: ['guide'],
-      summary: 'Recommendations from the fleet’s state: crash loops and their log lines, memory near its limit, bots degraded for long, hangs, bots that keep exiting, critical incidents nobody acknowledged',
+      summary:
+        'Recommendations from the fleet’s state: crash loops and their log lines, memory near its limit, bots degraded for long, hangs, bots that keep exiting, critical incidents nobody acknowledged',
       description: 'Most severe first. Log lines appear in the evidence only for callers with bots:logs.',
       request: {
         query: z.object({
           bot_id: botIdSchema.optional().openapi({ description: 'Only about this bot' }),
-          severity: z.enum(SEVERITY_ORDER).optional().openapi({ description: 'This severity and the more severe ones' }),
+          severity: z
+            .enum(SEVERITY_ORDER)
+            .optional()
+            .openapi({ description: 'This severity and the more severe ones' }),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
       },
@@ -49,7 +58,10 @@ export function guideRoutes(deps: AppDeps) {
       const kept = all.filter((r) => SEVERITY_ORDER.indexOf(r.severity) <= upTo);
       const stats = { critical: 0, warning: 0, info: 0 };
       for (const r of all) stats[r.severity]++;
-      return c.json({ generated_at: new Date().toISOString(), recommendations: kept.slice(0, q.limit), total: kept.length, stats }, 200);
+      return c.json(
+        { generated_at: new Date().toISOString(), recommendations: kept.slice(0, q.limit), total: kept.length, stats },
+        200,
+      );
     },
   );
   return app;

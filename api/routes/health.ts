@@ -6,7 +6,9 @@ const startedAt = Date.now();
 
 const readySchema = z
   .object({
-    status: z.enum(['ready', 'degraded', 'not_ready']).openapi({ description: 'degraded: an optional dependency (Redis) is down; the platform works on with less' }),
+    status: z
+      .enum(['ready', 'degraded', 'not_ready'])
+      .openapi({ description: 'degraded: an optional dependency (Redis) is down; the platform works on with less' }),
     checks: z.record(z.string(), z.object({ ok: z.boolean() }).catchall(z.unknown())),
   })
   .openapi('Readiness');
@@ -21,7 +23,12 @@ export function healthRoutes(deps: { readiness: ReadinessCheck[] }) {
       tags: ['health'],
       summary: 'Liveness: the API process answers',
       responses: {
-        200: { description: 'Alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), uptime_seconds: z.number() }) } } },
+        200: {
+          description: 'Alive',
+          content: {
+            'application/json': { schema: z.object({ status: z.literal('ok'), uptime_seconds: z.number() }) },
+          },
+        },
       },
     }),
     (c) => c.json({ status: 'ok' as const, uptime_seconds: Math.round((Date.now() - startedAt) / 1000) }, 200),
@@ -34,7 +41,10 @@ export function healthRoutes(deps: { readiness: ReadinessCheck[] }) {
       summary: 'Readiness: the database and Temporal are reachable (and Redis, when configured)',
       responses: {
         200: { description: 'Ready, or degraded', content: { 'application/json': { schema: readySchema } } },
-        503: { description: 'A dependency is down; `checks` says which', content: { 'application/json': { schema: readySchema } } },
+        503: {
+          description: 'A dependency is down; `checks` says which',
+          content: { 'application/json': { schema: readySchema } },
+        },
       },
     }),
     async (c) => {
@@ -45,13 +55,21 @@ export function healthRoutes(deps: { readiness: ReadinessCheck[] }) {
             const detail = await withTimeout(check(), 3_000);
             return [name, { ok: true, latency_ms: Math.round(performance.now() - t0), ...detail }, required] as const;
           } catch (err) {
-            return [name, { ok: false, error: (err as Error).message, ...(required ? {} : { required: false }) }, required] as const;
+            return [
+              name,
+              { ok: false, error: (err as Error).message, ...(required ? {} : { required: false }) },
+              required,
+            ] as const;
           }
         }),
       );
       const checks = Object.fromEntries(entries.map(([name, v]) => [name, v]));
       const ok = entries.every(([, v, required]) => v.ok || !required);
-      const status = !ok ? ('not_ready' as const) : entries.every(([, v]) => v.ok) ? ('ready' as const) : ('degraded' as const);
+      const status = !ok
+        ? ('not_ready' as const)
+        : entries.every(([, v]) => v.ok)
+          ? ('ready' as const)
+          : ('degraded' as const);
       return c.json({ status, checks }, ok ? 200 : 503);
     },
   );

@@ -16,13 +16,26 @@ const counter = z.number().int().min(0).max(1_000_000_000);
 
 const heartbeatSchema = z
   .strictObject({
-    requests: counter.optional().openapi({ description: 'Requests (or jobs, messages) handled since the previous heartbeat' }),
+    requests: counter
+      .optional()
+      .openapi({ description: 'Requests (or jobs, messages) handled since the previous heartbeat' }),
     errors: counter.optional().openapi({ description: 'Of those, how many failed' }),
     gauges: z
-      .record(z.string().regex(/^[A-Za-z_][\w.]{0,63}$/, 'a gauge name is a letter or _, then letters, digits, _ or ., at most 64 characters'), z.number().finite())
+      .record(
+        z
+          .string()
+          .regex(
+            /^[A-Za-z_][\w.]{0,63}$/,
+            'a gauge name is a letter or _, then letters, digits, _ or ., at most 64 characters',
+          ),
+        z.number().finite(),
+      )
       .refine((g) => Object.keys(g).length <= 32, 'at most 32 gauges')
       .optional()
-      .openapi({ example: { queue_depth: 12, cache_hit_ratio: 0.93 }, description: 'Figures of the bot’s own, latest value each' }),
+      .openapi({
+        example: { queue_depth: 12, cache_hit_ratio: 0.93 },
+        description: 'Figures of the bot’s own, latest value each',
+      }),
   })
   .refine((b) => b.errors === undefined || (b.requests !== undefined && b.errors <= b.requests), {
     message: 'errors needs requests, and cannot exceed it',
@@ -62,7 +75,8 @@ export function selfRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
   const me = (c: { get(key: 'principal'): AppEnv['Variables']['principal'] }) => {
     const p = c.get('principal');
-    if (p?.type !== 'bot') throw new ApiError(403, 'forbidden', 'Forbidden', 'Only a bot, with its own token, has a self.');
+    if (p?.type !== 'bot')
+      throw new ApiError(403, 'forbidden', 'Forbidden', 'Only a bot, with its own token, has a self.');
     return p;
   };
 
@@ -142,9 +156,21 @@ export function selfRoutes(deps: AppDeps) {
       const bot = await findBot(deps.db, botId);
       if (!bot) throw new ApiError(404, 'not-found', 'Not found', `Bot ${botId} is no longer registered.`);
       if (bot.current_instance_id !== null && bot.current_instance_id !== instanceId) {
-        throw new ApiError(409, 'conflict', 'Not the current instance', `This process (instance ${instanceId}) is not bot ${botId}'s current instance; it should exit.`);
+        throw new ApiError(
+          409,
+          'conflict',
+          'Not the current instance',
+          `This process (instance ${instanceId}) is not bot ${botId}'s current instance; it should exit.`,
+        );
       }
-      const row = await recordHeartbeat(deps.db, { botId, instanceId, at: new Date(), requests: body.requests ?? 0, errors: body.errors ?? 0, gauges: body.gauges ?? {} });
+      const row = await recordHeartbeat(deps.db, {
+        botId,
+        instanceId,
+        at: new Date(),
+        requests: body.requests ?? 0,
+        errors: body.errors ?? 0,
+        gauges: body.gauges ?? {},
+      });
       // The first heartbeat tells the workflow the bot is up; repeated while it still says deploying, in case a signal was lost.
       if (row.beats === 1 || bot.status === 'deploying') await deps.workflows.heartbeatArrived(botId, instanceId);
       return c.json({ bot_id: botId, ...heartbeatView(row), next_due_in_seconds: bot.heartbeat_interval_seconds }, 200);

@@ -1,5 +1,13 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { countOtherActiveAdmins, deleteUser, endAllSessions, findUser, insertUser, listUsers, updateUser } from '../../registry/users.js';
+import {
+  countOtherActiveAdmins,
+  deleteUser,
+  endAllSessions,
+  findUser,
+  insertUser,
+  listUsers,
+  updateUser,
+} from '../../registry/users.js';
 import type { UserRow } from '../../registry/database.js';
 import { access } from '../middleware/access.js';
 import { hashPassword, passwordProblem } from '../auth/passwords.js';
@@ -15,14 +23,19 @@ export const usernameSchema = z
   .string()
   .min(2)
   .max(63)
-  .regex(/^[a-z0-9][a-z0-9._-]+$/, 'a user name is lowercase letters, digits, ".", "_" and "-", starting with a letter or digit')
+  .regex(
+    /^[a-z0-9][a-z0-9._-]+$/,
+    'a user name is lowercase letters, digits, ".", "_" and "-", starting with a letter or digit',
+  )
   .openapi({ example: 'alice', param: { name: 'username', in: 'path' } });
 
 const roleSchema = z.enum(ROLES).openapi('Role');
 
 const userSchema = z
   .object({
-    id: z.string().openapi({ description: 'Immutable: what tokens name. A user deleted and created again under the same name gets a new id.' }),
+    id: z.string().openapi({
+      description: 'Immutable: what tokens name. A user deleted and created again under the same name gets a new id.',
+    }),
     username: z.string(),
     role: roleSchema,
     disabled: z.boolean(),
@@ -31,7 +44,9 @@ const userSchema = z
   })
   .openapi('User');
 
-const createUserSchema = z.strictObject({ username: usernameSchema, password: z.string().max(256), role: roleSchema }).openapi('CreateUser');
+const createUserSchema = z
+  .strictObject({ username: usernameSchema, password: z.string().max(256), role: roleSchema })
+  .openapi('CreateUser');
 const updateUserSchema = z
   .strictObject({
     role: roleSchema.optional(),
@@ -51,7 +66,9 @@ const view = (u: UserRow) => ({
 });
 
 const weak = (problem: string) =>
-  new ApiError(422, 'validation', 'Weak password', `The password is too weak: ${problem}. Nothing was changed.`, [{ path: 'password', message: problem }]);
+  new ApiError(422, 'validation', 'Weak password', `The password is too weak: ${problem}. Nothing was changed.`, [
+    { path: 'password', message: problem },
+  ]);
 
 /**
  * A user whose role holds more than the caller does is beyond the caller's
@@ -62,7 +79,8 @@ function checkWithinReach(caller: Principal, user: UserRow, act: 'change' | 'del
   checkGrant(caller, { role: user.role }, `${act} ${user.username}, ${aRole(user.role)}`);
 }
 
-const aRole = (role: Role) => ({ admin: 'an admin', operator: 'an operator', viewer: 'a viewer', user: 'a user' })[role];
+const aRole = (role: Role) =>
+  ({ admin: 'an admin', operator: 'an operator', viewer: 'a viewer', user: 'a user' })[role];
 
 /** Administrators manage users; changes apply at the user's next request. Nobody creates, changes or deletes a user with more rights than their own. */
 export function userRoutes(deps: AppDeps) {
@@ -72,13 +90,24 @@ export function userRoutes(deps: AppDeps) {
 
   const load = async (username: string) => {
     const user = await findUser(db, username);
-    if (!user) throw new ApiError(404, 'not-found', 'Not found', `User "${username}" does not exist. List users with GET /api/v1/users.`);
+    if (!user)
+      throw new ApiError(
+        404,
+        'not-found',
+        'Not found',
+        `User "${username}" does not exist. List users with GET /api/v1/users.`,
+      );
     return user;
   };
   /** Refuses a change that would leave no enabled administrator: nobody could manage users any more. */
   const keepAnAdmin = async (username: string) => {
     if ((await countOtherActiveAdmins(db, username)) === 0) {
-      throw new ApiError(409, 'conflict', 'Last administrator', `"${username}" is the last enabled administrator. Make another user an administrator first.`);
+      throw new ApiError(
+        409,
+        'conflict',
+        'Last administrator',
+        `"${username}" is the last enabled administrator. Make another user an administrator first.`,
+      );
     }
   };
 
@@ -90,7 +119,12 @@ export function userRoutes(deps: AppDeps) {
       summary: 'List users',
       ...admin,
       responses: {
-        200: { description: 'Users', content: { 'application/json': { schema: z.object({ users: z.array(userSchema), total: z.number().int() }) } } },
+        200: {
+          description: 'Users',
+          content: {
+            'application/json': { schema: z.object({ users: z.array(userSchema), total: z.number().int() }) },
+          },
+        },
         ...problems(401, 403),
       },
     }),
@@ -119,11 +153,20 @@ export function userRoutes(deps: AppDeps) {
       const problem = passwordProblem(body.password, body.username);
       if (problem) throw weak(problem);
       try {
-        const user = await insertUser(db, { username: body.username, password_hash: await hashPassword(body.password), role: body.role });
+        const user = await insertUser(db, {
+          username: body.username,
+          password_hash: await hashPassword(body.password),
+          role: body.role,
+        });
         return c.json(view(user), 201);
       } catch (err) {
         if ((err as { code?: string }).code === '23505') {
-          throw new ApiError(409, 'conflict', 'User exists', `User "${body.username}" already exists. Change it with PATCH /api/v1/users/${body.username}.`);
+          throw new ApiError(
+            409,
+            'conflict',
+            'User exists',
+            `User "${body.username}" already exists. Change it with PATCH /api/v1/users/${body.username}.`,
+          );
         }
         throw err;
       }
@@ -154,7 +197,8 @@ export function userRoutes(deps: AppDeps) {
         const problem = passwordProblem(body.password, username);
         if (problem) throw weak(problem);
       }
-      const demotes = user.role === 'admin' && ((body.role !== undefined && body.role !== 'admin') || body.disabled === true);
+      const demotes =
+        user.role === 'admin' && ((body.role !== undefined && body.role !== 'admin') || body.disabled === true);
       if (demotes) await keepAnAdmin(username);
       const passwordHash = body.password !== undefined ? await hashPassword(body.password) : undefined;
       await db.transaction().execute(async (trx) => {
@@ -182,7 +226,10 @@ export function userRoutes(deps: AppDeps) {
       ...admin,
       request: { params: z.object({ username: usernameSchema }) },
       responses: {
-        200: { description: 'Deleted', content: { 'application/json': { schema: z.object({ username: z.string(), deleted: z.literal(true) }) } } },
+        200: {
+          description: 'Deleted',
+          content: { 'application/json': { schema: z.object({ username: z.string(), deleted: z.literal(true) }) } },
+        },
         ...problems(401, 403, 404, 409, 422),
       },
     }),

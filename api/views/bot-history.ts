@@ -24,9 +24,14 @@ export const historyPointSchema = z
     memory_usage_mb: z.number().openapi({ description: 'Resident memory (a minute: the average)' }),
     memory_max_mb: z.number(),
     uptime_seconds: z.number(),
-    error_rate: z.number().nullable().openapi({ description: 'From the bot’s heartbeats (a minute: the average); null when it reported no requests' }),
+    error_rate: z
+      .number()
+      .nullable()
+      .openapi({ description: 'From the bot’s heartbeats (a minute: the average); null when it reported no requests' }),
     error_rate_max: z.number().nullable(),
-    heartbeat_age_seconds: z.number().nullable().openapi({ description: 'Seconds since its latest heartbeat at the sample; null for minutes and before a first heartbeat' }),
+    heartbeat_age_seconds: z.number().nullable().openapi({
+      description: 'Seconds since its latest heartbeat at the sample; null for minutes and before a first heartbeat',
+    }),
   })
   .openapi('HistoryPoint');
 export type HistoryPoint = z.infer<typeof historyPointSchema>;
@@ -35,9 +40,13 @@ export type HistoryPoint = z.infer<typeof historyPointSchema>;
 export function windowWithinRetention(window: string, retentionDays: number): number {
   const ms = windowMs(window);
   if (ms > retentionDays * 86_400_000) {
-    throw new ApiError(422, 'validation', 'Window too long', `Figures are kept ${retentionDays} days (BOT_METRICS_RETENTION_DAYS); ask for ${retentionDays}d or less.`, [
-      { path: 'window', message: `at most ${retentionDays}d` },
-    ]);
+    throw new ApiError(
+      422,
+      'validation',
+      'Window too long',
+      `Figures are kept ${retentionDays} days (BOT_METRICS_RETENTION_DAYS); ask for ${retentionDays}d or less.`,
+      [{ path: 'window', message: `at most ${retentionDays}d` }],
+    );
   }
   return ms;
 }
@@ -46,7 +55,10 @@ export function windowWithinRetention(window: string, retentionDays: number): nu
 export async function botHistory(deps: AppDeps, botId: string, from: number): Promise<HistoryPoint[]> {
   const recent = await deps.samples.history(botId, from);
   const recentStart = recent[0]?.at ?? Number.POSITIVE_INFINITY;
-  const minutes = recentStart - from > 60_000 ? await minuteHistory(deps.db, botId, new Date(Math.floor(from / 60_000) * 60_000)) : [];
+  const minutes =
+    recentStart - from > 60_000
+      ? await minuteHistory(deps.db, botId, new Date(Math.floor(from / 60_000) * 60_000))
+      : [];
   const round = (n: number) => Math.round(n * 10) / 10;
   const round3 = (n: number) => Math.round(n * 1000) / 1000;
   return [
@@ -78,4 +90,3 @@ export async function botHistory(deps: AppDeps, botId: string, from: number): Pr
     })),
   ];
 }
-

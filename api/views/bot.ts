@@ -11,7 +11,6 @@ import type { HeartbeatRow } from '../../registry/heartbeats.js';
 import { botWorkflowId } from '../../workflows/messages.js';
 import type { CpuLoadTracker } from '../../monitoring/cpu-load.js';
 
-
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export async function toBotView(
@@ -22,7 +21,14 @@ export async function toBotView(
   heartbeat?: Pick<HeartbeatRow, 'instance_id' | 'error_rate'>,
 ): Promise<BotView> {
   const active = instance && ACTIVE_STATUSES.includes(bot.status);
-  const stats = active ? await readStats({ botId: bot.id, instanceId: instance.id, pid: instance.pid, processStartTicks: instance.process_start_ticks }) : null;
+  const stats = active
+    ? await readStats({
+        botId: bot.id,
+        instanceId: instance.id,
+        pid: instance.pid,
+        processStartTicks: instance.process_start_ticks,
+      })
+    : null;
   const now = Date.now();
   return {
     bot_id: bot.id,
@@ -34,7 +40,10 @@ export async function toBotView(
     args: bot.args,
     env: Object.keys(bot.env),
     resources: bot.resources,
-    heal_policy: { ...bot.heal_policy, backoff_jitter: bot.heal_policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter! },
+    heal_policy: {
+      ...bot.heal_policy,
+      backoff_jitter: bot.heal_policy.backoff_jitter ?? DEFAULT_HEAL_POLICY.backoff_jitter!,
+    },
     health_rules: { ...DEFAULT_HEALTH_THRESHOLDS, ...bot.health_rules },
     heartbeat_interval_seconds: bot.heartbeat_interval_seconds,
     status: bot.status,

@@ -10,11 +10,16 @@ export const incidentSchema = z
     id: z.string(),
     bot_id: z.string(),
     instance_id: z.string().nullable(),
-    kind: z.string().openapi({ example: 'process_exited', description: 'process_exited, crash_loop, launch_failed, ...' }),
+    kind: z
+      .string()
+      .openapi({ example: 'process_exited', description: 'process_exited, crash_loop, launch_failed, ...' }),
     severity: z.enum(INCIDENT_SEVERITIES),
     state: z.enum(INCIDENT_STATES),
     message: z.string(),
-    evidence: z.record(z.string(), z.unknown()).openapi({ description: 'What the platform saw: exit code or signal, pid, run time, the last lines of the bot log, the metric that crossed its limit' }),
+    evidence: z.record(z.string(), z.unknown()).openapi({
+      description:
+        'What the platform saw: exit code or signal, pid, run time, the last lines of the bot log, the metric that crossed its limit',
+    }),
     outcome: z.string().nullable().openapi({ description: 'What the platform did about it' }),
     created_at: z.string().datetime(),
     acknowledged_at: z.string().datetime().nullable(),

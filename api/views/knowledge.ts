@@ -8,7 +8,11 @@ import { botHistory, type HistoryPoint } from './bot-history.js';
 import type { AppDeps } from '../deps.js';
 import { incidentSchema, incidentView } from './incident.js';
 
-const figureSchema = z.object({ latest: z.number().nullable(), avg: z.number().nullable(), max: z.number().nullable() });
+const figureSchema = z.object({
+  latest: z.number().nullable(),
+  avg: z.number().nullable(),
+  max: z.number().nullable(),
+});
 
 export const knowledgeSchema = z
   .object({
@@ -22,8 +26,13 @@ export const knowledgeSchema = z
     config: botSchema.openapi({ description: 'Spec, status and live figures, as GET /api/v1/bots/{id}' }),
     workflow: z
       .object({
-        conditions: z.array(z.object({ rule: z.string(), reason: z.string(), since: z.string() })).openapi({ description: 'Degrading rules that hold now' }),
-        heal_restarts_in_window: z.number().int().openapi({ description: 'Heal restarts counted against heal_policy.max_restarts now' }),
+        conditions: z
+          .array(z.object({ rule: z.string(), reason: z.string(), since: z.string() }))
+          .openapi({ description: 'Degrading rules that hold now' }),
+        heal_restarts_in_window: z
+          .number()
+          .int()
+          .openapi({ description: 'Heal restarts counted against heal_policy.max_restarts now' }),
         next_restart_at: z.string().datetime().nullable(),
       })
       .nullable()
@@ -34,7 +43,13 @@ export const knowledgeSchema = z
       memory_usage_mb: figureSchema.extend({ limit: z.number().nullable(), percent_of_limit: z.number().nullable() }),
       error_rate: figureSchema,
       heartbeat: z
-        .object({ last_at: z.string().datetime(), age_seconds: z.number(), beats: z.number().int(), requests: z.number().int(), errors: z.number().int() })
+        .object({
+          last_at: z.string().datetime(),
+          age_seconds: z.number(),
+          beats: z.number().int(),
+          requests: z.number().int(),
+          errors: z.number().int(),
+        })
         .nullable()
         .openapi({ description: 'The running instance’s heartbeats; null when it sent none' }),
     }),
@@ -71,7 +86,12 @@ const r1 = (n: number) => Math.round(n * 10) / 10;
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /** Latest, time-weighted average and maximum of one figure over the points (minutes count as 60 s, samples as their interval). */
-function figure(points: HistoryPoint[], value: (p: HistoryPoint) => number | null, max: (p: HistoryPoint) => number | null, round: (n: number) => number) {
+function figure(
+  points: HistoryPoint[],
+  value: (p: HistoryPoint) => number | null,
+  max: (p: HistoryPoint) => number | null,
+  round: (n: number) => number,
+) {
   let weight = 0;
   let sum = 0;
   let top: number | null = null;
@@ -85,7 +105,11 @@ function figure(points: HistoryPoint[], value: (p: HistoryPoint) => number | nul
     top = top === null ? m : Math.max(top, m);
     latest = v;
   }
-  return { latest: latest === null ? null : round(latest), avg: weight ? round(sum / weight) : null, max: top === null ? null : round(top) };
+  return {
+    latest: latest === null ? null : round(latest),
+    avg: weight ? round(sum / weight) : null,
+    max: top === null ? null : round(top),
+  };
 }
 
 /**
@@ -112,23 +136,43 @@ export async function botKnowledge(
     recentInstancesOfBot(deps.db, id, 10),
   ]);
 
-  const memory = figure(points, (p) => p.memory_usage_mb, (p) => p.memory_max_mb, r1);
+  const memory = figure(
+    points,
+    (p) => p.memory_usage_mb,
+    (p) => p.memory_max_mb,
+    r1,
+  );
   const limit = bot.resources.memory_limit_mb ?? null;
   const beat = beats.get(id);
-  const heartbeat = beat && beat.instance_id === bot.instance_id
-    ? {
-        last_at: beat.last_at.toISOString(),
-        age_seconds: r1(Math.max(0, Date.now() - beat.last_at.getTime()) / 1000),
-        beats: beat.beats,
-        requests: Number(beat.requests),
-        errors: Number(beat.errors),
-      }
-    : null;
+  const heartbeat =
+    beat && beat.instance_id === bot.instance_id
+      ? {
+          last_at: beat.last_at.toISOString(),
+          age_seconds: r1(Math.max(0, Date.now() - beat.last_at.getTime()) / 1000),
+          beats: beat.beats,
+          requests: Number(beat.requests),
+          errors: Number(beat.errors),
+        }
+      : null;
   const performance = {
     points: points.length,
-    cpu_load: figure(points, (p) => p.cpu_load, (p) => p.cpu_max, r1),
-    memory_usage_mb: { ...memory, limit, percent_of_limit: limit && memory.max !== null ? r1((memory.max / limit) * 100) : null },
-    error_rate: figure(points, (p) => p.error_rate, (p) => p.error_rate_max, r3),
+    cpu_load: figure(
+      points,
+      (p) => p.cpu_load,
+      (p) => p.cpu_max,
+      r1,
+    ),
+    memory_usage_mb: {
+      ...memory,
+      limit,
+      percent_of_limit: limit && memory.max !== null ? r1((memory.max / limit) * 100) : null,
+    },
+    error_rate: figure(
+      points,
+      (p) => p.error_rate,
+      (p) => p.error_rate_max,
+      r3,
+    ),
     heartbeat,
   };
   const byKind: Record<string, number> = {};
@@ -155,7 +199,13 @@ export async function botKnowledge(
       end_reason: i.end_reason,
     })),
   };
-  const workflow = state ? { conditions: state.conditions ?? [], heal_restarts_in_window: state.healRestartsInWindow, next_restart_at: state.nextRestartAt } : null;
+  const workflow = state
+    ? {
+        conditions: state.conditions ?? [],
+        heal_restarts_in_window: state.healRestartsInWindow,
+        next_restart_at: state.nextRestartAt,
+      }
+    : null;
   return {
     bot_id: id,
     generated_at: new Date().toISOString(),
@@ -180,13 +230,19 @@ function summarize(
   restarts: BotKnowledge['restarts'],
 ): string {
   const parts: string[] = [];
-  const up = bot.pid !== null ? ` (pid ${bot.pid}${bot.uptime_seconds !== null ? `, up ${duration(bot.uptime_seconds)}` : ''})` : '';
+  const up =
+    bot.pid !== null
+      ? ` (pid ${bot.pid}${bot.uptime_seconds !== null ? `, up ${duration(bot.uptime_seconds)}` : ''})`
+      : '';
   parts.push(`${bot.bot_id} is ${bot.status}${up}${bot.status_reason ? `: ${bot.status_reason}` : ''}.`);
   if (perf.points > 0) {
     const cpu = perf.cpu_load;
     const mem = perf.memory_usage_mb;
     const memText = `memory ${mem.latest ?? mem.avg} MB (max ${mem.max} MB${mem.limit ? `, ${mem.percent_of_limit}% of its ${mem.limit} MB limit` : ', no limit set'})`;
-    const err = perf.error_rate.avg !== null ? `, error rate ${r1(perf.error_rate.avg * 100)}% on average (max ${r1((perf.error_rate.max ?? 0) * 100)}%)` : '';
+    const err =
+      perf.error_rate.avg !== null
+        ? `, error rate ${r1(perf.error_rate.avg * 100)}% on average (max ${r1((perf.error_rate.max ?? 0) * 100)}%)`
+        : '';
     parts.push(`Over the last ${window}: CPU ${cpu.avg}% of a core on average (max ${cpu.max}%), ${memText}${err}.`);
   } else {
     parts.push(`No figures in the last ${window}: it did not run then.`);
@@ -195,8 +251,14 @@ function summarize(
   else if (bot.heartbeat_interval_seconds && bot.pid !== null) parts.push('It has sent no heartbeat yet.');
   if (incidents) {
     const kinds = Object.entries(incidents.by_kind).map(([k, n]) => `${n} ${k}`);
-    parts.push(incidents.in_window ? `${incidents.in_window} incidents in the last ${window} (${kinds.join(', ')}); ${incidents.unresolved} unresolved in all.` : `No incidents in the last ${window}.`);
+    parts.push(
+      incidents.in_window
+        ? `${incidents.in_window} incidents in the last ${window} (${kinds.join(', ')}); ${incidents.unresolved} unresolved in all.`
+        : `No incidents in the last ${window}.`,
+    );
   }
-  parts.push(`Restarted ${restarts.total} times in all; ${restarts.instances_started_in_window} processes started in the last ${window}.`);
+  parts.push(
+    `Restarted ${restarts.total} times in all; ${restarts.instances_started_in_window} processes started in the last ${window}.`,
+  );
   return parts.join(' ');
 }

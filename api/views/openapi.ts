@@ -20,12 +20,18 @@ export function problems(...statuses: number[]) {
 }
 
 function problemResponse(status: number) {
-  return { description: problemDescriptions[status] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } };
+  return {
+    description: problemDescriptions[status] ?? 'Error',
+    content: { 'application/problem+json': { schema: problemSchema } },
+  };
 }
 
 /** The same, as it stands in a generated document (the schema by reference). */
 export function problemResponseRef(status: number) {
-  return { description: problemDescriptions[status] ?? 'Error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+  return {
+    description: problemDescriptions[status] ?? 'Error',
+    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+  };
 }
 
 export function jsonBody<T extends z.ZodType>(schema: T) {

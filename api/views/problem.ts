@@ -14,7 +14,10 @@ export const problemSchema = z
     detail: z.string().openapi({ description: 'What went wrong and what to do about it.' }),
     message: z.string().openapi({ description: 'Same as detail, for clients that read "message".' }),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    next_steps: z.array(z.string()).optional().openapi({ description: 'What to do next, added by the guided-response layer' }),
+    next_steps: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'What to do next, added by the guided-response layer' }),
     request_id: z.string().optional(),
   })
   .openapi('Problem');
@@ -35,7 +38,12 @@ export class ApiError extends Error {
 }
 
 export const notFound = (what: string, id: string) =>
-  new ApiError(404, 'not-found', 'Not found', `${what} "${id}" does not exist. List what exists with GET /api/v1/bots.`);
+  new ApiError(
+    404,
+    'not-found',
+    'Not found',
+    `${what} "${id}" does not exist. List what exists with GET /api/v1/bots.`,
+  );
 
 export function problemResponse(c: Context, error: ApiError): Response {
   const body: Problem = {
@@ -56,7 +64,10 @@ export function validationError(error: ZodError, where: string): ApiError {
     const path = issue.path.map(String).join('.') || where;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
-      return { path, message: `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}: remove ${keys.length > 1 ? 'them' : 'it'}` };
+      return {
+        path,
+        message: `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}: remove ${keys.length > 1 ? 'them' : 'it'}`,
+      };
     }
     if (issue.code === 'invalid_key') {
       // The record key's own rule says more than zod's "Invalid key in record".
@@ -66,13 +77,29 @@ export function validationError(error: ZodError, where: string): ApiError {
     return { path, message: issue.message };
   });
   const summary = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-  return new ApiError(422, 'validation', 'Invalid request', `The ${where} is invalid: ${summary}. Nothing was changed.`, errors);
+  return new ApiError(
+    422,
+    'validation',
+    'Invalid request',
+    `The ${where} is invalid: ${summary}. Nothing was changed.`,
+    errors,
+  );
 }
 
 /** Hono's own exceptions (malformed JSON, body limits) in our shape. */
 export function fromHttpException(err: HTTPException): ApiError {
   if (err.status === 400 && /Malformed JSON/i.test(err.message)) {
-    return new ApiError(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON. Send a JSON object with Content-Type: application/json.');
+    return new ApiError(
+      400,
+      'malformed-json',
+      'Malformed JSON',
+      'The request body is not valid JSON. Send a JSON object with Content-Type: application/json.',
+    );
   }
-  return new ApiError(err.status as ContentfulStatusCode, 'http', err.message || 'Error', err.message || 'The request could not be handled.');
+  return new ApiError(
+    err.status as ContentfulStatusCode,
+    'http',
+    err.message || 'Error',
+    err.message || 'The request could not be handled.',
+  );
 }

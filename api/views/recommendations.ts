@@ -19,8 +19,21 @@ const actionSchema = z.object({
 
 export const recommendationSchema = z
   .object({
-    id: z.string().openapi({ description: 'Stable while the situation lasts: the rule and the bot', example: 'memory_near_limit:analytics-v1' }),
-    rule: z.enum(['crash_loop', 'launch_failed', 'memory_near_limit', 'memory_restarts', 'degraded_for_long', 'heartbeat_trouble', 'keeps_exiting', 'unacknowledged_critical', 'no_memory_limit']),
+    id: z.string().openapi({
+      description: 'Stable while the situation lasts: the rule and the bot',
+      example: 'memory_near_limit:analytics-v1',
+    }),
+    rule: z.enum([
+      'crash_loop',
+      'launch_failed',
+      'memory_near_limit',
+      'memory_restarts',
+      'degraded_for_long',
+      'heartbeat_trouble',
+      'keeps_exiting',
+      'unacknowledged_critical',
+      'no_memory_limit',
+    ]),
     severity: z.enum(SEVERITY_ORDER),
     bot_id: z.string(),
     title: z.string(),
@@ -65,11 +78,27 @@ export interface RecommendationInput {
 export function recommend(input: RecommendationInput): Recommendation[] {
   const out: Recommendation[] = [];
   const byBot = new Map(input.bots.map((b) => [b.id, b]));
-  const count = (botId: string, kind: string) => input.lastHour.find((c) => c.bot_id === botId && c.kind === kind)?.total ?? 0;
-  const logLines = (i: IncidentRow | undefined) => (input.withLogLines && Array.isArray(i?.evidence.last_log_lines) ? { last_log_lines: i.evidence.last_log_lines } : {});
-  const logs = (id: string): Recommendation['actions'][number] => ({ method: 'GET', path: `/api/v1/bots/${id}/logs?tail=100`, description: 'Read its latest output' });
-  const start = (id: string): Recommendation['actions'][number] => ({ method: 'POST', path: `/api/v1/bots/${id}/start`, description: 'Start it again once the cause is fixed' });
-  const restart = (id: string): Recommendation['actions'][number] => ({ method: 'POST', path: `/api/v1/bots/${id}/restart`, description: 'Restart it so the change takes effect' });
+  const count = (botId: string, kind: string) =>
+    input.lastHour.find((c) => c.bot_id === botId && c.kind === kind)?.total ?? 0;
+  const logLines = (i: IncidentRow | undefined) =>
+    input.withLogLines && Array.isArray(i?.evidence.last_log_lines)
+      ? { last_log_lines: i.evidence.last_log_lines }
+      : {};
+  const logs = (id: string): Recommendation['actions'][number] => ({
+    method: 'GET',
+    path: `/api/v1/bots/${id}/logs?tail=100`,
+    description: 'Read its latest output',
+  });
+  const start = (id: string): Recommendation['actions'][number] => ({
+    method: 'POST',
+    path: `/api/v1/bots/${id}/start`,
+    description: 'Start it again once the cause is fixed',
+  });
+  const restart = (id: string): Recommendation['actions'][number] => ({
+    method: 'POST',
+    path: `/api/v1/bots/${id}/restart`,
+    description: 'Restart it so the change takes effect',
+  });
 
   for (const bot of input.bots) {
     const id = bot.id;
@@ -83,7 +112,13 @@ export function recommend(input: RecommendationInput): Recommendation[] {
           bot_id: id,
           title: `${id} is down after a crash loop`,
           detail: `${escapeForDisplay(last.message)}. The platform stopped restarting it. Look at the last lines it wrote${input.withLogLines ? ' (below)' : ''}, fix the cause, then start it again.`,
-          evidence: { incident_id: last.id, last_cause: last.evidence.last_cause ?? null, exit_code: last.evidence.exit_code ?? null, signal: last.evidence.signal ?? null, ...logLines(last) },
+          evidence: {
+            incident_id: last.id,
+            last_cause: last.evidence.last_cause ?? null,
+            exit_code: last.evidence.exit_code ?? null,
+            signal: last.evidence.signal ?? null,
+            ...logLines(last),
+          },
           actions: [logs(id), start(id)],
         });
       } else if (last?.kind === 'launch_failed') {
@@ -95,7 +130,15 @@ export function recommend(input: RecommendationInput): Recommendation[] {
           title: `${id} could not be launched`,
           detail: `${escapeForDisplay(last.message)}. Fix its spec (blueprint, image, args), then start it again.`,
           evidence: { incident_id: last.id, failure: last.evidence.failure ?? null },
-          actions: [{ method: 'PATCH', path: `/api/v1/bots/${id}`, body: { blueprint: bot.blueprint }, description: 'Point it at a runnable file under the bots directory' }, start(id)],
+          actions: [
+            {
+              method: 'PATCH',
+              path: `/api/v1/bots/${id}`,
+              body: { blueprint: bot.blueprint },
+              description: 'Point it at a runnable file under the bots directory',
+            },
+            start(id),
+          ],
         });
       }
       continue;
@@ -114,7 +157,15 @@ export function recommend(input: RecommendationInput): Recommendation[] {
         title: `${id} was restarted ${memoryRestarts} times in the last hour for memory`,
         detail: `It keeps growing past its memory_limit_mb of ${limit}. If it needs more, raise the limit (to ${suggested} MB, say); if it should not, it leaks: look at what it holds.`,
         evidence: { memory_limit_incidents_last_hour: memoryRestarts, memory_limit_mb: limit },
-        actions: [{ method: 'PATCH', path: `/api/v1/bots/${id}`, body: { resources: { ...bot.resources, memory_limit_mb: suggested } }, description: `Raise the limit to ${suggested} MB` }, restart(id)],
+        actions: [
+          {
+            method: 'PATCH',
+            path: `/api/v1/bots/${id}`,
+            body: { resources: { ...bot.resources, memory_limit_mb: suggested } },
+            description: `Raise the limit to ${suggested} MB`,
+          },
+          restart(id),
+        ],
       });
     } else if (limit && sample && sample.memory_usage_mb >= limit * MEMORY_NEAR) {
       const suggested = roomyLimit(Math.max(sample.memory_usage_mb, limit));
@@ -125,8 +176,20 @@ export function recommend(input: RecommendationInput): Recommendation[] {
         bot_id: id,
         title: `${id} uses ${Math.round((sample.memory_usage_mb / limit) * 100)}% of its memory limit`,
         detail: `${sample.memory_usage_mb} MB of its memory_limit_mb of ${limit}: past the limit, the platform restarts it. Raise the limit (to ${suggested} MB, say) if this is its normal size.`,
-        evidence: { memory_usage_mb: sample.memory_usage_mb, memory_limit_mb: limit, sampled_at: new Date(sample.at).toISOString() },
-        actions: [{ method: 'PATCH', path: `/api/v1/bots/${id}`, body: { resources: { ...bot.resources, memory_limit_mb: suggested } }, description: `Raise the limit to ${suggested} MB` }, restart(id)],
+        evidence: {
+          memory_usage_mb: sample.memory_usage_mb,
+          memory_limit_mb: limit,
+          sampled_at: new Date(sample.at).toISOString(),
+        },
+        actions: [
+          {
+            method: 'PATCH',
+            path: `/api/v1/bots/${id}`,
+            body: { resources: { ...bot.resources, memory_limit_mb: suggested } },
+            description: `Raise the limit to ${suggested} MB`,
+          },
+          restart(id),
+        ],
       });
     } else if (!limit && sample && bot.status === 'running') {
       const suggested = roomyLimit(sample.memory_usage_mb * 1.5);
@@ -138,12 +201,24 @@ export function recommend(input: RecommendationInput): Recommendation[] {
         title: `${id} has no memory limit`,
         detail: `It uses ${sample.memory_usage_mb} MB now. With resources.memory_limit_mb set, a leak is restarted (with an incident) before it starves the machine.`,
         evidence: { memory_usage_mb: sample.memory_usage_mb },
-        actions: [{ method: 'PATCH', path: `/api/v1/bots/${id}`, body: { resources: { ...bot.resources, memory_limit_mb: suggested } }, description: `Set a limit of ${suggested} MB` }],
+        actions: [
+          {
+            method: 'PATCH',
+            path: `/api/v1/bots/${id}`,
+            body: { resources: { ...bot.resources, memory_limit_mb: suggested } },
+            description: `Set a limit of ${suggested} MB`,
+          },
+        ],
       });
     }
 
     if (bot.status === 'degraded') {
-      const held = input.unresolved.filter((i) => i.bot_id === id && i.instance_id === bot.current_instance_id && (i.kind === 'error_rate' || i.kind === 'cpu_pegged'));
+      const held = input.unresolved.filter(
+        (i) =>
+          i.bot_id === id &&
+          i.instance_id === bot.current_instance_id &&
+          (i.kind === 'error_rate' || i.kind === 'cpu_pegged'),
+      );
       const since = held.length ? Math.min(...held.map((i) => i.created_at.getTime())) : bot.updated_at.getTime();
       if (input.now - since >= DEGRADED_LONG_MS) {
         out.push({
@@ -153,8 +228,16 @@ export function recommend(input: RecommendationInput): Recommendation[] {
           bot_id: id,
           title: `${id} has been degraded for ${minutes(input.now - since)} minutes`,
           detail: `${bot.status_reason ?? 'A health rule holds'}. It did not recover by itself: read its knowledge and logs, and restart it if a fresh process would help.`,
-          evidence: { degraded_since: new Date(since).toISOString(), reason: bot.status_reason, incident_ids: held.map((i) => i.id) },
-          actions: [{ method: 'GET', path: `/api/v1/bots/${id}/knowledge`, description: 'Its figures, incidents and restarts' }, logs(id), { ...restart(id), description: 'Restart it' }],
+          evidence: {
+            degraded_since: new Date(since).toISOString(),
+            reason: bot.status_reason,
+            incident_ids: held.map((i) => i.id),
+          },
+          actions: [
+            { method: 'GET', path: `/api/v1/bots/${id}/knowledge`, description: 'Its figures, incidents and restarts' },
+            logs(id),
+            { ...restart(id), description: 'Restart it' },
+          ],
         });
       }
     }
@@ -169,7 +252,15 @@ export function recommend(input: RecommendationInput): Recommendation[] {
         title: `${id} lost its heartbeat ${lost} times in the last hour`,
         detail: `It hangs, or its heartbeats do not reach the API in time (every ${bot.heartbeat_interval_seconds ?? '?'}s, three missed intervals restart it). Look at its last lines; if it is busy for long stretches, beat from a timer or raise heartbeat_interval_seconds.`,
         evidence: { heartbeat_lost_last_hour: lost, heartbeat_interval_seconds: bot.heartbeat_interval_seconds },
-        actions: [logs(id), { method: 'PATCH', path: `/api/v1/bots/${id}`, body: { heartbeat_interval_seconds: Math.min(3600, (bot.heartbeat_interval_seconds ?? 10) * 2) }, description: 'Give it twice the time between heartbeats' }],
+        actions: [
+          logs(id),
+          {
+            method: 'PATCH',
+            path: `/api/v1/bots/${id}`,
+            body: { heartbeat_interval_seconds: Math.min(3600, (bot.heartbeat_interval_seconds ?? 10) * 2) },
+            description: 'Give it twice the time between heartbeats',
+          },
+        ],
       });
     }
 
@@ -183,13 +274,26 @@ export function recommend(input: RecommendationInput): Recommendation[] {
         title: `${id} exited ${exits} times in the last hour`,
         detail: `The platform restarted it each time (${bot.restart_count} restarts in all), but something keeps ending it; within heal_policy.max_restarts of ${bot.heal_policy.max_restarts} per ${bot.heal_policy.window_seconds}s it will be given up on. Look at the last lines it wrote before each exit (its process_exited incidents).`,
         evidence: { process_exited_last_hour: exits, restart_count: bot.restart_count },
-        actions: [{ method: 'GET', path: `/api/v1/incidents?bot_id=${id}&kind=process_exited`, description: 'Each exit, with its code and last log lines' }, logs(id)],
+        actions: [
+          {
+            method: 'GET',
+            path: `/api/v1/incidents?bot_id=${id}&kind=process_exited`,
+            description: 'Each exit, with its code and last log lines',
+          },
+          logs(id),
+        ],
       });
     }
   }
 
   for (const i of input.unresolved) {
-    if (i.severity !== 'critical' || i.acknowledged_at || input.now - i.created_at.getTime() < UNACKNOWLEDGED_MS || !byBot.has(i.bot_id)) continue;
+    if (
+      i.severity !== 'critical' ||
+      i.acknowledged_at ||
+      input.now - i.created_at.getTime() < UNACKNOWLEDGED_MS ||
+      !byBot.has(i.bot_id)
+    )
+      continue;
     out.push({
       id: `unacknowledged_critical:${i.id}`,
       rule: 'unacknowledged_critical',
@@ -200,17 +304,28 @@ export function recommend(input: RecommendationInput): Recommendation[] {
       evidence: { incident_id: i.id, created_at: i.created_at.toISOString() },
       actions: [
         { method: 'POST', path: `/api/v1/incidents/${i.id}/acknowledge`, description: 'Say you are on it' },
-        { method: 'POST', path: `/api/v1/incidents/${i.id}/resolve`, body: { resolution: 'what was done' }, description: 'Close it with what was done' },
+        {
+          method: 'POST',
+          path: `/api/v1/incidents/${i.id}/resolve`,
+          body: { resolution: 'what was done' },
+          description: 'Close it with what was done',
+        },
       ],
     });
   }
 
   const rank = (s: Severity) => SEVERITY_ORDER.indexOf(s);
-  return out.sort((a, b) => rank(a.severity) - rank(b.severity) || a.bot_id.localeCompare(b.bot_id) || a.rule.localeCompare(b.rule));
+  return out.sort(
+    (a, b) => rank(a.severity) - rank(b.severity) || a.bot_id.localeCompare(b.bot_id) || a.rule.localeCompare(b.rule),
+  );
 }
 
 /** The fleet's state as the rules need it, read in a few queries. */
-export async function gatherRecommendationInput(deps: AppDeps, withLogLines: boolean, botId?: string): Promise<RecommendationInput> {
+export async function gatherRecommendationInput(
+  deps: AppDeps,
+  withLogLines: boolean,
+  botId?: string,
+): Promise<RecommendationInput> {
   const now = Date.now();
   const bots = await allBots(deps.db, botId);
   const active = bots.filter((b) => ACTIVE_STATUSES.includes(b.status)).map((b) => b.id);

@@ -9,7 +9,11 @@
 //   const me = await platform.self();
 
 export class Codex32 {
-  constructor({ apiUrl = process.env.CODEX32_API_URL, token = process.env.CODEX32_BOT_TOKEN, botId = process.env.CODEX32_BOT_ID } = {}) {
+  constructor({
+    apiUrl = process.env.CODEX32_API_URL,
+    token = process.env.CODEX32_BOT_TOKEN,
+    botId = process.env.CODEX32_BOT_ID,
+  } = {}) {
     this.apiUrl = apiUrl?.replace(/\/$/, '');
     this.token = token;
     this.botId = botId;
@@ -30,7 +34,8 @@ export class Codex32 {
       signal: AbortSignal.timeout(10_000),
     });
     const data = await res.json().catch(() => null);
-    if (!res.ok) throw new Error(`Codex-32 answered ${res.status} to ${method} ${path}: ${data?.detail ?? res.statusText}`);
+    if (!res.ok)
+      throw new Error(`Codex-32 answered ${res.status} to ${method} ${path}: ${data?.detail ?? res.statusText}`);
     return data;
   }
 

@@ -25,7 +25,9 @@ const DIGITS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', '
  * id as one token and is given its pronunciation instead.
  */
 export function spokenWords(phrase: string): string {
-  return (phrase.toLowerCase().match(/[a-z]+|[0-9]/g) ?? []).map((p) => (/[0-9]/.test(p) ? DIGITS[Number(p)]! : p)).join(' ');
+  return (phrase.toLowerCase().match(/[a-z]+|[0-9]/g) ?? [])
+    .map((p) => (/[0-9]/.test(p) ? DIGITS[Number(p)]! : p))
+    .join(' ');
 }
 
 /**
@@ -33,7 +35,10 @@ export function spokenWords(phrase: string): string {
  * tokens (pocketsphinx). `exclude`: words the engine cannot say; a bot whose
  * words include one is left out rather than failing the whole grammar.
  */
-export function commandGrammar(botNames: readonly string[], opts: { spoken?: boolean; exclude?: ReadonlySet<string> } = {}): CommandGrammar {
+export function commandGrammar(
+  botNames: readonly string[],
+  opts: { spoken?: boolean; exclude?: ReadonlySet<string> } = {},
+): CommandGrammar {
   const alternatives = new Set<string>();
   const words = new Set<string>();
   for (const raw of botNames) {
@@ -65,7 +70,12 @@ public <command> = <start> | <stop> | <restart> | <delete> | <status> | <list> |
   return { jsgf, words: [...words] };
 }
 
-type Node = { kind: 'word'; word: string } | { kind: 'ref'; name: string } | { kind: 'seq'; items: Node[] } | { kind: 'alt'; options: Node[] } | { kind: 'opt'; item: Node };
+type Node =
+  | { kind: 'word'; word: string }
+  | { kind: 'ref'; name: string }
+  | { kind: 'seq'; items: Node[] }
+  | { kind: 'alt'; options: Node[] }
+  | { kind: 'opt'; item: Node };
 
 /**
  * Every sentence the grammar's public rule accepts, for engines that take a

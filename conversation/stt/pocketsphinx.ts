@@ -15,7 +15,8 @@ type KoffiFunction = ReturnType<LibraryHandle['func']>;
 const MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 export const DEFAULT_HMM = `${MODEL_DIR}/en-us`;
 export const DEFAULT_DICT = `${MODEL_DIR}/cmudict-en-us.dict`;
-const INSTALL = 'install Debian\'s "pocketsphinx" and "pocketsphinx-en-us" (apt-get install pocketsphinx pocketsphinx-en-us)';
+const INSTALL =
+  'install Debian\'s "pocketsphinx" and "pocketsphinx-en-us" (apt-get install pocketsphinx pocketsphinx-en-us)';
 
 interface Binding {
   koffi: typeof Koffi;
@@ -42,7 +43,8 @@ let loadError: string | null = null;
 export function loadPocketsphinx(): { binding: Binding | null; error: string | null } {
   if (binding || loadError) return { binding, error: loadError };
   try {
-    if (!existsSync(DEFAULT_HMM) || !existsSync(DEFAULT_DICT)) throw new Error(`the en-us model is not in ${MODEL_DIR}`);
+    if (!existsSync(DEFAULT_HMM) || !existsSync(DEFAULT_DICT))
+      throw new Error(`the en-us model is not in ${MODEL_DIR}`);
     const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
     let sb: LibraryHandle;
     let ps: LibraryHandle;
@@ -50,7 +52,9 @@ export function loadPocketsphinx(): { binding: Binding | null; error: string | n
       sb = koffi.load('libsphinxbase.so.3');
       ps = koffi.load('libpocketsphinx.so.3');
     } catch (err) {
-      throw new Error(`libpocketsphinx.so.3 or libsphinxbase.so.3 cannot be loaded (${(err as Error).message})`, { cause: err });
+      throw new Error(`libpocketsphinx.so.3 or libsphinxbase.so.3 cannot be loaded (${(err as Error).message})`, {
+        cause: err,
+      });
     }
     // Silence its stderr chatter, process-wide: our own logs say what matters.
     sb.func('void err_set_logfp(void *fp)')(null);
@@ -89,7 +93,20 @@ export class PocketsphinxDecoder {
   constructor(private readonly b: Binding) {
     const s = (v: string | null) => ['str', v];
     // -remove_noise no: synthetic and close-talk speech is clean, and noise removal cost accuracy in tests.
-    this.config = b.cmdLnInit(null, b.psArgs(), 1, ...s('-hmm'), ...s(DEFAULT_HMM), ...s('-dict'), ...s(DEFAULT_DICT), ...s('-samprate'), ...s('16000'), ...s('-remove_noise'), ...s('no'), ...s(null));
+    this.config = b.cmdLnInit(
+      null,
+      b.psArgs(),
+      1,
+      ...s('-hmm'),
+      ...s(DEFAULT_HMM),
+      ...s('-dict'),
+      ...s(DEFAULT_DICT),
+      ...s('-samprate'),
+      ...s('16000'),
+      ...s('-remove_noise'),
+      ...s('no'),
+      ...s(null),
+    );
     if (!this.config) throw new Error('pocketsphinx: the decoder configuration was refused');
     this.decoder = b.psInit(this.config);
     if (!this.decoder) throw new Error(`pocketsphinx: the decoder did not start (model in ${DEFAULT_HMM})`);
@@ -129,8 +146,10 @@ export class PocketsphinxDecoder {
     for (const [word, phones] of Object.entries(extraWords)) {
       if (!this.lookup(word)) this.b.addWord(this.decoder, word, phones, 0);
     }
-    if ((this.b.setJsgf(this.decoder, 'commands', jsgf) as number) < 0) throw new Error('pocketsphinx refused the command grammar');
-    if ((this.b.setSearch(this.decoder, 'commands') as number) < 0) throw new Error('pocketsphinx could not switch to the command grammar');
+    if ((this.b.setJsgf(this.decoder, 'commands', jsgf) as number) < 0)
+      throw new Error('pocketsphinx refused the command grammar');
+    if ((this.b.setSearch(this.decoder, 'commands') as number) < 0)
+      throw new Error('pocketsphinx could not switch to the command grammar');
     this.grammarKey = key;
   }
 
@@ -142,7 +161,8 @@ export class PocketsphinxDecoder {
 
   /** Feeds whole 16-bit samples at 16 kHz (the resampler's output); returns what it hears so far. */
   feed(pcm: Buffer): string {
-    if (pcm.length && (this.b.processRaw(this.decoder, pcm, pcm.length >> 1, 0, 0) as number) < 0) throw new Error('pocketsphinx failed on the audio');
+    if (pcm.length && (this.b.processRaw(this.decoder, pcm, pcm.length >> 1, 0, 0) as number) < 0)
+      throw new Error('pocketsphinx failed on the audio');
     return this.hypothesis();
   }
 

@@ -16,7 +16,8 @@ type KoffiFunction = ReturnType<LibraryHandle['func']>;
 
 const REQUIRE = createRequire(import.meta.url);
 const INSTALL_LIB = 'the "vosk" npm package ships it: npm install vosk --ignore-scripts';
-const GET_MODEL = 'download a Vosk model (e.g. vosk-model-small-en-us-0.15 from alphacephei.com/vosk/models), unpack it and set VOSK_MODEL_PATH to its directory';
+const GET_MODEL =
+  'download a Vosk model (e.g. vosk-model-small-en-us-0.15 from alphacephei.com/vosk/models), unpack it and set VOSK_MODEL_PATH to its directory';
 
 interface Binding {
   koffi: typeof Koffi;
@@ -45,7 +46,8 @@ function libraryPath(): string {
   }
   const dir = { linux: 'linux-x86_64', darwin: 'osx-universal', win32: 'win-x86_64' }[process.platform as string];
   const file = { linux: 'libvosk.so', darwin: 'libvosk.dylib', win32: 'libvosk.dll' }[process.platform as string];
-  if (!dir || !file || (process.platform === 'linux' && process.arch !== 'x64')) throw new Error(`the vosk package ships no libvosk for ${process.platform}-${process.arch}`);
+  if (!dir || !file || (process.platform === 'linux' && process.arch !== 'x64'))
+    throw new Error(`the vosk package ships no libvosk for ${process.platform}-${process.arch}`);
   const lib = path.join(pkg, 'lib', dir, file);
   if (!existsSync(lib)) throw new Error(`libvosk is not at ${lib}: ${INSTALL_LIB}`);
   return lib;
@@ -95,13 +97,17 @@ export class VoskModel {
   ) {
     this.sampleRate = modelSampleRate(dir);
     this.handle = b.modelNew(dir);
-    if (!this.handle) throw new Error(`no Vosk model could be loaded from ${dir} (a model directory holds am/, conf/ and graph/): ${GET_MODEL}`);
+    if (!this.handle)
+      throw new Error(
+        `no Vosk model could be loaded from ${dir} (a model directory holds am/, conf/ and graph/): ${GET_MODEL}`,
+      );
   }
 
   /** The model in VOSK_MODEL_PATH, or why there is none. */
   static open(b: Binding, dir: string | undefined): VoskModel {
     if (!dir) throw new Error(`VOSK_MODEL_PATH is not set: ${GET_MODEL}`);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`VOSK_MODEL_PATH (${dir}) is not a directory: ${GET_MODEL}`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new Error(`VOSK_MODEL_PATH (${dir}) is not a directory: ${GET_MODEL}`);
     return new VoskModel(b, dir);
   }
 
@@ -110,7 +116,10 @@ export class VoskModel {
   }
 
   recognizer(phrases: readonly string[]): VoskRecognizer {
-    return new VoskRecognizer(this.b, this.b.recognizerNewGrm(this.handle, this.sampleRate, JSON.stringify([...phrases, '[unk]'])));
+    return new VoskRecognizer(
+      this.b,
+      this.b.recognizerNewGrm(this.handle, this.sampleRate, JSON.stringify([...phrases, '[unk]'])),
+    );
   }
 }
 
@@ -147,7 +156,8 @@ export class VoskRecognizer {
 
   /** Feeds whole 16-bit samples at the model's rate (the resampler's output); returns what it hears so far. */
   feed(pcm: Buffer): string {
-    if (pcm.length && (this.b.acceptWaveform(this.handle, pcm, pcm.length) as number) === 1) this.segments.push(text(this.b.result(this.handle), 'text'));
+    if (pcm.length && (this.b.acceptWaveform(this.handle, pcm, pcm.length) as number) === 1)
+      this.segments.push(text(this.b.result(this.handle), 'text'));
     return join([...this.segments, text(this.b.partialResult(this.handle), 'partial')]);
   }
 
@@ -174,5 +184,8 @@ function text(json: unknown, field: 'text' | 'partial'): string {
 
 /** Segments joined; "[unk]" (speech outside the grammar) is kept, so the parser sees that something was not understood. */
 function join(parts: string[]): string {
-  return parts.map((p) => p.trim()).filter(Boolean).join(' ');
+  return parts
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .join(' ');
 }

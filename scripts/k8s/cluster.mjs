@@ -130,7 +130,10 @@ async function waitFor(what, check, { timeoutMs, state, blame }) {
   for (;;) {
     const dead = state.processes.filter((e) => e.exited !== null || !isOurs(e.pid, e.bin));
     if (dead.length) {
-      throw failure(`${dead.map((e) => `${e.name} exited (${e.exited ?? 'gone'})`).join(', ')} while waiting for ${what}`, dead);
+      throw failure(
+        `${dead.map((e) => `${e.name} exited (${e.exited ?? 'gone'})`).join(', ')} while waiting for ${what}`,
+        dead,
+      );
     }
     try {
       const result = await check();
@@ -216,12 +219,46 @@ function makePki(o) {
   fs.writeFileSync(path.join(o.pkiDir, 'openssl.cnf'), OPENSSL_CNF);
   const days = '3650';
   writeKey(path.join(o.pkiDir, 'ca.key'));
-  openssl(o, ['req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', 'v3_ca', '-key', 'ca.key',
-    '-subj', `/CN=${CLUSTER_NAME}-ca`, '-days', days, '-out', 'ca.crt']);
+  openssl(o, [
+    'req',
+    '-x509',
+    '-new',
+    '-config',
+    'openssl.cnf',
+    '-extensions',
+    'v3_ca',
+    '-key',
+    'ca.key',
+    '-subj',
+    `/CN=${CLUSTER_NAME}-ca`,
+    '-days',
+    days,
+    '-out',
+    'ca.crt',
+  ]);
   const leaf = (name, subj, ext) => {
     writeKey(path.join(o.pkiDir, `${name}.key`));
-    openssl(o, ['req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', ext, '-key', `${name}.key`,
-      '-subj', subj, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-days', days, '-out', `${name}.crt`]);
+    openssl(o, [
+      'req',
+      '-x509',
+      '-new',
+      '-config',
+      'openssl.cnf',
+      '-extensions',
+      ext,
+      '-key',
+      `${name}.key`,
+      '-subj',
+      subj,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-days',
+      days,
+      '-out',
+      `${name}.crt`,
+    ]);
   };
   leaf('apiserver', '/CN=kube-apiserver', 'v3_server');
   // Clients authenticate with certificates from this CA (the apiserver's --client-ca-file).
@@ -261,7 +298,12 @@ current-context: ${CLUSTER_NAME}
 
 function apiClient(o) {
   const read = (f) => fs.readFileSync(path.join(o.pkiDir, f));
-  const agent = new https.Agent({ ca: read('ca.crt'), cert: read('admin.crt'), key: read('admin.key'), keepAlive: true });
+  const agent = new https.Agent({
+    ca: read('ca.crt'),
+    cert: read('admin.crt'),
+    key: read('admin.key'),
+    keepAlive: true,
+  });
   const request = (method, urlPath, body, contentType = 'application/json') =>
     new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
@@ -297,7 +339,8 @@ function apiClient(o) {
     });
   const ok = async (method, urlPath, body, contentType) => {
     const r = await request(method, urlPath, body, contentType);
-    if (r.status >= 300) throw new Error(`${method} ${urlPath}: HTTP ${r.status}: ${r.json?.message ?? r.text.slice(0, 300)}`);
+    if (r.status >= 300)
+      throw new Error(`${method} ${urlPath}: HTTP ${r.status}: ${r.json?.message ?? r.text.slice(0, 300)}`);
     return r.json;
   };
   return { request, ok, close: () => agent.destroy() };
@@ -309,7 +352,12 @@ async function applyYamlDocs(api, collection, yamlText) {
   for (const doc of docs) {
     const name = /^metadata:\n(?:[ \t]+.*\n)*?[ \t]+name:[ \t]*['"]?([^'"\s]+)/m.exec(doc)?.[1];
     if (!name) throw new ClusterError(`no metadata.name in:\n${doc.slice(0, 300)}`);
-    await api.ok('PATCH', `${collection}/${name}?fieldManager=codex32-cluster&force=true`, doc, 'application/apply-patch+yaml');
+    await api.ok(
+      'PATCH',
+      `${collection}/${name}?fieldManager=codex32-cluster&force=true`,
+      doc,
+      'application/apply-patch+yaml',
+    );
   }
   return docs.length;
 }
@@ -419,19 +467,29 @@ export async function startCluster(opts = {}) {
       o.log(`already running (${previous.processes.map((e) => `${e.name} ${e.pid}`).join(', ')}); reusing it`);
       return { kubeconfig: o.kubeconfig, server: previous.server, runDir: o.runDir, reused: true };
     }
-    o.log(o.fresh ? 'restarting the running cluster' : 'a previous cluster is not healthy: stopping what is left of it');
+    o.log(
+      o.fresh ? 'restarting the running cluster' : 'a previous cluster is not healthy: stopping what is left of it',
+    );
     await stopCluster(opts);
   }
 
   if (o.build) {
-    const r = spawnSync('bash', [path.join(HERE, 'build.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, K8S_TOOLS_DIR: o.toolsDir } });
+    const r = spawnSync('bash', [path.join(HERE, 'build.sh')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, K8S_TOOLS_DIR: o.toolsDir },
+    });
     if (r.status !== 0) throw new ClusterError(`scripts/k8s/build.sh failed (exit ${r.status ?? r.signal})`);
   }
   for (const name of COMPONENTS) {
-    if (!fs.existsSync(path.join(o.binDir, name))) throw new ClusterError(`${path.join(o.binDir, name)} is missing: run scripts/k8s/build.sh`);
+    if (!fs.existsSync(path.join(o.binDir, name)))
+      throw new ClusterError(`${path.join(o.binDir, name)} is missing: run scripts/k8s/build.sh`);
   }
 
-  for (const [name, port] of [['K8S_APISERVER_PORT', o.apiserverPort], ['K8S_ETCD_PORT', o.etcdPort], ['K8S_ETCD_PEER_PORT', o.etcdPeerPort]]) {
+  for (const [name, port] of [
+    ['K8S_APISERVER_PORT', o.apiserverPort],
+    ['K8S_ETCD_PORT', o.etcdPort],
+    ['K8S_ETCD_PEER_PORT', o.etcdPeerPort],
+  ]) {
     if (!(await portFree(port))) throw new ClusterError(`port ${port} on 127.0.0.1 is in use: free it or set ${name}`);
   }
 
@@ -444,7 +502,13 @@ export async function startCluster(opts = {}) {
     fs.writeFileSync(path.join(o.runDir, `${user}.kubeconfig`), kubeconfigText(o, user), { mode: 0o600 });
   }
   const pki = (f) => path.join(o.pkiDir, f);
-  const state = { server, kubeconfig: o.kubeconfig, ports: { apiserver: o.apiserverPort, etcd: o.etcdPort, etcdPeer: o.etcdPeerPort }, startedAt: new Date().toISOString(), processes: [] };
+  const state = {
+    server,
+    kubeconfig: o.kubeconfig,
+    ports: { apiserver: o.apiserverPort, etcd: o.etcdPort, etcdPeer: o.etcdPeerPort },
+    startedAt: new Date().toISOString(),
+    processes: [],
+  };
   writeState(o, state);
   const api = apiClient(o);
   const step = (msg) => o.log(`${msg} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
@@ -453,57 +517,96 @@ export async function startCluster(opts = {}) {
     const etcdUrl = `http://127.0.0.1:${o.etcdPort}`;
     const peerUrl = `http://127.0.0.1:${o.etcdPeerPort}`;
     startProcess(o, state, 'etcd', [
-      '--name=codex32', `--data-dir=${path.join(o.runDir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=codex32=${peerUrl}`, '--initial-cluster-state=new',
-      '--unsafe-no-fsync', '--quota-backend-bytes=2147483648', '--log-level=warn',
+      '--name=codex32',
+      `--data-dir=${path.join(o.runDir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=codex32=${peerUrl}`,
+      '--initial-cluster-state=new',
+      '--unsafe-no-fsync',
+      '--quota-backend-bytes=2147483648',
+      '--log-level=warn',
     ]);
-    await waitFor('etcd /health', async () => {
-      const r = await httpGet(`${etcdUrl}/health`);
-      return r.status === 200 && r.text.includes('"health":"true"');
-    }, { timeoutMs: 60_000, state, blame: ['etcd'] });
+    await waitFor(
+      'etcd /health',
+      async () => {
+        const r = await httpGet(`${etcdUrl}/health`);
+        return r.status === 200 && r.text.includes('"health":"true"');
+      },
+      { timeoutMs: 60_000, state, blame: ['etcd'] },
+    );
     step('etcd is healthy');
 
     startProcess(o, state, 'kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${o.apiserverPort}`,
-      `--tls-cert-file=${pki('apiserver.crt')}`, `--tls-private-key-file=${pki('apiserver.key')}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${o.apiserverPort}`,
+      `--tls-cert-file=${pki('apiserver.crt')}`,
+      `--tls-private-key-file=${pki('apiserver.key')}`,
       `--client-ca-file=${pki('ca.crt')}`,
       '--authorization-mode=Node,RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${pki('sa.pub')}`, `--service-account-signing-key-file=${pki('sa.key')}`,
+      `--service-account-key-file=${pki('sa.pub')}`,
+      `--service-account-signing-key-file=${pki('sa.key')}`,
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--allow-privileged=true', '--profiling=false',
+      '--allow-privileged=true',
+      '--profiling=false',
       // Endpoints may not hold a loopback address, so the `kubernetes` Service gets none.
       '--endpoint-reconciler-type=none',
     ]);
-    await waitFor('kube-apiserver /readyz', async () => (await api.request('GET', '/readyz')).status === 200,
-      { timeoutMs: 180_000, state, blame: ['kube-apiserver', 'etcd'] });
+    await waitFor('kube-apiserver /readyz', async () => (await api.request('GET', '/readyz')).status === 200, {
+      timeoutMs: 180_000,
+      state,
+      blame: ['kube-apiserver', 'etcd'],
+    });
     step('kube-apiserver is ready');
 
     startProcess(o, state, 'kube-controller-manager', [
       `--kubeconfig=${path.join(o.runDir, 'kube-controller-manager.kubeconfig')}`,
-      '--secure-port=0', '--leader-elect=false', '--use-service-account-credentials=true',
-      `--service-account-private-key-file=${pki('sa.key')}`, `--root-ca-file=${pki('ca.crt')}`,
-      `--cluster-signing-cert-file=${pki('ca.crt')}`, `--cluster-signing-key-file=${pki('ca.key')}`,
-      `--cluster-name=${CLUSTER_NAME}`, `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--kube-api-qps=100', '--kube-api-burst=200',
+      '--secure-port=0',
+      '--leader-elect=false',
+      '--use-service-account-credentials=true',
+      `--service-account-private-key-file=${pki('sa.key')}`,
+      `--root-ca-file=${pki('ca.crt')}`,
+      `--cluster-signing-cert-file=${pki('ca.crt')}`,
+      `--cluster-signing-key-file=${pki('ca.key')}`,
+      `--cluster-name=${CLUSTER_NAME}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--kube-api-qps=100',
+      '--kube-api-burst=200',
     ]);
     startProcess(o, state, 'kube-scheduler', [
       `--kubeconfig=${path.join(o.runDir, 'kube-scheduler.kubeconfig')}`,
-      '--secure-port=0', '--leader-elect=false',
+      '--secure-port=0',
+      '--leader-elect=false',
     ]);
 
     // KWOK takes its Stages from the API (--enable-crds=Stage), so more can be applied later.
     const crdName = 'stages.kwok.x-k8s.io';
-    await applyYamlDocs(api, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', fs.readFileSync(path.join(o.shareDir, 'stage-crd.yaml'), 'utf8'));
-    await waitFor(`CRD ${crdName} Established`, async () => {
-      const crd = await api.ok('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`);
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-        && (await api.request('GET', '/apis/kwok.x-k8s.io/v1alpha1/stages')).status === 200;
-    }, { timeoutMs: 60_000, state, blame: ['kube-apiserver'] });
-    const n = await applyYamlDocs(api, '/apis/kwok.x-k8s.io/v1alpha1/stages', fs.readFileSync(path.join(o.shareDir, 'stages.yaml'), 'utf8'));
+    await applyYamlDocs(
+      api,
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      fs.readFileSync(path.join(o.shareDir, 'stage-crd.yaml'), 'utf8'),
+    );
+    await waitFor(
+      `CRD ${crdName} Established`,
+      async () => {
+        const crd = await api.ok('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`);
+        return (
+          crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') &&
+          (await api.request('GET', '/apis/kwok.x-k8s.io/v1alpha1/stages')).status === 200
+        );
+      },
+      { timeoutMs: 60_000, state, blame: ['kube-apiserver'] },
+    );
+    const n = await applyYamlDocs(
+      api,
+      '/apis/kwok.x-k8s.io/v1alpha1/stages',
+      fs.readFileSync(path.join(o.shareDir, 'stages.yaml'), 'utf8'),
+    );
     step(`installed KWOK's Stage CRD and ${n} default Stages`);
 
     const kwokConfig = path.join(o.runDir, 'kwok.yaml');
@@ -511,42 +614,68 @@ export async function startCluster(opts = {}) {
     // written here would lose KWOK's defaults (kwok v0.8.0 defaults only a missing one).
     fs.writeFileSync(kwokConfig, '# kwok takes its options from flags\n');
     startProcess(o, state, 'kwok', [
-      `--kubeconfig=${path.join(o.runDir, 'kwok.kubeconfig')}`, `--config=${kwokConfig}`,
-      '--manage-all-nodes=false', `--manage-nodes-with-annotation-selector=${FAKE_NODE_ANNOTATION.join('=')}`,
-      '--enable-crds=Stage', '--node-lease-duration-seconds=40', `--cidr=${POD_CIDR}`, '--node-ip=127.0.0.1',
+      `--kubeconfig=${path.join(o.runDir, 'kwok.kubeconfig')}`,
+      `--config=${kwokConfig}`,
+      '--manage-all-nodes=false',
+      `--manage-nodes-with-annotation-selector=${FAKE_NODE_ANNOTATION.join('=')}`,
+      '--enable-crds=Stage',
+      '--node-lease-duration-seconds=40',
+      `--cidr=${POD_CIDR}`,
+      '--node-ip=127.0.0.1',
     ]);
 
     const nodeNames = Array.from({ length: o.nodes }, (_, i) => `kwok-node-${i}`);
     for (const name of nodeNames) await api.ok('POST', '/api/v1/nodes', fakeNode(name));
-    await waitFor(`nodes ${nodeNames.join(', ')} Ready`, async () => {
-      const list = await api.ok('GET', '/api/v1/nodes');
-      const ready = list.items.filter((nd) => nd.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      return nodeNames.every((name) => ready.some((nd) => nd.metadata.name === name));
-    }, { timeoutMs: 60_000, state, blame: ['kwok'] });
+    await waitFor(
+      `nodes ${nodeNames.join(', ')} Ready`,
+      async () => {
+        const list = await api.ok('GET', '/api/v1/nodes');
+        const ready = list.items.filter((nd) =>
+          nd.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+        return nodeNames.every((name) => ready.some((nd) => nd.metadata.name === name));
+      },
+      { timeoutMs: 60_000, state, blame: ['kwok'] },
+    );
     step(`fake nodes Ready: ${nodeNames.join(', ')}`);
 
-    await waitFor('ServiceAccount default/default', async () => (await api.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
-      { timeoutMs: 60_000, state, blame: ['kube-controller-manager'] });
+    await waitFor(
+      'ServiceAccount default/default',
+      async () => (await api.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+      { timeoutMs: 60_000, state, blame: ['kube-controller-manager'] },
+    );
     step('ServiceAccount default/default exists');
 
     if (o.smokeTest) {
       await api.ok('POST', '/apis/apps/v1/namespaces/default/deployments', smokeDeployment);
-      const pod = await waitFor(`a Running pod of Deployment ${SMOKE}`, async () => {
-        const list = await api.ok('GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${SMOKE}`);
-        return list.items.find((p) => p.status?.phase === 'Running');
-      }, { timeoutMs: 90_000, state, blame: ['kube-controller-manager', 'kube-scheduler', 'kwok'] });
+      const pod = await waitFor(
+        `a Running pod of Deployment ${SMOKE}`,
+        async () => {
+          const list = await api.ok('GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${SMOKE}`);
+          return list.items.find((p) => p.status?.phase === 'Running');
+        },
+        { timeoutMs: 90_000, state, blame: ['kube-controller-manager', 'kube-scheduler', 'kwok'] },
+      );
       step(`smoke pod ${pod.metadata.name} Running on ${pod.spec.nodeName}`);
-      await api.ok('DELETE', `/apis/apps/v1/namespaces/default/deployments/${SMOKE}`, { propagationPolicy: 'Background' });
-      await waitFor(`the smoke Deployment's ReplicaSet and pod to be garbage-collected`, async () => {
-        const pods = await api.ok('GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${SMOKE}`);
-        const rs = await api.ok('GET', `/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3D${SMOKE}`);
-        return pods.items.length === 0 && rs.items.length === 0;
-      }, { timeoutMs: 60_000, state, blame: ['kube-controller-manager', 'kwok'] });
+      await api.ok('DELETE', `/apis/apps/v1/namespaces/default/deployments/${SMOKE}`, {
+        propagationPolicy: 'Background',
+      });
+      await waitFor(
+        `the smoke Deployment's ReplicaSet and pod to be garbage-collected`,
+        async () => {
+          const pods = await api.ok('GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${SMOKE}`);
+          const rs = await api.ok('GET', `/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3D${SMOKE}`);
+          return pods.items.length === 0 && rs.items.length === 0;
+        },
+        { timeoutMs: 60_000, state, blame: ['kube-controller-manager', 'kwok'] },
+      );
       step('smoke Deployment deleted (ReplicaSet and pod cascaded)');
     }
   } catch (err) {
     api.close();
-    o.log(`start failed; stopping the components (logs stay in ${path.relative(ROOT, o.logDir)} until the next start/stop)`);
+    o.log(
+      `start failed; stopping the components (logs stay in ${path.relative(ROOT, o.logDir)} until the next start/stop)`,
+    );
     await killAll(o, state.processes);
     throw err;
   }
@@ -568,9 +697,20 @@ export async function stopCluster(opts = {}) {
 export async function clusterStatus(opts = {}) {
   const o = options(opts);
   const state = readState(o);
-  const processes = (state?.processes ?? []).map((e) => ({ name: e.name, pid: e.pid, alive: isOurs(e.pid, e.bin), log: e.log }));
+  const processes = (state?.processes ?? []).map((e) => ({
+    name: e.name,
+    pid: e.pid,
+    alive: isOurs(e.pid, e.bin),
+    log: e.log,
+  }));
   const ready = await healthy(o, state);
-  return { running: processes.length > 0 && processes.every((p) => p.alive), ready, kubeconfig: state ? o.kubeconfig : null, server: state?.server ?? null, processes };
+  return {
+    running: processes.length > 0 && processes.every((p) => p.alive),
+    ready,
+    kubeconfig: state ? o.kubeconfig : null,
+    server: state?.server ?? null,
+    processes,
+  };
 }
 
 async function main(cmd = 'start') {
@@ -586,8 +726,15 @@ async function main(cmd = 'start') {
       return 0;
     case 'status': {
       const s = await clusterStatus();
-      for (const p of s.processes) process.stdout.write(`${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${p.alive ? 'running' : 'NOT RUNNING'}\n`);
-      process.stdout.write(s.processes.length ? `apiserver ${s.server}: ${s.ready ? 'ready' : 'NOT READY'}\nkubeconfig: ${s.kubeconfig}\n` : 'not running\n');
+      for (const p of s.processes)
+        process.stdout.write(
+          `${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${p.alive ? 'running' : 'NOT RUNNING'}\n`,
+        );
+      process.stdout.write(
+        s.processes.length
+          ? `apiserver ${s.server}: ${s.ready ? 'ready' : 'NOT READY'}\nkubeconfig: ${s.kubeconfig}\n`
+          : 'not running\n',
+      );
       return s.ready && s.running ? 0 : 3;
     }
     default:

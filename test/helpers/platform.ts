@@ -28,7 +28,7 @@ export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
   'crash.sh': { content: 'echo "about to fail"\nexit 3\n' },
   'stubborn.sh': { content: 'trap "echo ignoring TERM" TERM\nwhile true; do sleep 0.1; done\n' },
   'sleeper.py': { content: 'import time\nprint("py up", flush=True)\nwhile True:\n    time.sleep(1)\n' },
-  'runnable': { content: '#!/bin/sh\necho runnable\nwhile true; do sleep 1; done\n', mode: 0o755 },
+  runnable: { content: '#!/bin/sh\necho runnable\nwhile true; do sleep 1; done\n', mode: 0o755 },
   'notes.txt': { content: 'not a bot\n', mode: 0o644 },
   'nested/inner.sh': { content: 'sleep 1000\n' },
   // Grows by 8 MB every 100 ms (filled, so the pages are resident) up to 400 MB, then holds.
@@ -87,9 +87,19 @@ export interface TestPlatform {
   platform: Platform;
   root: string;
   /** As the administrator (X-API-Key: adminKey) unless `headers` carry Authorization or X-API-Key. */
-  request(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  request(
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** Without any credentials. */
-  anonymous(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  anonymous(
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** ADMIN_API_KEY of this platform. */
   adminKey: string;
   botState(botId: string): Promise<BotStateView>;
@@ -125,7 +135,13 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     ...env,
   });
   const logger = createLogger(config, 'test');
-  let platform = await startPlatform({ config, logger, temporalAddress: config.TEMPORAL_ADDRESS!, api: true, worker: true });
+  let platform = await startPlatform({
+    config,
+    logger,
+    temporalAddress: config.TEMPORAL_ADDRESS!,
+    api: true,
+    worker: true,
+  });
   const url = platform.apiUrl!;
   const started = new Set<string>();
 
@@ -162,7 +178,13 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
       await platform.close();
       // The same address: clients (and bots) keep talking to it.
       const again = { ...config, API_PORT: Number(new URL(url).port) };
-      platform = await startPlatform({ config: again, logger, temporalAddress: config.TEMPORAL_ADDRESS!, api: true, worker: true });
+      platform = await startPlatform({
+        config: again,
+        logger,
+        temporalAddress: config.TEMPORAL_ADDRESS!,
+        api: true,
+        worker: true,
+      });
     },
     root,
     request,
@@ -172,7 +194,12 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     uniqueId: (prefix = 'bot') => `${prefix}-${randomUUID().slice(0, 8)}`,
     async close() {
       // Bots outlive the control plane by design; a test must not leave them behind.
-      const rows = await platform.registry.db.selectFrom('instances').select(['pid']).where('ended_at', 'is', null).execute().catch(() => []);
+      const rows = await platform.registry.db
+        .selectFrom('instances')
+        .select(['pid'])
+        .where('ended_at', 'is', null)
+        .execute()
+        .catch(() => []);
       for (const { pid } of rows) {
         if (pid) {
           try {
@@ -192,14 +219,29 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
 }
 
 /** GET /api/v1/bots/{id} until `ok` holds for it; the bot as it was then. */
-export function waitForBot(t: Pick<TestPlatform, 'request'>, id: string, what: string, ok: (bot: any) => boolean, timeoutMs = 20_000): Promise<any> {
-  return waitFor(async () => {
-    const b = (await t.request('GET', `/api/v1/bots/${id}`)).body;
-    return ok(b) ? b : undefined;
-  }, `${id}: ${what}`, timeoutMs);
+export function waitForBot(
+  t: Pick<TestPlatform, 'request'>,
+  id: string,
+  what: string,
+  ok: (bot: any) => boolean,
+  timeoutMs = 20_000,
+): Promise<any> {
+  return waitFor(
+    async () => {
+      const b = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+      return ok(b) ? b : undefined;
+    },
+    `${id}: ${what}`,
+    timeoutMs,
+  );
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 20_000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -209,7 +251,10 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message ?? JSON.stringify(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message ?? JSON.stringify(last)}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -19,7 +19,9 @@ export class Client {
       const ws = new WebSocket(url, protocols);
       const client = new Client(ws);
       ws.once('open', () => resolve(client));
-      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('unexpected-response', (_req, res) =>
+        reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })),
+      );
       ws.once('error', reject);
     });
   }
@@ -32,7 +34,12 @@ export class Client {
   }
 
   next(from: number, types: string[], timeoutMs = 15_000): Promise<Frame> {
-    return waitFor(async () => this.frames.slice(from).find((f) => types.includes(f.type)), `a ${types.join('/')} frame`, timeoutMs, 10);
+    return waitFor(
+      async () => this.frames.slice(from).find((f) => types.includes(f.type)),
+      `a ${types.join('/')} frame`,
+      timeoutMs,
+      10,
+    );
   }
 
   close(): void {
@@ -41,4 +48,8 @@ export class Client {
 }
 
 /** The HTTP status of a refused upgrade, or 'opened'. */
-export const refusal = (p: Promise<Client>) => p.then(() => 'opened', (err: { status?: number }) => err.status ?? 'error');
+export const refusal = (p: Promise<Client>) =>
+  p.then(
+    () => 'opened',
+    (err: { status?: number }) => err.status ?? 'error',
+  );

@@ -18,7 +18,8 @@ interface ClusterModule {
   stopCluster: () => Promise<void>;
 }
 
-const clusterModule = (): Promise<ClusterModule> => import(path.join(projectRoot(), 'scripts', 'k8s', 'cluster.mjs')) as Promise<ClusterModule>;
+const clusterModule = (): Promise<ClusterModule> =>
+  import(path.join(projectRoot(), 'scripts', 'k8s', 'cluster.mjs')) as Promise<ClusterModule>;
 
 /**
  * A real Kubernetes control plane for the suite (etcd, kube-apiserver,
@@ -32,7 +33,9 @@ export async function setup(project: TestProject): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   const objects = KubernetesObjectApi.makeApiClient(kc);
-  for (const stage of loadAllYaml(await fs.readFile(path.join(projectRoot(), 'test', 'k8s', 'fault-stages.yaml'), 'utf8')) as KubernetesObject[]) {
+  for (const stage of loadAllYaml(
+    await fs.readFile(path.join(projectRoot(), 'test', 'k8s', 'fault-stages.yaml'), 'utf8'),
+  ) as KubernetesObject[]) {
     await objects.create(stage).catch((err: { code?: number }) => {
       if (err.code !== 409) throw err;
     });

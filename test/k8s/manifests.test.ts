@@ -20,7 +20,8 @@ describe('k8s/ manifests against a real kube-apiserver', () => {
   let kubeconfig: string;
   let apps: AppsV1Api;
   let core: CoreV1Api;
-  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
+  const kubectl = (...args: string[]) =>
+    run('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
 
   beforeAll(() => {
     kubeconfig = inject('kubeconfig');
@@ -34,15 +35,22 @@ describe('k8s/ manifests against a real kube-apiserver', () => {
   });
 
   it('names only settings the platform reads and entry points the build has (check-deploy-files)', async () => {
-    const { stdout } = await run(process.execPath, [path.join(root, 'scripts', 'check-deploy-files.mjs')], { cwd: root });
+    const { stdout } = await run(process.execPath, [path.join(root, 'scripts', 'check-deploy-files.mjs')], {
+      cwd: root,
+    });
     expect(stdout).toMatch(/ok/);
   });
 
   it('docker-compose.yml loads as Compose loads it (schema, interpolation), and refuses to run without API_SECRET_KEY', async () => {
     const check = path.join(root, '.tools', 'bin', 'compose-check');
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' };
-    const { stdout } = await run(check, ['-f', 'docker-compose.yml'], { cwd: root, env: { ...env, API_SECRET_KEY: 'a'.repeat(64) } });
-    expect(stdout.trim().split(' ').slice(1).sort()).toEqual(expect.arrayContaining(['api', 'migrate', 'postgres', 'redis', 'temporal', 'temporal-ui', 'worker']));
+    const { stdout } = await run(check, ['-f', 'docker-compose.yml'], {
+      cwd: root,
+      env: { ...env, API_SECRET_KEY: 'a'.repeat(64) },
+    });
+    expect(stdout.trim().split(' ').slice(1).sort()).toEqual(
+      expect.arrayContaining(['api', 'migrate', 'postgres', 'redis', 'temporal', 'temporal-ui', 'worker']),
+    );
     const without = await run(check, ['-f', 'docker-compose.yml'], { cwd: root, env }).then(
       () => null,
       (err: { stderr?: string }) => err.stderr ?? '',
@@ -57,7 +65,17 @@ describe('k8s/ manifests against a real kube-apiserver', () => {
     const accepted = dry.stdout.split('\n').filter((l) => /\(server dry run\)$/.test(l));
     const rendered = (await kubectl('kustomize', 'k8s')).stdout.split(/^---$/m).filter((d) => /\bkind:/.test(d));
     expect(accepted.length).toBe(rendered.length);
-    for (const kind of ['deployment.apps/codex32-api', 'deployment.apps/codex32-worker', 'poddisruptionbudget.policy/codex32-api', 'ingress.networking.k8s.io/codex32-api', 'role.rbac.authorization.k8s.io/', 'rolebinding.rbac.authorization.k8s.io/', 'networkpolicy.networking.k8s.io/', 'service/codex32-api', 'configmap/codex32-config']) {
+    for (const kind of [
+      'deployment.apps/codex32-api',
+      'deployment.apps/codex32-worker',
+      'poddisruptionbudget.policy/codex32-api',
+      'ingress.networking.k8s.io/codex32-api',
+      'role.rbac.authorization.k8s.io/',
+      'rolebinding.rbac.authorization.k8s.io/',
+      'networkpolicy.networking.k8s.io/',
+      'service/codex32-api',
+      'configmap/codex32-config',
+    ]) {
       expect(dry.stdout, kind).toContain(kind);
     }
     // The Secret template, filled in, is a valid Secret too.
@@ -77,7 +95,9 @@ describe('k8s/ manifests against a real kube-apiserver', () => {
     await waitFor(
       async () => {
         const pods = (await core.listNamespacedPod({ namespace: 'codex32' })).items;
-        const running = (name: string) => pods.filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === name && p.status?.phase === 'Running').length;
+        const running = (name: string) =>
+          pods.filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === name && p.status?.phase === 'Running')
+            .length;
         return running('codex32-api') >= 2 && running('codex32-worker') >= 1;
       },
       'the API and worker pods Running (on KWOK nodes)',
@@ -87,7 +107,18 @@ describe('k8s/ manifests against a real kube-apiserver', () => {
 
     // What the worker's RBAC allows: bots' objects in codex32-bots, nothing elsewhere.
     const can = async (verb: string, resource: string, namespace: string) =>
-      (await kubectl('auth', 'can-i', verb, resource, '-n', namespace, '--as', 'system:serviceaccount:codex32:codex32-worker').catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }))).stdout.trim();
+      (
+        await kubectl(
+          'auth',
+          'can-i',
+          verb,
+          resource,
+          '-n',
+          namespace,
+          '--as',
+          'system:serviceaccount:codex32:codex32-worker',
+        ).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }))
+      ).stdout.trim();
     expect(await can('create', 'deployments.apps', 'codex32-bots')).toBe('yes');
     expect(await can('create', 'secrets', 'codex32-bots')).toBe('yes');
     expect(await can('delete', 'pods', 'codex32-bots')).toBe('yes');

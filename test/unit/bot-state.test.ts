@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HEAL_POLICY, type HealPolicy } from '../../lib/bot-status.js';
-import { backoffSeconds, check, healVerdict, initialState, needsWork, upStatus, type BotState } from '../../workflows/bot-state.js';
+import {
+  backoffSeconds,
+  check,
+  healVerdict,
+  initialState,
+  needsWork,
+  upStatus,
+  type BotState,
+} from '../../workflows/bot-state.js';
 
 /** The lifecycle's pure rules, without Temporal: what the workflow decides from its state. */
 
@@ -29,9 +37,29 @@ describe('needsWork: the difference between desired and observed', () => {
     const running = { desired: 'running' as const, status: 'running' as const, instance };
     expect(needsWork(state({ ...running, deleteRequested: true }))).toBe(true);
     expect(needsWork(state({ ...running, restartRequested: true }))).toBe(true);
-    expect(needsWork(state({ ...running, pendingExit: { instanceId: 'i-1', exitCode: 1, signal: null, reason: 'exited', at: '' } }))).toBe(true);
-    expect(needsWork(state({ ...running, pendingViolation: { instanceId: 'i-1', rule: 'memory_limit', reason: 'over', evidence: {}, at: '' } }))).toBe(true);
-    expect(needsWork(state({ ...running, conditionChanges: [{ instanceId: 'i-1', rule: 'error_rate', active: true, reason: 'errors', evidence: {}, at: '' }] }))).toBe(true);
+    expect(
+      needsWork(
+        state({ ...running, pendingExit: { instanceId: 'i-1', exitCode: 1, signal: null, reason: 'exited', at: '' } }),
+      ),
+    ).toBe(true);
+    expect(
+      needsWork(
+        state({
+          ...running,
+          pendingViolation: { instanceId: 'i-1', rule: 'memory_limit', reason: 'over', evidence: {}, at: '' },
+        }),
+      ),
+    ).toBe(true);
+    expect(
+      needsWork(
+        state({
+          ...running,
+          conditionChanges: [
+            { instanceId: 'i-1', rule: 'error_rate', active: true, reason: 'errors', evidence: {}, at: '' },
+          ],
+        }),
+      ),
+    ).toBe(true);
   });
 
   it('works when a deploying bot got its first heartbeat', () => {
@@ -70,7 +98,10 @@ describe('check: update validators refuse at once, saying what to do instead', (
 describe('upStatus: running, or degraded while a rule holds', () => {
   it('names every rule that holds', () => {
     expect(upStatus(state())).toEqual({ status: 'running', reason: null });
-    const conditions = { error_rate: { reason: 'errors at 40%', since: '', incidentId: 'a' }, cpu_pegged: { reason: 'CPU pegged', since: '', incidentId: 'b' } };
+    const conditions = {
+      error_rate: { reason: 'errors at 40%', since: '', incidentId: 'a' },
+      cpu_pegged: { reason: 'CPU pegged', since: '', incidentId: 'b' },
+    };
     expect(upStatus(state({ conditions }))).toEqual({ status: 'degraded', reason: 'errors at 40%; CPU pegged' });
   });
 });
@@ -103,10 +134,20 @@ describe('healVerdict: the heal window', () => {
   const now = 1_000_000;
 
   it('forgets restarts older than the window, and gives up at max_restarts within it', () => {
-    expect(healVerdict(p, [now - 70_000, now - 61_000], 2, now, 1_000)).toEqual({ healRestarts: [], consecutiveHeals: 2, giveUp: false });
+    expect(healVerdict(p, [now - 70_000, now - 61_000], 2, now, 1_000)).toEqual({
+      healRestarts: [],
+      consecutiveHeals: 2,
+      giveUp: false,
+    });
     expect(healVerdict(p, [now - 50_000, now - 10_000], 2, now, 1_000)).toMatchObject({ giveUp: false });
-    expect(healVerdict(p, [now - 50_000, now - 10_000, now - 1_000], 3, now, 1_000)).toMatchObject({ healRestarts: [now - 50_000, now - 10_000, now - 1_000], giveUp: true });
-    expect(healVerdict(p, [now - 60_000, now - 10_000, now - 1_000], 3, now, 1_000)).toMatchObject({ healRestarts: [now - 10_000, now - 1_000], giveUp: false });
+    expect(healVerdict(p, [now - 50_000, now - 10_000, now - 1_000], 3, now, 1_000)).toMatchObject({
+      healRestarts: [now - 50_000, now - 10_000, now - 1_000],
+      giveUp: true,
+    });
+    expect(healVerdict(p, [now - 60_000, now - 10_000, now - 1_000], 3, now, 1_000)).toMatchObject({
+      healRestarts: [now - 10_000, now - 1_000],
+      giveUp: false,
+    });
   });
 
   it('starts the backoff over after a long enough run', () => {
