@@ -23,31 +23,35 @@ const redactPaths = [
 export const LOG_FILE_MAX_BYTES = 10 * 1024 * 1024;
 export const LOG_FILES_KEPT = 5;
 
-/** Readable console output in development, when pino-pretty is installed (it is a dev dependency). */
-function consoleStream(nodeEnv: string): NodeJS.WritableStream {
-  if (nodeEnv === 'development' && process.stdout.isTTY) {
+/**
+ * One readable line per event on a terminal (pino-pretty, a dev dependency,
+ * so `npm start` from a clone has it), JSON when the output is not a
+ * terminal or LOG_FORMAT=json; LOG_FORMAT=pretty asks for lines anywhere.
+ */
+function consoleStream(format: 'pretty' | 'json' | undefined): NodeJS.WritableStream {
+  if (format === 'pretty' || (format === undefined && process.stdout.isTTY)) {
     try {
       const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: object) => NodeJS.WritableStream;
-      return pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+      return pretty({ sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
     } catch {
-      // production install: JSON it is
+      // a production install without dev dependencies: JSON it is
     }
   }
   return process.stdout;
 }
 
 /**
- * JSON logs (pretty on a development terminal) on stdout, and, when a logs
+ * Logs on stdout (see consoleStream), and, when a logs
  * directory is given, in `codex32.log` and `codex32_errors.log` (errors
  * only), each rotated at 10 MB with 5 files kept. Secrets are redacted.
  */
 export function createLogger(
-  config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'> & { paths?: { logsDir: string } },
+  config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'> & { LOG_FORMAT?: Config['LOG_FORMAT']; paths?: { logsDir: string } },
   name = 'codex32',
 ): Logger {
   const level = config.LOG_LEVEL;
   if (level === 'silent') return pino({ name, level });
-  const streams: StreamEntry[] = [{ level, stream: consoleStream(config.NODE_ENV) }];
+  const streams: StreamEntry[] = [{ level, stream: consoleStream(config.LOG_FORMAT) }];
   if (config.paths?.logsDir) {
     streams.push({
       level,

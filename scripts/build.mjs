@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// npm run build: the TypeScript into dist/ and the pre-bundled workflow code, each redone only when
+// its inputs changed since the last build (a fingerprint of their contents, kept in dist/), so that
+// `npm start` after a crash is up in seconds. tsc itself is incremental (dist/.tsbuildinfo).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+
+function files(entry) {
+  const full = path.join(root, entry);
+  if (!existsSync(full)) return [];
+  if (!statSync(full).isDirectory()) return [entry];
+  return readdirSync(full).flatMap((name) => files(path.join(entry, name)));
+}
+
+/** One hash of the paths and contents of `entries` (files, or folders read whole). */
+function fingerprint(entries) {
+  const hash = createHash('sha256');
+  for (const file of entries.flatMap(files).sort()) {
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(path.join(root, file)))
+      .update('\0');
+  }
+  return hash.digest('hex');
+}
+
+function step(name, stampFile, inputs, outputs, command, args) {
+  const stamp = path.join(dist, stampFile);
+  const print = fingerprint(inputs);
+  const built =
+    outputs.every((o) => existsSync(path.join(root, o))) && existsSync(stamp) && readFileSync(stamp, 'utf8') === print;
+  if (built) return;
+  const r = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`${name} failed (exit ${r.status ?? r.signal}); fix the error above and run the command again.`);
+    process.exit(r.status ?? 1);
+  }
+  mkdirSync(dist, { recursive: true });
+  writeFileSync(stamp, print);
+}
+
+const tsconfig = JSON.parse(readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8'));
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+step(
+  'tsc',
+  '.build-stamp',
+  [...tsconfig.include, 'tsconfig.json', 'tsconfig.build.json', 'package.json'],
+  ['dist/bin/start.js'],
+  process.execPath,
+  [tsc, '-p', 'tsconfig.build.json'],
+);
+// The bundle holds the workflows and what they import (lib/, activity types), built with the locked dependencies.
+step(
+  'the workflow bundle',
+  '.bundle-stamp',
+  ['workflows', 'lib', 'activities', 'package-lock.json'],
+  ['dist/workflow-bundle.js'],
+  process.execPath,
+  [path.join(dist, 'scripts', 'bundle-workflows.js')],
+);
