@@ -17,21 +17,28 @@ export async function checkBlueprint(botsDir: string, blueprint: string): Promis
   }
 }
 
+const SPEC_JSON_COLUMNS = ['args', 'env', 'resources', 'heal_policy', 'health_rules'] as const;
+type SpecJsonColumn = (typeof SPEC_JSON_COLUMNS)[number];
+
+/** Those of the spec's JSON columns that `spec` gives, as the registry stores them (text): for a new bot and for a change alike. */
+export function specJsonColumns(
+  spec: Partial<Record<SpecJsonColumn, unknown>>,
+): Partial<Record<SpecJsonColumn, string>> {
+  return Object.fromEntries(
+    SPEC_JSON_COLUMNS.filter((c) => spec[c] !== undefined).map((c) => [c, JSON.stringify(spec[c])]),
+  );
+}
+
 /**
  * The registry update for a spec change (PATCH of a bot, or a deployment):
  * giving a blueprint clears the image and the reverse, and the bot must be
  * left with exactly one of them.
  */
 export async function specChanges(patch: Partial<UpdateBot>, current: BotRow, botsDir: string): Promise<BotUpdate> {
-  const changes: BotUpdate = {};
+  const changes: BotUpdate = { ...specJsonColumns(patch) };
   if (patch.name !== undefined) changes.name = patch.name;
   if (patch.description !== undefined) changes.description = patch.description;
   if (patch.role !== undefined) changes.role = patch.role;
-  if (patch.args !== undefined) changes.args = JSON.stringify(patch.args);
-  if (patch.env !== undefined) changes.env = JSON.stringify(patch.env);
-  if (patch.resources !== undefined) changes.resources = JSON.stringify(patch.resources);
-  if (patch.heal_policy !== undefined) changes.heal_policy = JSON.stringify(patch.heal_policy);
-  if (patch.health_rules !== undefined) changes.health_rules = JSON.stringify(patch.health_rules);
   if (patch.heartbeat_interval_seconds !== undefined)
     changes.heartbeat_interval_seconds = patch.heartbeat_interval_seconds;
   if (typeof patch.blueprint === 'string') {

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { BotIdKey, BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
+import { signalBot } from '../lib/temporal.js';
 import type { BotRow } from '../registry/database.js';
 import { initialState } from '../workflows/bot-state.js';
 import type { botLifecycle } from '../workflows/bot-lifecycle.js';
@@ -130,19 +131,15 @@ export class BotWorkflows {
 
   /** The first heartbeat of an instance: a bot with heartbeat_interval_seconds is running from then on. */
   async heartbeatArrived(botId: string, instanceId: string): Promise<void> {
-    try {
-      await this.client.workflow.getHandle(botWorkflowId(botId)).signal(heartbeatReceivedSignal, { instanceId });
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw unavailable(err);
-    }
+    await signalBot(this.client, botId, heartbeatReceivedSignal, { instanceId }).catch((err: unknown) => {
+      throw unavailable(err);
+    });
   }
 
   async roleChanged(botId: string, role: string): Promise<void> {
-    try {
-      await this.client.workflow.getHandle(botWorkflowId(botId)).signal(specChangedSignal, { role });
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw unavailable(err);
-    }
+    await signalBot(this.client, botId, specChangedSignal, { role }).catch((err: unknown) => {
+      throw unavailable(err);
+    });
   }
 
   private mapError(err: unknown): ApiError {

@@ -18,6 +18,7 @@ import {
   type TargetResult,
 } from './stats.js';
 import { Deadline, sleep, type BotBody } from './util.js';
+import { botLogPath } from '../runtime/log-files.js';
 
 export interface HealOptions {
   kills: number;
@@ -99,7 +100,7 @@ export async function benchHeal(env: BenchEnv, opts: HealOptions): Promise<HealR
   await api.expect([202], 'POST', `/api/v1/bots/${id}/start`);
   const codex32: Supervised = {
     name: 'Codex-32',
-    logFile: path.join(env.botLogsDir, `${id}.log`),
+    logFile: botLogPath(env.botLogsDir, id),
     async running() {
       const { body } = await api.expect<BotBody>([200], 'GET', `/api/v1/bots/${id}`);
       if (body.status === 'failed') throw new Error(`bot ${id} failed: ${body.status_reason}`);

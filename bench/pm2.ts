@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as Pm2Module from 'pm2';
 import type { ProcessDescription, StartOptions } from 'pm2';
-import { isSameProcessAlive, readProcStat } from '../runtime/proc.js';
+import { isSameProcessAlive, readProcStat, readProcStatSync } from '../runtime/proc.js';
 import { sleep } from './util.js';
 
 type Pm2Api = typeof Pm2Module;
@@ -125,8 +124,8 @@ export class Pm2Daemon {
   private killSync(): void {
     for (const { pid, startTicks } of this.processes.values()) {
       try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        if (startTicks !== null && stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] !== startTicks) continue;
+        const stat = readProcStatSync(pid);
+        if (!stat || (startTicks !== null && stat.startTicks !== startTicks)) continue;
         process.kill(pid, 'SIGKILL');
       } catch {
         // already gone

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { parseProcStat } from '../runtime/proc.js';
 import { mib } from './stats.js';
 import { sleep } from './util.js';
 
@@ -54,13 +55,8 @@ export const formatHostMemory = (m: HostMemory): [string, string] => [
 
 async function pgrpOf(pid: number): Promise<number | null> {
   try {
-    const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = text
-      .slice(text.lastIndexOf(')') + 2)
-      .trim()
-      .split(/\s+/);
-    if (fields[0] === 'Z' || fields[0] === 'X') return null;
-    return Number(fields[2]);
+    const stat = parseProcStat(pid, await fs.readFile(`/proc/${pid}/stat`, 'utf8'));
+    return stat.state === 'Z' || stat.state === 'X' ? null : stat.pgrp;
   } catch {
     return null;
   }
@@ -122,12 +118,8 @@ export async function childPids(parent: number): Promise<number[]> {
   for (const entry of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const text = await fs.readFile(`/proc/${entry}/stat`, 'utf8');
-      const fields = text
-        .slice(text.lastIndexOf(')') + 2)
-        .trim()
-        .split(/\s+/);
-      if (Number(fields[1]) === parent && fields[0] !== 'Z') found.push(Number(entry));
+      const stat = parseProcStat(Number(entry), await fs.readFile(`/proc/${entry}/stat`, 'utf8'));
+      if (stat.ppid === parent && stat.state !== 'Z') found.push(Number(entry));
     } catch {
       // gone meanwhile
     }

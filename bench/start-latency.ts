@@ -14,6 +14,7 @@ import {
   type TargetResult,
 } from './stats.js';
 import { Deadline, sleep } from './util.js';
+import { botLogPath } from '../runtime/log-files.js';
 
 export interface StartLatencyOptions {
   runs: number;
@@ -43,7 +44,7 @@ export async function benchStartLatency(env: BenchEnv, opts: StartLatencyOptions
   const { api } = env;
   const id = `${env.runId}-latency`;
   await api.registerBot(id, { blueprint: ECHO_BOT, role: 'latency', env: { INTERVAL_MS: '600000' } });
-  const logFile = path.join(env.botLogsDir, `${id}.log`);
+  const logFile = botLogPath(env.botLogsDir, id);
 
   const toRunning: number[] = [];
   const acks: number[] = [];

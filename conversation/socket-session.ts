@@ -1,3 +1,4 @@
+import { BOT_ID_PATTERN } from '../lib/bot-spec.js';
 import { FLEET_EVENT_KINDS, type FleetEvent } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import type { Conversation, ServerMessage } from './commands.js';
@@ -77,8 +78,6 @@ export interface VoiceUtterance {
 }
 
 const EVENT_NAMES: Record<FleetEvent['kind'], string> = { status: 'status changes', incident: 'incidents' };
-
-const BOT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$/;
 
 /**
  * One client on the command socket: frames in, replies and events out, in
@@ -381,7 +380,7 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
         !Array.isArray(m.bots) ||
         m.bots.length === 0 ||
         m.bots.length > 1000 ||
-        !m.bots.every((b) => typeof b === 'string' && BOT_ID.test(b))
+        !m.bots.every((b) => typeof b === 'string' && BOT_ID_PATTERN.test(b))
       ) {
         return `"${m.type}" needs "bots": "*" for every bot, or a list of 1 to 1000 bot ids.`;
       }

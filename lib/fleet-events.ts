@@ -91,13 +91,10 @@ export class RedisFleetEvents implements FleetEvents {
   }
 
   async publish(event: FleetEvent): Promise<void> {
-    try {
-      await this.redis.publish(CHANNEL, JSON.stringify(event));
-      this.health.recovered();
-    } catch (err) {
-      this.health.degrade(err);
-      await this.local.publish(event);
-    }
+    await this.health.attempt<unknown>(
+      () => this.redis.publish(CHANNEL, JSON.stringify(event)),
+      () => this.local.publish(event),
+    );
   }
 
   subscribe(listener: (event: FleetEvent) => void): () => void {

@@ -24,4 +24,16 @@ export class RedisHealth {
     this.degraded = false;
     this.logger.info(this.messages.back);
   }
+
+  /** `op` against Redis, or, when it fails, what `fallback` gives (the in-process store's answer; nothing for a write). */
+  async attempt<T>(op: () => Promise<T>, fallback: () => T | Promise<T>): Promise<T> {
+    try {
+      const value = await op();
+      this.recovered();
+      return value;
+    } catch (err) {
+      this.degrade(err);
+      return fallback();
+    }
+  }
 }

@@ -1,7 +1,9 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import type { Logger } from './logger.js';
 import { BOT_SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { botWorkflowId } from '../workflows/messages.js';
 
 export async function connectTemporal(
   address: string,
@@ -45,4 +47,25 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
     ),
   });
   logger.info({ missing }, 'registered search attributes');
+}
+
+/**
+ * Signals a bot's lifecycle workflow. False when the bot has none (deleted,
+ * or never registered): a report about it has nobody to act on it. Any
+ * other failure (Temporal unreachable) is thrown, for the caller to retry
+ * or report.
+ */
+export async function signalBot<T>(
+  client: Client,
+  botId: string,
+  signal: SignalDefinition<[T]>,
+  payload: T,
+): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(botWorkflowId(botId)).signal(signal, payload);
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
 }

@@ -105,69 +105,58 @@ export class RedisSampleStore implements SampleStore {
   async record(samples: ReadonlyArray<[string, Sample]>): Promise<void> {
     if (samples.length === 0) return;
     await this.fallback.record(samples);
-    try {
-      const multi = this.redis.multi();
-      const latest: Record<string, string> = {};
-      for (const [botId, sample] of samples) {
-        const json = JSON.stringify(sample);
-        latest[botId] = json;
-        multi.zadd(recentKey(botId), sample.at, json);
-        multi.zremrangebyscore(recentKey(botId), '-inf', sample.at - this.horizonMs);
-        // A deleted bot's key goes away by itself.
-        multi.pexpire(recentKey(botId), this.horizonMs);
-      }
-      multi.hset(LATEST, latest);
-      await multi.exec();
-      this.health.recovered();
-    } catch (err) {
-      this.health.degrade(err);
+    const multi = this.redis.multi();
+    const latest: Record<string, string> = {};
+    for (const [botId, sample] of samples) {
+      const json = JSON.stringify(sample);
+      latest[botId] = json;
+      multi.zadd(recentKey(botId), sample.at, json);
+      multi.zremrangebyscore(recentKey(botId), '-inf', sample.at - this.horizonMs);
+      // A deleted bot's key goes away by itself.
+      multi.pexpire(recentKey(botId), this.horizonMs);
     }
+    multi.hset(LATEST, latest);
+    await this.health.attempt(
+      () => multi.exec(),
+      () => null,
+    );
   }
 
   async latest(botIds: readonly string[]): Promise<Map<string, Sample>> {
     if (botIds.length === 0) return new Map();
-    try {
-      const values = await this.redis.hmget(LATEST, ...botIds);
-      this.health.recovered();
-      const out = new Map<string, Sample>();
-      values.forEach((v, i) => {
-        if (v) out.set(botIds[i]!, JSON.parse(v) as Sample);
-      });
-      return out;
-    } catch (err) {
-      this.health.degrade(err);
-      return this.fallback.latest(botIds);
-    }
+    return this.health.attempt(
+      async () => {
+        const values = await this.redis.hmget(LATEST, ...botIds);
+        const out = new Map<string, Sample>();
+        values.forEach((v, i) => {
+          if (v) out.set(botIds[i]!, JSON.parse(v) as Sample);
+        });
+        return out;
+      },
+      () => this.fallback.latest(botIds),
+    );
   }
 
   async history(botId: string, sinceMs: number): Promise<Sample[]> {
-    try {
-      const values = await this.redis.zrangebyscore(recentKey(botId), sinceMs, '+inf');
-      this.health.recovered();
-      return values.map((v) => JSON.parse(v) as Sample);
-    } catch (err) {
-      this.health.degrade(err);
-      return this.fallback.history(botId, sinceMs);
-    }
+    return this.health.attempt(
+      async () =>
+        (await this.redis.zrangebyscore(recentKey(botId), sinceMs, '+inf')).map((v) => JSON.parse(v) as Sample),
+      () => this.fallback.history(botId, sinceMs),
+    );
   }
 
   async forget(botId: string): Promise<void> {
     await this.fallback.forget(botId);
-    try {
-      await this.redis.multi().hdel(LATEST, botId).del(recentKey(botId)).exec();
-    } catch (err) {
-      this.health.degrade(err);
-    }
+    await this.health.attempt(
+      () => this.redis.multi().hdel(LATEST, botId).del(recentKey(botId)).exec(),
+      () => null,
+    );
   }
 
   async healthy(): Promise<boolean> {
-    try {
-      await this.redis.ping();
-      this.health.recovered();
-      return true;
-    } catch (err) {
-      this.health.degrade(err);
-      return false;
-    }
+    return this.health.attempt(
+      async () => (await this.redis.ping(), true),
+      () => false,
+    );
   }
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
-import { tailLines } from './log-files.js';
+import { botLogPath, tailLines } from './log-files.js';
 import { readInstanceStats } from './proc.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesRuntime } from './kubernetes-runtime.js';
@@ -98,7 +98,7 @@ export function createStatsReader(config: Config): (ref: InstanceRef) => Promise
 /** A bot's recent output for the API (local bots write it into BOT_LOGS_DIR on this machine). */
 export function createLogReader(config: Config): (botId: string, lines: number) => Promise<string[]> {
   if (config.BOT_RUNTIME === 'kubernetes') return async () => [];
-  return (botId, lines) => tailLines(path.join(config.paths.botLogsDir, `${botId}.log`), lines, 4 * 1024 * 1024);
+  return (botId, lines) => tailLines(botLogPath(config.paths.botLogsDir, botId), lines, 4 * 1024 * 1024);
 }
 
 /** KUBECONFIG's file when set; else the pod's service account in a cluster, else ~/.kube/config; else why there is none. */

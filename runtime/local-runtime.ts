@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { BlueprintError, resolveBlueprint } from './blueprint.js';
 import type { BotCgroups } from './bot-cgroups.js';
 import { accessProblem, botUserEnv, commandAsBotUser, type BotUser } from './bot-user.js';
-import { rotateIfLarge, tailLines } from './log-files.js';
+import { botLogPath, rotateIfLarge, tailLines } from './log-files.js';
 import { Spawner } from './spawner.js';
 import { isSameProcessAlive, readInstanceStats } from './proc.js';
 import {
@@ -107,7 +107,7 @@ export class LocalRuntime implements BotRuntime {
   }
 
   recentLogs(botId: string, lines: number): Promise<string[]> {
-    return tailLines(path.join(this.opts.botLogsDir, `${botId}.log`), lines);
+    return tailLines(botLogPath(this.opts.botLogsDir, botId), lines);
   }
 
   isWatching(instanceId: string): boolean {
@@ -160,7 +160,7 @@ export class LocalRuntime implements BotRuntime {
     const botRunDir = path.join(this.opts.runDir, botId);
     await fs.mkdir(botRunDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.opts.botLogsDir, { recursive: true });
-    const logPath = path.join(this.opts.botLogsDir, `${botId}.log`);
+    const logPath = botLogPath(this.opts.botLogsDir, botId);
     await rotateIfLarge(logPath, this.opts.logMaxBytes, this.opts.logFiles);
 
     const fifoPath = path.join(botRunDir, `${instanceId}.fifo`);
@@ -463,7 +463,7 @@ export class LocalRuntime implements BotRuntime {
       ...ref,
       runtime: 'local',
       host: this.host,
-      logPath: path.join(this.opts.botLogsDir, `${ref.botId}.log`),
+      logPath: botLogPath(this.opts.botLogsDir, ref.botId),
       startedAt: new Date().toISOString(),
       fifoPath: path.join(this.opts.runDir, ref.botId, `${ref.instanceId}.fifo`),
     };

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fs from 'node:fs/promises';
 
 /**
@@ -38,4 +39,9 @@ export async function tailLines(file: string, lines: number, maxBytes = 256 * 10
   } finally {
     await handle?.close();
   }
+}
+
+/** Where a local bot's output goes (rotated beside it as .1, .2, ...): the one place this path is built. */
+export function botLogPath(botLogsDir: string, botId: string): string {
+  return path.join(botLogsDir, `${botId}.log`);
 }

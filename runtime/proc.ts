@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 
 /** Linux /proc readers for the local runtime. CLK_TCK is 100 on every Linux ABI Node supports. */
@@ -7,20 +8,17 @@ const PAGE_SIZE = 4096;
 export interface ProcStat {
   pid: number;
   state: string;
+  ppid: number;
   pgrp: number;
+  session: number;
   /** Process start time in clock ticks since boot: with the pid, identifies one process across pid reuse. */
   startTicks: string;
   cpuSeconds: number;
   rssBytes: number;
 }
 
-export async function readProcStat(pid: number): Promise<ProcStat | null> {
-  let text: string;
-  try {
-    text = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
+/** One /proc/<pid>/stat line, read: the one parser of it (the runtime, the spawner, benchmarks and tests use it). */
+export function parseProcStat(pid: number, text: string): ProcStat {
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
   const fields = text
     .slice(text.lastIndexOf(')') + 2)
@@ -30,11 +28,34 @@ export async function readProcStat(pid: number): Promise<ProcStat | null> {
   return {
     pid,
     state: at(3),
+    ppid: Number(at(4)),
     pgrp: Number(at(5)),
+    session: Number(at(6)),
     startTicks: at(22),
     cpuSeconds: (Number(at(14)) + Number(at(15))) / CLK_TCK,
     rssBytes: Number(at(24)) * PAGE_SIZE,
   };
+}
+
+export async function readProcStat(pid: number): Promise<ProcStat | null> {
+  try {
+    return parseProcStat(pid, await fs.readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The same, synchronously: for the spawner, which records a new process's
+ * start time in the very step that spawned it, and for exit handlers,
+ * which cannot wait.
+ */
+export function readProcStatSync(pid: number): ProcStat | null {
+  try {
+    return parseProcStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /** Alive means: the pid exists, is not a zombie, and started when we recorded it (so it is not a reused pid). */

@@ -7,7 +7,8 @@
  * does the spawner; the bots stay, and the next worker re-adopts them.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, renameSync, writeFileSync } from 'node:fs';
+import { readProcStatSync } from './proc.js';
 import type { SpawnerReply, SpawnRequest } from './spawner-protocol.js';
 
 const send = (reply: SpawnerReply) => process.send?.(reply);
@@ -58,15 +59,8 @@ function launch(req: SpawnRequest): void {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat: with the pid, names one process across pid reuse. */
-function startTicks(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
+/** With the pid, names one process across pid reuse. */
+const startTicks = (pid: number): string | null => readProcStatSync(pid)?.startTicks ?? null;
 
 process.on('message', (msg: SpawnRequest) => {
   if (msg?.type === 'spawn') launch(msg);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateIfLarge } from '../runtime/log-files.js';
 import { LocalRuntime, type LocalRuntimeOptions } from '../runtime/local-runtime.js';
+import { readProcStatSync } from '../runtime/proc.js';
 import { resolveBotUser } from '../runtime/bot-user.js';
 import type { LaunchRequest, RuntimeEvent } from '../runtime/types.js';
 import { createLogger } from '../lib/logger.js';
@@ -96,10 +97,9 @@ describe('local runtime on real processes', () => {
       expect(cmdline).toContain(await fs.realpath(path.join(opts.botsDir, blueprint)));
       // No shell in between: an argument with a space arrives whole.
       expect(cmdline.slice(-2)).toEqual(['--flag', 'a b']);
-      const stat = readFileSync(`/proc/${inst.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      expect(Number(fields[2])).toBe(inst.pid); // process group = its own pid
-      expect(Number(fields[3])).toBe(inst.pid); // session = its own pid
+      const stat = readProcStatSync(inst.pid!)!;
+      expect(stat.pgrp).toBe(inst.pid); // process group = its own pid
+      expect(stat.session).toBe(inst.pid); // session = its own pid
       const environ = readFileSync(`/proc/${inst.pid}/environ`, 'utf8').split('\0').filter(Boolean);
       const names = environ.map((e) => e.split('=')[0]);
       expect(environ).toContain(`CODEX32_BOT_ID=${req.botId}`);
@@ -196,7 +196,7 @@ describe('local runtime on real processes', () => {
     const req = request('sleeper.mjs');
     const inst = await rt.launch(req);
     pids.add(inst.pid!);
-    const spawnerPid = Number(readFileSync(`/proc/${inst.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const spawnerPid = readProcStatSync(inst.pid!)!.ppid;
     expect(readFileSync(`/proc/${spawnerPid}/cmdline`, 'utf8')).toContain('spawner-process.js');
     process.kill(spawnerPid, 'SIGKILL');
     await waitFor(async () => !isAlive(spawnerPid), 'spawner gone', 5_000);

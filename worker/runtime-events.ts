@@ -1,9 +1,9 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { BotRuntime, RuntimeEvent } from '../runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { SignalDefinition } from '@temporalio/common';
+import { signalBot } from '../lib/temporal.js';
 import {
-  botWorkflowId,
   healthConditionSignal,
   healthViolatedSignal,
   instanceExitedSignal,
@@ -22,16 +22,14 @@ function createNotifier<T>(signal: SignalDefinition<[T]>, client: Client, logger
   return async (botId: string, payload: T & { instanceId: string }): Promise<void> => {
     for (let attempt = 0; !isClosed(); attempt++) {
       try {
-        await client.workflow.getHandle(botWorkflowId(botId)).signal(signal, payload);
-        return;
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) {
+        if (!(await signalBot(client, botId, signal, payload))) {
           logger.warn(
             { botId, instanceId: payload.instanceId, signal: signal.name },
             'a report about a bot without a lifecycle workflow; nothing to heal',
           );
-          return;
         }
+        return;
+      } catch (err) {
         if (attempt === 0) logger.warn({ err, botId }, 'could not signal the bot workflow; retrying');
         await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
       }

@@ -105,50 +105,46 @@ export class RedisStore implements RateLimitStore {
   }
 
   async hit(key: string, windowMs: number, stampKey?: string): Promise<WindowCount> {
-    try {
-      const keys = stampKey ? [this.prefix + key, this.stampPrefix + stampKey] : [this.prefix + key];
-      const [count, ttl, stamp] = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as [
-        number,
-        number,
-        string | null,
-      ];
-      this.health.recovered();
-      return { count, resetMs: ttl, stamp: stampKey ? (stamp ?? null) : undefined };
-    } catch (err) {
-      this.health.degrade(err);
+    const keys = stampKey ? [this.prefix + key, this.stampPrefix + stampKey] : [this.prefix + key];
+    return this.health.attempt(
+      async () => {
+        const [count, ttl, stamp] = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as [
+          number,
+          number,
+          string | null,
+        ];
+        return { count, resetMs: ttl, stamp: stampKey ? (stamp ?? null) : undefined };
+      },
       // The in-process fallback cannot vouch for stamps: it returns none.
-      return this.fallback.hit(key, windowMs);
-    }
+      () => this.fallback.hit(key, windowMs),
+    );
   }
 
   async bumpStamp(stampKey: string): Promise<void> {
-    try {
-      // A fresh random value, not a counter: after a FLUSHALL a counter could come back to a value a process cached before it.
-      await this.redis.set(this.stampPrefix + stampKey, randomUUID());
-    } catch (err) {
-      // Other processes then keep what they cached until it ages out (USER_CACHE_MS in the auth service).
-      this.health.degrade(err);
-    }
+    // A fresh random value, not a counter: after a FLUSHALL a counter could come back to a value a process cached before it.
+    // Without Redis, other processes keep what they cached until it ages out (USER_CACHE_MS in the auth service).
+    await this.health.attempt(
+      () => this.redis.set(this.stampPrefix + stampKey, randomUUID()),
+      () => null,
+    );
   }
 
   async peek(key: string, windowMs: number): Promise<WindowCount> {
-    try {
-      const [count, ttl] = await Promise.all([this.redis.get(this.prefix + key), this.redis.pttl(this.prefix + key)]);
-      this.health.recovered();
-      return { count: Number(count ?? 0), resetMs: ttl > 0 ? ttl : windowMs };
-    } catch (err) {
-      this.health.degrade(err);
-      return this.fallback.peek(key, windowMs);
-    }
+    return this.health.attempt(
+      async () => {
+        const [count, ttl] = await Promise.all([this.redis.get(this.prefix + key), this.redis.pttl(this.prefix + key)]);
+        return { count: Number(count ?? 0), resetMs: ttl > 0 ? ttl : windowMs };
+      },
+      () => this.fallback.peek(key, windowMs),
+    );
   }
 
   async reset(key: string): Promise<void> {
     await this.fallback.reset(key);
-    try {
-      await this.redis.del(this.prefix + key);
-    } catch (err) {
-      this.health.degrade(err);
-    }
+    await this.health.attempt(
+      () => this.redis.del(this.prefix + key),
+      () => 0,
+    );
   }
 }
 

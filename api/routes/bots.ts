@@ -19,14 +19,14 @@ import {
 } from '../../registry/bots.js';
 import { instancesForView } from '../../registry/instances.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
-import { checkBlueprint, checkRuntimeFits, specChanges } from '../bot-changes.js';
+import { checkBlueprint, checkRuntimeFits, specChanges, specJsonColumns } from '../bot-changes.js';
 import { botView, toBotView } from '../views/bot.js';
 import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../views/bot-history.js';
 import { botKnowledge, knowledgeSchema } from '../views/knowledge.js';
 import type { BotCommand } from '../bot-workflows.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, notFound, problemSchema } from '../views/problem.js';
+import { ApiError, found, problemSchema } from '../views/problem.js';
 import { jsonBody, problems } from '../views/openapi.js';
 import { access } from '../middleware/access.js';
 
@@ -61,16 +61,8 @@ export function botRoutes(deps: AppDeps) {
   const { db, workflows, config } = deps;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
-  const loadBot = async (id: string) => {
-    const bot = await findBot(db, id);
-    if (!bot) throw notFound('Bot', id);
-    return bot;
-  };
-  const view = async (id: string) => {
-    const bot = await botView(deps, id);
-    if (!bot) throw notFound('Bot', id);
-    return bot;
-  };
+  const loadBot = (id: string) => found(findBot(db, id), 'Bot', id);
+  const view = (id: string) => found(botView(deps, id), 'Bot', id);
   app.openapi(
     createRoute({
       method: 'post',
@@ -102,11 +94,8 @@ export function botRoutes(deps: AppDeps) {
             role: spec.role,
             blueprint,
             image: spec.image ?? null,
-            args: JSON.stringify(spec.args),
-            env: JSON.stringify(spec.env),
-            resources: JSON.stringify(spec.resources),
-            heal_policy: JSON.stringify(spec.heal_policy),
-            health_rules: JSON.stringify(spec.health_rules),
+            // A new bot's spec has every JSON column (defaults fill what was left out).
+            ...(specJsonColumns(spec) as Required<ReturnType<typeof specJsonColumns>>),
             heartbeat_interval_seconds: spec.heartbeat_interval_seconds ?? null,
             status: 'registered',
             desired_state: 'stopped',

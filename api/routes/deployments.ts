@@ -19,7 +19,7 @@ import { checkRuntimeFits, specChanges } from '../bot-changes.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { jsonBody, problems } from '../views/openapi.js';
-import { ApiError, notFound, problemSchema } from '../views/problem.js';
+import { ApiError, found, problemSchema } from '../views/problem.js';
 
 /** The spec fields a deployment may change: what a build produces, not who the bot is. */
 const DEPLOYED_FIELDS = ['blueprint', 'image', 'args', 'env', 'resources'] as const;
@@ -248,9 +248,7 @@ export function deploymentRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const deployment = await findDeployment(db, id);
-      if (!deployment) throw notFound('Deployment', id);
-      return c.json(view(deployment), 200);
+      return c.json(view(await found(findDeployment(db, id), 'Deployment', id)), 200);
     },
   );
 

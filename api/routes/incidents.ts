@@ -5,7 +5,7 @@ import { recordedAs } from '../auth/principal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { jsonBody, problems } from '../views/openapi.js';
-import { ApiError, notFound } from '../views/problem.js';
+import { ApiError, found } from '../views/problem.js';
 import { INCIDENT_SEVERITIES, INCIDENT_STATES, incidentSchema, incidentView } from '../views/incident.js';
 
 const idParam = z.object({
@@ -18,11 +18,7 @@ const time = z.string().datetime({ offset: true });
 
 export function incidentRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
-  const load = async (id: string) => {
-    const row = await findIncident(deps.db, id);
-    if (!row) throw notFound('Incident', id);
-    return row;
-  };
+  const load = (id: string) => found(findIncident(deps.db, id), 'Incident', id);
 
   app.openapi(
     createRoute({

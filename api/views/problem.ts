@@ -45,6 +45,13 @@ export const notFound = (what: string, id: string) =>
     `${what} "${id}" does not exist. List what exists with GET /api/v1/bots.`,
   );
 
+/** What `lookup` found, or 404 saying what does not exist: the one find-or-404 of the routes. */
+export async function found<T>(lookup: Promise<T | undefined | null>, what: string, id: string): Promise<T> {
+  const row = await lookup;
+  if (row === undefined || row === null) throw notFound(what, id);
+  return row;
+}
+
 export function problemResponse(c: Context, error: ApiError): Response {
   const body: Problem = {
     type: `https://codex32.dev/problems/${error.kind}`,

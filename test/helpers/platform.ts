@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readProcStatSync } from '../../runtime/proc.js';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -262,9 +262,8 @@ export async function waitFor<T>(
 /** Alive and not a zombie (an orphaned bot's zombie may linger until init reaps it). */
 export function isAlive(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    const state = readProcStatSync(pid)?.state;
+    return state !== undefined && state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
