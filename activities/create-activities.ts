@@ -8,7 +8,13 @@ import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
 import { recordIncident, resolveIncident } from '../registry/incidents.js';
 import { endInstance, upsertInstance } from '../registry/instances.js';
-import { LaunchError, type BotRuntime, type InstanceExit, type LaunchedInstance } from '../runtime/types.js';
+import {
+  LaunchError,
+  type BotRuntime,
+  type InstanceExit,
+  type InstanceRef,
+  type LaunchedInstance,
+} from '../runtime/types.js';
 
 export interface ActivityDeps {
   db: Kysely<Database>;
@@ -21,6 +27,8 @@ export interface ActivityDeps {
   incidentLog?: { write(line: string): unknown };
   /** Status changes and incidents, published once recorded. */
   events?: FleetEvents;
+  /** Told of a launched instance before its status is written: its first figures are there when it shows running. */
+  launched?: (botId: string, instance: InstanceRef) => Promise<void>;
 }
 
 /** Incidents about a process that ended (or was ended for crossing a limit) carry the last lines it wrote: usually the reason. */
@@ -228,6 +236,11 @@ export function createActivities(deps: ActivityDeps) {
           started_at: instance.startedAt,
         }),
         writeRecords(),
+        deps
+          .launched?.(bot.id, instance)
+          .catch((err: unknown) =>
+            logger.warn({ err, botId: bot.id }, 'could not take the first figures of a launched bot'),
+          ),
       ]);
       let settled: LaunchResult['settled'];
       if (input.settle) {

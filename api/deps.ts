@@ -9,8 +9,6 @@ import type { ApiMetrics } from './middleware/metrics.js';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { RateLimiter } from './middleware/rate-limit.js';
 import type { BotWorkflows } from './bot-workflows.js';
-import type { InstanceStatsReader } from '../runtime/types.js';
-import type { CpuLoadTracker } from '../monitoring/cpu-load.js';
 import type { SampleStore } from '../monitoring/sample-store.js';
 import type { AppEnv } from './env.js';
 
@@ -26,12 +24,10 @@ export interface AppDeps {
   db: Kysely<Database>;
   dbEngine: 'postgres' | 'pglite';
   workflows: BotWorkflows;
-  readStats: InstanceStatsReader;
   /** Bots' latest and recent samples (the worker's sampler writes them). */
   samples: SampleStore;
   /** The last lines of a bot's output, oldest first. */
   readLogs: (botId: string, lines: number) => Promise<string[]>;
-  cpu: CpuLoadTracker;
   logger: Logger;
   readiness: ReadinessCheck[];
   auth: AuthService;

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Client, Connection } from '@temporalio/client';
-import { createLogReader, createRuntime, createStatsReader } from '../runtime/create-runtime.js';
+import { createLogReader, createRuntime } from '../runtime/create-runtime.js';
 import type { BotRuntime } from '../runtime/types.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createApp } from '../api/app.js';
@@ -15,7 +15,6 @@ import { AuthService } from '../api/auth/auth-service.js';
 import { bootstrapAdmin } from '../api/auth/bootstrap-admin.js';
 import { resolveSecretKey } from '../api/auth/secret-key.js';
 import { TokenService } from '../api/auth/tokens.js';
-import { CpuLoadTracker } from '../monitoring/cpu-load.js';
 import { BotWorkflows } from '../api/bot-workflows.js';
 import { ApiMetrics } from '../api/middleware/metrics.js';
 import { createClientAddress } from '../api/middleware/client-address.js';
@@ -168,11 +167,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         },
         requestLimit: new RateLimiter(limitStore, 'requests', config.RATE_LIMIT_REQUESTS, 60_000),
         clientAddress: createClientAddress(config.TRUSTED_PROXIES),
-        readStats: createStatsReader(config),
         readLogs: createLogReader(config),
         samples,
         socket: { events, voice: voiceInput(config, logger.child({ component: 'voice' })) },
-        cpu: new CpuLoadTracker(),
         logger: logger.child({ component: 'api' }),
         readiness,
       });
@@ -192,6 +189,24 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       });
       runtime = rt;
       closers.push(() => rt.close());
+      let stopping = false;
+      closers.push(async () => {
+        stopping = true;
+      });
+      const rules = new HealthRules(
+        registry.db,
+        createHealthNotifiers(client, logger, () => stopping),
+        logger.child({ component: 'health-rules' }),
+      );
+      const sampler = new Sampler({
+        runtime: rt,
+        store: samples,
+        db: registry.db,
+        logger: logger.child({ component: 'sampler' }),
+        intervalMs: config.BOT_SAMPLE_INTERVAL_SECONDS * 1000,
+        retentionDays: config.BOT_METRICS_RETENTION_DAYS,
+        onSamples: (round) => rules.evaluate(round),
+      });
       const w = await createBotWorker({
         config,
         temporalAddress: opts.temporalAddress,
@@ -201,6 +216,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         logger: logger.child({ component: 'worker' }),
         botToken: async (botId, instanceId) => (await tokens.issue('bot', botId, 0, { instance: instanceId })).token,
         events,
+        launched: (botId, instance) => sampler.sampleNow(botId, instance),
       });
       closers.push(() => w.shutdown());
       workerDone = w.run();
@@ -223,24 +239,6 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         workerHealthUrl = `http://${reachableHost(config.API_HOST)}:${(server.address() as AddressInfo).port}`;
         logger.info({ url: workerHealthUrl }, 'worker health endpoint listening (/health, /health/ready)');
       }
-      let stopping = false;
-      closers.push(async () => {
-        stopping = true;
-      });
-      const rules = new HealthRules(
-        registry.db,
-        createHealthNotifiers(client, logger, () => stopping),
-        logger.child({ component: 'health-rules' }),
-      );
-      const sampler = new Sampler({
-        runtime: rt,
-        store: samples,
-        db: registry.db,
-        logger: logger.child({ component: 'sampler' }),
-        intervalMs: config.BOT_SAMPLE_INTERVAL_SECONDS * 1000,
-        retentionDays: config.BOT_METRICS_RETENTION_DAYS,
-        onSamples: (round) => rules.evaluate(round),
-      });
       sampler.start();
       closers.push(() => sampler.stop());
     }

@@ -289,10 +289,10 @@ export const botSchema = z
     pid: z.number().int().nullable(),
     instance_id: z.string().nullable(),
     uptime_seconds: z.number().nullable(),
-    cpu_load: z
-      .number()
-      .nullable()
-      .openapi({ description: 'CPU use in percent of one core since the previous reading' }),
+    cpu_load: z.number().nullable().openapi({
+      description:
+        "CPU use in percent of one core between the worker's two latest samples (at launch: since the process started)",
+    }),
     memory_usage_mb: z.number().nullable(),
     error_rate: z.number().nullable(),
     workflow_id: z.string(),

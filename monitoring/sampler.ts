@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { BotRuntime } from '../runtime/types.js';
+import type { BotRuntime, InstanceRef } from '../runtime/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { Database } from '../registry/database.js';
 import { heartbeatsOf } from '../registry/heartbeats.js';
@@ -60,22 +60,36 @@ export class Sampler {
       .catch((err: unknown) => this.opts.logger.warn({ err }, 'writing the last minute of bot figures failed'));
   }
 
+  /**
+   * The first figures of an instance just launched, into the store at once:
+   * the API shows a bot's figures from the store, and the next round may be
+   * seconds away.
+   */
+  async sampleNow(botId: string, ref: InstanceRef): Promise<void> {
+    const sample = await this.read(ref, Date.now());
+    if (sample) await this.opts.store.record([[botId, sample]]);
+  }
+
+  private async read(ref: InstanceRef, now: number): Promise<Sample | null> {
+    const stats = await this.opts.runtime.stats(ref).catch(() => null);
+    if (!stats) return null;
+    return {
+      at: now,
+      instance_id: ref.instanceId,
+      cpu_load: this.cpu.load(ref.instanceId, stats, now),
+      memory_usage_mb: round(stats.rssBytes / (1024 * 1024)),
+      uptime_seconds: round((now - stats.startedAt.getTime()) / 1000),
+      error_rate: null,
+    };
+  }
+
   /** One round of samples; returns them. */
   async tick(now = Date.now()): Promise<Array<[string, Sample]>> {
     const { runtime, store } = this.opts;
     const readings = await Promise.all(
       runtime.watchedInstances().map(async (ref) => {
-        const stats = await runtime.stats(ref).catch(() => null);
-        if (!stats) return null;
-        const sample: Sample = {
-          at: now,
-          instance_id: ref.instanceId,
-          cpu_load: this.cpu.load(ref.instanceId, stats, now),
-          memory_usage_mb: round(stats.rssBytes / (1024 * 1024)),
-          uptime_seconds: round((now - stats.startedAt.getTime()) / 1000),
-          error_rate: null,
-        };
-        return [ref.botId, sample] as [string, Sample];
+        const sample = await this.read(ref, now);
+        return sample ? ([ref.botId, sample] as [string, Sample]) : null;
       }),
     );
     const samples = readings.filter((r): r is [string, Sample] => r !== null);

@@ -4,14 +4,13 @@ import path from 'node:path';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { botLogPath, tailLines } from './log-files.js';
-import { readInstanceStats } from './proc.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesRuntime } from './kubernetes-runtime.js';
 import { LocalRuntime } from './local-runtime.js';
 import { BotCgroups } from './bot-cgroups.js';
 import { resolveBotUser } from './bot-user.js';
 import { guardPlatformEndpoints, parseEndpoint, type Endpoint } from './network-guard.js';
-import type { BotRuntime, InstanceRef, InstanceStats } from './types.js';
+import type { BotRuntime } from './types.js';
 
 export interface RuntimeContext {
   /** Where bots reach the API (CODEX32_API_URL). */
@@ -87,12 +86,6 @@ function platformEndpoints(config: Config, context: RuntimeContext): Endpoint[] 
     config.REDIS_URL ? parseEndpoint('Redis', config.REDIS_URL, 6379) : null,
   ];
   return found.filter((e): e is Endpoint => e !== null);
-}
-
-/** Figures for the API, which may run in another process than the runtime that launched the bot. */
-export function createStatsReader(config: Config): (ref: InstanceRef) => Promise<InstanceStats | null> {
-  if (config.BOT_RUNTIME === 'kubernetes') return async () => null;
-  return (ref) => readInstanceStats(ref.pid, ref.processStartTicks);
 }
 
 /** A bot's recent output for the API (local bots write it into BOT_LOGS_DIR on this machine). */

@@ -54,9 +54,6 @@ export interface InstanceStats {
   startedAt: Date;
 }
 
-/** Reads an instance's figures, from wherever it runs (the API may run on another machine than the runtime). */
-export type InstanceStatsReader = (ref: InstanceRef) => Promise<InstanceStats | null>;
-
 export type RuntimeKind = 'local' | 'kubernetes';
 
 export interface BotRuntime {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
-import { createActivities } from '../activities/create-activities.js';
+import { createActivities, type ActivityDeps } from '../activities/create-activities.js';
 import type { FleetEvents } from '../lib/fleet-events.js';
 import type { BotRuntime } from '../runtime/types.js';
 import type { Config } from '../lib/config.js';
@@ -26,6 +26,8 @@ export interface BotWorkerDeps {
   botToken?: (botId: string, instanceId: string) => Promise<string>;
   /** Where status changes and incidents are published. */
   events?: FleetEvents;
+  /** Told of every instance the launch started, before its status says so (the sampler takes its first figures). */
+  launched?: ActivityDeps['launched'];
   /** How often the safety-net reconcile runs; exits normally arrive as events long before. */
   sweepIntervalMs?: number;
 }
@@ -73,6 +75,7 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
       incidentLog,
       botToken: deps.botToken,
       ...(deps.events ? { events: deps.events } : {}),
+      ...(deps.launched ? { launched: deps.launched } : {}),
     }),
     // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
     // server's tasks flowing to this worker.

@@ -161,15 +161,13 @@ export function botRoutes(deps: AppDeps) {
         db,
         rows.filter((r) => r.current_instance_id !== null).map((r) => r.id),
       );
-      const bots = await Promise.all(
-        rows.map((r) =>
-          toBotView(
-            r,
-            r.current_instance_id ? byId.get(r.current_instance_id) : undefined,
-            deps.readStats,
-            deps.cpu,
-            beats.get(r.id),
-          ),
+      const latest = await deps.samples.latest(rows.filter((r) => r.current_instance_id !== null).map((r) => r.id));
+      const bots = rows.map((r) =>
+        toBotView(
+          r,
+          r.current_instance_id ? byId.get(r.current_instance_id) : undefined,
+          latest.get(r.id),
+          beats.get(r.id),
         ),
       );
       const stats = Object.fromEntries(BOT_STATUSES.map((s) => [s, counts[s] ?? 0])) as z.infer<typeof statsSchema>;

@@ -1,4 +1,3 @@
-import type { InstanceStatsReader } from '../../runtime/types.js';
 import type { BotView } from '../../lib/bot-spec.js';
 import { findBot } from '../../registry/bots.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
@@ -9,26 +8,23 @@ import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from 
 import type { BotRow, InstanceRow } from '../../registry/database.js';
 import type { HeartbeatRow } from '../../registry/heartbeats.js';
 import { botWorkflowId } from '../../workflows/messages.js';
-import type { CpuLoadTracker } from '../../monitoring/cpu-load.js';
+import type { Sample } from '../../monitoring/sample-store.js';
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-export async function toBotView(
+/**
+ * A bot as the API shows it. Its live figures are the worker's latest sample
+ * of its current instance (from the sample store: Redis, shared by every API
+ * process, wherever the API runs), never read from this process's own /proc.
+ */
+export function toBotView(
   bot: BotRow,
-  instance: Pick<InstanceRow, 'id' | 'pid' | 'process_start_ticks' | 'started_at'> | undefined,
-  readStats: InstanceStatsReader,
-  cpu: CpuLoadTracker,
+  instance: Pick<InstanceRow, 'id' | 'pid' | 'started_at'> | undefined,
+  sample: Sample | undefined,
   heartbeat?: Pick<HeartbeatRow, 'instance_id' | 'error_rate'>,
-): Promise<BotView> {
+): BotView {
   const active = instance && ACTIVE_STATUSES.includes(bot.status);
-  const stats = active
-    ? await readStats({
-        botId: bot.id,
-        instanceId: instance.id,
-        pid: instance.pid,
-        processStartTicks: instance.process_start_ticks,
-      })
-    : null;
+  const figures = active && sample?.instance_id === instance.id ? sample : null;
   const now = Date.now();
   return {
     bot_id: bot.id,
@@ -52,9 +48,10 @@ export async function toBotView(
     restart_count: bot.restart_count,
     pid: active ? instance.pid : null,
     instance_id: active ? instance.id : null,
-    uptime_seconds: stats ? round((now - stats.startedAt.getTime()) / 1000) : null,
-    cpu_load: stats && instance ? cpu.load(instance.id, stats, now) : null,
-    memory_usage_mb: stats ? round(stats.rssBytes / (1024 * 1024)) : null,
+    // The start is the registry's: uptime goes on between samples.
+    uptime_seconds: figures ? round(Math.max(0, now - instance!.started_at.getTime()) / 1000) : null,
+    cpu_load: figures ? figures.cpu_load : null,
+    memory_usage_mb: figures ? figures.memory_usage_mb : null,
     // From the running instance's heartbeats (errors / requests); none until it reports.
     error_rate: active && heartbeat?.instance_id === instance.id ? heartbeat.error_rate : null,
     workflow_id: botWorkflowId(bot.id),
@@ -67,9 +64,10 @@ export async function toBotView(
 export async function botView(deps: AppDeps, id: string): Promise<BotView | null> {
   const bot = await findBot(deps.db, id);
   if (!bot) return null;
-  const [[instance], beats] = await Promise.all([
+  const [[instance], beats, samples] = await Promise.all([
     bot.current_instance_id ? instancesForView(deps.db, [bot.current_instance_id]) : Promise.resolve([]),
     heartbeatsOf(deps.db, [id]),
+    deps.samples.latest([id]),
   ]);
-  return toBotView(bot, instance, deps.readStats, deps.cpu, beats.get(id));
+  return toBotView(bot, instance, samples.get(id), beats.get(id));
 }
