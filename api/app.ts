@@ -5,7 +5,9 @@ import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { access, withAccess } from './middleware/access.js';
+import { access, ACCESS_EXTENSION, withAccess, type Access } from './middleware/access.js';
+
+type OpenApiDocument = { paths?: Record<string, Record<string, { [ACCESS_EXTENSION]?: Access }>> };
 import { authenticate } from './auth/authenticate.js';
 import { problemResponseRef } from './views/openapi.js';
 import type { AppDeps } from './deps.js';
@@ -140,7 +142,27 @@ export function createApp(input: AppDepsInput) {
   app.route('/', selfRoutes(deps));
   app.route('/', guideRoutes(deps));
   app.route('/', docsRoutes());
-  if (input.socket) registerCommandSocket(app, deps, input.socket);
+  /** The OpenAPI document, built once, at first use (every route is mounted by then). */
+  let document: OpenApiDocument | undefined;
+  const openApiDocument = (): OpenApiDocument =>
+    (document ??= withAccess(
+      withGuidedFields(
+        app.getOpenAPI31Document({
+          openapi: '3.1.0',
+          info: {
+            title: 'Codex-32 API',
+            version: '0.1.0',
+            description:
+              "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
+          },
+        }),
+      ),
+      problemResponseRef,
+    ) as OpenApiDocument);
+  /** What a route asks of its caller, from its own declaration: the one table the chat's permissions come from. */
+  const accessOf = (method: string, path: string): Access | undefined =>
+    openApiDocument().paths?.[path]?.[method.toLowerCase()]?.[ACCESS_EXTENSION];
+  if (input.socket) registerCommandSocket(app, deps, { ...input.socket, accessOf });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -154,24 +176,7 @@ export function createApp(input: AppDepsInput) {
     name: 'X-API-Key',
     description: 'ADMIN_API_KEY, or a key minted with POST /api/v1/api-keys (a role, or a narrower permission set).',
   });
-  let document: unknown;
-  app.get('/openapi.json', (c) => {
-    document ??= withAccess(
-      withGuidedFields(
-        app.getOpenAPI31Document({
-          openapi: '3.1.0',
-          info: {
-            title: 'Codex-32 API',
-            version: '0.1.0',
-            description:
-              "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
-          },
-        }),
-      ),
-      problemResponseRef,
-    );
-    return c.json(document);
-  });
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.notFound((c) =>
     problemResponse(

@@ -1,31 +1,15 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- the answers are the REST routes' JSON, whose shapes their zod schemas define and their tests hold. */
 import type { Permission } from '../lib/permissions.js';
 import { duration } from '../lib/duration.js';
 import { resolveBot, type NamedBot } from './bot-names.js';
+import type { Answer, FleetAction, FleetApi } from './fleet-api.js';
 import { parseIntent, type Action, type Intent } from './intents.js';
-
-/** A REST call made with the socket's own credentials: the same routes, validation, RBAC, limits and audit as any client. */
-export type ApiCall = (method: 'GET' | 'POST' | 'DELETE', path: string) => Promise<{ status: number; body: any }>;
 
 export type ServerMessage =
   | { type: 'reply'; text: string; data: Record<string, unknown> }
   | { type: 'confirm'; text: string; action: { action: Action; bot_id: string } }
   | { type: 'error'; text: string };
 
-/** What each action needs; checked before asking anything, so a refusal comes first and nothing happens. */
-const NEEDS: Record<Exclude<Action, 'help' | 'confirm' | 'cancel'>, Permission> = {
-  start: 'bots:operate',
-  stop: 'bots:operate',
-  restart: 'bots:operate',
-  delete: 'bots:delete',
-  status: 'bots:read',
-  list: 'bots:read',
-  doing: 'bots:read',
-  logs: 'bots:logs',
-  incidents: 'incidents:read',
-};
-
-const HELP: Array<[Exclude<Action, 'confirm' | 'cancel' | 'help'>, string]> = [
+const HELP: Array<[FleetAction, string]> = [
   ['start', '"start analytics-v1" (also run, deploy, launch)'],
   ['stop', '"stop the echo bot" (also halt, shut down)'],
   ['restart', '"restart analytics" (also bounce, reboot)'],
@@ -71,7 +55,7 @@ export class Conversation {
   private choosing: { intent: Intent; spoken: boolean; candidates: NamedBot[] } | null = null;
 
   constructor(
-    private readonly call: ApiCall,
+    private readonly api: FleetApi,
     private readonly permissions: ReadonlySet<Permission>,
   ) {}
 
@@ -106,11 +90,9 @@ export class Conversation {
     }
   }
 
-  /** The bots this user may see, by id and name (what names can refer to); the API's answer when it refused. */
-  async knownBots(): Promise<NamedBot[] | { status: number; body: any }> {
-    const r = await this.call('GET', '/api/v1/bots?limit=1000');
-    if (r.status !== 200) return r;
-    return (r.body.bots as Array<{ bot_id: string; name: string }>).map((b) => ({ id: b.bot_id, name: b.name }));
+  /** The bots this user may see, by id and name (what names can refer to), or the refusal. */
+  knownBots(): Promise<Answer<NamedBot[]>> {
+    return this.api.botNames();
   }
 
   private choice(text: string): NamedBot | null {
@@ -126,8 +108,9 @@ export class Conversation {
   }
 
   private async command(intent: Intent, spoken: boolean): Promise<ServerMessage> {
-    const action = intent.action as keyof typeof NEEDS;
-    const needs = NEEDS[action];
+    // Checked before asking anything, so a refusal comes first and nothing happens.
+    const action = intent.action as FleetAction;
+    const needs = this.api.needs(action);
     if (!this.permissions.has(needs)) {
       return {
         type: 'reply',
@@ -143,8 +126,9 @@ export class Conversation {
         data: { understood: true, action, missing: 'bot' },
       };
     }
-    const known = await this.knownBots();
-    if (!Array.isArray(known)) return this.failed(known);
+    const answer = await this.knownBots();
+    if (!answer.ok) return this.failed(answer);
+    const known = answer.value;
     const found = resolveBot(intent.bot, known);
     if (found.kind === 'none') {
       const some = known.slice(0, 10).map((b) => b.id);
@@ -212,7 +196,7 @@ export class Conversation {
   }
 
   private help(): ServerMessage {
-    const allowed = HELP.filter(([action]) => this.permissions.has(NEEDS[action]));
+    const allowed = HELP.filter(([action]) => this.permissions.has(this.api.needs(action)));
     const lines = allowed.map(([, example]) => `- ${example}`);
     const text = allowed.length
       ? `You can ask:\n${lines.join('\n')}\nBots can be named loosely ("the analytics bot"). Say yes or no when asked to confirm.`
@@ -226,37 +210,36 @@ export class Conversation {
 
   /** Carries the command out: one REST call, and its answer in words. */
   private async run(intent: Intent, botId: string | null): Promise<ServerMessage> {
-    const id = botId ? encodeURIComponent(botId) : '';
     const action = intent.action;
     const data = (extra: Record<string, unknown>) => ({ understood: true, action, bot_id: botId, ...extra });
     switch (action) {
       case 'start':
       case 'stop':
       case 'restart': {
-        const r = await this.call('POST', `/api/v1/bots/${id}/${action}`);
-        if (r.status !== 202) return this.failed(r, action, botId);
-        return { type: 'reply', text: r.body.message as string, data: data({ result: r.body }) };
+        const r = await this.api.command(botId!, action);
+        if (!r.ok) return this.failed(r, action, botId);
+        return { type: 'reply', text: r.value.message, data: data({ result: r.value }) };
       }
       case 'delete': {
-        const r = await this.call('DELETE', `/api/v1/bots/${id}`);
-        if (r.status !== 200) return this.failed(r, action, botId);
-        return { type: 'reply', text: `Deleted ${botId}.`, data: data({ result: r.body }) };
+        const r = await this.api.remove(botId!);
+        if (!r.ok) return this.failed(r, action, botId);
+        return { type: 'reply', text: `Deleted ${botId}.`, data: data({ result: r.value }) };
       }
       case 'status': {
         if (!botId) {
-          const r = await this.call('GET', '/api/v1/bots?limit=1000');
-          if (r.status !== 200) return this.failed(r, action, null);
-          const stats = r.body.stats as Record<string, number>;
+          const r = await this.api.fleet();
+          if (!r.ok) return this.failed(r, action, null);
+          const { total, stats, bots } = r.value;
           const counts = Object.entries(stats)
             .filter(([, n]) => n > 0)
             .map(([s, n]) => `${n} ${s}`);
-          const troubled = (r.body.bots as Array<{ bot_id: string; status: string }>).filter(
+          const troubled = bots.filter(
             (b) => b.status === 'failed' || b.status === 'degraded' || b.status === 'healing',
           );
           const text =
-            r.body.total === 0
+            total === 0
               ? 'There are no bots yet.'
-              : `${r.body.total} bots: ${counts.join(', ')}.${
+              : `${total} bots: ${counts.join(', ')}.${
                   troubled.length
                     ? ` Needing attention: ${troubled
                         .slice(0, 10)
@@ -264,11 +247,11 @@ export class Conversation {
                         .join(', ')}.`
                     : ''
                 }`;
-          return { type: 'reply', text, data: data({ total: r.body.total, stats }) };
+          return { type: 'reply', text, data: data({ total, stats }) };
         }
-        const r = await this.call('GET', `/api/v1/bots/${id}`);
-        if (r.status !== 200) return this.failed(r, action, botId);
-        const b = r.body;
+        const r = await this.api.bot(botId);
+        if (!r.ok) return this.failed(r, action, botId);
+        const b = r.value;
         const figures =
           b.pid !== null
             ? ` (pid ${b.pid}${b.uptime_seconds !== null ? `, up ${duration(b.uptime_seconds)}` : ''}${b.cpu_load !== null ? `, CPU ${b.cpu_load}%` : ''}${b.memory_usage_mb !== null ? `, ${b.memory_usage_mb} MB` : ''})`
@@ -280,11 +263,11 @@ export class Conversation {
         };
       }
       case 'list': {
-        const r = await this.call('GET', '/api/v1/bots?limit=1000');
-        if (r.status !== 200) return this.failed(r, action, null);
-        const bots = r.body.bots as Array<{ bot_id: string; status: string }>;
+        const r = await this.api.fleet();
+        if (!r.ok) return this.failed(r, action, null);
+        const { bots, total } = r.value;
         const text = bots.length
-          ? `${r.body.total} bots: ${bots
+          ? `${total} bots: ${bots
               .slice(0, 50)
               .map((b) => `${b.bot_id} (${b.status})`)
               .join(', ')}${bots.length > 50 ? ', …' : ''}.`
@@ -292,14 +275,14 @@ export class Conversation {
         return {
           type: 'reply',
           text,
-          data: data({ bots: bots.map((b) => ({ bot_id: b.bot_id, status: b.status })), total: r.body.total }),
+          data: data({ bots: bots.map((b) => ({ bot_id: b.bot_id, status: b.status })), total }),
         };
       }
       case 'logs': {
         const tail = Math.min(Math.max(intent.lines ?? 20, 1), 500);
-        const r = await this.call('GET', `/api/v1/bots/${id}/logs?tail=${tail}`);
-        if (r.status !== 200) return this.failed(r, action, botId);
-        const lines = r.body.lines as string[];
+        const r = await this.api.logs(botId!, tail);
+        if (!r.ok) return this.failed(r, action, botId);
+        const { lines } = r.value;
         return {
           type: 'reply',
           text: lines.length
@@ -309,26 +292,19 @@ export class Conversation {
         };
       }
       case 'incidents': {
-        const r = await this.call('GET', `/api/v1/incidents?limit=5${botId ? `&bot_id=${id}` : ''}`);
-        if (r.status !== 200) return this.failed(r, action, botId);
-        const list = r.body.incidents as Array<{
-          id: string;
-          bot_id: string;
-          kind: string;
-          state: string;
-          message: string;
-          created_at: string;
-        }>;
+        const r = await this.api.incidents(botId, 5);
+        if (!r.ok) return this.failed(r, action, botId);
+        const { incidents: list, total } = r.value;
         const whose = botId ? ` of ${botId}` : '';
         const text = list.length
-          ? `${r.body.total} incidents${whose}; the latest: ${list.map((i) => `${i.created_at.slice(11, 19)} ${i.kind} (${i.state}): ${i.message}`).join('; ')}.`
+          ? `${total} incidents${whose}; the latest: ${list.map((i) => `${i.created_at.slice(11, 19)} ${i.kind} (${i.state}): ${i.message}`).join('; ')}.`
           : `No incidents${whose}.`;
-        return { type: 'reply', text, data: data({ incidents: list, total: r.body.total }) };
+        return { type: 'reply', text, data: data({ incidents: list, total }) };
       }
       case 'doing': {
-        const r = await this.call('GET', `/api/v1/bots/${id}/knowledge?window=15m`);
-        if (r.status !== 200) return this.failed(r, action, botId);
-        return { type: 'reply', text: r.body.summary as string, data: data({ knowledge: r.body }) };
+        const r = await this.api.knowledge(botId!);
+        if (!r.ok) return this.failed(r, action, botId);
+        return { type: 'reply', text: r.value.summary, data: data({ knowledge: r.value }) };
       }
       default:
         return { type: 'error', text: `Cannot run "${action}".` };
@@ -336,8 +312,8 @@ export class Conversation {
   }
 
   /** A refusal or failure from the API, in words: its own detail says what to do. */
-  private failed(r: { status: number; body: any }, action?: Action, botId?: string | null): ServerMessage {
-    const detail = (r.body?.detail as string | undefined) ?? `the API answered ${r.status}`;
+  private failed(r: { status: number; detail: string }, action?: Action, botId?: string | null): ServerMessage {
+    const { detail } = r;
     if (r.status === 403)
       return {
         type: 'reply',

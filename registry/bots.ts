@@ -115,3 +115,8 @@ export async function existingBotIds(db: Db, ids: readonly string[]): Promise<Se
 export async function ping(db: Db): Promise<void> {
   await sql`select 1`.execute(db);
 }
+
+/** Every bot by id and name, nothing more: what the chat resolves a spoken or typed name against, for any number of bots. */
+export async function botNames(db: Db): Promise<Array<{ id: string; name: string }>> {
+  return db.selectFrom('bots').select(['id', 'name']).orderBy('id').execute();
+}

@@ -74,6 +74,39 @@ describe('the command socket: chat commands over WebSocket', () => {
     op.close();
   });
 
+  it('resolves a bot by its name among 1500 registered bots', async () => {
+    // Registered straight into the registry (no workflows needed to read a bot's status): 1500 of them.
+    const prefix = `many-${Math.random().toString(36).slice(2, 6)}`;
+    const rows = Array.from({ length: 1500 }, (_, i) => ({
+      id: `${prefix}-${String(i).padStart(4, '0')}`,
+      name: i === 1234 ? 'Quarterly revenue forecaster' : `Worker number ${i}`,
+      description: '',
+      role: 'general',
+      blueprint: 'sleeper.mjs',
+      image: null,
+      args: '[]',
+      env: '{}',
+      resources: '{}',
+      heal_policy: '{}',
+      heartbeat_interval_seconds: null,
+      status: 'registered' as const,
+      desired_state: 'stopped' as const,
+      status_reason: null,
+      current_instance_id: null,
+    }));
+    await t.platform.registry.db.insertInto('bots').values(rows).execute();
+    try {
+      const op = await as('operator');
+      const answer = await op.ask('status of the quarterly revenue forecaster');
+      expect(answer.text).toBe(`${prefix}-1234 is registered.`);
+      // The last of them too, past any page of the list.
+      expect((await op.ask(`status of ${prefix}-1499`)).text).toBe(`${prefix}-1499 is registered.`);
+      op.close();
+    } finally {
+      await t.platform.registry.db.deleteFrom('bots').where('id', 'like', `${prefix}-%`).execute();
+    }
+  });
+
   it('asks which bot when several fit, and takes the answer by number or name', async () => {
     const op = await as('operator');
     const question = await op.ask('status of weather');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Conversation } from '../conversation/commands.js';
+import type { FleetApi } from '../conversation/fleet-api.js';
 import { DEFAULT_SESSION_LIMITS, SocketSession } from '../conversation/socket-session.js';
 import { createLogger } from '../lib/logger.js';
 
@@ -14,7 +15,19 @@ function session(expiresAt: Date) {
     close: (code: number, reason: string) => closed.push({ code, reason }),
     bufferedAmount: () => 0,
   };
-  const conversation = new Conversation(async () => ({ status: 500, body: null }), new Set());
+  const notAsked = () => Promise.reject(new Error('the conversation is not asked in this test'));
+  const api: FleetApi = {
+    needs: () => 'bots:read',
+    botNames: notAsked,
+    bot: notAsked,
+    fleet: notAsked,
+    command: notAsked,
+    remove: notAsked,
+    logs: notAsked,
+    incidents: notAsked,
+    knowledge: notAsked,
+  };
+  const conversation = new Conversation(api, new Set());
   const s = new SocketSession(peer, conversation, {
     limits: DEFAULT_SESSION_LIMITS,
     logger: createLogger({ LOG_LEVEL: 'silent', NODE_ENV: 'test' }, 'test'),

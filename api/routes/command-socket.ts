@@ -3,7 +3,9 @@ import type { Hono, MiddlewareHandler } from 'hono';
 import { decodeJwt } from 'jose';
 import type { WebSocket } from 'ws';
 import { EVENT_PERMISSIONS, isPermission, type Permission } from '../../lib/permissions.js';
-import { Conversation, type ApiCall } from '../../conversation/commands.js';
+import { Conversation } from '../../conversation/commands.js';
+import { botNames } from '../../registry/bots.js';
+import { createFleetClient, type FleetClientOptions } from '../fleet-client.js';
 import { CLOSE, DEFAULT_SESSION_LIMITS, SocketSession, type VoiceInput } from '../../conversation/socket-session.js';
 import type { FleetEvents } from '../../lib/fleet-events.js';
 import type { AppDeps } from '../deps.js';
@@ -44,6 +46,8 @@ export function chooseProtocol(offered: Set<string>): string | false {
 export interface CommandSocketDeps {
   events: FleetEvents;
   voice: VoiceInput | null;
+  /** What a route asks of its caller (from the app's route declarations): the chat's permissions. */
+  accessOf?: FleetClientOptions['accessOf'];
 }
 
 /**
@@ -55,13 +59,10 @@ export interface CommandSocketDeps {
  */
 export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDeps: CommandSocketDeps): void {
   const log = deps.logger.child({ component: 'command-socket' });
-  const callAs =
-    (token: string): ApiCall =>
-    async (method, path) => {
-      const res = await app.request(path, { method, headers: { Authorization: `Bearer ${token}` } });
-      const body: unknown = res.headers.get('Content-Type')?.includes('json') ? await res.json() : await res.text();
-      return { status: res.status, body };
-    };
+  const requestAs = (token: string) => (method: 'GET' | 'POST' | 'DELETE', path: string) =>
+    Promise.resolve(app.request(path, { method, headers: { Authorization: `Bearer ${token}` } }));
+  const accessOf = socketDeps.accessOf;
+  if (!accessOf) throw new Error("the command socket needs the routes' access declarations (accessOf)");
 
   /** Who a token belongs to and what it may do, or the refusal (the HTTP status of the upgrade answer). */
   const identify = async (
@@ -69,13 +70,14 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
   ): Promise<
     { userId: string; username: string; permissions: Set<Permission> } | { status: 401 | 403 | 429; detail: string }
   > => {
-    const me = await callAs(token)('GET', '/api/v1/auth/me');
+    const me = await requestAs(token)('GET', '/api/v1/auth/me');
+    const body: unknown = await me.json().catch(() => null);
     if (me.status !== 200)
       return {
         status: me.status === 429 ? 429 : 401,
-        detail: (me.body as { detail?: string }).detail ?? 'The token is not valid.',
+        detail: (body as { detail?: string } | null)?.detail ?? 'The token is not valid.',
       };
-    const who = me.body as { type: string; id: string; name: string; permissions: string[] };
+    const who = body as { type: string; id: string; name: string; permissions: string[] };
     if (who.type !== 'user')
       return { status: 403, detail: 'The command socket is for users, with a user access token.' };
     const permissions = new Set(who.permissions.filter(isPermission));
@@ -152,10 +154,13 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
       return {
         onOpen(_event, ws) {
           const raw = ws.raw as WebSocket;
-          const conversation = new Conversation(
-            (method, path) => callAs(access.token)(method, path),
-            access.permissions,
-          );
+          const api = createFleetClient({
+            request: (method, path) => requestAs(access.token)(method, path),
+            accessOf,
+            permissions: access.permissions,
+            botNames: () => botNames(deps.db),
+          });
+          const conversation = new Conversation(api, access.permissions);
           session = new SocketSession(
             {
               send: (text) => ws.send(text),
@@ -169,7 +174,7 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
               voice: socketDeps.voice,
               botNames: async () => {
                 const bots = await conversation.knownBots();
-                return Array.isArray(bots) ? bots.flatMap((b) => [b.id, b.name]) : [];
+                return bots.ok ? bots.value.flatMap((b) => [b.id, b.name]) : [];
               },
               // Read at each event: a renewed token with another role applies at once.
               mayReceive: (kind) => access.permissions.has(EVENT_PERMISSIONS[kind]),
