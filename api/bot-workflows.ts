@@ -7,7 +7,7 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
 } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import { BotIdKey, BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
 import { signalBot } from '../lib/temporal.js';
 import type { BotRow } from '../registry/database.js';
@@ -26,6 +26,7 @@ import {
   type CommandAnswer,
 } from '../workflows/messages.js';
 import { ApiError } from './views/problem.js';
+import { refusalText } from './views/refusal.js';
 
 export type BotCommand = 'start' | 'stop' | 'restart';
 const updates = { start: startUpdate, stop: stopUpdate, restart: restartUpdate } as const;
@@ -102,10 +103,10 @@ export class BotWorkflows {
         try {
           return await run();
         } catch (retryErr) {
-          throw this.mapError(retryErr);
+          throw this.mapError(retryErr, bot.id);
         }
       }
-      throw this.mapError(err);
+      throw this.mapError(err, bot.id);
     }
   }
 
@@ -142,10 +143,12 @@ export class BotWorkflows {
     });
   }
 
-  private mapError(err: unknown): ApiError {
+  private mapError(err: unknown, botId: string): ApiError {
     if (err instanceof ApiError) return err;
     if (err instanceof WorkflowUpdateFailedError) {
-      return new ApiError(409, 'conflict', 'Conflict', err.cause?.message ?? err.message);
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const words = refusalText(cause?.type ?? undefined, cause?.details?.[0], botId);
+      return new ApiError(409, 'conflict', 'Conflict', words ?? err.cause?.message ?? err.message);
     }
     if (isGrpcDeadlineError(err) || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
       return new ApiError(

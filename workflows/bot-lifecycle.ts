@@ -199,14 +199,15 @@ async function step(s: BotState): Promise<void> {
   if (!s.instance && !s.gaveUp) return launch(s);
 }
 
+/** A status change, applied and written to the registry now. */
 async function setStatus(s: BotState, status: BotStatus, reason: string | null): Promise<void> {
   await recordStatus(statusChange(s, status, reason));
 }
 
-/** The new status in the workflow's state (and search attributes), and the record that writes it. */
+/** A status change, applied, and the record for whoever writes it (now, or the launch beside its new process). */
 function statusChange(s: BotState, status: BotStatus, reason: string | null): StatusRecord {
   const previous = s.status;
-  recorded(s, status, reason);
+  applyStatus(s, status, reason);
   return {
     botId: s.botId,
     status,
@@ -219,8 +220,12 @@ function statusChange(s: BotState, status: BotStatus, reason: string | null): St
   };
 }
 
-/** A status already written (by the launch activity): the state follows it. */
-function recorded(s: BotState, status: BotStatus, reason: string | null): void {
+/**
+ * The one place the workflow's status changes (its state and the search
+ * attribute): every change comes through here, whether the workflow writes
+ * the record itself or the launch activity already has.
+ */
+function applyStatus(s: BotState, status: BotStatus, reason: string | null): void {
   if (s.status !== status) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
   s.status = status;
   s.statusReason = reason;
@@ -270,15 +275,14 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
     }
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const reason = `launch failed: ${cause?.message ?? (err as Error).message}`;
-    await incident(
-      s,
+    await incident(s, {
       instanceId,
-      'launch_failed',
-      'critical',
-      reason,
-      { failure: cause?.type ?? 'unknown' },
-      'failed: fix the cause, then start the bot again',
-    );
+      kind: 'launch_failed',
+      severity: 'critical',
+      message: reason,
+      evidence: { failure: cause?.type ?? 'unknown' },
+      outcome: 'failed: fix the cause, then start the bot again',
+    });
     s.gaveUp = true;
     return setStatus(s, 'failed', reason);
   }
@@ -292,7 +296,7 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
     startedAt: instance.startedAt,
   };
   s.launchingId = null;
-  if (settled) recorded(s, settled.status, settled.reason);
+  if (settled) applyStatus(s, settled.status, settled.reason);
   // An instant crash is already queued in pendingExit: handleExit reports it next.
   if (s.pendingExit) return;
   // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
@@ -321,15 +325,14 @@ async function applyConditions(s: BotState): Promise<void> {
     if (change.instanceId !== s.instance?.id) continue;
     const current = held[change.rule];
     if (change.active && !current) {
-      const id = await incident(
-        s,
-        change.instanceId,
-        change.rule,
-        'warning',
-        `bot ${s.botId} ${change.reason}`,
-        change.evidence,
-        'degraded: it keeps running, and is running again when it recovers',
-      );
+      const id = await incident(s, {
+        instanceId: change.instanceId,
+        kind: change.rule,
+        severity: 'warning',
+        message: `bot ${s.botId} ${change.reason}`,
+        evidence: change.evidence,
+        outcome: 'degraded: it keeps running, and is running again when it recovers',
+      });
       held[change.rule] = { reason: change.reason, since: change.at, incidentId: id };
     } else if (!change.active && current) {
       delete held[change.rule];
@@ -383,15 +386,14 @@ async function handleExit(s: BotState): Promise<void> {
     await recordInstanceEnd(ended);
     return setStatus(s, 'stopped', exit.reason);
   }
-  return heal(
-    s,
-    inst,
-    exit.kind ?? 'process_exited',
-    `bot ${s.botId} ${exit.reason}`,
-    exit.reason,
-    { exit_code: exit.exitCode, signal: exit.signal, ...exit.evidence },
+  return heal(s, {
+    instance: inst,
+    kind: exit.kind ?? 'process_exited',
+    message: `bot ${s.botId} ${exit.reason}`,
+    reason: exit.reason,
+    evidence: { exit_code: exit.exitCode, signal: exit.signal, ...exit.evidence },
     ended,
-  );
+  });
 }
 
 /** A health rule found the running instance over a limit: end it, then heal as after an exit. */
@@ -402,24 +404,34 @@ async function handleViolation(s: BotState): Promise<void> {
   if (!inst || inst.id !== violation.instanceId || s.desired !== 'running' || s.deleteRequested) return;
   const exit = await stopCurrent(s, violation.reason, violation.reason);
   const evidence = { ...violation.evidence, ended_by: exit.signal ?? `exit code ${exit.exitCode}` };
-  return heal(s, inst, violation.rule, `bot ${s.botId} ${violation.reason}`, violation.reason, evidence);
+  return heal(s, {
+    instance: inst,
+    kind: violation.rule,
+    message: `bot ${s.botId} ${violation.reason}`,
+    reason: violation.reason,
+    evidence,
+  });
+}
+
+/** Why an instance ended, for the heal policy: the incident's kind and words, the reason for the status, the evidence, and its end record when not yet written. */
+interface Ending {
+  instance: NonNullable<BotState['instance']>;
+  kind: string;
+  message: string;
+  reason: string;
+  evidence: Record<string, unknown>;
+  ended?: NonNullable<LaunchRequest['records']>['instanceEnd'];
 }
 
 /**
- * The heal policy, after the instance `inst` ended for `reason` (the evidence
- * gets its pid and how long it ran): restart after
- * the backoff, with an incident of `kind`, or give up (failed, crash_loop)
- * after max_restarts within the window.
+ * The heal policy, after an instance ended (the evidence gets its pid and
+ * how long it ran): restart after the backoff, with an incident of the
+ * ending's kind, or give up (failed, crash_loop) after max_restarts within
+ * the window.
  */
-async function heal(
-  s: BotState,
-  inst: NonNullable<BotState['instance']>,
-  kind: string,
-  message: string,
-  reason: string,
-  evidence: Record<string, unknown>,
-  ended?: NonNullable<LaunchRequest['records']>['instanceEnd'],
-): Promise<void> {
+async function heal(s: BotState, ending: Ending): Promise<void> {
+  const { instance: inst, kind, message, reason, ended } = ending;
+  let { evidence } = ending;
   const policy = s.healPolicy;
   const now = Date.now();
   const ranForMs = now - Date.parse(inst.startedAt);
@@ -434,30 +446,28 @@ async function heal(
     // The incident is there before the status says failed: whoever sees "failed" finds why.
     await Promise.all([
       ended ? recordInstanceEnd(ended) : undefined,
-      incident(
-        s,
-        inst.id,
-        'crash_loop',
-        'critical',
-        why,
-        { ...evidence, last_cause: kind },
-        'failed: no more restarts until an operator starts the bot again',
-      ),
+      incident(s, {
+        instanceId: inst.id,
+        kind: 'crash_loop',
+        severity: 'critical',
+        message: why,
+        evidence: { ...evidence, last_cause: kind },
+        outcome: 'failed: no more restarts until an operator starts the bot again',
+      }),
     ]);
     return setStatus(s, 'failed', why);
   }
 
   const delay = backoffSeconds(policy, s.consecutiveHeals);
   const attempt = s.healRestarts.length + 1;
-  const record = incidentRecord(
-    s,
-    inst.id,
+  const record = incidentRecord(s, {
+    instanceId: inst.id,
     kind,
-    'warning',
+    severity: 'warning',
     message,
     evidence,
-    `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`,
-  );
+    outcome: `restart ${attempt} of at most ${policy.max_restarts} within ${policy.window_seconds}s, after ${delay}s`,
+  });
   if (
     delay === 0 &&
     !s.restartRequested &&
@@ -485,25 +495,15 @@ async function heal(
 }
 
 /** What an incident says: about which instance, what kind, how bad, in words, with what evidence, and what the platform does. */
-type IncidentArgs = [
-  instanceId: string | null,
-  kind: string,
-  severity: 'info' | 'warning' | 'critical',
-  message: string,
-  evidence: Record<string, unknown>,
-  outcome: string,
-];
+type IncidentFacts = Omit<IncidentRecord, 'id' | 'botId' | 'seq'>;
 
-async function incident(s: BotState, ...args: IncidentArgs): Promise<string> {
-  const record = incidentRecord(s, ...args);
+async function incident(s: BotState, facts: IncidentFacts): Promise<string> {
+  const record = incidentRecord(s, facts);
   await recordIncident(record);
   return record.id;
 }
 
 /** An incident with its id and event number, ready to be written (by a local activity, or by the launch). */
-function incidentRecord(
-  s: BotState,
-  ...[instanceId, kind, severity, message, evidence, outcome]: IncidentArgs
-): IncidentRecord {
-  return { id: uuid4(), botId: s.botId, instanceId, kind, severity, message, evidence, outcome, seq: nextSeq(s) };
+function incidentRecord(s: BotState, facts: IncidentFacts): IncidentRecord {
+  return { id: uuid4(), botId: s.botId, ...facts, seq: nextSeq(s) };
 }

@@ -1,5 +1,13 @@
 import { DEFAULT_HEAL_POLICY, type BotStatus, type DesiredState, type HealPolicy } from '../lib/bot-status.js';
-import type { BotStateView, HealthCondition, HealthViolation, InstanceExited } from './messages.js';
+import { ApplicationFailure } from '@temporalio/common';
+import type {
+  BotStateView,
+  HealthCondition,
+  HealthViolation,
+  InstanceExited,
+  Refusal,
+  RefusalDetails,
+} from './messages.js';
 
 /**
  * Everything the lifecycle workflow knows, as plain JSON: carried across
@@ -125,39 +133,34 @@ export function resetHealing(s: BotState): void {
   s.gaveUp = false;
 }
 
-const commandPath = (s: BotState, action: string) => `POST /api/v1/bots/${s.botId}/${action}`;
+/** A refusal: its code is the failure's type, the bot's status its details (the API words it). */
+function refuse(s: BotState, refusal: Refusal): ApplicationFailure {
+  const details: RefusalDetails = { status: s.status };
+  return ApplicationFailure.create({
+    type: refusal,
+    message: `${refusal} (bot ${s.botId} is ${s.status})`,
+    details: [details],
+    nonRetryable: true,
+  });
+}
 
-/** Update validators: throw to reject at once, with what to do instead. */
+/** Update validators: throw to refuse at once, with the reason's code. */
 export const check = {
   start(s: BotState): void {
-    if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
-    if (s.desired === 'running' && !s.gaveUp) {
-      throw new Error(
-        `Bot ${s.botId} is already ${s.status}. Use ${commandPath(s, 'restart')} to restart it, or stop it first.`,
-      );
-    }
+    if (s.deleteRequested) throw refuse(s, 'being_deleted');
+    if (s.desired === 'running' && !s.gaveUp) throw refuse(s, 'already_running');
   },
   stop(s: BotState): void {
-    if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
-    if (s.desired === 'stopped') {
-      const state = s.status === 'registered' ? 'has never been started' : `is already ${s.status}`;
-      throw new Error(`Bot ${s.botId} ${state}. Start it with ${commandPath(s, 'start')}, or delete it.`);
-    }
+    if (s.deleteRequested) throw refuse(s, 'being_deleted');
+    if (s.desired === 'stopped') throw refuse(s, s.status === 'registered' ? 'never_started' : 'already_stopped');
   },
   restart(s: BotState): void {
-    if (s.deleteRequested) throw new Error(`Bot ${s.botId} is being deleted.`);
-    if (s.desired === 'stopped')
-      throw new Error(`Bot ${s.botId} is ${s.status}, not running. Start it with ${commandPath(s, 'start')}.`);
+    if (s.deleteRequested) throw refuse(s, 'being_deleted');
+    if (s.desired === 'stopped') throw refuse(s, 'not_running');
   },
   delete(s: BotState): void {
-    if (s.desired === 'stopped' && (s.instance || s.launchingId)) {
-      throw new Error(
-        `Bot ${s.botId} is still stopping. Wait until GET /api/v1/bots/${s.botId} shows it stopped, then delete it.`,
-      );
-    }
-    if (s.instance || s.launchingId || (s.desired === 'running' && !s.gaveUp)) {
-      throw new Error(`Bot ${s.botId} is ${s.status}. Stop it first with ${commandPath(s, 'stop')}, then delete it.`);
-    }
+    if (s.desired === 'stopped' && (s.instance || s.launchingId)) throw refuse(s, 'still_stopping');
+    if (s.instance || s.launchingId || (s.desired === 'running' && !s.gaveUp)) throw refuse(s, 'stop_first');
   },
 };
 

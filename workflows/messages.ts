@@ -73,6 +73,25 @@ export interface BotStateView {
   eventSeq: number;
 }
 
+/**
+ * Why a bot's workflow refuses a command: the type of the ApplicationFailure
+ * its update validator throws, with the bot's status in its details. The
+ * workflow says what; the API words it, with what to do instead.
+ */
+export const REFUSALS = [
+  'being_deleted',
+  'already_running',
+  'never_started',
+  'already_stopped',
+  'not_running',
+  'still_stopping',
+  'stop_first',
+] as const;
+export type Refusal = (typeof REFUSALS)[number];
+export interface RefusalDetails {
+  status: BotStatus;
+}
+
 export const startUpdate = defineUpdate<CommandAnswer>('start');
 export const stopUpdate = defineUpdate<CommandAnswer>('stop');
 export const restartUpdate = defineUpdate<CommandAnswer>('restart');

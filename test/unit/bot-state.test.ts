@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { ApplicationFailure } from '@temporalio/common';
+import { refusalText } from '../../api/views/refusal.js';
+import { REFUSALS } from '../../workflows/messages.js';
 import { DEFAULT_HEAL_POLICY, type HealPolicy } from '../../lib/bot-status.js';
 import {
   backoffSeconds,
@@ -68,30 +71,55 @@ describe('needsWork: the difference between desired and observed', () => {
   });
 });
 
-describe('check: update validators refuse at once, saying what to do instead', () => {
+/** The refusal's code a validator throws (the failure's type), or null when it lets the command through. */
+const refusal = (fn: () => void): string | null => {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    return (err as ApplicationFailure).type ?? 'untyped';
+  }
+};
+
+describe('check: update validators refuse at once, with a code the API words', () => {
   it('start', () => {
-    expect(() => check.start(state())).not.toThrow();
-    expect(() => check.start(state({ desired: 'running', status: 'running' }))).toThrow(/already running.*restart/);
-    expect(() => check.start(state({ desired: 'running', status: 'failed', gaveUp: true }))).not.toThrow();
-    expect(() => check.start(state({ deleteRequested: true }))).toThrow(/being deleted/);
+    expect(refusal(() => check.start(state()))).toBeNull();
+    expect(refusal(() => check.start(state({ desired: 'running', status: 'running' })))).toBe('already_running');
+    expect(refusal(() => check.start(state({ desired: 'running', status: 'failed', gaveUp: true })))).toBeNull();
+    expect(refusal(() => check.start(state({ deleteRequested: true })))).toBe('being_deleted');
   });
 
   it('stop', () => {
-    expect(() => check.stop(state())).toThrow(/has never been started/);
-    expect(() => check.stop(state({ status: 'stopped' }))).toThrow(/already stopped/);
-    expect(() => check.stop(state({ desired: 'running', status: 'running' }))).not.toThrow();
+    expect(refusal(() => check.stop(state()))).toBe('never_started');
+    expect(refusal(() => check.stop(state({ status: 'stopped' })))).toBe('already_stopped');
+    expect(refusal(() => check.stop(state({ desired: 'running', status: 'running' })))).toBeNull();
   });
 
   it('restart', () => {
-    expect(() => check.restart(state({ status: 'stopped' }))).toThrow(/not running/);
-    expect(() => check.restart(state({ desired: 'running', status: 'running' }))).not.toThrow();
+    expect(refusal(() => check.restart(state({ status: 'stopped' })))).toBe('not_running');
+    expect(refusal(() => check.restart(state({ desired: 'running', status: 'running' })))).toBeNull();
   });
 
   it('delete', () => {
-    expect(() => check.delete(state({ status: 'stopped' }))).not.toThrow();
-    expect(() => check.delete(state({ desired: 'stopped', status: 'stopping', instance }))).toThrow(/still stopping/);
-    expect(() => check.delete(state({ desired: 'running', status: 'running', instance }))).toThrow(/Stop it first/);
-    expect(() => check.delete(state({ desired: 'running', status: 'failed', gaveUp: true }))).not.toThrow();
+    expect(refusal(() => check.delete(state({ status: 'stopped' })))).toBeNull();
+    expect(refusal(() => check.delete(state({ desired: 'stopped', status: 'stopping', instance })))).toBe(
+      'still_stopping',
+    );
+    expect(refusal(() => check.delete(state({ desired: 'running', status: 'running', instance })))).toBe('stop_first');
+    expect(refusal(() => check.delete(state({ desired: 'running', status: 'failed', gaveUp: true })))).toBeNull();
+  });
+
+  it('carries the status, and every code has its words in the API, with what to do', () => {
+    try {
+      check.start(state({ desired: 'running', status: 'degraded' }));
+    } catch (err) {
+      const failure = err as ApplicationFailure;
+      expect(refusalText(failure.type ?? undefined, failure.details?.[0], 'unit-bot')).toBe(
+        'Bot unit-bot is already degraded. Use POST /api/v1/bots/unit-bot/restart to restart it, or stop it first.',
+      );
+    }
+    for (const code of REFUSALS) expect(refusalText(code, { status: 'running' }, 'b1')).toMatch(/^Bot b1 .+\.$/);
+    expect(refusalText('something_else', {}, 'b1')).toBeNull();
   });
 });
 
