@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import {
   ApiException,
   AppsV1Api,
@@ -22,6 +21,7 @@ import {
   type LaunchRequest,
   type RuntimeEvent,
 } from './types.js';
+import { WatchedInstances, type WatchedInstance } from './watched-instances.js';
 
 /**
  * Bots as Deployments. One Deployment and one Secret per bot, named by the
@@ -57,11 +57,8 @@ const CONTAINER = 'bot';
 const IMAGE_FAILURES = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 const CONFIG_FAILURES = new Set(['CreateContainerConfigError', 'CreateContainerError']);
 
-interface Watched {
+interface Watched extends WatchedInstance {
   ref: InstanceRef;
-  stopping: boolean;
-  exit?: InstanceExit;
-  waiters: Array<(exit: InstanceExit) => void>;
 }
 
 /** The labels every object of a bot carries; `app.kubernetes.io/*` for tools, ours for selection. */
@@ -250,8 +247,8 @@ export class KubernetesRuntime implements BotRuntime {
   private readonly core: CoreV1Api;
   private readonly pods: Informer<V1Pod> & ObjectCache<V1Pod>;
   private readonly deployments: Informer<V1Deployment> & ObjectCache<V1Deployment>;
-  private readonly watched = new Map<string, Watched>();
-  private readonly emitter = new EventEmitter();
+  /** Ended instances are kept a while (10 minutes) for late questions, then dropped. */
+  private readonly watched = new WatchedInstances<Watched>((w) => w.ref, 10 * 60_000);
   private synced: Promise<void>;
   private closed = false;
 
@@ -337,7 +334,7 @@ export class KubernetesRuntime implements BotRuntime {
       stopping: false,
       waiters: [],
     };
-    this.watched.set(instanceId, entry);
+    this.watched.add(entry);
 
     // The Secret must exist before a pod needs it: first launch creates the Deployment at 0 replicas to own it.
     const grace = this.opts.stopGraceSeconds;
@@ -476,15 +473,14 @@ export class KubernetesRuntime implements BotRuntime {
 
   async stop(ref: InstanceRef, graceMs: number): Promise<InstanceExit> {
     await this.ready();
-    const entry = this.watched.get(ref.instanceId) ?? { ref, stopping: false, waiters: [] };
-    this.watched.set(ref.instanceId, entry);
+    const entry = this.watched.get(ref.instanceId) ?? this.watched.add({ ref, stopping: false, waiters: [] });
     if (entry.exit) return entry.exit;
     entry.stopping = true;
     const exists = await this.scale(ref.botId, 0);
     if (!exists || this.podsOf(ref.instanceId).length === 0)
       return this.finish(entry, { exitCode: null, signal: null, reason: 'already gone when asked to stop' });
     // The pod's own grace period applies; past it and a margin, the pod is deleted at once.
-    const ended = new Promise<InstanceExit>((resolve) => entry.waiters.push(resolve));
+    const ended = this.watched.ended(entry);
     const timer = setTimeout(() => {
       for (const pod of this.podsOf(ref.instanceId))
         void this.core
@@ -513,18 +509,17 @@ export class KubernetesRuntime implements BotRuntime {
       await this.scale(ref.botId, 0, ref.instanceId).catch(() => undefined);
       return false;
     }
-    this.watched.set(ref.instanceId, { ref, stopping: false, waiters: [] });
+    this.watched.add({ ref, stopping: false, waiters: [] });
     this.opts.logger.info({ botId: ref.botId, instanceId: ref.instanceId }, 'bot pod re-adopted');
     return true;
   }
 
   isWatching(instanceId: string): boolean {
-    const w = this.watched.get(instanceId);
-    return Boolean(w && !w.exit);
+    return this.watched.isWatching(instanceId);
   }
 
   watchedInstances(): InstanceRef[] {
-    return [...this.watched.values()].filter((w) => !w.exit).map((w) => w.ref);
+    return this.watched.live().map((w) => w.ref);
   }
 
   /** Pods' CPU and memory need the metrics API, which this runtime does not read (yet): none. */
@@ -575,14 +570,13 @@ export class KubernetesRuntime implements BotRuntime {
   }
 
   onEvent(listener: (event: RuntimeEvent) => void): () => void {
-    this.emitter.on('event', listener);
-    return () => this.emitter.off('event', listener);
+    return this.watched.onEvent(listener);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([this.pods.stop(), this.deployments.stop()]).catch(() => undefined);
-    this.emitter.removeAllListeners();
+    this.watched.clear();
   }
 
   private podChanged(pod: V1Pod): void {
@@ -620,7 +614,7 @@ export class KubernetesRuntime implements BotRuntime {
 
   private deploymentGone(d: V1Deployment): void {
     const botId = d.metadata?.labels?.[BOT_LABEL];
-    for (const entry of this.watched.values()) {
+    for (const entry of this.watched.all()) {
       if (entry.ref.botId === botId && !entry.exit && !entry.stopping)
         this.ended(entry, {
           exitCode: null,
@@ -634,7 +628,7 @@ export class KubernetesRuntime implements BotRuntime {
 
   /** The instance ended by itself: reported to the workflow, and its Deployment scaled to 0 so Kubernetes does not restart it behind the heal policy. */
   private ended(entry: Watched, exit: InstanceExit & { kind: string; evidence: Record<string, unknown> }): void {
-    this.finish(entry, exit);
+    this.watched.finish(entry, exit);
     this.opts.logger.warn(
       { botId: entry.ref.botId, instanceId: entry.ref.instanceId, kind: exit.kind, reason: exit.reason },
       `bot ${entry.ref.botId} ${exit.reason}`,
@@ -645,24 +639,10 @@ export class KubernetesRuntime implements BotRuntime {
         'scaling an ended bot to 0 failed',
       ),
     );
-    this.emitter.emit('event', {
-      type: 'exited',
-      botId: entry.ref.botId,
-      instanceId: entry.ref.instanceId,
-      at: new Date().toISOString(),
-      ...exit,
-    } satisfies RuntimeEvent);
   }
 
+  /** An end this runtime's stop brought about: its caller has it, no event. */
   private finish(entry: Watched, exit: InstanceExit): InstanceExit {
-    if (entry.exit) return entry.exit;
-    entry.exit = exit;
-    for (const w of entry.waiters.splice(0)) w(exit);
-    // Ended instances are kept a while for late questions, then dropped.
-    setTimeout(
-      () => this.watched.get(entry.ref.instanceId) === entry && this.watched.delete(entry.ref.instanceId),
-      10 * 60_000,
-    ).unref();
-    return exit;
+    return this.watched.finish(entry, exit, { report: false });
   }
 }

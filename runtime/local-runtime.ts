@@ -20,6 +20,7 @@ import {
   type LaunchRequest,
   type RuntimeEvent,
 } from './types.js';
+import { WatchedInstances, type WatchedInstance } from './watched-instances.js';
 
 export interface LocalRuntimeOptions {
   botsDir: string;
@@ -44,18 +45,22 @@ interface PidFile extends LaunchedInstance {
   fifoPath: string;
 }
 
-interface Watched {
+interface Watched extends WatchedInstance {
   instance: PidFile;
   /** Started by our spawner, which reports the exit status; otherwise adopted and watched through its FIFO. */
   spawned: boolean;
   fifoReader?: net.Socket;
   fallbackTimer?: NodeJS.Timeout;
-  stopping: boolean;
   /** Settles once an adopted instance is watched (its FIFO open, or a liveness check chosen). */
   ready?: Promise<void>;
-  exit?: InstanceExit;
-  waiters: Array<(exit: InstanceExit) => void>;
 }
+
+const refOf = ({ instance: i }: Watched): InstanceRef => ({
+  botId: i.botId,
+  instanceId: i.instanceId,
+  pid: i.pid,
+  processStartTicks: i.processStartTicks,
+});
 
 /**
  * Bots as child processes of nobody: each runs in its own session and process
@@ -66,8 +71,8 @@ interface Watched {
  */
 export class LocalRuntime implements BotRuntime {
   readonly kind = 'local' as const;
-  private readonly watched = new Map<string, Watched>();
-  private readonly listeners = new Set<(event: RuntimeEvent) => void>();
+  /** Ended instances are kept a minute, so that a late stop() sees the exit. */
+  private readonly watched = new WatchedInstances<Watched>(refOf, 60_000);
   private readonly botLocks = new Map<string, Promise<unknown>>();
   private readonly host = os.hostname();
   private readonly rotationTimer: NodeJS.Timeout;
@@ -91,19 +96,11 @@ export class LocalRuntime implements BotRuntime {
   }
 
   onEvent(listener: (event: RuntimeEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.watched.onEvent(listener);
   }
 
   watchedInstances(): InstanceRef[] {
-    return [...this.watched.values()]
-      .filter((w) => !w.exit)
-      .map(({ instance: i }) => ({
-        botId: i.botId,
-        instanceId: i.instanceId,
-        pid: i.pid,
-        processStartTicks: i.processStartTicks,
-      }));
+    return this.watched.live().map(refOf);
   }
 
   recentLogs(botId: string, lines: number): Promise<string[]> {
@@ -111,8 +108,7 @@ export class LocalRuntime implements BotRuntime {
   }
 
   isWatching(instanceId: string): boolean {
-    const w = this.watched.get(instanceId);
-    return !!w && !w.exit;
+    return this.watched.isWatching(instanceId);
   }
 
   async launch(request: LaunchRequest): Promise<LaunchedInstance> {
@@ -207,8 +203,7 @@ export class LocalRuntime implements BotRuntime {
     }
     const { pid } = spawned;
     const instance: PidFile = { ...record, pid, processStartTicks: spawned.processStartTicks };
-    const watched: Watched = { instance, spawned: true, stopping: false, waiters: [] };
-    this.watched.set(instanceId, watched);
+    const watched = this.watched.add({ instance, spawned: true, stopping: false, waiters: [] });
     // Before any await: a bot that exits at once must not exit unseen.
     this.spawner.onExit(pid, ({ code, signal }) => {
       this.finish(watched, {
@@ -241,8 +236,7 @@ export class LocalRuntime implements BotRuntime {
   private watchAdopted(instance: PidFile): Watched {
     const current = this.watched.get(instance.instanceId);
     if (current && !current.exit) return current;
-    const watched: Watched = { instance, spawned: false, stopping: false, waiters: [] };
-    this.watched.set(instance.instanceId, watched);
+    const watched = this.watched.add({ instance, spawned: false, stopping: false, waiters: [] });
     const alive = () => isSameProcessAlive(instance.pid!, instance.processStartTicks);
     const pollInstead = () => {
       watched.fallbackTimer = setInterval(() => {
@@ -358,7 +352,7 @@ export class LocalRuntime implements BotRuntime {
   /** The spawner died: its bots live on as orphans; watch them like adopted ones. */
   private spawnerLost(pids: number[]): void {
     const lost = new Set(pids);
-    for (const w of this.watched.values()) {
+    for (const w of this.watched.all()) {
       if (!w.spawned || w.exit || w.instance.pid === null || !lost.has(w.instance.pid)) continue;
       this.watched.delete(w.instance.instanceId);
       const replacement = this.watchAdopted(w.instance);
@@ -369,19 +363,18 @@ export class LocalRuntime implements BotRuntime {
 
   /** The bot is deleted: its run directory (pid files, FIFOs) goes; its log stays for whoever wants to read it. */
   async release(botId: string): Promise<void> {
-    if ([...this.watched.values()].some((w) => w.instance.botId === botId && !w.exit)) return;
+    if ([...this.watched.all()].some((w) => w.instance.botId === botId && !w.exit)) return;
     await fs.rm(path.join(this.opts.runDir, botId), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
     clearInterval(this.rotationTimer);
     this.spawner.close();
-    for (const w of this.watched.values()) {
+    for (const w of this.watched.all()) {
       w.fifoReader?.destroy();
       if (w.fallbackTimer) clearInterval(w.fallbackTimer);
     }
     this.watched.clear();
-    this.listeners.clear();
   }
 
   private finish(watched: Watched, ended: InstanceExit): void {
@@ -399,25 +392,12 @@ export class LocalRuntime implements BotRuntime {
         reason: `killed by the kernel: it went over its memory limit (resources.memory_limit_mb); ${exit.reason}`,
       };
     }
-    watched.exit = exit;
     void this.removeFiles(instance);
-    for (const waiter of watched.waiters.splice(0)) waiter(exit);
-    const event: RuntimeEvent = {
-      type: 'exited',
-      botId: instance.botId,
-      instanceId: instance.instanceId,
-      at: new Date().toISOString(),
-      ...exit,
-    };
     this.opts.logger.info(
       { botId: instance.botId, instanceId: instance.instanceId, botPid: instance.pid, ...exit },
       'bot process ended',
     );
-    for (const listener of this.listeners) listener(event);
-    // Keep the entry briefly so late stop() calls see the exit, then forget it.
-    setTimeout(() => {
-      if (this.watched.get(instance.instanceId) === watched) this.watched.delete(instance.instanceId);
-    }, 60_000).unref();
+    this.watched.finish(watched, exit);
   }
 
   private async stopOtherInstances(botId: string, keepInstanceId: string): Promise<void> {
@@ -444,7 +424,7 @@ export class LocalRuntime implements BotRuntime {
 
   private async rotateLogs(): Promise<void> {
     const seen = new Set<string>();
-    for (const w of this.watched.values()) {
+    for (const w of this.watched.all()) {
       const log = w.instance.logPath;
       if (w.exit || !log || seen.has(log)) continue;
       seen.add(log);
