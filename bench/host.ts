@@ -13,6 +13,7 @@ import { startDevServer, type DevServer } from '../bin/temporal-dev-server.js';
 import { killLeftovers } from './proc.js';
 import { createScratchDatabase } from '../lib/scratch.js';
 import { Api, Deadline, freePort, pool, sleep, type BotList } from './util.js';
+import { removeGuard } from '../runtime/network-guard.js';
 
 /**
  * Where the platform under test runs:
@@ -88,6 +89,8 @@ export async function createBenchEnv(mode: HostMode): Promise<BenchEnv> {
     const botsDir = path.join(root, 'bots');
     const dataDir = path.join(root, 'data');
     const logsDir = path.join(root, 'logs');
+    // The platform guards its services from its bots for as long as the installation lives: this one ends with the run.
+    closers.push({ what: "removing the bots' network guard", fn: () => removeGuard(dataDir, process.env.PATH) });
     await fs.mkdir(botsDir, { recursive: true });
     await fs.mkdir(logsDir, { recursive: true });
     await fs.copyFile(path.join(projectRoot(), 'bots', ECHO_BOT), path.join(botsDir, ECHO_BOT));

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../lib/project-root.js';
+import { removeGuard } from '../runtime/network-guard.js';
 import { createTestDatabase, makeBotsDir, waitFor } from './helpers/platform.js';
 import { freePort } from './helpers/ports.js';
 import { Client } from './helpers/socket-client.js';
@@ -90,6 +91,7 @@ describe('API and worker as two processes sharing PostgreSQL and Redis', () => {
       child.kill('SIGTERM');
     }
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+    await removeGuard(path.join(root, 'worker-data'), process.env.PATH);
     await dropDb?.();
     await fs.rm(root, { recursive: true, force: true });
   });
