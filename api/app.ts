@@ -9,6 +9,7 @@ import { access, ACCESS_EXTENSION, withAccess, type Access } from './middleware/
 
 type OpenApiDocument = { paths?: Record<string, Record<string, { [ACCESS_EXTENSION]?: Access }>> };
 import { authenticate } from './auth/authenticate.js';
+import type { Principal } from './auth/principal.js';
 import { problemResponseRef } from './views/openapi.js';
 import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
@@ -24,6 +25,10 @@ import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { selfRoutes } from './routes/self.js';
 import { guideRoutes } from './routes/guide.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { blueprintRoutes } from './routes/blueprints.js';
+import type { GuideDeps } from './views/guide.js';
+import { platformVersion } from '../lib/version.js';
 import { registerCommandSocket, type CommandSocketDeps } from './routes/command-socket.js';
 import { auditTrail } from './middleware/audit.js';
 import { screenInput } from './middleware/input-screen.js';
@@ -33,6 +38,13 @@ export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'> & {
   /** The chat socket (GET /ws/command/{user_id}); absent: no socket (the app alone, as in some tests and benchmarks). */
   socket?: CommandSocketDeps;
 };
+
+/** Whether a principal passes a route's declared access; a route that declares none (documents) is public. */
+function allows(p: Principal, need: Access | undefined): boolean {
+  if (need === undefined || need === 'public' || need === 'signed-in') return true;
+  if (need === 'bot-self') return p.type === 'bot';
+  return p.permissions.has(need);
+}
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
@@ -140,7 +152,10 @@ export function createApp(input: AppDepsInput) {
   app.route('/', incidentRoutes(deps));
   app.route('/', deploymentRoutes(deps));
   app.route('/', selfRoutes(deps));
-  app.route('/', guideRoutes(deps));
+  const mayRequest: GuideDeps['mayRequest'] = (p, r) => allows(p, accessOfRequest(r.method, r.path));
+  app.route('/', guideRoutes(deps, { mayRequest, voice: input.socket?.voice ?? null }));
+  app.route('/', dashboardRoutes(deps, { mayRequest }));
+  app.route('/', blueprintRoutes(deps));
   app.route('/', docsRoutes());
   /** The OpenAPI document, built once, at first use (every route is mounted by then). */
   let document: OpenApiDocument | undefined;
@@ -151,7 +166,7 @@ export function createApp(input: AppDepsInput) {
           openapi: '3.1.0',
           info: {
             title: 'Codex-32 API',
-            version: '0.1.0',
+            version: platformVersion(),
             description:
               "Register bots and drive their lifecycles. Every change goes through the bot's Temporal workflow (bot-<id>).",
           },
@@ -162,6 +177,23 @@ export function createApp(input: AppDepsInput) {
   /** What a route asks of its caller, from its own declaration: the one table the chat's permissions come from. */
   const accessOf = (method: string, path: string): Access | undefined =>
     openApiDocument().paths?.[path]?.[method.toLowerCase()]?.[ACCESS_EXTENSION];
+  /** What the route a concrete request would reach asks of its caller (the template with the most literal segments wins). */
+  let templates: Array<{ path: string; segments: string[] }> | undefined;
+  const accessOfRequest = (method: string, concrete: string): Access | undefined => {
+    templates ??= Object.keys(openApiDocument().paths ?? {}).map((path) => ({ path, segments: path.split('/') }));
+    const segments = concrete.split('?')[0]!.split('/');
+    let best: { path: string; literal: number } | undefined;
+    for (const t of templates) {
+      if (t.segments.length !== segments.length) continue;
+      let literal = 0;
+      const fits = t.segments.every((s, i) =>
+        s.startsWith('{') && s.endsWith('}') ? segments[i] !== '' : s === segments[i] && ++literal > 0,
+      );
+      if (fits && accessOf(method, t.path) !== undefined && (!best || literal > best.literal))
+        best = { path: t.path, literal };
+    }
+    return best ? accessOf(method, best.path) : undefined;
+  };
   if (input.socket) registerCommandSocket(app, deps, { ...input.socket, accessOf });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -8,6 +8,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { BotIdKey, BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
 import { signalBot } from '../lib/temporal.js';
 import type { BotRow } from '../registry/database.js';
@@ -141,6 +142,23 @@ export class BotWorkflows {
     await signalBot(this.client, botId, specChangedSignal, { role }).catch((err: unknown) => {
       throw unavailable(err);
     });
+  }
+
+  /** Workers that polled the task queue for workflow tasks lately (Temporal keeps the last few minutes). */
+  async workerPollers(): Promise<Array<{ identity: string; last_access_at: string | null }>> {
+    const answer = await this.client.workflowService.describeTaskQueue({
+      namespace: this.client.options.namespace,
+      taskQueue: { name: this.taskQueue, kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    return (answer.pollers ?? []).map((p) => ({
+      identity: p.identity ?? '',
+      last_access_at: p.lastAccessTime?.seconds
+        ? new Date(
+            Number(p.lastAccessTime.seconds) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6),
+          ).toISOString()
+        : null,
+    }));
   }
 
   private mapError(err: unknown, botId: string): ApiError {

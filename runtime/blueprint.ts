@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, type Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -104,4 +104,70 @@ export async function resolveBlueprint(botsDir: string, blueprint: string): Prom
     );
   }
   return { relative, realPath: real, command: real, commandArgs: [] };
+}
+
+export interface BlueprintEntry {
+  /** Relative to the bots directory: what a bot's `blueprint` names. */
+  path: string;
+  /** What runs it: python3, node, sh, or the file itself (executable). */
+  runs_with: 'python3' | 'node' | 'sh' | 'executable';
+  size_bytes: number;
+  modified_at: string;
+}
+
+const SKIPPED_DIRS = new Set(['node_modules', '__pycache__', 'sdk']);
+
+/**
+ * The runnable files under the bots directory, as a registration form offers
+ * them: each passes the same check as a launch. Hidden files, dependencies
+ * and the SDK (a library the bots import, not a bot) are left out; the walk
+ * stops at `limit` files and `maxDepth` levels so a huge tree cannot stall it.
+ */
+export async function listBlueprints(
+  botsDir: string,
+  opts: { limit: number; maxDepth: number } = { limit: 1000, maxDepth: 4 },
+): Promise<{ blueprints: BlueprintEntry[]; truncated: boolean }> {
+  const found: BlueprintEntry[] = [];
+  let truncated = false;
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(path.join(botsDir, dir), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    entries.sort((a, b) => a.name.localeCompare(b.name));
+    for (const entry of entries) {
+      if (found.length >= opts.limit) {
+        truncated = true;
+        return;
+      }
+      if (entry.name.startsWith('.')) continue;
+      const relative = dir ? `${dir}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (depth < opts.maxDepth && !SKIPPED_DIRS.has(entry.name)) await walk(relative, depth + 1);
+        continue;
+      }
+      try {
+        const resolved = await resolveBlueprint(botsDir, relative);
+        const stat = await fs.stat(resolved.realPath);
+        const runsWith = path.basename(resolved.command);
+        found.push({
+          path: resolved.relative.split(path.sep).join('/'),
+          runs_with:
+            resolved.command === resolved.realPath
+              ? 'executable'
+              : runsWith === 'python3' || runsWith === 'sh'
+                ? runsWith
+                : 'node',
+          size_bytes: stat.size,
+          modified_at: stat.mtime.toISOString(),
+        });
+      } catch (err) {
+        if (!(err instanceof BlueprintError)) throw err;
+      }
+    }
+  };
+  await walk('', 0);
+  return { blueprints: found, truncated };
 }
