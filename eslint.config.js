@@ -53,7 +53,16 @@ const layerPatterns = (folder) => [
 
 export default defineConfig(
   // Bots are user scripts in any language; the rest is generated or local state.
-  globalIgnores(['dist/', 'node_modules/', '.tools/', '.data/', 'logs/', 'bots/', 'coverage/']),
+  globalIgnores([
+    'dist/',
+    'node_modules/',
+    '.tools/',
+    '.data/',
+    'logs/',
+    'bots/',
+    'coverage/',
+    'console/src/api/schema.d.ts',
+  ]),
 
   js.configs.recommended,
   {
@@ -62,7 +71,7 @@ export default defineConfig(
   },
 
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir } },
     rules: {
@@ -127,6 +136,26 @@ export default defineConfig(
       ],
     },
   })),
+
+  {
+    // The console runs in the browser and knows the platform only through its API (the types generated from its OpenAPI document).
+    files: ['console/src/**'],
+    languageOptions: { globals: globals.browser },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../../*', '!../../api/*'],
+              message: 'The console reaches the platform only through its API: use console/src/api/client.ts.',
+            },
+            { group: ['node:*'], message: 'The console runs in the browser.' },
+          ],
+        },
+      ],
+    },
+  },
 
   {
     // The chat reaches the API through one typed client (conversation/fleet-api.ts): nothing here needs a rule switched off.

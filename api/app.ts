@@ -17,6 +17,9 @@ import { ApiError, fromHttpException, problemResponse, validationError } from '.
 import { authRoutes } from './routes/auth.js';
 import { botRoutes } from './routes/bots.js';
 import { docsRoutes } from './routes/docs.js';
+import { consoleRoutes } from './routes/console.js';
+import path from 'node:path';
+import { projectRoot } from '../lib/project-root.js';
 import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
 import { userRoutes } from './routes/users.js';
@@ -37,6 +40,8 @@ import { guidedResponses, withGuidedFields } from './middleware/guidance.js';
 export type AppDepsInput = Omit<AppDeps, 'validationHook' | 'authenticate'> & {
   /** The chat socket (GET /ws/command/{user_id}); absent: no socket (the app alone, as in some tests and benchmarks). */
   socket?: CommandSocketDeps;
+  /** The built console (npm run build); default dist/console of this installation. */
+  consoleDir?: string;
 };
 
 /** Whether a principal passes a route's declared access; a route that declares none (documents) is public. */
@@ -95,16 +100,31 @@ export function createApp(input: AppDepsInput) {
   app.use(requestId());
   app.use(auditTrail(deps.db, deps.logger, deps.clientAddress));
   app.use(guidedResponses());
-  app.use(
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        workerSrc: ["'self'", 'blob:'],
-      },
-    }),
-  );
+  // The console and the API: nothing inline, nothing from elsewhere. Swagger UI and ReDoc style inline and use blob workers.
+  const strict = secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      workerSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+    referrerPolicy: 'same-origin',
+  });
+  const docs = secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"],
+      imgSrc: ["'self'", 'data:'],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      workerSrc: ["'self'", 'blob:'],
+    },
+  });
+  app.use((c, next) => (/^\/(docs|redoc)(\/|$)/.test(c.req.path) ? docs(c, next) : strict(c, next)));
   app.use('/api/*', async (c, next) => {
     if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && c.req.header('Content-Length') !== '0') {
       const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim();
@@ -157,6 +177,7 @@ export function createApp(input: AppDepsInput) {
   app.route('/', dashboardRoutes(deps, { mayRequest }));
   app.route('/', blueprintRoutes(deps));
   app.route('/', docsRoutes());
+  app.route('/', consoleRoutes(input.consoleDir ?? path.join(projectRoot(), 'dist', 'console')));
   /** The OpenAPI document, built once, at first use (every route is mounted by then). */
   let document: OpenApiDocument | undefined;
   const openApiDocument = (): OpenApiDocument =>

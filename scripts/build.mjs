@@ -31,16 +31,18 @@ function fingerprint(entries) {
   return hash.digest('hex');
 }
 
-function step(name, stampFile, inputs, outputs, command, args) {
+function step(name, stampFile, inputs, outputs, ...commands) {
   const stamp = path.join(dist, stampFile);
   const print = fingerprint(inputs);
   const built =
     outputs.every((o) => existsSync(path.join(root, o))) && existsSync(stamp) && readFileSync(stamp, 'utf8') === print;
   if (built) return;
-  const r = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error(`${name} failed (exit ${r.status ?? r.signal}); fix the error above and run the command again.`);
-    process.exit(r.status ?? 1);
+  for (const [command, ...args] of commands) {
+    const r = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) {
+      console.error(`${name} failed (exit ${r.status ?? r.signal}); fix the error above and run the command again.`);
+      process.exit(r.status ?? 1);
+    }
   }
   mkdirSync(dist, { recursive: true });
   writeFileSync(stamp, print);
@@ -53,8 +55,7 @@ step(
   '.build-stamp',
   [...tsconfig.include, 'tsconfig.json', 'tsconfig.build.json', 'package.json'],
   ['dist/bin/start.js'],
-  process.execPath,
-  [tsc, '-p', 'tsconfig.build.json'],
+  [process.execPath, tsc, '-p', 'tsconfig.build.json'],
 );
 // The bundle holds the workflows and what they import (lib/, activity types), built with the locked dependencies.
 step(
@@ -62,6 +63,37 @@ step(
   '.bundle-stamp',
   ['workflows', 'lib', 'activities', 'package-lock.json'],
   ['dist/workflow-bundle.js'],
-  process.execPath,
-  [path.join(dist, 'scripts', 'bundle-workflows.js')],
+  [process.execPath, path.join(dist, 'scripts', 'bundle-workflows.js')],
+);
+// The console's API client is typed from the OpenAPI document: both are redone when a route or schema changes.
+step(
+  "the OpenAPI document and the console's API types",
+  '.openapi-stamp',
+  ['api', 'lib', 'registry', 'workflows/messages.ts', 'package-lock.json'],
+  ['dist/openapi.json', 'console/src/api/schema.d.ts'],
+  [process.execPath, path.join(dist, 'scripts', 'openapi-document.js')],
+  [
+    process.execPath,
+    path.join(root, 'node_modules', 'openapi-typescript', 'bin', 'cli.js'),
+    'dist/openapi.json',
+    '--output',
+    'console/src/api/schema.d.ts',
+    '--silent',
+  ],
+);
+// The console: Vite bundles it into dist/console (fingerprinted file names); the platform serves it at /.
+step(
+  'the console',
+  '.console-stamp',
+  ['console', 'package-lock.json'],
+  ['dist/console/index.html'],
+  [
+    process.execPath,
+    path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'),
+    'build',
+    '--config',
+    'console/vite.config.ts',
+    '--logLevel',
+    'warn',
+  ],
 );

@@ -62,30 +62,43 @@ if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status !== 0) {
   );
 }
 
-// Voice: Debian's pocketsphinx library and its en-us model (speech-to-text), and espeak-ng (the voice tests' speech).
-// Installed here as root where apt-get is; elsewhere the platform says voice is not available and the voice tests are skipped.
-const voiceMissing = [
-  ...(existsSync('/usr/share/pocketsphinx/model/en-us/en-us') ? [] : ['pocketsphinx', 'pocketsphinx-en-us']),
-  ...(spawnSync('sh', ['-c', 'ldconfig -p | grep -q libpocketsphinx.so.3']).status === 0 ? [] : ['libpocketsphinx3']),
-  ...(spawnSync('sh', ['-c', 'command -v espeak-ng'], { stdio: 'ignore' }).status === 0 ? [] : ['espeak-ng']),
-];
-const VOICE_INSTALL = `apt-get install -y --no-install-recommends ${voiceMissing.join(' ')}`;
-if (voiceMissing.length > 0) {
-  const hasAptGet = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+// Debian packages, installed here as root where apt-get is; elsewhere what needs them says so, and its tests are skipped.
+//  - voice: the pocketsphinx library and its en-us model (speech-to-text), espeak-ng and sox (the voice tests' speech);
+//  - the console's tests in a real browser: Debian's chromium (playwright-core drives it; its own downloads need the internet).
+const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+const wanted = [
+  {
+    what: 'voice',
+    effect: 'voice commands will say they are not available, and the voice tests are skipped',
+    missing: [
+      ...(existsSync('/usr/share/pocketsphinx/model/en-us/en-us') ? [] : ['pocketsphinx', 'pocketsphinx-en-us']),
+      ...(spawnSync('sh', ['-c', 'ldconfig -p | grep -q libpocketsphinx.so.3']).status === 0
+        ? []
+        : ['libpocketsphinx3']),
+      ...(has('espeak-ng') ? [] : ['espeak-ng']),
+      ...(has('sox') ? [] : ['sox']),
+    ],
+  },
+  {
+    what: 'browser',
+    effect: "the console's browser tests are skipped",
+    missing: has('chromium') ? [] : ['chromium'],
+  },
+].filter((w) => w.missing.length > 0);
+const missing = wanted.flatMap((w) => w.missing);
+const INSTALL = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+if (missing.length > 0) {
+  const hasAptGet = has('apt-get');
+  const effects = wanted.map((w) => `${w.what}: ${w.effect}`).join('; ');
   if (process.getuid?.() === 0 && hasAptGet) {
-    console.log(`Installing the voice packages (${voiceMissing.join(', ')}) with apt-get...`);
+    console.log(`Installing ${missing.join(', ')} with apt-get (${wanted.map((w) => w.what).join(', ')})...`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const ok =
       spawnSync('apt-get', ['update'], { stdio: 'inherit', env }).status === 0 &&
-      spawnSync('sh', ['-c', VOICE_INSTALL], { stdio: 'inherit', env }).status === 0;
-    if (!ok)
-      console.warn(
-        `Could not install the voice packages; voice commands will say they are not available. Install them by hand: ${VOICE_INSTALL}`,
-      );
+      spawnSync('sh', ['-c', INSTALL], { stdio: 'inherit', env }).status === 0;
+    if (!ok) console.warn(`Could not install ${missing.join(', ')} (${effects}). Install them by hand: ${INSTALL}`);
   } else {
-    console.warn(
-      `Voice packages are missing (${voiceMissing.join(', ')}): voice commands will say they are not available, and the voice tests are skipped. Install them with: sudo ${VOICE_INSTALL}`,
-    );
+    console.warn(`Missing Debian packages ${missing.join(', ')} (${effects}). Install them with: sudo ${INSTALL}`);
   }
 }
 

@@ -1,0 +1,79 @@
+import { useEffect, useState } from 'preact/hooks';
+import { session, type Me } from './api/session';
+import { socket, type SocketState } from './api/socket';
+import { fleet } from './fleet';
+import { Notices } from './notices';
+import { href, useRoute } from './route';
+import { Fleet } from './views/fleet';
+import { Home } from './views/home';
+import { Login } from './views/login';
+
+const NAV: Array<{ path: string; label: string; needs?: string }> = [
+  { path: '', label: 'Home' },
+  { path: 'fleet', label: 'Fleet', needs: 'bots:read' },
+];
+
+export function App() {
+  const [me, setMe] = useState<Me | null>(session.me);
+  const [resuming, setResuming] = useState(true);
+  const [live, setLive] = useState<SocketState>(socket.state);
+  const route = useRoute();
+
+  useEffect(() => {
+    const off = session.onChange(setMe);
+    void session.resume().finally(() => setResuming(false));
+    const offState = socket.onState(setLive);
+    return () => {
+      off();
+      offState();
+    };
+  }, []);
+  useEffect(() => {
+    if (!me) return;
+    socket.connect();
+    if (session.has('bots:read')) fleet.start();
+    return () => {
+      socket.close();
+      fleet.stop();
+    };
+  }, [me?.id]);
+
+  if (resuming) return <p class="loading">Loading…</p>;
+  if (!me) return <Login />;
+
+  const page = route[0] ?? '';
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <a class="brand" href={href()}>
+          Codex-32
+        </a>
+        <nav aria-label="Console">
+          <ul>
+            {NAV.filter((n) => !n.needs || session.has(n.needs)).map((n) => (
+              <li key={n.path}>
+                <a href={href(...(n.path ? [n.path] : []))} aria-current={page === n.path ? 'page' : undefined}>
+                  {n.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span class={`live live-${live}`} title="Live updates">
+          {live === 'open' ? 'live' : live === 'connecting' ? 'connecting…' : 'offline'}
+        </span>
+        <span class="who">
+          {me.name} <span class="muted">({me.role ?? 'custom'})</span>
+        </span>
+        <button type="button" class="link" onClick={() => void session.logout()}>
+          Sign out
+        </button>
+      </header>
+      {page === 'fleet' ? <Fleet /> : <Home />}
+      <Notices />
+    </>
+  );
+}

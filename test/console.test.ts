@@ -1,0 +1,157 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, launchChromium, logIn, NO_CHROMIUM, recordRequests } from './helpers/browser.js';
+import { isAlive, startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
+
+const ADMIN = { username: 'admin', password: 'Sturdy-Test-Passw0rd' };
+const PASSWORD = 'Console-Passw0rd-9';
+
+/**
+ * The console in a real Chromium against a real platform: what a person
+ * does (log in, click, see the row change), and what the page may not do
+ * (act beyond its role, reach another origin).
+ */
+describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  let t: TestPlatform;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    t = await startTestPlatform('postgres', { BOT_SAMPLE_INTERVAL_SECONDS: '0.5' });
+    for (const [username, role] of [
+      ['console-viewer', 'viewer'],
+      ['console-operator', 'operator'],
+    ] as const)
+      expect((await t.request('POST', '/api/v1/users', { username, password: PASSWORD, role })).status).toBe(201);
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  const row = (page: Page, id: string) => page.locator(`tr[data-bot="${id}"]`);
+  const rowStatus = (page: Page, id: string) => row(page, id).getAttribute('data-status');
+
+  it('serves the console: index.html not cached, fingerprinted assets immutable and compressed, a strict CSP', async () => {
+    const index = await fetch(`${t.url}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    const csp = index.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(index.headers.get('referrer-policy')).toBe('same-origin');
+    const html = await index.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/assets\/index-[\w-]{8}\.js$/);
+    for (const encoding of ['br', 'gzip']) {
+      const asset = await fetch(`${t.url}${script}`, { headers: { 'Accept-Encoding': encoding } });
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(asset.headers.get('content-encoding')).toBe(encoding);
+      expect(asset.headers.get('vary')).toBe('Accept-Encoding');
+      expect((await asset.text()).length).toBeGreaterThan(1000); // fetch decodes it
+    }
+    const etag = (await fetch(`${t.url}${script}`)).headers.get('etag')!;
+    expect((await fetch(`${t.url}${script}`, { headers: { 'If-None-Match': etag } })).status).toBe(304);
+    const missing = await fetch(`${t.url}/assets/index-00000000.js`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { detail: string }).detail).toMatch(/reload the page/);
+  });
+
+  it('an admin starts a bot with one click; the row follows the workflow live, through a kill and its healing, then stop and delete', async () => {
+    const id = t.uniqueId('clicked');
+    expect(
+      (
+        await t.request('POST', '/api/v1/bots', {
+          id,
+          name: id,
+          role: 'console-test',
+          blueprint: 'sleeper.mjs',
+          heal_policy: { backoff_initial_seconds: 0.5, backoff_jitter: 0 },
+        })
+      ).status,
+    ).toBe(201);
+    const page = await browser.newPage();
+    const urls = recordRequests(page);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
+    await page.goto(`${t.url}/#/fleet`);
+    await row(page, id).waitFor();
+    expect(await rowStatus(page, id)).toBe('registered');
+    await page.locator('.live-open').waitFor();
+
+    await page.getByRole('button', { name: `start ${id}`, exact: true }).click();
+    // From the moment the registry says running, the row follows within a second, without a reload.
+    await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    await page.locator(`tr[data-bot="${id}"][data-status="running"]`).waitFor({ timeout: 1_000 });
+    expect(await rowStatus(page, id)).toBe('running');
+    await expect.poll(() => page.locator('.notice-ok').count()).toBeGreaterThan(0);
+
+    const running = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+    const seen: string[] = [];
+    const watch = setInterval(() => {
+      void rowStatus(page, id)
+        .then((s) => s && seen.at(-1) !== s && seen.push(s))
+        .catch(() => undefined);
+    }, 20);
+    process.kill(running.pid, 'SIGKILL');
+    await waitForBot(t, id, 'running again', (b) => b.status === 'running' && b.pid !== running.pid);
+    await waitFor(
+      async () => (await rowStatus(page, id)) === 'running' && seen.includes('healing'),
+      'healing, then running',
+    );
+    clearInterval(watch);
+    // The relaunch passes through deploying on its way back.
+    expect(seen.slice(seen.indexOf('healing')).filter((s) => s !== 'deploying')).toEqual(['healing', 'running']);
+    await expect.poll(() => row(page, id).locator('[data-cell="incidents"]').textContent()).toBe('1 new');
+    await expect.poll(() => row(page, id).locator('[data-cell="restarts"]').textContent()).toBe('1');
+
+    await page.getByRole('button', { name: `stop ${id}`, exact: true }).click();
+    await waitFor(async () => (await rowStatus(page, id)) === 'stopped', 'stopped in the page');
+    await page.getByRole('button', { name: `delete ${id}`, exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.textContent()).toContain(id);
+    await dialog.getByRole('button', { name: `Delete ${id}` }).click();
+    await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}`)).status === 404, 'deleted');
+    await row(page, id).waitFor({ state: 'detached' });
+    expect(isAlive(running.pid)).toBe(false);
+
+    expect(errors).toEqual([]);
+    const origin = new URL(t.url);
+    const foreign = urls.filter((u) => new URL(u).host !== origin.host);
+    expect(foreign).toEqual([]);
+    await page.close();
+  });
+
+  it('a viewer sees no action buttons; an operator demoted while the page is open is refused (403) and told so', async () => {
+    const id = t.uniqueId('watched');
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });
+
+    const viewer = await browser.newPage();
+    await logIn(viewer, t.url, 'console-viewer', PASSWORD);
+    await viewer.goto(`${t.url}/#/fleet`);
+    await row(viewer, id).waitFor();
+    expect(await viewer.getByRole('button', { name: new RegExp(`^(start|stop|restart|delete) `) }).count()).toBe(0);
+    expect(await viewer.getByRole('link', { name: 'Create bot' }).count()).toBe(0);
+    await viewer.close();
+
+    const page = await browser.newPage();
+    await logIn(page, t.url, 'console-operator', PASSWORD);
+    await page.goto(`${t.url}/#/fleet`);
+    await row(page, id).waitFor();
+    expect((await t.request('PATCH', '/api/v1/users/console-operator', { role: 'viewer' })).status).toBe(200);
+    await page.getByRole('button', { name: `start ${id}`, exact: true }).click();
+    const refusal = page.locator('.notice-refused');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toMatch(/refused \((401|403)\)/);
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).body.status).toBe('registered');
+    await page.close();
+  });
+});
