@@ -110,6 +110,13 @@ describe('guide: hello, onboarding, status; the dashboard JSON; blueprints', () 
       const o = await get('/api/v1/guide/onboarding', who);
       expect(o.steps.find((s: { id: string }) => s.id === 'bot_registered').yours).toBe(who === 'operator');
     }
+    // A key that can only deploy is greeted, but not shown the fleet's inventory.
+    const ci = await t.request('POST', '/api/v1/api-keys', { name: 'guide-ci', permissions: ['deployments:create'] });
+    const ciHello = await t.request('GET', '/api/v1/guide/hello', undefined, { 'X-API-Key': ci.body.key });
+    expect(ciHello.status).toBe(200);
+    expect(ciHello.body.platform).toMatchObject({ bots: null, by_status: null });
+    expect(JSON.stringify(ciHello.body.next)).not.toMatch(/\/api\/v1\/bots/);
+    expect((await t.request('DELETE', `/api/v1/api-keys/${ci.body.id}`)).status).toBe(200);
     const refused = await t.anonymous('GET', '/api/v1/guide/hello');
     expect(refused.status).toBe(401);
   });

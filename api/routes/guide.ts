@@ -60,8 +60,8 @@ export function guideRoutes(deps: AppDeps, guide: GuideDeps) {
                 platform: z.object({
                   version: z.string(),
                   runtime: z.enum(['local', 'kubernetes']),
-                  bots: z.number().int(),
-                  by_status: statusCountsSchema,
+                  bots: z.number().int().nullable().openapi({ description: 'null without bots:read' }),
+                  by_status: statusCountsSchema.nullable().openapi({ description: 'null without bots:read' }),
                 }),
                 next: z.array(guideStepSchema),
                 onboarding_complete: z.boolean(),
@@ -78,9 +78,11 @@ export function guideRoutes(deps: AppDeps, guide: GuideDeps) {
       const name = p.type === 'user' ? p.username : p.type === 'api-key' ? p.name : p.botId;
       const total = Object.values(g.counts).reduce((a, b) => a + b, 0);
       const running = g.counts.running + g.counts.degraded;
+      const reads = p.permissions.has('bots:read');
+      const fleet = reads ? ` runs ${total === 1 ? '1 bot' : `${total} bots`} (${running} running)` : ' runs';
       return c.json(
         {
-          greeting: `Hello ${name}. Codex-32 ${platformVersion()} runs ${total === 1 ? '1 bot' : `${total} bots`} (${running} running) on the ${deps.config.BOT_RUNTIME} runtime.`,
+          greeting: `Hello ${name}. Codex-32 ${platformVersion()}${fleet} on the ${deps.config.BOT_RUNTIME} runtime.`,
           you: {
             type: p.type,
             id: p.id,
@@ -88,7 +90,12 @@ export function guideRoutes(deps: AppDeps, guide: GuideDeps) {
             role: p.role,
             permissions: [...p.permissions].sort(),
           },
-          platform: { version: platformVersion(), runtime: deps.config.BOT_RUNTIME, bots: total, by_status: g.counts },
+          platform: {
+            version: platformVersion(),
+            runtime: deps.config.BOT_RUNTIME,
+            bots: reads ? total : null,
+            by_status: reads ? g.counts : null,
+          },
           next: nextSteps(g, mayFor(p)),
           onboarding_complete: onboarding(g).every((s) => s.done),
         },

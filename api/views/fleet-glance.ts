@@ -28,13 +28,15 @@ export async function gatherGlance(deps: AppDeps, permissions: ReadonlySet<Permi
   const idle = input.bots.find(
     (b) => (b.status === 'registered' || b.status === 'stopped') && b.desired_state === 'stopped',
   );
+  // Bot ids are the fleet's inventory: a caller without bots:read (a CI key) is shown placeholders.
+  const reads = permissions.has('bots:read');
   return {
     counts: statusCounts(byStatus),
     byRole,
     desiredRunning: input.bots.filter((b) => b.desired_state === 'running').length,
     images: input.bots.filter((b) => b.image !== null).length,
-    firstBot: first?.id ?? null,
-    idleBot: idle?.id ?? null,
+    firstBot: reads ? (first?.id ?? null) : null,
+    idleBot: reads ? (idle?.id ?? null) : null,
     recommendations: permissions.has('bots:read') ? recommend(input) : [],
     openIncidents: permissions.has('incidents:read')
       ? input.unresolved.filter((i) => i.acknowledged_at === null).length

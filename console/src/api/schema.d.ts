@@ -3219,7 +3219,9 @@ export interface paths {
                                 version: string;
                                 /** @enum {string} */
                                 runtime: "local" | "kubernetes";
-                                bots: number;
+                                /** @description null without bots:read */
+                                bots: number | null;
+                                /** @description null without bots:read */
                                 by_status: {
                                     registered: number;
                                     deploying: number;
@@ -3229,7 +3231,7 @@ export interface paths {
                                     stopping: number;
                                     stopped: number;
                                     failed: number;
-                                };
+                                } | null;
                             };
                             next: components["schemas"]["GuideStep"][];
                             onboarding_complete: boolean;
