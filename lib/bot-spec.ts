@@ -295,6 +295,16 @@ export const botSchema = z
     }),
     memory_usage_mb: z.number().nullable(),
     error_rate: z.number().nullable(),
+    last_heartbeat_at: z
+      .string()
+      .datetime()
+      .nullable()
+      .openapi({ description: "The running instance's latest heartbeat (the SDK's); null before its first" }),
+    open_incidents: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Incidents not resolved yet; null for callers without incidents:read' }),
     workflow_id: z.string(),
     created_at: z.string().datetime(),
     last_updated: z.string().datetime(),

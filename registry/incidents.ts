@@ -122,6 +122,19 @@ export async function unresolvedIncidents(db: Db, limit: number, botId?: string)
   return q.orderBy('created_at').limit(limit).execute();
 }
 
+/** How many incidents of each bot given are not resolved yet (bots without any are absent). */
+export async function unresolvedCounts(db: Db, botIds: readonly string[]): Promise<Map<string, number>> {
+  if (botIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('incidents')
+    .select(['bot_id', sql<number>`count(*)::int`.as('n')])
+    .where('resolved_at', 'is', null)
+    .where('bot_id', 'in', [...botIds])
+    .groupBy('bot_id')
+    .execute();
+  return new Map(rows.map((r) => [r.bot_id, Number(r.n)]));
+}
+
 /** The latest incident of each bot given. */
 export async function latestIncidents(db: Db, botIds: readonly string[]): Promise<Map<string, IncidentRow>> {
   if (botIds.length === 0) return new Map();

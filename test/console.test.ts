@@ -110,7 +110,7 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     clearInterval(watch);
     // The relaunch passes through deploying on its way back.
     expect(seen.slice(seen.indexOf('healing')).filter((s) => s !== 'deploying')).toEqual(['healing', 'running']);
-    await expect.poll(() => row(page, id).locator('[data-cell="incidents"]').textContent()).toBe('1 new');
+    await expect.poll(() => row(page, id).locator('[data-cell="incidents"]').textContent()).toBe('1');
     await expect.poll(() => row(page, id).locator('[data-cell="restarts"]').textContent()).toBe('1');
 
     await page.getByRole('button', { name: `stop ${id}`, exact: true }).click();

@@ -153,8 +153,17 @@ describe('guide: hello, onboarding, status; the dashboard JSON; blueprints', () 
     await fs.writeFile(control, JSON.stringify({}));
     await waitFor(async () => (await doneSteps()).includes('heartbeats'), 'heartbeats done');
 
+    const beating = await waitForBot(t, id, 'a heartbeat', (b) => b.last_heartbeat_at !== null);
+    expect(Date.now() - Date.parse(beating.last_heartbeat_at)).toBeLessThan(5_000);
+    expect(beating.open_incidents).toBe(0);
+
     process.kill(running.pid, 'SIGKILL');
     await waitFor(async () => (await doneSteps()).includes('incident_seen'), 'incident_seen done');
+    // The bot and the list count its unresolved incident, for callers who may read incidents.
+    expect((await get(`/api/v1/bots/${id}`)).open_incidents).toBe(1);
+    const listed = (await get('/api/v1/bots?limit=1000')).bots.find((b: { bot_id: string }) => b.bot_id === id);
+    expect(listed.open_incidents).toBe(1);
+    expect((await get(`/api/v1/bots/${id}`, 'user')).open_incidents).toBeNull();
 
     // A key with a role is not a CI key: only a key narrowed to deploying counts.
     expect((await t.request('POST', '/api/v1/api-keys', { name: 'wide', role: 'operator' })).status).toBe(201);

@@ -19,6 +19,8 @@ import {
 } from '../../registry/bots.js';
 import { instancesForView } from '../../registry/instances.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
+import { unresolvedCounts } from '../../registry/incidents.js';
+import type { Context } from 'hono';
 import { checkBlueprint, checkRuntimeFits, specChanges, specJsonColumns } from '../bot-changes.js';
 import { botView, toBotView } from '../views/bot.js';
 import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../views/bot-history.js';
@@ -62,7 +64,8 @@ export function botRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
   const loadBot = (id: string) => found(findBot(db, id), 'Bot', id);
-  const view = (id: string) => found(botView(deps, id), 'Bot', id);
+  const view = (id: string, c: Context<AppEnv>) =>
+    found(botView(deps, id, c.get('principal')?.permissions.has('incidents:read') ?? false), 'Bot', id);
   app.openapi(
     createRoute({
       method: 'post',
@@ -116,7 +119,7 @@ export function botRoutes(deps: AppDeps) {
         }
         throw err;
       }
-      const body = await view(spec.id);
+      const body = await view(spec.id, c);
       return c.json(
         { ...body, message: `Bot ${spec.id} registered. Start it with POST /api/v1/bots/${spec.id}/start.` },
         201,
@@ -162,12 +165,19 @@ export function botRoutes(deps: AppDeps) {
         rows.filter((r) => r.current_instance_id !== null).map((r) => r.id),
       );
       const latest = await deps.samples.latest(rows.filter((r) => r.current_instance_id !== null).map((r) => r.id));
+      const open = c.get('principal')?.permissions.has('incidents:read')
+        ? await unresolvedCounts(
+            db,
+            rows.map((r) => r.id),
+          )
+        : null;
       const bots = rows.map((r) =>
         toBotView(
           r,
           r.current_instance_id ? byId.get(r.current_instance_id) : undefined,
           latest.get(r.id),
           beats.get(r.id),
+          open ? (open.get(r.id) ?? 0) : null,
         ),
       );
       const stats = Object.fromEntries(BOT_STATUSES.map((s) => [s, counts[s] ?? 0])) as z.infer<typeof statsSchema>;
@@ -193,7 +203,7 @@ export function botRoutes(deps: AppDeps) {
         ...problems(404, 422),
       },
     }),
-    async (c) => c.json(await view(c.req.valid('param').id), 200),
+    async (c) => c.json(await view(c.req.valid('param').id, c), 200),
   );
 
   app.openapi(
@@ -223,7 +233,7 @@ export function botRoutes(deps: AppDeps) {
       const running = current.desired_state === 'running';
       return c.json(
         {
-          ...(await view(id)),
+          ...(await view(id, c)),
           message: running
             ? `Bot ${id} changed; restart it (POST /api/v1/bots/${id}/restart) to apply.`
             : `Bot ${id} changed.`,
@@ -338,7 +348,7 @@ export function botRoutes(deps: AppDeps) {
       const { id } = c.req.valid('param');
       const { window } = c.req.valid('query');
       const ms = windowWithinRetention(window, config.BOT_METRICS_RETENTION_DAYS);
-      const bot = await view(id);
+      const bot = await view(id, c);
       const canReadIncidents = c.get('principal')?.permissions.has('incidents:read') ?? false;
       return c.json(await botKnowledge(deps, bot, { label: window, fromMs: Date.now() - ms }, canReadIncidents), 200);
     },

@@ -108,7 +108,7 @@ export function selfRoutes(deps: AppDeps) {
     async (c) => {
       const { botId, instanceId } = me(c);
       const [bot, beats, history, incidents] = await Promise.all([
-        botView(deps, botId),
+        botView(deps, botId, true),
         heartbeatsOf(deps.db, [botId]),
         botHistory(deps, botId, Date.now() - 15 * 60_000),
         listIncidents(deps.db, { botId, limit: 10 }),

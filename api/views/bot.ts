@@ -2,6 +2,7 @@ import type { BotView } from '../../lib/bot-spec.js';
 import { findBot } from '../../registry/bots.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
 import { instancesForView } from '../../registry/instances.js';
+import { unresolvedCounts } from '../../registry/incidents.js';
 import type { AppDeps } from '../deps.js';
 import { escapeForDisplay } from '../../lib/safe-text.js';
 import { ACTIVE_STATUSES, DEFAULT_HEAL_POLICY, DEFAULT_HEALTH_THRESHOLDS } from '../../lib/bot-status.js';
@@ -21,7 +22,9 @@ export function toBotView(
   bot: BotRow,
   instance: Pick<InstanceRow, 'id' | 'pid' | 'started_at'> | undefined,
   sample: Sample | undefined,
-  heartbeat?: Pick<HeartbeatRow, 'instance_id' | 'error_rate'>,
+  heartbeat: Pick<HeartbeatRow, 'instance_id' | 'error_rate' | 'last_at'> | undefined,
+  /** Unresolved incidents; null when the caller may not read incidents. */
+  openIncidents: number | null,
 ): BotView {
   const active = instance && ACTIVE_STATUSES.includes(bot.status);
   const figures = active && sample?.instance_id === instance.id ? sample : null;
@@ -54,6 +57,8 @@ export function toBotView(
     memory_usage_mb: figures ? figures.memory_usage_mb : null,
     // From the running instance's heartbeats (errors / requests); none until it reports.
     error_rate: active && heartbeat?.instance_id === instance.id ? heartbeat.error_rate : null,
+    last_heartbeat_at: active && heartbeat?.instance_id === instance.id ? heartbeat.last_at.toISOString() : null,
+    open_incidents: openIncidents,
     workflow_id: botWorkflowId(bot.id),
     created_at: bot.created_at.toISOString(),
     last_updated: bot.updated_at.toISOString(),
@@ -61,13 +66,14 @@ export function toBotView(
 }
 
 /** A bot as the API shows it (spec, status, live figures), or null when there is none. */
-export async function botView(deps: AppDeps, id: string): Promise<BotView | null> {
+export async function botView(deps: AppDeps, id: string, withIncidents: boolean): Promise<BotView | null> {
   const bot = await findBot(deps.db, id);
   if (!bot) return null;
-  const [[instance], beats, samples] = await Promise.all([
+  const [[instance], beats, samples, open] = await Promise.all([
     bot.current_instance_id ? instancesForView(deps.db, [bot.current_instance_id]) : Promise.resolve([]),
     heartbeatsOf(deps.db, [id]),
     deps.samples.latest([id]),
+    withIncidents ? unresolvedCounts(deps.db, [id]) : Promise.resolve(null),
   ]);
-  return toBotView(bot, instance, samples.get(id), beats.get(id));
+  return toBotView(bot, instance, samples.get(id), beats.get(id), open ? (open.get(id) ?? 0) : null);
 }

@@ -5,7 +5,7 @@ import { socket, type FleetEvent } from './api/socket';
 export interface Row extends Bot {
   /** When the figures were read (uptime counts on from there). */
   readAt: number;
-  /** Open incidents seen since the list was read, added to the list's own count. */
+  /** Incidents that arrived since the bot was read, added to its open_incidents. */
   incidentsSeen: number;
   /** When the row last changed by an event (for the row's highlight and the benchmark). */
   changedAt: number;
@@ -73,8 +73,8 @@ class FleetStore {
   /** One bot read again (after an action, or an event about a bot the list has not seen). */
   async refresh(id: string): Promise<void> {
     const { data, response } = await api.GET('/api/v1/bots/{id}', { params: { path: { id } } });
-    const seen = this.rows.get(id)?.incidentsSeen ?? 0;
-    if (data) this.rows.set(id, { ...data, readAt: Date.now(), incidentsSeen: seen, changedAt: Date.now() });
+    // The bot's own count includes the incidents seen so far.
+    if (data) this.rows.set(id, { ...data, readAt: Date.now(), incidentsSeen: 0, changedAt: Date.now() });
     else if (response.status === 404) this.rows.delete(id);
     this.changed();
   }

@@ -3850,6 +3850,13 @@ export interface components {
             cpu_load: number | null;
             memory_usage_mb: number | null;
             error_rate: number | null;
+            /**
+             * Format: date-time
+             * @description The running instance's latest heartbeat (the SDK's); null before its first
+             */
+            last_heartbeat_at: string | null;
+            /** @description Incidents not resolved yet; null for callers without incidents:read */
+            open_incidents: number | null;
             workflow_id: string;
             /** Format: date-time */
             created_at: string;

@@ -3,7 +3,7 @@ import { session } from '../api/session';
 import { ACTION_PERMISSION, runAction, type BotAction } from '../actions';
 import { ConfirmDelete } from '../confirm';
 import { fleet, useFleet, type Row } from '../fleet';
-import { dash, duration, megabytes, percent } from '../format';
+import { ago, dash, duration, megabytes, percent } from '../format';
 import { href } from '../route';
 
 const STATUSES = ['registered', 'deploying', 'running', 'degraded', 'healing', 'stopping', 'stopped', 'failed'];
@@ -22,6 +22,8 @@ const uptime = (r: Row, now: number) =>
   r.uptime_seconds === null
     ? null
     : r.uptime_seconds + (r.status === 'running' || r.status === 'degraded' ? (now - r.readAt) / 1000 : 0);
+
+const openIncidents = (r: Row) => (r.open_incidents === null ? null : r.open_incidents + r.incidentsSeen);
 
 const COLUMNS: Column[] = [
   { key: 'bot_id', label: 'Bot', value: (r) => r.bot_id, show: (r) => r.bot_id },
@@ -58,10 +60,16 @@ const COLUMNS: Column[] = [
     numeric: true,
   },
   {
+    key: 'heartbeat',
+    label: 'Heartbeat',
+    value: (r) => r.last_heartbeat_at,
+    show: (r, now) => ago(r.last_heartbeat_at, now),
+  },
+  {
     key: 'incidents',
     label: 'Incidents',
-    value: (r) => r.incidentsSeen,
-    show: (r) => (r.incidentsSeen ? `${r.incidentsSeen} new` : dash),
+    value: openIncidents,
+    show: (r) => String(openIncidents(r) ?? dash),
     numeric: true,
   },
 ];
