@@ -28,6 +28,8 @@ export interface AppDeps {
   samples: SampleStore;
   /** The last lines of a bot's output, oldest first. */
   readLogs: (botId: string, lines: number) => Promise<string[]>;
+  /** A bot's output as it is written, until the signal aborts; absent where this API cannot see it (Kubernetes). */
+  followLogs?: ((botId: string, signal: AbortSignal) => AsyncGenerator<string[], void, undefined>) | null;
   logger: Logger;
   readiness: ReadinessCheck[];
   auth: AuthService;

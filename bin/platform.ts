@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Client, Connection } from '@temporalio/client';
-import { createLogReader, createRuntime } from '../runtime/create-runtime.js';
+import { createLogReader, createLogFollower, createRuntime } from '../runtime/create-runtime.js';
 import type { BotRuntime } from '../runtime/types.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createApp } from '../api/app.js';
@@ -168,6 +168,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         requestLimit: new RateLimiter(limitStore, 'requests', config.RATE_LIMIT_REQUESTS, 60_000),
         clientAddress: createClientAddress(config.TRUSTED_PROXIES),
         readLogs: createLogReader(config),
+        followLogs: createLogFollower(config),
         samples,
         socket: { events, voice: voiceInput(config, logger.child({ component: 'voice' })) },
         logger: logger.child({ component: 'api' }),

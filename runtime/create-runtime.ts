@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
-import { botLogPath, tailLines } from './log-files.js';
+import { botLogPath, followLines, tailLines } from './log-files.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesRuntime } from './kubernetes-runtime.js';
 import { LocalRuntime } from './local-runtime.js';
@@ -92,6 +92,14 @@ function platformEndpoints(config: Config, context: RuntimeContext): Endpoint[] 
 export function createLogReader(config: Config): (botId: string, lines: number) => Promise<string[]> {
   if (config.BOT_RUNTIME === 'kubernetes') return async () => [];
   return (botId, lines) => tailLines(botLogPath(config.paths.botLogsDir, botId), lines, 4 * 1024 * 1024);
+}
+
+/** A bot's output as it is written, for the API's live tail; null where the API cannot see it (Kubernetes: kubectl logs -f). */
+export function createLogFollower(
+  config: Config,
+): ((botId: string, signal: AbortSignal) => AsyncGenerator<string[], void, undefined>) | null {
+  if (config.BOT_RUNTIME === 'kubernetes') return null;
+  return (botId, signal) => followLines(botLogPath(config.paths.botLogsDir, botId), signal);
 }
 
 /** KUBECONFIG's file when set; else the pod's service account in a cluster, else ~/.kube/config; else why there is none. */

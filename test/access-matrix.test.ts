@@ -43,6 +43,8 @@ interface Route {
   /** Overrides `ok` for some callers (API keys have no session to log out of). */
   okFor?: Partial<Record<Who, number>>;
   call: (who: Who) => Promise<Call> | Call;
+  /** The answer is an endless stream: only its status and headers are read, then it is closed. */
+  stream?: boolean;
   /** After a refused call: the target must be as it was. */
   unchanged?: (who: Who) => Promise<void>;
 }
@@ -320,6 +322,14 @@ describe('route × caller access matrix', () => {
     },
     {
       method: 'GET',
+      path: '/api/v1/bots/{id}/logs/stream',
+      need: 'bots:logs',
+      ok: 200,
+      stream: true,
+      call: () => ({ path: `/api/v1/bots/${shared.bot}/logs/stream?tail=1` }),
+    },
+    {
+      method: 'GET',
       path: '/api/v1/guide/recommendations',
       need: 'bots:read',
       ok: 200,
@@ -449,6 +459,15 @@ describe('route × caller access matrix', () => {
     for (const [key] of documented) expect(routes.map((r) => `${r.method} ${r.path}`)).toContain(key);
   });
 
+  /** A stream's status; its body is read only when it is a refusal (finite JSON). */
+  async function openStream(urlPath: string, headers: Record<string, string>) {
+    const abort = new AbortController();
+    const res = await fetch(`${t.url}${urlPath}`, { headers, signal: abort.signal });
+    const body: any = res.status === 200 ? null : await res.json();
+    abort.abort();
+    return { status: res.status, body, headers: res.headers };
+  }
+
   const walked: Array<{ route: Route; statuses: Record<Who, number> }> = [];
 
   it.each(routes.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', async (_name, route) => {
@@ -456,8 +475,9 @@ describe('route × caller access matrix', () => {
     for (const who of PRINCIPALS) {
       const call = await route.call(who);
       const headers = call.headers ?? (who === 'anonymous' ? {} : creds.get(who)!);
-      const r =
-        call.headers || who === 'anonymous'
+      const r = route.stream
+        ? await openStream(call.path, headers)
+        : call.headers || who === 'anonymous'
           ? await t.anonymous(route.method, call.path, call.body, headers)
           : await t.request(route.method, call.path, call.body, headers);
       statuses[who] = r.status;

@@ -21,6 +21,7 @@ import { instancesForView } from '../../registry/instances.js';
 import { heartbeatsOf } from '../../registry/heartbeats.js';
 import { unresolvedCounts } from '../../registry/incidents.js';
 import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
 import { checkBlueprint, checkRuntimeFits, specChanges, specJsonColumns } from '../bot-changes.js';
 import { botView, toBotView } from '../views/bot.js';
 import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../views/bot-history.js';
@@ -58,6 +59,10 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
   offset: z.coerce.number().int().min(0).default(0),
 });
+
+/** Live log streams: how many one API process follows at once, and how long each lasts before the client reconnects. */
+const MAX_LOG_STREAMS = 100;
+const LOG_STREAM_MINUTES = 10;
 
 export function botRoutes(deps: AppDeps) {
   const { db, workflows, config } = deps;
@@ -396,6 +401,77 @@ export function botRoutes(deps: AppDeps) {
       await loadBot(id);
       const lines = await deps.readLogs(id, tail);
       return c.json({ bot_id: id, lines, count: lines.length, tail }, 200);
+    },
+  );
+
+  let following = 0;
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/bots/{id}/logs/stream',
+      ...access(deps, 'bots:logs'),
+      tags: ['bots'],
+      summary: "A bot's output as it is written (server-sent events)",
+      description: `Events: \`lines\` (data: a JSON array of lines; first the last \`tail\` lines, then each batch as it is written), \`ping\` every 15 s, and \`end\` after ${LOG_STREAM_MINUTES} minutes (reconnect with a fresh token). Read it with fetch and an Authorization header, or curl -N. At most ${MAX_LOG_STREAMS} streams per API process (503 beyond). Not on the Kubernetes runtime (409: use kubectl logs -f).`,
+      request: {
+        params: idParam,
+        query: z.object({
+          tail: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(1000)
+            .default(100)
+            .openapi({ description: 'How many of the latest lines come first' }),
+        }),
+      },
+      responses: {
+        200: { description: 'The stream', content: { 'text/event-stream': { schema: z.string() } } },
+        ...problems(404, 409, 422, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { tail } = c.req.valid('query');
+      await loadBot(id);
+      const follow = deps.followLogs;
+      if (!follow)
+        throw new ApiError(
+          409,
+          'conflict',
+          'Not followed here',
+          "This API cannot follow the output of bots on the Kubernetes runtime: use kubectl logs -f on the bot's pod (label codex32.io/bot-id).",
+        );
+      if (following >= MAX_LOG_STREAMS)
+        throw new ApiError(
+          503,
+          'too-many-streams',
+          'Too many log streams',
+          `This API process already follows ${MAX_LOG_STREAMS} logs. Close one, or read GET /api/v1/bots/${id}/logs, and try again shortly.`,
+        );
+      const first = tail > 0 ? await deps.readLogs(id, tail) : [];
+      following++;
+      c.header('X-Accel-Buffering', 'no');
+      return streamSSE(c, async (stream) => {
+        const done = new AbortController();
+        stream.onAbort(() => done.abort());
+        const ends = setTimeout(() => done.abort(), LOG_STREAM_MINUTES * 60_000);
+        const ping = setInterval(
+          () => void stream.writeSSE({ event: 'ping', data: '' }).catch(() => done.abort()),
+          15_000,
+        );
+        try {
+          await stream.writeSSE({ event: 'lines', data: JSON.stringify(first) });
+          for await (const lines of follow(id, done.signal)) {
+            await stream.writeSSE({ event: 'lines', data: JSON.stringify(lines) });
+          }
+          if (!stream.aborted) await stream.writeSSE({ event: 'end', data: 'reconnect to go on following' });
+        } finally {
+          following--;
+          clearTimeout(ends);
+          clearInterval(ping);
+        }
+      }) as never;
     },
   );
 
