@@ -101,6 +101,14 @@ export const configSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('codex32-bots'),
   TEMPORAL_DEV_PORT: port(7233),
   TEMPORAL_UI_PORT: port(8233),
+  TEMPORAL_UI_URL: z
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.trim().replace(/\/+$/, '') : v),
+      z
+        .string()
+        .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL, such as https://temporal.example.com'),
+    )
+    .optional(),
 
   BOT_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
   KUBECONFIG: optionalText,
@@ -158,9 +166,11 @@ export const configSchema = z.object({
     .default(1024 * 1024),
 });
 
-export type Config = Omit<z.infer<typeof configSchema>, 'METRICS_AUTH'> & {
+export type Config = Omit<z.infer<typeof configSchema>, 'METRICS_AUTH' | 'TEMPORAL_UI_URL'> & {
   /** Resolved: METRICS_AUTH as given, else whether API_HOST is reachable from other machines. */
   METRICS_AUTH: boolean;
+  /** Resolved: TEMPORAL_UI_URL as given, else the embedded dev server's UI when TEMPORAL_ADDRESS is unset, else null. */
+  TEMPORAL_UI_URL: string | null;
   /** Absolute forms of the directory settings, resolved once against the working directory. */
   paths: { botsDir: string; dataDir: string; logsDir: string; botLogsDir: string; runDir: string };
   /** What every bot's environment starts from: enough to find interpreters, never the platform's secrets. */
@@ -197,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return {
     ...c,
     METRICS_AUTH: c.METRICS_AUTH ?? !isLoopbackHost(c.API_HOST),
+    TEMPORAL_UI_URL: c.TEMPORAL_UI_URL ?? (c.TEMPORAL_ADDRESS ? null : `http://127.0.0.1:${c.TEMPORAL_UI_PORT}`),
     paths: {
       botsDir: path.resolve(cwd, c.BOTS_DIR),
       dataDir,

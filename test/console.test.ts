@@ -16,7 +16,10 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
   let browser: Browser;
 
   beforeAll(async () => {
-    t = await startTestPlatform('postgres', { BOT_SAMPLE_INTERVAL_SECONDS: '0.5' });
+    t = await startTestPlatform('postgres', {
+      BOT_SAMPLE_INTERVAL_SECONDS: '0.5',
+      TEMPORAL_UI_URL: 'http://temporal-ui.test:8233/',
+    });
     for (const [username, role] of [
       ['console-viewer', 'viewer'],
       ['console-operator', 'operator'],
@@ -153,5 +156,67 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     expect(await refusal.textContent()).toMatch(/refused \((401|403)\)/);
     expect((await t.request('GET', `/api/v1/bots/${id}`)).body.status).toBe('registered');
     await page.close();
+  });
+
+  it('the bot page: charts drawn from /history (the same points), and the log tail shows a line written after it opened', async () => {
+    const id = t.uniqueId('charted');
+    await t.request('POST', '/api/v1/bots', {
+      id,
+      name: id,
+      blueprint: 'sleeper.mjs',
+      resources: { memory_limit_mb: 256 },
+    });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    const history = async () =>
+      (await t.request('GET', `/api/v1/bots/${id}/history?window=15m`)).body.samples as Array<{
+        memory_usage_mb: number | null;
+      }>;
+    await waitFor(async () => (await history()).length >= 3, 'three samples');
+
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
+    await page.goto(`${t.url}/#/bots/${id}`);
+    const openedAt = Date.now();
+    await page
+      .getByRole('heading', { name: 'History' })
+      .waitFor()
+      .catch(async (err: Error) => {
+        throw new Error(
+          `${err.message}\npage errors: ${errors.join('\n')}\n${(await page.locator('main').textContent()) ?? ''}`,
+        );
+      });
+    const memory = page.locator('[data-chart="memory"]');
+    await waitFor(async () => Number(await memory.getAttribute('data-points')) >= 3, 'the memory chart drawn');
+    // uPlot drew on a canvas of the chart's size...
+    const canvas = memory.locator('canvas');
+    expect(await canvas.count()).toBe(1);
+    expect(((await canvas.boundingBox()) ?? { width: 0 }).width).toBeGreaterThan(200);
+    // ...the very points the API holds, in order.
+    const shown = (await memory
+      .locator('td[data-value]')
+      .evaluateAll((cells) => cells.map((c) => c.getAttribute('data-value')))) as string[];
+    const held = (await history()).map((p) => (p.memory_usage_mb === null ? '' : String(p.memory_usage_mb)));
+    expect(shown.length).toBeGreaterThanOrEqual(3);
+    expect(held.slice(0, shown.length)).toEqual(shown);
+    expect(shown.filter((v) => Number(v) > 1).length).toBeGreaterThanOrEqual(3);
+
+    const log = page.locator('pre.log');
+    await waitFor(
+      async () =>
+        ((await log.textContent()) ?? '')
+          .split('\n')
+          .some((l) => /^tick \d+$/.test(l) && Number(l.split(' ')[1]) > openedAt + 500),
+      'a line written after the page opened',
+      10_000,
+    );
+    expect(await page.getByRole('link', { name: `bot-${id} in Temporal UI` }).getAttribute('href')).toMatch(
+      new RegExp(`/namespaces/[^/]+/workflows/bot-${id}$`),
+    );
+    await page.close();
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
   });
 });

@@ -62,6 +62,11 @@ export function guideRoutes(deps: AppDeps, guide: GuideDeps) {
                   runtime: z.enum(['local', 'kubernetes']),
                   bots: z.number().int().nullable().openapi({ description: 'null without bots:read' }),
                   by_status: statusCountsSchema.nullable().openapi({ description: 'null without bots:read' }),
+                  temporal_namespace: z.string(),
+                  temporal_ui_url: z
+                    .string()
+                    .nullable()
+                    .openapi({ description: 'Temporal UI (TEMPORAL_UI_URL); null when none is known' }),
                 }),
                 next: z.array(guideStepSchema),
                 onboarding_complete: z.boolean(),
@@ -95,6 +100,8 @@ export function guideRoutes(deps: AppDeps, guide: GuideDeps) {
             runtime: deps.config.BOT_RUNTIME,
             bots: reads ? total : null,
             by_status: reads ? g.counts : null,
+            temporal_namespace: deps.config.TEMPORAL_NAMESPACE,
+            temporal_ui_url: deps.config.TEMPORAL_UI_URL,
           },
           next: nextSteps(g, mayFor(p)),
           onboarding_complete: onboarding(g).every((s) => s.done),

@@ -4,6 +4,8 @@ import { socket, type SocketState } from './api/socket';
 import { fleet } from './fleet';
 import { Notices } from './notices';
 import { href, useRoute } from './route';
+import { forgetPlatformInfo } from './platform';
+import { BotPage } from './views/bot';
 import { Fleet } from './views/fleet';
 import { Home } from './views/home';
 import { Login } from './views/login';
@@ -35,6 +37,7 @@ export function App() {
     return () => {
       socket.close();
       fleet.stop();
+      forgetPlatformInfo();
     };
   }, [me?.id]);
 
@@ -72,7 +75,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      {page === 'fleet' ? <Fleet /> : <Home />}
+      {page === 'fleet' ? <Fleet /> : page === 'bots' && route[1] ? <BotPage id={route[1]} /> : <Home />}
       <Notices />
     </>
   );

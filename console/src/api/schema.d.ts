@@ -1949,6 +1949,116 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bots/{id}/logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bot's output as it is written (server-sent events)
+         * @description Events: `lines` (data: a JSON array of lines; first the last `tail` lines, then each batch as it is written), `ping` every 15 s, and `end` after 10 minutes (reconnect with a fresh token). Read it with fetch and an Authorization header, or curl -N. At most 100 streams per API process (503 beyond). Not on the Kubernetes runtime (409: use kubectl logs -f).
+         *
+         *     Access: permission `bots:logs` (read bots' output (what a bot prints may be sensitive)), held by admin, operator, viewer, and by keys minted with it.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description How many of the latest lines come first */
+                    tail?: number | null;
+                };
+                header?: never;
+                path: {
+                    /** @description Lowercase slug, 2-63 characters; also the Kubernetes name of the bot. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Not authenticated (WWW-Authenticate: Bearer); log in or send an API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authenticated, but the role or key lacks the permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflicts with the current state; the detail says what to do */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed; `errors` lists each field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests; wait Retry-After seconds (RateLimit-* headers say more) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A dependency (Temporal, the database) is unavailable; nothing was changed */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bots/{id}/start": {
         parameters: {
             query?: never;
@@ -3232,6 +3342,9 @@ export interface paths {
                                     stopped: number;
                                     failed: number;
                                 } | null;
+                                temporal_namespace: string;
+                                /** @description Temporal UI (TEMPORAL_UI_URL); null when none is known */
+                                temporal_ui_url: string | null;
                             };
                             next: components["schemas"]["GuideStep"][];
                             onboarding_complete: boolean;

@@ -1,0 +1,74 @@
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+/** One series over time, drawn by uPlot; the same points as a table for screen readers and the curious. */
+export function TimeChart({
+  title,
+  unit,
+  times,
+  values,
+  id,
+}: {
+  title: string;
+  unit: string;
+  /** Seconds since the epoch. */
+  times: number[];
+  values: Array<number | null>;
+  id: string;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+    const stroke = dark ? '#8ab4f8' : '#0b57d0';
+    const axis = { stroke: dark ? '#a4acb8' : '#555d69', grid: { stroke: dark ? '#343a44' : '#e3e6ea' } };
+    const plot = new uPlot(
+      {
+        width: Math.max(240, el.clientWidth),
+        height: 180,
+        series: [{}, { label: `${title} (${unit})`, stroke, width: 2, spanGaps: false }],
+        axes: [axis, { ...axis, size: 56 }],
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false } },
+      },
+      [times, values],
+      el,
+    );
+    const ro = new ResizeObserver(() => plot.setSize({ width: Math.max(240, el.clientWidth), height: 180 }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      plot.destroy();
+    };
+  }, [times, values]);
+  const shown = values.filter((v) => v !== null).length;
+  return (
+    <figure class="chart" data-chart={id} data-points={shown}>
+      <figcaption>
+        {title} <span class="muted">({unit})</span>
+      </figcaption>
+      <div ref={box} class="chart-box" role="img" aria-label={`${title} over time, ${shown} points`} />
+      <details>
+        <summary>Data</summary>
+        <table class="data">
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">{title}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {times.map((t, i) => (
+              <tr key={t}>
+                <td>{new Date(t * 1000).toLocaleTimeString()}</td>
+                <td data-value={values[i] ?? ''}>{values[i] ?? '–'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </figure>
+  );
+}
