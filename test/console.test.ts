@@ -68,23 +68,33 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
 
   it('an admin starts a bot with one click; the row follows the workflow live, through a kill and its healing, then stop and delete', async () => {
     const id = t.uniqueId('clicked');
-    expect(
-      (
-        await t.request('POST', '/api/v1/bots', {
-          id,
-          name: id,
-          role: 'console-test',
-          blueprint: 'sleeper.mjs',
-          heal_policy: { backoff_initial_seconds: 0.5, backoff_jitter: 0 },
-        })
-      ).status,
-    ).toBe(201);
     const page = await browser.newPage();
     const urls = recordRequests(page);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await logIn(page, t.url, ADMIN.username, ADMIN.password);
+
+    // Registered from the form: the blueprint offered by the picker, a heal policy field.
+    await page.goto(`${t.url}/#/fleet`);
+    await page.getByRole('link', { name: 'Create bot' }).click();
+    await page.getByLabel('Id', { exact: true }).fill(id);
+    await page.getByLabel('Name', { exact: true }).fill(id);
+    await page.getByLabel('Role', { exact: true }).fill('console-test');
+    await expect.poll(() => page.locator('#blueprints option[value="sleeper.mjs"]').count()).toBe(1);
+    await page.getByLabel('Blueprint', { exact: true }).fill('sleeper.mjs');
+    await page.getByLabel('Backoff initial seconds').fill('0.5');
+    await page.getByLabel('Backoff jitter').fill('0');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(new RegExp(`#/bots/${id}$`));
+    const registered = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+    expect(registered).toMatchObject({
+      status: 'registered',
+      role: 'console-test',
+      blueprint: 'sleeper.mjs',
+      heal_policy: { backoff_initial_seconds: 0.5, backoff_jitter: 0, max_restarts: 5 },
+    });
+
     await page.goto(`${t.url}/#/fleet`);
     await row(page, id).waitFor();
     expect(await rowStatus(page, id)).toBe('registered');
@@ -218,5 +228,43 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     );
     await page.close();
     await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
+
+  it('the form shows a 422 at its fields and registers nothing; edit changes only what was touched', async () => {
+    const id = t.uniqueId('formed');
+    const page = await browser.newPage();
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
+    await page.goto(`${t.url}/#/new-bot`);
+    await page.getByLabel('Id', { exact: true }).fill(id);
+    await page.getByLabel('Name', { exact: true }).fill(id);
+    await page.getByLabel('Blueprint', { exact: true }).fill('sleeper.mjs');
+    await page.getByLabel('Memory limit mb').fill('1');
+    await page.getByLabel('Env', { exact: true }).fill('NODE_OPTIONS=--require /tmp/x.cjs\nGOOD=1');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const memory = page.getByLabel('Memory limit mb');
+    await expect.poll(() => memory.getAttribute('aria-invalid')).toBe('true');
+    const memoryError = page.locator('#f-resources-memory_limit_mb-error');
+    expect(await memoryError.textContent()).toMatch(/16/);
+    expect(await page.getByLabel('Env', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('#f-env-error').textContent()).toMatch(/NODE_OPTIONS/);
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).status).toBe(404);
+
+    await memory.fill('64');
+    await page.getByLabel('Env', { exact: true }).fill('GOOD=1');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(new RegExp(`#/bots/${id}$`));
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).body).toMatchObject({
+      resources: { memory_limit_mb: 64 },
+      env: ['GOOD'],
+    });
+
+    await page.getByRole('link', { name: 'edit' }).click();
+    await page.getByLabel('Memory limit mb').fill('512');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(new RegExp(`#/bots/${id}$`));
+    const after = (await t.request('GET', `/api/v1/bots/${id}`)).body;
+    expect(after.resources.memory_limit_mb).toBe(512);
+    expect(after.env).toEqual(['GOOD']); // untouched: still set
+    await page.close();
   });
 });

@@ -87,7 +87,7 @@ describe('guide: hello, onboarding, status; the dashboard JSON; blueprints', () 
     expect(hello.next[0]).toMatchObject({
       id: 'register_first_bot',
       request: { method: 'POST', path: '/api/v1/bots', body: { blueprint: expect.any(String) } },
-      console: '/#/bots/new',
+      console: '/#/new-bot',
     });
     expect(hello.onboarding_complete).toBe(false);
     // The suggested body registers a bot as it stands.

@@ -23,7 +23,7 @@ export const guideStepSchema = z
     request: guideRequestSchema
       .nullable()
       .openapi({ description: 'The request that does it; null when nothing to send' }),
-    console: z.string().nullable().openapi({ description: "The console's page for it", example: '/#/bots/new' }),
+    console: z.string().nullable().openapi({ description: "The console's page for it", example: '/#/new-bot' }),
   })
   .openapi('GuideStep');
 export type GuideStep = z.infer<typeof guideStepSchema>;
@@ -128,7 +128,7 @@ export function nextSteps(g: FleetGlance, may: MayRequest, count = 3): GuideStep
       detail:
         'A bot is a script under the bots directory (BOTS_DIR) or a container image. Register it once; its lifecycle is a Temporal workflow from then on.',
       request: { method: 'POST', path: '/api/v1/bots', body: exampleBot(g.blueprint) },
-      console: '/#/bots/new',
+      console: '/#/new-bot',
     });
   if (g.idleBot)
     candidates.push({
@@ -209,7 +209,7 @@ export function onboarding(g: FleetGlance): OnboardingStep[] {
       title: 'Register a bot',
       detail: 'A script under BOTS_DIR (Python, Node, shell or an executable), or an image for Kubernetes.',
       request: { method: 'POST', path: '/api/v1/bots', body: exampleBot(g.blueprint) },
-      console: '/#/bots/new',
+      console: '/#/new-bot',
     },
     {
       id: 'bot_started',

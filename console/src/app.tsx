@@ -6,6 +6,7 @@ import { Notices } from './notices';
 import { href, useRoute } from './route';
 import { forgetPlatformInfo } from './platform';
 import { BotPage } from './views/bot';
+import { BotForm, EditBot } from './views/bot-form';
 import { Fleet } from './views/fleet';
 import { Home } from './views/home';
 import { Login } from './views/login';
@@ -75,7 +76,17 @@ export function App() {
           Sign out
         </button>
       </header>
-      {page === 'fleet' ? <Fleet /> : page === 'bots' && route[1] ? <BotPage id={route[1]} /> : <Home />}
+      {page === 'fleet' ? (
+        <Fleet />
+      ) : page === 'new-bot' && session.has('bots:create') ? (
+        <BotForm />
+      ) : page === 'bots' && route[1] && route[2] === 'edit' ? (
+        <EditBot id={route[1]} />
+      ) : page === 'bots' && route[1] ? (
+        <BotPage id={route[1]} />
+      ) : (
+        <Home />
+      )}
       <Notices />
     </>
   );

@@ -4344,7 +4344,7 @@ export interface components {
             request: components["schemas"]["GuideRequest"];
             /**
              * @description The console's page for it
-             * @example /#/bots/new
+             * @example /#/new-bot
              */
             console: string | null;
         };

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, problemWords, type Bot } from '../api/client';
 import type { components } from '../api/schema';
 import { session } from '../api/session';
@@ -69,6 +69,16 @@ export function BotPage({ id }: { id: string }) {
       if (m.kind === 'incident') void loadIncidents();
     });
   }, [id]);
+  // One array per series for as long as the points stay the same: the charts redraw only on new points.
+  const series = useMemo(
+    () => ({
+      times: points.map((p) => Date.parse(p.at) / 1000),
+      cpu: points.map((p) => p.cpu_load),
+      memory: points.map((p) => p.memory_usage_mb),
+      errors: points.map((p) => (p.error_rate === null ? null : p.error_rate * 100)),
+    }),
+    [points],
+  );
   useEffect(() => {
     void loadHistory();
     const t = setInterval(() => void loadHistory(), 10_000);
@@ -110,7 +120,7 @@ export function BotPage({ id }: { id: string }) {
     void loadIncidents();
     void load();
   };
-  const times = points.map((p) => Date.parse(p.at) / 1000);
+  const times = series.times;
   const limit = bot.resources.memory_limit_mb ?? null;
 
   return (
@@ -130,6 +140,11 @@ export function BotPage({ id }: { id: string }) {
                 {a}
               </button>
             ))}
+          {session.has('bots:update') && (
+            <a class="button" href={href('bots', id, 'edit')}>
+              edit
+            </a>
+          )}
           {session.has('bots:delete') && (
             <button type="button" class="danger" onClick={() => setConfirm(true)}>
               delete
@@ -176,21 +191,15 @@ export function BotPage({ id }: { id: string }) {
           </label>
         </div>
         <div class="charts">
-          <TimeChart id="cpu" title="CPU" unit="% of a core" times={times} values={points.map((p) => p.cpu_load)} />
+          <TimeChart id="cpu" title="CPU" unit="% of a core" times={times} values={series.cpu} />
           <TimeChart
             id="memory"
             title="Memory"
             unit={limit ? `MB of ${limit}` : 'MB'}
             times={times}
-            values={points.map((p) => p.memory_usage_mb)}
+            values={series.memory}
           />
-          <TimeChart
-            id="errors"
-            title="Error rate"
-            unit="%"
-            times={times}
-            values={points.map((p) => (p.error_rate === null ? null : p.error_rate * 100))}
-          />
+          <TimeChart id="errors" title="Error rate" unit="%" times={times} values={series.errors} />
         </div>
       </section>
       {session.has('bots:logs') && <LogTail botId={id} />}

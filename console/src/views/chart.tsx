@@ -18,13 +18,14 @@ export function TimeChart({
   id: string;
 }) {
   const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
   useEffect(() => {
     const el = box.current;
     if (!el) return;
     const dark = matchMedia('(prefers-color-scheme: dark)').matches;
     const stroke = dark ? '#8ab4f8' : '#0b57d0';
     const axis = { stroke: dark ? '#a4acb8' : '#555d69', grid: { stroke: dark ? '#343a44' : '#e3e6ea' } };
-    const plot = new uPlot(
+    const p = new uPlot(
       {
         width: Math.max(240, el.clientWidth),
         height: 180,
@@ -36,12 +37,18 @@ export function TimeChart({
       [times, values],
       el,
     );
-    const ro = new ResizeObserver(() => plot.setSize({ width: Math.max(240, el.clientWidth), height: 180 }));
+    plot.current = p;
+    const ro = new ResizeObserver(() => p.setSize({ width: Math.max(240, el.clientWidth), height: 180 }));
     ro.observe(el);
     return () => {
       ro.disconnect();
-      plot.destroy();
+      p.destroy();
+      plot.current = null;
     };
+  }, [title, unit]);
+  // New points redraw the same chart: it is not rebuilt.
+  useEffect(() => {
+    plot.current?.setData([times, values]);
   }, [times, values]);
   const shown = values.filter((v) => v !== null).length;
   return (

@@ -158,7 +158,7 @@ export function Fleet() {
       <div class="page-head">
         <h1>Fleet</h1>
         {session.has('bots:create') && (
-          <a class="button primary" href={href('bots', 'new')}>
+          <a class="button primary" href={href('new-bot')}>
             Create bot
           </a>
         )}
