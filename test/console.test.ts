@@ -267,4 +267,59 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     expect(after.env).toEqual(['GOOD']); // untouched: still set
     await page.close();
   });
+
+  it("a recommendation's button does what it says (sets a memory limit) and the recommendation goes; an incident appears live and is acknowledged", async () => {
+    const id = t.uniqueId('roomy');
+    await t.request('POST', '/api/v1/bots', {
+      id,
+      name: id,
+      blueprint: 'sleeper.mjs',
+      heal_policy: { backoff_initial_seconds: 0.2 },
+    });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    await waitForBot(t, id, 'sampled', (b) => b.status === 'running' && b.memory_usage_mb > 1);
+    const recId = `no_memory_limit:${id}`;
+    const recommendation = await waitFor(
+      async () =>
+        ((await t.request('GET', `/api/v1/guide/recommendations?bot_id=${id}`)).body.recommendations as any[]).find(
+          (r) => r.id === recId,
+        ),
+      'the memory recommendation',
+    );
+    expect(recommendation.actions[0]).toMatchObject({ method: 'PATCH', path: `/api/v1/bots/${id}` });
+
+    const page = await browser.newPage();
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
+    await page.goto(`${t.url}/#/recommendations`);
+    const item = page.locator(`li[data-recommendation="${recId}"]`);
+    await item.waitFor();
+    // The suggestion follows the bot's size of the moment: the button says which.
+    const button = item.getByRole('button', { name: /^Set a limit of \d+ MB$/ });
+    const limit = Number(/(\d+) MB/.exec((await button.textContent()) ?? '')?.[1]);
+    expect(limit).toBeGreaterThanOrEqual(64);
+    await button.click();
+    await item.waitFor({ state: 'detached' });
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).body.resources.memory_limit_mb).toBe(limit);
+
+    await page.goto(`${t.url}/#/incidents`);
+    await page.getByRole('heading', { name: 'Incidents' }).waitFor();
+    const current = await waitForBot(t, id, 'running', (b) => b.status === 'running' && b.pid !== null);
+    process.kill(current.pid, 'SIGKILL');
+    const incident = page.locator('li[data-incident]', { hasText: id }).filter({ hasText: 'process_exited' });
+    await incident.first().waitFor();
+    await incident
+      .first()
+      .getByRole('button', { name: /^acknowledge / })
+      .click();
+    await waitFor(
+      async () =>
+        ((await t.request('GET', `/api/v1/incidents?bot_id=${id}`)).body.incidents as any[]).some(
+          (i) => i.state === 'acknowledged' && i.acknowledged_by === 'admin',
+        ),
+      'acknowledged from the page',
+    );
+    await page.close();
+    await waitForBot(t, id, 'running again', (b) => b.status === 'running');
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
 });

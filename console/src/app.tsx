@@ -8,12 +8,16 @@ import { forgetPlatformInfo } from './platform';
 import { BotPage } from './views/bot';
 import { BotForm, EditBot } from './views/bot-form';
 import { Fleet } from './views/fleet';
+import { Incidents } from './views/incidents';
+import { Recommendations } from './views/recommendations';
 import { Home } from './views/home';
 import { Login } from './views/login';
 
 const NAV: Array<{ path: string; label: string; needs?: string }> = [
   { path: '', label: 'Home' },
   { path: 'fleet', label: 'Fleet', needs: 'bots:read' },
+  { path: 'recommendations', label: 'Recommendations', needs: 'bots:read' },
+  { path: 'incidents', label: 'Incidents', needs: 'incidents:read' },
 ];
 
 export function App() {
@@ -78,6 +82,13 @@ export function App() {
       </header>
       {page === 'fleet' ? (
         <Fleet />
+      ) : page === 'recommendations' ? (
+        <main id="main">
+          <h1>Recommendations</h1>
+          <Recommendations />
+        </main>
+      ) : page === 'incidents' && session.has('incidents:read') ? (
+        <Incidents />
       ) : page === 'new-bot' && session.has('bots:create') ? (
         <BotForm />
       ) : page === 'bots' && route[1] && route[2] === 'edit' ? (

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, problemWords } from '../api/client';
 import type { components } from '../api/schema';
+import { session } from '../api/session';
+import { Recommendations } from './recommendations';
 
 type Step = components['schemas']['GuideStep'];
 type Onboarding = {
@@ -57,6 +59,7 @@ export function Home() {
           </ol>
         </section>
       )}
+      {session.has('bots:read') && <Recommendations compact />}
       {onboarding && !onboarding.complete && (
         <section class="card" aria-labelledby="onboarding-title">
           <h2 id="onboarding-title">
