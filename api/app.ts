@@ -32,6 +32,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { blueprintRoutes } from './routes/blueprints.js';
 import type { GuideDeps } from './views/guide.js';
 import { platformVersion } from '../lib/version.js';
+import { fleetEventSchema } from '../lib/fleet-event-schema.js';
 import { registerCommandSocket, type CommandSocketDeps } from './routes/command-socket.js';
 import { auditTrail } from './middleware/audit.js';
 import { screenInput } from './middleware/input-screen.js';
@@ -217,6 +218,8 @@ export function createApp(input: AppDepsInput) {
   };
   if (input.socket) registerCommandSocket(app, deps, { ...input.socket, accessOf });
 
+  // The command socket's events are not a route's answer: registered so that its clients are typed from the same document.
+  app.openAPIRegistry.register('FleetEvent', fleetEventSchema);
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',

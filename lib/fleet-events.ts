@@ -1,43 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import type { BotStatus, DesiredState } from './bot-status.js';
+import type { z } from '@hono/zod-openapi';
+import type { fleetEventSchema } from './fleet-event-schema.js';
 import type { Logger } from './logger.js';
 import { RedisHealth } from './redis-health.js';
 
-/**
- * What happens to the fleet, as it happens: status changes and incidents,
- * published by the worker right after it records them, delivered to every
- * API process (and from there to chat subscribers). `seq` counts per bot
- * from the bot's workflow, so a subscriber sees each bot's events in order
- * and can drop a repeat (a retried activity publishes again).
- */
-export type FleetEvent =
-  | {
-      kind: 'status';
-      bot_id: string;
-      seq: number;
-      status: BotStatus;
-      previous: BotStatus | null;
-      desired_state: DesiredState;
-      reason: string | null;
-      restart_count: number;
-      instance_id: string | null;
-      at: string;
-    }
-  | {
-      kind: 'incident';
-      bot_id: string;
-      seq: number;
-      incident: {
-        id: string;
-        kind: string;
-        severity: string;
-        message: string;
-        outcome: string | null;
-        instance_id: string | null;
-      };
-      at: string;
-    };
+/** A status change or an incident of one bot (its schema, in fleet-event-schema.ts, says what each holds). */
+export type FleetEvent = z.infer<typeof fleetEventSchema>;
 
 export const FLEET_EVENT_KINDS = ['status', 'incident'] as const satisfies ReadonlyArray<FleetEvent['kind']>;
 

@@ -3788,6 +3788,37 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        FleetEvent: {
+            /** @enum {string} */
+            kind: "status";
+            bot_id: string;
+            seq: number;
+            status: components["schemas"]["BotStatus"];
+            previous: components["schemas"]["BotStatus"] & (string | null);
+            desired_state: components["schemas"]["DesiredState"];
+            reason: string | null;
+            restart_count: number;
+            instance_id: string | null;
+            at: string;
+        } | {
+            /** @enum {string} */
+            kind: "incident";
+            bot_id: string;
+            seq: number;
+            incident: {
+                id: string;
+                kind: string;
+                severity: string;
+                message: string;
+                outcome: string | null;
+                instance_id: string | null;
+            };
+            at: string;
+        };
+        /** @enum {string} */
+        BotStatus: "registered" | "deploying" | "running" | "degraded" | "healing" | "stopping" | "stopped" | "failed";
+        /** @enum {string} */
+        DesiredState: "running" | "stopped";
         Readiness: {
             /**
              * @description degraded: an optional dependency (Redis) is down; the platform works on with less
@@ -3922,10 +3953,6 @@ export interface components {
              */
             cpu_limit?: number;
         };
-        /** @enum {string} */
-        BotStatus: "registered" | "deploying" | "running" | "degraded" | "healing" | "stopping" | "stopped" | "failed";
-        /** @enum {string} */
-        DesiredState: "running" | "stopped";
         Bot: {
             bot_id: string;
             name: string;

@@ -1,25 +1,8 @@
+import type { components } from './schema';
 import { session } from './session';
 
-export type FleetEvent =
-  | {
-      kind: 'status';
-      bot_id: string;
-      seq: number;
-      status: string;
-      previous: string | null;
-      desired_state: string;
-      reason: string | null;
-      restart_count: number;
-      instance_id: string | null;
-      at: string;
-    }
-  | {
-      kind: 'incident';
-      bot_id: string;
-      seq: number;
-      incident: { id: string; kind: string; severity: string; message: string; outcome: string | null };
-      at: string;
-    };
+/** A status change or an incident, as the API's document describes it. */
+export type FleetEvent = components['schemas']['FleetEvent'];
 
 export type ServerMessage =
   | ({ type: 'event' } & FleetEvent)

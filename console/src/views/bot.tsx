@@ -7,13 +7,12 @@ import { ACTION_PERMISSION, runAction, type BotAction } from '../actions';
 import { ConfirmDelete } from '../confirm';
 import { fleet } from '../fleet';
 import { ago, duration, megabytes, percent } from '../format';
-import { notify } from '../notices';
 import { platformInfo } from '../platform';
 import { href } from '../route';
 import { TimeChart } from './chart';
+import { IncidentItem, type Incident } from './incident-item';
 import { LogTail } from './log-tail';
 
-type Incident = components['schemas']['Incident'];
 type Point = components['schemas']['HistoryPoint'];
 const WINDOWS = ['5m', '15m', '1h', '6h', '1d'];
 
@@ -109,17 +108,6 @@ export function BotPage({ id }: { id: string }) {
       location.hash = href('fleet');
     } else void load();
   };
-  const incidentAction = async (incident: Incident, what: 'acknowledge' | 'resolve') => {
-    const params = { params: { path: { id: incident.id } } };
-    const { error, response } =
-      what === 'acknowledge'
-        ? await api.POST('/api/v1/incidents/{id}/acknowledge', params)
-        : await api.POST('/api/v1/incidents/{id}/resolve', { ...params, body: {} });
-    if (response.ok) notify('ok', `Incident ${what === 'acknowledge' ? 'acknowledged' : 'resolved'}.`);
-    else notify('refused', `${what} refused (${response.status}). ${problemWords(error)}`);
-    void loadIncidents();
-    void load();
-  };
   const times = series.times;
   const limit = bot.resources.memory_limit_mb ?? null;
 
@@ -211,26 +199,15 @@ export function BotPage({ id }: { id: string }) {
           ) : (
             <ul class="incidents">
               {incidents.map((i) => (
-                <li key={i.id} data-incident={i.id} data-state={i.state}>
-                  <span class={`badge severity-${i.severity}`}>{i.severity}</span> <strong>{i.kind}</strong>{' '}
-                  <span class="muted">
-                    {i.state}, {ago(i.created_at)}
-                  </span>
-                  <p>{i.message}</p>
-                  {i.outcome && <p class="muted">{i.outcome}</p>}
-                  {session.has('incidents:manage') && i.state !== 'resolved' && (
-                    <div class="actions">
-                      {i.state === 'open' && (
-                        <button type="button" class="small" onClick={() => void incidentAction(i, 'acknowledge')}>
-                          acknowledge
-                        </button>
-                      )}
-                      <button type="button" class="small" onClick={() => void incidentAction(i, 'resolve')}>
-                        resolve
-                      </button>
-                    </div>
-                  )}
-                </li>
+                <IncidentItem
+                  key={i.id}
+                  incident={i}
+                  withBot={false}
+                  onChange={() => {
+                    void loadIncidents();
+                    void load();
+                  }}
+                />
               ))}
             </ul>
           )}

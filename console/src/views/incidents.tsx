@@ -1,13 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, problemWords } from '../api/client';
-import type { components } from '../api/schema';
-import { session } from '../api/session';
 import { socket } from '../api/socket';
-import { ago } from '../format';
-import { notify } from '../notices';
-import { href } from '../route';
-
-type Incident = components['schemas']['Incident'];
+import { IncidentItem, type Incident } from './incident-item';
 type Query = {
   severity?: 'info' | 'warning' | 'critical';
   state?: 'open' | 'acknowledged' | 'resolved';
@@ -51,16 +45,6 @@ export function Incidents() {
     });
   }, [filter]);
 
-  const act = async (i: Incident, what: 'acknowledge' | 'resolve') => {
-    const params = { params: { path: { id: i.id } } };
-    const { error: e, response } =
-      what === 'acknowledge'
-        ? await api.POST('/api/v1/incidents/{id}/acknowledge', params)
-        : await api.POST('/api/v1/incidents/{id}/resolve', { ...params, body: {} });
-    if (response.ok) notify('ok', `Incident on ${i.bot_id} ${what === 'acknowledge' ? 'acknowledged' : 'resolved'}.`);
-    else notify('refused', `${what} refused (${response.status}). ${problemWords(e)}`);
-    void load();
-  };
   const set = (k: keyof typeof filter) => (e: Event) =>
     setFilter((f) => ({ ...f, [k]: (e.currentTarget as HTMLInputElement).value }));
 
@@ -115,37 +99,7 @@ export function Incidents() {
       {items && items.length === 0 && <p class="empty">No incidents match.</p>}
       <ul class="incidents card">
         {(items ?? []).map((i) => (
-          <li key={i.id} data-incident={i.id} data-state={i.state}>
-            <span class={`badge severity-${i.severity}`}>{i.severity}</span> <strong>{i.kind}</strong> on{' '}
-            <a href={href('bots', i.bot_id)}>{i.bot_id}</a>{' '}
-            <span class="muted">
-              {i.state}, {ago(i.created_at)}
-            </span>
-            <p>{i.message}</p>
-            {i.outcome && <p class="muted">{i.outcome}</p>}
-            {session.has('incidents:manage') && i.state !== 'resolved' && (
-              <div class="actions">
-                {i.state === 'open' && (
-                  <button
-                    type="button"
-                    class="small"
-                    aria-label={`acknowledge ${i.kind} on ${i.bot_id}`}
-                    onClick={() => void act(i, 'acknowledge')}
-                  >
-                    acknowledge
-                  </button>
-                )}
-                <button
-                  type="button"
-                  class="small"
-                  aria-label={`resolve ${i.kind} on ${i.bot_id}`}
-                  onClick={() => void act(i, 'resolve')}
-                >
-                  resolve
-                </button>
-              </div>
-            )}
-          </li>
+          <IncidentItem key={i.id} incident={i} withBot onChange={() => void load()} />
         ))}
       </ul>
     </main>

@@ -1,0 +1,41 @@
+import { z } from '@hono/zod-openapi';
+import { botStatusSchema, desiredStateSchema } from './bot-spec.js';
+
+/**
+ * What happens to the fleet, as it happens: status changes and incidents,
+ * published by the worker right after it records them, delivered to every
+ * API process (and from there to socket subscribers). `seq` counts per bot
+ * from the bot's workflow, so a subscriber sees each bot's events in order
+ * and can drop a repeat (a retried activity publishes again). In the OpenAPI
+ * document as FleetEvent: the command socket's clients are typed from it.
+ */
+export const fleetEventSchema = z
+  .discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('status'),
+      bot_id: z.string(),
+      seq: z.number().int(),
+      status: botStatusSchema,
+      previous: botStatusSchema.nullable(),
+      desired_state: desiredStateSchema,
+      reason: z.string().nullable(),
+      restart_count: z.number().int(),
+      instance_id: z.string().nullable(),
+      at: z.string(),
+    }),
+    z.object({
+      kind: z.literal('incident'),
+      bot_id: z.string(),
+      seq: z.number().int(),
+      incident: z.object({
+        id: z.string(),
+        kind: z.string(),
+        severity: z.string(),
+        message: z.string(),
+        outcome: z.string().nullable(),
+        instance_id: z.string().nullable(),
+      }),
+      at: z.string(),
+    }),
+  ])
+  .openapi('FleetEvent');
