@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium, logIn, NO_CHROMIUM, recordRequests } from './helpers/browser.js';
@@ -320,6 +322,85 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     );
     await page.close();
     await waitForBot(t, id, 'running again', (b) => b.status === 'running');
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
+
+  it('chat in the page: "start <bot>" runs; "delete <bot>" asks, and deletes only after the button', async () => {
+    const id = t.uniqueId('chatted');
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });
+    const page = await browser.newPage();
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
+    await page.goto(`${t.url}/#/chat`);
+    await page.locator('.live-open').waitFor();
+    const say = async (command: string) => {
+      await page.getByLabel('Command').fill(command);
+      await page.getByRole('button', { name: 'Send' }).click();
+    };
+    const platformLines = page.locator('ol.conversation li[data-from="platform"]');
+
+    await say(`start ${id}`);
+    await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    await say(`stop ${id}`);
+    await waitForBot(t, id, 'stopped', (b) => b.status === 'stopped');
+    const before = await platformLines.count();
+    await say(`delete ${id}`);
+    const confirm = page.getByRole('button', { name: 'Confirm' });
+    await confirm.waitFor();
+    expect(await platformLines.nth(before).textContent()).toContain(id);
+    // Asked, not done: the bot is still there until the button is pressed.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).status).toBe(200);
+    await confirm.click();
+    await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}`)).status === 404, 'deleted after Confirm');
+    expect(await page.getByRole('button', { name: 'Confirm' }).count()).toBe(0);
+    await page.close();
+  });
+
+  it('axe-core finds no serious or critical violation on any view, light or dark', async () => {
+    const id = t.uniqueId('axed');
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    for (const scheme of ['light', 'dark'] as const) {
+      const page = await browser.newPage({ colorScheme: scheme });
+      // axe runs through the debugger protocol: the page's own CSP (no inline script) stays in force.
+      const audit = async (view: string) => {
+        await page.evaluate(axe);
+        const found = (await page.evaluate(async () => {
+          const win = globalThis as any; // the browser's window: this function runs there
+          const r = await win.axe.run(win.document);
+          if (r.passes.length < 10) throw new Error(`axe checked too little (${r.passes.length} rules passed)`);
+          return r.violations.map((v: any) => ({
+            id: v.id,
+            impact: v.impact,
+            nodes: v.nodes.map((n: any) => n.target.join(' ')).slice(0, 3),
+          }));
+        })) as Array<{ id: string; impact: string; nodes: string[] }>;
+        const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        expect(bad, `${view} (${scheme})`).toEqual([]);
+      };
+      await page.goto(`${t.url}/`);
+      await page.getByLabel('User name').waitFor();
+      await audit('login');
+      await logIn(page, t.url, ADMIN.username, ADMIN.password);
+      await page.getByRole('heading', { name: 'Welcome' }).waitFor();
+      await audit('home');
+      for (const [hash, ready] of [
+        ['#/fleet', `tr[data-bot="${id}"]`],
+        [`#/bots/${id}`, '[data-chart="memory"]'],
+        ['#/new-bot', '#f-id'],
+        [`#/bots/${id}/edit`, '#f-name'],
+        ['#/recommendations', '#recs-title'],
+        ['#/incidents', 'h1'],
+        ['#/chat', '#command'],
+      ] as const) {
+        await page.goto(`${t.url}/${hash}`);
+        await page.locator(ready).first().waitFor();
+        await audit(hash);
+      }
+      await page.close();
+    }
     await t.request('POST', `/api/v1/bots/${id}/stop`);
   });
 });

@@ -7,6 +7,7 @@ import { href, useRoute } from './route';
 import { forgetPlatformInfo } from './platform';
 import { BotPage } from './views/bot';
 import { BotForm, EditBot } from './views/bot-form';
+import { Chat } from './views/chat';
 import { Fleet } from './views/fleet';
 import { Incidents } from './views/incidents';
 import { Recommendations } from './views/recommendations';
@@ -18,6 +19,7 @@ const NAV: Array<{ path: string; label: string; needs?: string }> = [
   { path: 'fleet', label: 'Fleet', needs: 'bots:read' },
   { path: 'recommendations', label: 'Recommendations', needs: 'bots:read' },
   { path: 'incidents', label: 'Incidents', needs: 'incidents:read' },
+  { path: 'chat', label: 'Chat', needs: 'chat:ask' },
 ];
 
 export function App() {
@@ -87,6 +89,8 @@ export function App() {
           <h1>Recommendations</h1>
           <Recommendations />
         </main>
+      ) : page === 'chat' ? (
+        <Chat />
       ) : page === 'incidents' && session.has('incidents:read') ? (
         <Incidents />
       ) : page === 'new-bot' && session.has('bots:create') ? (
