@@ -37,6 +37,7 @@ runMain('codex32', async (config, logger) => {
       logger.info(
         {
           api: platform.apiUrl,
+          console: `${platform.apiUrl}/`,
           docs: `${platform.apiUrl}/docs`,
           redoc: `${platform.apiUrl}/redoc`,
           temporalUi: ui,
@@ -45,7 +46,7 @@ runMain('codex32', async (config, logger) => {
         'Codex-32 is up',
       );
       process.stdout.write(
-        `\nCodex-32 is up\n  API          ${platform.apiUrl}/api/v1\n  API docs     ${platform.apiUrl}/docs  (ReDoc: ${platform.apiUrl}/redoc)\n  Health       ${platform.apiUrl}/health/ready\n  Temporal UI  ${ui}\n  Database     ${platform.registry.engine}\n\n`,
+        `\nCodex-32 is up\n  Console      ${platform.apiUrl}/\n  API          ${platform.apiUrl}/api/v1\n  API docs     ${platform.apiUrl}/docs  (ReDoc: ${platform.apiUrl}/redoc)\n  Health       ${platform.apiUrl}/health/ready\n  Temporal UI  ${ui}\n  Database     ${platform.registry.engine}\n\n`,
       );
       const outcome = await Promise.race([untilSignal(), platform.workerDone.then(() => 'worker stopped' as const)]);
       logger.info({ outcome }, 'shutting down (bots keep running)');
