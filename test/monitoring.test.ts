@@ -113,7 +113,9 @@ describe('bot figures: sampling, history, rollups, /metrics, Redis stopped and s
       cpu_load: number;
       span_seconds: number;
     }>;
-    expect(points.every((p) => p.memory_usage_mb > 5 && p.cpu_load >= 0 && p.span_seconds === 0.5)).toBe(true);
+    // The first is the launch's own sample, which may catch the process while its interpreter still loads (a few MB).
+    expect(points.every((p) => p.memory_usage_mb > 0 && p.cpu_load >= 0 && p.span_seconds === 0.5)).toBe(true);
+    expect(points.slice(1).every((p) => p.memory_usage_mb > 5)).toBe(true);
     expect(points.map((p) => p.at)).toEqual([...points.map((p) => p.at)].sort());
     expect(points.at(-1)!.uptime_seconds).toBeGreaterThan(points[0]!.uptime_seconds);
     expect(h.stats.points).toBe(points.length);
