@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { botIdSchema } from '../../lib/bot-spec.js';
 import { access } from '../middleware/access.js';
 import { platformVersion } from '../../lib/version.js';
+import { withTimeout } from '../../lib/with-timeout.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { gatherGlance } from '../views/fleet-glance.js';
@@ -267,10 +268,7 @@ async function platformChecks(
   ): Promise<{ ok: boolean; detail: string } & Record<string, unknown>> => {
     const t0 = performance.now();
     try {
-      const result = await Promise.race([
-        check(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3_000).unref()),
-      ]);
+      const result = await withTimeout(check(), 3_000);
       return { ok: true, detail: 'answers', ...result, latency_ms: Math.round(performance.now() - t0) };
     } catch (err) {
       return { ok: false, detail: (err as Error).message };

@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { withTimeout } from '../../lib/with-timeout.js';
 import type { ReadinessCheck } from '../deps.js';
 import type { AppEnv } from '../env.js';
 
@@ -74,14 +75,4 @@ export function healthRoutes(deps: { readiness: ReadinessCheck[] }) {
     },
   );
   return app;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e: unknown) => (clearTimeout(t), reject(e as Error)),
-    );
-  });
 }
