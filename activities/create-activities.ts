@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import { isForbiddenEnvName } from '../lib/bot-spec.js';
 import type { BotStatus, DesiredState, HealPolicy } from '../lib/bot-status.js';
-import { OrderedPublisher, type FleetEvent, type FleetEvents } from '../lib/fleet-events.js';
+import { OrderedPublisher, type FleetEvents, type SequencedEvent } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
@@ -104,7 +104,7 @@ export function createActivities(deps: ActivityDeps) {
         logger.warn({ err, botId: event.bot_id }, 'could not publish a fleet event'),
       )
     : null;
-  const publish = async (event: FleetEvent) => ordered?.publish(event);
+  const publish = async (event: SequencedEvent) => ordered?.publish(event);
 
   const writeInstanceEnd = (input: { instanceId: string } & InstanceExit) =>
     endInstance(db, input.instanceId, {

@@ -32,6 +32,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { blueprintRoutes } from './routes/blueprints.js';
 import type { GuideDeps } from './views/guide.js';
 import { platformVersion } from '../lib/version.js';
+import { fleetFiguresSchema } from '../lib/fleet-figures-schema.js';
 import { fleetEventSchema } from '../lib/fleet-event-schema.js';
 import { registerCommandSocket, type CommandSocketDeps } from './routes/command-socket.js';
 import { auditTrail } from './middleware/audit.js';
@@ -220,6 +221,7 @@ export function createApp(input: AppDepsInput) {
 
   // The command socket's events are not a route's answer: registered so that its clients are typed from the same document.
   app.openAPIRegistry.register('FleetEvent', fleetEventSchema);
+  app.openAPIRegistry.register('FleetFigures', fleetFiguresSchema);
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',

@@ -10,6 +10,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { RateLimiter } from './middleware/rate-limit.js';
 import type { BotWorkflows } from './bot-workflows.js';
 import type { SampleStore } from '../monitoring/sample-store.js';
+import type { FleetEvents } from '../lib/fleet-events.js';
 import type { AppEnv } from './env.js';
 
 export interface ReadinessCheck {
@@ -26,6 +27,8 @@ export interface AppDeps {
   workflows: BotWorkflows;
   /** Bots' latest and recent samples (the worker's sampler writes them). */
   samples: SampleStore;
+  /** The fleet's events: what the command socket delivers, and where this API publishes deletions; absent in an app without a socket. */
+  events?: FleetEvents;
   /** The last lines of a bot's output, oldest first. */
   readLogs: (botId: string, lines: number) => Promise<string[]>;
   /** A bot's output as it is written, until the signal aborts; absent where this API cannot see it (Kubernetes). */

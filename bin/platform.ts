@@ -170,7 +170,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         readLogs: createLogReader(config),
         followLogs: createLogFollower(config),
         samples,
-        socket: { events, voice: voiceInput(config, logger.child({ component: 'voice' })) },
+        events,
+        socket: { voice: voiceInput(config, logger.child({ component: 'voice' })) },
         logger: logger.child({ component: 'api' }),
         readiness,
       });

@@ -1,5 +1,6 @@
 import { BOT_ID_PATTERN } from '../lib/bot-spec.js';
 import { FLEET_EVENT_KINDS, type FleetEvent } from '../lib/fleet-events.js';
+import type { FleetFigures } from '../lib/fleet-figures-schema.js';
 import type { Logger } from '../lib/logger.js';
 import type { Conversation, ServerMessage } from './commands.js';
 
@@ -40,7 +41,7 @@ export const CLOSE = {
 
 type ClientMessage =
   | { type: 'command'; text: string }
-  | { type: 'subscribe'; bots: string[] | '*' }
+  | { type: 'subscribe'; bots: string[] | '*'; figures?: boolean }
   | { type: 'unsubscribe'; bots?: string[] | '*' }
   | { type: 'confirm' }
   | { type: 'cancel' }
@@ -77,7 +78,11 @@ export interface VoiceUtterance {
   close(): void;
 }
 
-const EVENT_NAMES: Record<FleetEvent['kind'], string> = { status: 'status changes', incident: 'incidents' };
+const EVENT_NAMES: Record<FleetEvent['kind'], string> = {
+  status: 'status changes',
+  incident: 'incidents',
+  deleted: 'deletions',
+};
 
 /**
  * One client on the command socket: frames in, replies and events out, in
@@ -98,6 +103,7 @@ export class SocketSession {
   private audioBytes = 0;
   private closed = false;
   private accessTimers: NodeJS.Timeout[] = [];
+  private stopFigures: (() => void) | null = null;
 
   constructor(
     private readonly peer: Peer,
@@ -109,7 +115,9 @@ export class SocketSession {
       botNames: () => Promise<string[]>;
       access?: SocketAccess;
       /** Whether the client's current access covers events of this kind (REST's permission for the same facts); absent: every kind. */
-      mayReceive?: (kind: FleetEvent['kind']) => boolean;
+      mayReceive?: (kind: FleetEvent['kind'] | 'figures') => boolean;
+      /** The running bots' figures at each sample interval, for clients that ask for them; absent: not offered. */
+      figures?: { subscribe(listener: (f: FleetFigures) => void): () => void };
     },
   ) {
     this.conversation = conversation;
@@ -207,7 +215,17 @@ export class SocketSession {
     this.send({ type: 'event', ...e });
   }
 
+  /** A push of the running bots' figures: the subscribed bots' part, while the client asked for figures and may read bots. */
+  private deliverFigures(f: FleetFigures): void {
+    if (this.closed || !this.subscribed || this.opts.mayReceive?.('figures') === false) return;
+    const subscribed = this.subscribed;
+    const bots = subscribed === '*' ? f.bots : f.bots.filter((b) => subscribed.has(b.bot_id));
+    if (bots.length) this.send({ type: 'figures', at: f.at, bots });
+  }
+
   closeSession(): void {
+    this.stopFigures?.();
+    this.stopFigures = null;
     this.closed = true;
     for (const t of this.accessTimers) clearTimeout(t);
     this.accessTimers = [];
@@ -229,20 +247,33 @@ export class SocketSession {
           const to = this.subscribed === '*' ? 'every bot' : [...this.subscribed!].join(', ');
           const kinds = FLEET_EVENT_KINDS.filter((k) => this.opts.mayReceive?.(k) ?? true);
           const withheld = FLEET_EVENT_KINDS.filter((k) => !kinds.includes(k));
-          const what = kinds.map((k) => EVENT_NAMES[k]).join(' and ') || 'no events';
-          const note = withheld.length
-            ? ` ${capitalised(withheld.map((k) => EVENT_NAMES[k]).join(' and '))} are not sent: your access does not cover them.`
+          const what = inWords(kinds.map((k) => EVENT_NAMES[k])) || 'no events';
+          let note = withheld.length
+            ? ` ${capitalised(inWords(withheld.map((k) => EVENT_NAMES[k])))} are not sent: your access does not cover them.`
             : '';
+          if (message.figures) note += ` ${this.startFigures()}`;
+          else if (message.figures === false) {
+            this.stopFigures?.();
+            this.stopFigures = null;
+          }
           this.send({
             type: 'reply',
             text: `Subscribed: ${what} of ${to} come as they happen.${note}`,
-            data: { subscribed: this.subscribed === '*' ? '*' : [...this.subscribed!], events: kinds },
+            data: {
+              subscribed: this.subscribed === '*' ? '*' : [...this.subscribed!],
+              events: kinds,
+              figures: this.stopFigures !== null,
+            },
           });
         });
       case 'unsubscribe':
         return this.enqueue(async () => {
           if (!message.bots || message.bots === '*' || this.subscribed === '*') this.subscribed = null;
           else for (const id of message.bots) this.subscribed?.delete(id);
+          if (this.subscribed === null || this.subscribed.size === 0) {
+            this.stopFigures?.();
+            this.stopFigures = null;
+          }
           const left = this.subscribed === null ? [] : [...(this.subscribed as Set<string>)];
           this.send({
             type: 'reply',
@@ -311,6 +342,14 @@ export class SocketSession {
     }
   }
 
+  /** Starts the figures' pushes (once); says what the client gets. */
+  private startFigures(): string {
+    if (!this.opts.figures) return 'Figures are not pushed on this socket: read them with GET /api/v1/bots.';
+    if (this.opts.mayReceive?.('figures') === false) return 'Figures are not sent: your access does not cover them.';
+    this.stopFigures ??= this.opts.figures.subscribe((f) => this.deliverFigures(f));
+    return "Running bots' figures come at each sample interval.";
+  }
+
   private dropUtterance(): void {
     this.utterance?.close();
     this.utterance = null;
@@ -375,7 +414,10 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
     case 'subscribe':
     case 'unsubscribe': {
       if (m.bots === undefined && m.type === 'unsubscribe') return { type: 'unsubscribe' };
-      if (m.bots === '*') return { type: m.type, bots: '*' };
+      if (m.figures !== undefined && (m.type !== 'subscribe' || typeof m.figures !== 'boolean'))
+        return '"figures" is true or false, and only on "subscribe": true pushes the running bots\' figures at each sample interval.';
+      const figures = m.type === 'subscribe' && typeof m.figures === 'boolean' ? { figures: m.figures } : {};
+      if (m.bots === '*') return { type: m.type, bots: '*', ...figures };
       if (
         !Array.isArray(m.bots) ||
         m.bots.length === 0 ||
@@ -384,7 +426,7 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
       ) {
         return `"${m.type}" needs "bots": "*" for every bot, or a list of 1 to 1000 bot ids.`;
       }
-      return { type: m.type, bots: m.bots as string[] };
+      return { type: m.type, bots: m.bots as string[], ...figures };
     }
     case 'confirm':
     case 'cancel':
@@ -407,3 +449,7 @@ function checkMessage(raw: unknown, limits: SessionLimits): ClientMessage | stri
 }
 
 const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** "a", "a and b", "a, b and c". */
+const inWords = (items: string[]) =>
+  items.length < 2 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;

@@ -3,11 +3,14 @@ import { botStatusSchema, desiredStateSchema } from './bot-spec.js';
 
 /**
  * What happens to the fleet, as it happens: status changes and incidents,
- * published by the worker right after it records them, delivered to every
+ * published by the worker right after it records them, and deletions,
+ * published by the API once the bot's records are gone; delivered to every
  * API process (and from there to socket subscribers). `seq` counts per bot
  * from the bot's workflow, so a subscriber sees each bot's events in order
- * and can drop a repeat (a retried activity publishes again). In the OpenAPI
- * document as FleetEvent: the command socket's clients are typed from it.
+ * and can drop a repeat (a retried activity publishes again); a deletion
+ * ends the count (a bot created again under the same id starts a new one).
+ * In the OpenAPI document as FleetEvent: the command socket's clients are
+ * typed from it.
  */
 export const fleetEventSchema = z
   .discriminatedUnion('kind', [
@@ -35,6 +38,11 @@ export const fleetEventSchema = z
         outcome: z.string().nullable(),
         instance_id: z.string().nullable(),
       }),
+      at: z.string(),
+    }),
+    z.object({
+      kind: z.literal('deleted'),
+      bot_id: z.string(),
       at: z.string(),
     }),
   ])

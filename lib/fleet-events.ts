@@ -8,7 +8,10 @@ import { RedisHealth } from './redis-health.js';
 /** A status change or an incident of one bot (its schema, in fleet-event-schema.ts, says what each holds). */
 export type FleetEvent = z.infer<typeof fleetEventSchema>;
 
-export const FLEET_EVENT_KINDS = ['status', 'incident'] as const satisfies ReadonlyArray<FleetEvent['kind']>;
+/** The events a bot's workflow publishes, in `seq` order. */
+export type SequencedEvent = Extract<FleetEvent, { seq: number }>;
+
+export const FLEET_EVENT_KINDS = ['status', 'incident', 'deleted'] as const satisfies ReadonlyArray<FleetEvent['kind']>;
 
 export interface FleetEvents {
   publish(event: FleetEvent): Promise<void>;
@@ -95,6 +98,11 @@ export class RedisFleetEvents implements FleetEvents {
   }
 }
 
+interface Held {
+  event: SequencedEvent;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * Publishes each bot's events in `seq` order although the writes behind them
  * may finish out of order (the workflow runs some side by side). An event
@@ -103,21 +111,21 @@ export class RedisFleetEvents implements FleetEvents {
  */
 export class OrderedPublisher {
   private readonly last = new Map<string, number>();
-  private readonly held = new Map<string, Map<number, { event: FleetEvent; timer: NodeJS.Timeout }>>();
+  private readonly held = new Map<string, Map<number, Held>>();
 
   constructor(
     private readonly events: FleetEvents,
-    private readonly onError: (err: unknown, event: FleetEvent) => void,
+    private readonly onError: (err: unknown, event: SequencedEvent) => void,
     private readonly waitMs = 250,
   ) {}
 
-  publish(event: FleetEvent): void {
+  publish(event: SequencedEvent): void {
     const last = this.last.get(event.bot_id);
     if (last !== undefined && event.seq <= last) return; // a repeat (a retried write): already out
     if (last === undefined || event.seq === last + 1) return this.release(event);
     // Its predecessor is still being written: hold it, at most waitMs.
     let held = this.held.get(event.bot_id);
-    if (!held) this.held.set(event.bot_id, (held = new Map()));
+    if (!held) this.held.set(event.bot_id, (held = new Map<number, Held>()));
     if (held.has(event.seq)) return;
     const timer = setTimeout(() => {
       held.delete(event.seq);
@@ -127,7 +135,7 @@ export class OrderedPublisher {
     held.set(event.seq, { event, timer });
   }
 
-  private release(event: FleetEvent): void {
+  private release(event: SequencedEvent): void {
     const last = this.last.get(event.bot_id);
     if (last !== undefined && event.seq <= last) return;
     this.last.set(event.bot_id, event.seq);

@@ -51,10 +51,12 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   user: ['bots:read', 'chat:ask'],
 };
 
-/** What a fleet event's receiver must hold: the permission REST asks for the same facts. */
-export const EVENT_PERMISSIONS: Record<FleetEvent['kind'], Permission> = {
+/** What a fleet event's (or the figures') receiver must hold: the permission REST asks for the same facts. */
+export const EVENT_PERMISSIONS: Record<FleetEvent['kind'] | 'figures', Permission> = {
   status: 'bots:read',
+  figures: 'bots:read',
   incident: 'incidents:read',
+  deleted: 'bots:read',
 };
 
 export function permissionsOf(role: Role): ReadonlySet<Permission> {

@@ -32,6 +32,20 @@ export async function countBots(
   return Number((await q.executeTakeFirstOrThrow()).n);
 }
 
+/** The bots that have an instance in a running status, with it (whose figures are live). */
+export async function activeInstances(
+  db: Db,
+  statuses: readonly BotStatus[],
+): Promise<Array<{ id: string; instance_id: string }>> {
+  const rows = await db
+    .selectFrom('bots')
+    .select(['id', 'current_instance_id'])
+    .where('status', 'in', [...statuses])
+    .where('current_instance_id', 'is not', null)
+    .execute();
+  return rows.map((r) => ({ id: r.id, instance_id: r.current_instance_id! }));
+}
+
 export async function countBotsByStatus(db: Db): Promise<Record<string, number>> {
   const rows = await db
     .selectFrom('bots')

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createApp, type AppDepsInput } from '../api/app.js';
 import { ApiMetrics } from '../api/middleware/metrics.js';
 import { loadConfig } from '../lib/config.js';
+import type { FleetEvents } from '../lib/fleet-events.js';
 import { createLogger } from '../lib/logger.js';
 import { projectRoot } from '../lib/project-root.js';
 import { MemorySampleStore } from '../monitoring/sample-store.js';
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
     requestLimit: unreachable('requestLimit'),
     clientAddress: () => null,
     apiKeys: unreachable('apiKeys'),
-    socket: { events: unreachable('events'), voice: null },
+    events: unreachable<FleetEvents>('events'),
+    socket: { voice: null },
   };
   const res = await createApp(deps).request('/openapi.json');
   if (res.status !== 200) throw new Error(`GET /openapi.json answered ${res.status}`);

@@ -15,7 +15,11 @@ describe('the command socket: chat commands over WebSocket', () => {
 
   beforeAll(async () => {
     // Voice has its own suite (voice.test.ts); here it is off, and says so.
-    t = await startTestPlatform('postgres', { ENABLE_VOICE_INPUT: 'false', API_SECRET_KEY: SECRET });
+    t = await startTestPlatform('postgres', {
+      ENABLE_VOICE_INPUT: 'false',
+      API_SECRET_KEY: SECRET,
+      BOT_SAMPLE_INTERVAL_SECONDS: '0.5',
+    });
     for (const role of ['operator', 'viewer', 'user']) {
       const username = `chat-${role}`;
       const password = `Correct horse ${role} battery 42!`;
@@ -194,6 +198,52 @@ describe('the command socket: chat commands over WebSocket', () => {
     await t.request('POST', '/api/v1/bots/weather-v1/stop');
     watcher.close();
     other.close();
+  });
+
+  it("pushes the running bots' figures at the sample interval to those who asked, for the bots they subscribed to", async () => {
+    for (const id of ['figures-a', 'figures-b'])
+      await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });
+    const one = await as('viewer');
+    const all = await as('user');
+    const plain = await as('operator');
+    const asked = await one.ask({ type: 'subscribe', bots: ['figures-a'], figures: true });
+    expect(asked.data).toMatchObject({ subscribed: ['figures-a'], figures: true });
+    expect(asked.text).toMatch(/figures come at each sample interval/);
+    await all.ask({ type: 'subscribe', bots: '*', figures: true });
+    await plain.ask({ type: 'subscribe', bots: '*' });
+    const bad = await one.ask({ type: 'subscribe', bots: '*', figures: 'yes' });
+    expect(bad).toMatchObject({ type: 'error' });
+    expect(bad.text).toMatch(/"figures" is true or false/);
+    for (const id of ['figures-a', 'figures-b']) await t.request('POST', `/api/v1/bots/${id}/start`);
+    const bots = await Promise.all(
+      ['figures-a', 'figures-b'].map((id) => waitForBot(t, id, 'running', (b) => b.status === 'running' && b.pid)),
+    );
+    const figures = (c: Client) =>
+      c.frames.filter((f) => f.type === 'figures') as unknown as Array<{ at: string; bots: any[] }>;
+    const pushed = (c: Client, id: string) => figures(c).flatMap((f) => f.bots.filter((b) => b.bot_id === id));
+    await waitFor(async () => pushed(one, 'figures-a').length >= 3, 'three pushes of figures-a', 15_000);
+    await waitFor(async () => pushed(all, 'figures-b').length >= 1, 'figures-b for "*"', 15_000);
+    // Only what was subscribed to, from the current instance's samples, each sample once.
+    expect(figures(one).every((f) => f.bots.every((b) => b.bot_id === 'figures-a'))).toBe(true);
+    const echo = pushed(one, 'figures-a');
+    for (const b of echo) {
+      expect(b.instance_id).toBe(bots[0]!.instance_id);
+      expect(b.memory_usage_mb).toBeGreaterThan(0);
+      expect(b.cpu_load).toBeGreaterThanOrEqual(0);
+      expect(Number.isNaN(Date.parse(b.sampled_at))).toBe(false);
+    }
+    expect(new Set(echo.map((b) => b.sampled_at)).size).toBe(echo.length);
+    // The same figures REST gives.
+    const rest = (await t.request('GET', '/api/v1/bots/figures-a')).body;
+    expect(rest.instance_id).toBe(echo.at(-1).instance_id);
+    expect(figures(plain)).toEqual([]);
+    // Unsubscribed: no more pushes.
+    await one.ask({ type: 'unsubscribe' });
+    const after = figures(one).length;
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(figures(one).length).toBe(after);
+    for (const id of ['figures-a', 'figures-b']) await t.request('POST', `/api/v1/bots/${id}/stop`);
+    for (const c of [one, all, plain]) c.close();
   });
 
   it('answers hostile frames with an error frame or a close, and carries on', async () => {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalFleetEvents, OrderedPublisher, RedisFleetEvents, type FleetEvent } from '../lib/fleet-events.js';
+import { LocalFleetEvents, OrderedPublisher, RedisFleetEvents, type SequencedEvent } from '../lib/fleet-events.js';
 import { createLogger } from '../lib/logger.js';
 import { startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
 
@@ -24,10 +24,10 @@ describe('fleet events: status changes and incidents as they happen', () => {
 
   it('a REST start, a kill and a stop arrive in order, numbered per bot, in this process and through Redis in another', async () => {
     const id = t.uniqueId('evented');
-    const here: FleetEvent[] = [];
-    const there: FleetEvent[] = [];
-    const offHere = t.platform.events.subscribe((e) => e.bot_id === id && here.push(e));
-    const offThere = elsewhere.subscribe((e) => e.bot_id === id && there.push(e));
+    const here: SequencedEvent[] = [];
+    const there: SequencedEvent[] = [];
+    const offHere = t.platform.events.subscribe((e) => e.bot_id === id && e.kind !== 'deleted' && here.push(e));
+    const offThere = elsewhere.subscribe((e) => e.bot_id === id && e.kind !== 'deleted' && there.push(e));
     await new Promise((r) => setTimeout(r, 200)); // the subscriber connection subscribes
     await t.request('POST', '/api/v1/bots', {
       id,
@@ -73,8 +73,8 @@ describe('fleet events: status changes and incidents as they happen', () => {
 
   it('a heal without backoff launches at once and records the death beside the launch: incident, instance end and statuses all there, in order', async () => {
     const id = t.uniqueId('instant');
-    const here: FleetEvent[] = [];
-    const off = t.platform.events.subscribe((e) => e.bot_id === id && here.push(e));
+    const here: SequencedEvent[] = [];
+    const off = t.platform.events.subscribe((e) => e.bot_id === id && e.kind !== 'deleted' && here.push(e));
     await t.request('POST', '/api/v1/bots', {
       id,
       name: id,
@@ -123,7 +123,7 @@ describe('fleet events: status changes and incidents as they happen', () => {
 });
 
 describe("each bot's events leave in seq order", () => {
-  const event = (bot: string, seq: number): FleetEvent => ({
+  const event = (bot: string, seq: number): SequencedEvent => ({
     kind: 'incident',
     bot_id: bot,
     seq,
@@ -133,7 +133,7 @@ describe("each bot's events leave in seq order", () => {
   it('holds an event until its predecessor is out, drops repeats, and stops waiting after waitMs', async () => {
     const out: string[] = [];
     const bus = new LocalFleetEvents();
-    bus.subscribe((e) => out.push(`${e.bot_id}${e.seq}`));
+    bus.subscribe((e) => out.push(`${e.bot_id}${'seq' in e ? e.seq : ''}`));
     const p = new OrderedPublisher(bus, () => undefined, 100);
     p.publish(event('a', 1));
     p.publish(event('a', 3));

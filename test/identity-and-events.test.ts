@@ -109,10 +109,10 @@ describe('fleet events reach a socket only under the permissions REST asks for',
       const reply = await c.ask({ type: 'subscribe', bots: [id] });
       expect(reply.type).toBe('reply');
       if (role === 'user') {
-        expect(reply.data.events).toEqual(['status']);
+        expect(reply.data.events).toEqual(['status', 'deleted']);
         expect(reply.text).toMatch(/Incidents are not sent: your access does not cover them/);
       } else {
-        expect(reply.data.events).toEqual(['status', 'incident']);
+        expect(reply.data.events).toEqual(['status', 'incident', 'deleted']);
       }
       sockets.set(role, c);
     }
@@ -150,6 +150,12 @@ describe('fleet events reach a socket only under the permissions REST asks for',
         })
       ).status,
     ).toBe(403);
+    // A deletion reaches every subscriber, whoever deleted it.
+    expect((await t.request('DELETE', `/api/v1/bots/${id}`)).status).toBe(200);
+    await waitFor(
+      async () => ROLES.every((r) => events(r).some((e) => e.kind === 'deleted')),
+      'every socket saw the deletion',
+    );
     for (const c of sockets.values()) c.close();
   });
 });

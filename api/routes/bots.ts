@@ -274,6 +274,10 @@ export function botRoutes(deps: AppDeps) {
       await workflows.finish(bot);
       await db.transaction().execute((trx) => deleteBot(trx, id));
       await deps.samples.forget(id);
+      // Every console and subscriber drops the bot now; one that misses this finds it gone at its next read.
+      await deps.events
+        ?.publish({ kind: 'deleted', bot_id: id, at: new Date().toISOString() })
+        .catch((err: unknown) => deps.logger.warn({ err, botId: id }, 'could not publish the deletion'));
       return c.json({ bot_id: id, deleted: true as const, message: `Bot ${id} deleted.` }, 200);
     },
   );

@@ -5,9 +5,9 @@ import type { WebSocket } from 'ws';
 import { EVENT_PERMISSIONS, isPermission, type Permission } from '../../lib/permissions.js';
 import { Conversation } from '../../conversation/commands.js';
 import { botNames } from '../../registry/bots.js';
+import { FiguresFeed } from '../figures-feed.js';
 import { createFleetClient, type FleetClientOptions } from '../fleet-client.js';
 import { CLOSE, DEFAULT_SESSION_LIMITS, SocketSession, type VoiceInput } from '../../conversation/socket-session.js';
-import type { FleetEvents } from '../../lib/fleet-events.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../views/problem.js';
@@ -44,7 +44,6 @@ export function chooseProtocol(offered: Set<string>): string | false {
 }
 
 export interface CommandSocketDeps {
-  events: FleetEvents;
   voice: VoiceInput | null;
   /** What a route asks of its caller (from the app's route declarations): the chat's permissions. */
   accessOf?: FleetClientOptions['accessOf'];
@@ -63,6 +62,14 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
     Promise.resolve(app.request(path, { method, headers: { Authorization: `Bearer ${token}` } }));
   const accessOf = socketDeps.accessOf;
   if (!accessOf) throw new Error("the command socket needs the routes' access declarations (accessOf)");
+  const events = deps.events;
+  if (!events) throw new Error("the command socket needs the fleet's events (deps.events)");
+  const figures = new FiguresFeed(
+    deps.db,
+    deps.samples,
+    deps.config.BOT_SAMPLE_INTERVAL_SECONDS * 1000,
+    log.child({ component: 'figures' }),
+  );
 
   /** Who a token belongs to and what it may do, or the refusal (the HTTP status of the upgrade answer). */
   const identify = async (
@@ -178,6 +185,7 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
               },
               // Read at each event: a renewed token with another role applies at once.
               mayReceive: (kind) => access.permissions.has(EVENT_PERMISSIONS[kind]),
+              figures,
               access: {
                 expiresAt: expiryOf(token),
                 async renew(fresh) {
@@ -196,7 +204,7 @@ export function registerCommandSocket(app: Hono<AppEnv>, deps: AppDeps, socketDe
               },
             },
           );
-          unsubscribe = socketDeps.events.subscribe((e) => session?.event(e));
+          unsubscribe = events.subscribe((e) => session?.event(e));
           // Keep-alive: a peer that does not answer a ping by the next one is gone.
           raw.on('pong', () => (alive = true));
           pinger = setInterval(() => {

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Bot } from './api/client';
-import { socket, type FleetEvent } from './api/socket';
+import { socket, type FleetEvent, type FleetFigures } from './api/socket';
 
 export interface Row extends Bot {
   /** When the figures were read (uptime counts on from there). */
@@ -15,8 +15,9 @@ type Listener = () => void;
 
 /**
  * The fleet as the console shows it: read once in pages, then kept current by
- * the socket's events (status changes and incidents as they are recorded).
- * Events that arrive while the list is being read are applied after it.
+ * the socket: events (status changes, incidents and deletions as they are
+ * recorded) and the running bots' figures at each sample interval. Events
+ * that arrive while the list is being read are applied after it.
  */
 class FleetStore {
   rows = new Map<string, Row>();
@@ -35,6 +36,10 @@ class FleetStore {
 
   start(): void {
     this.off ??= socket.on((m) => {
+      if (m.type === 'figures') {
+        if (this.loaded) this.applyFigures(m);
+        return;
+      }
       if (m.type !== 'event') return;
       if (!this.loaded) this.pending.push(m);
       else this.apply(m);
@@ -86,6 +91,11 @@ class FleetStore {
   }
 
   private apply(e: FleetEvent): void {
+    if (e.kind === 'deleted') {
+      // Its count ends: a bot created again under this id numbers its events from the start.
+      this.lastSeq.delete(e.bot_id);
+      return this.remove(e.bot_id);
+    }
     // Each bot's events carry its workflow's sequence: a repeat (a retried publish) changes nothing.
     const last = this.lastSeq.get(e.bot_id) ?? -1;
     if (e.seq <= last) return;
@@ -116,6 +126,27 @@ class FleetStore {
       this.rows.set(e.bot_id, { ...row, incidentsSeen: row.incidentsSeen + 1, changedAt: now });
     }
     this.changed();
+  }
+
+  /** Figures of the current instances; a row on another instance waits for its own record. */
+  private applyFigures(f: FleetFigures): void {
+    const now = Date.now();
+    let any = false;
+    for (const b of f.bots) {
+      const row = this.rows.get(b.bot_id);
+      if (!row || row.instance_id !== b.instance_id) continue;
+      this.rows.set(b.bot_id, {
+        ...row,
+        cpu_load: b.cpu_load,
+        memory_usage_mb: b.memory_usage_mb,
+        uptime_seconds: b.uptime_seconds,
+        error_rate: b.error_rate,
+        last_heartbeat_at: b.last_heartbeat_at,
+        readAt: now,
+      });
+      any = true;
+    }
+    if (any) this.changed();
   }
 
   private changed(): void {

@@ -3814,11 +3814,31 @@ export interface components {
                 instance_id: string | null;
             };
             at: string;
+        } | {
+            /** @enum {string} */
+            kind: "deleted";
+            bot_id: string;
+            at: string;
         };
         /** @enum {string} */
         BotStatus: "registered" | "deploying" | "running" | "degraded" | "healing" | "stopping" | "stopped" | "failed";
         /** @enum {string} */
         DesiredState: "running" | "stopped";
+        FleetFigures: {
+            /** @description When this push was read */
+            at: string;
+            bots: {
+                bot_id: string;
+                instance_id: string;
+                /** @description Percent of one core */
+                cpu_load: number;
+                memory_usage_mb: number;
+                uptime_seconds: number;
+                error_rate: number | null;
+                last_heartbeat_at: string | null;
+                sampled_at: string;
+            }[];
+        };
         Readiness: {
             /**
              * @description degraded: an optional dependency (Redis) is down; the platform works on with less

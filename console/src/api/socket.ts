@@ -1,11 +1,14 @@
 import type { components } from './schema';
 import { session } from './session';
 
-/** A status change or an incident, as the API's document describes it. */
+/** A status change, an incident or a deletion, as the API's document describes it. */
 export type FleetEvent = components['schemas']['FleetEvent'];
+/** The running bots' figures, pushed at each sample interval. */
+export type FleetFigures = components['schemas']['FleetFigures'];
 
 export type ServerMessage =
   | ({ type: 'event' } & FleetEvent)
+  | ({ type: 'figures' } & FleetFigures)
   | { type: 'reply'; text: string; data?: Record<string, unknown> }
   | { type: 'confirm'; text: string; action: { action: string; bot_id: string } }
   | { type: 'error'; text: string }
@@ -84,7 +87,7 @@ export class CommandSocket {
     ws.onopen = () => {
       this.retryMs = 500;
       this.setState('open');
-      ws.send(JSON.stringify({ type: 'subscribe', bots: '*' }));
+      ws.send(JSON.stringify({ type: 'subscribe', bots: '*', figures: session.has('bots:read') }));
     };
     ws.onmessage = (e) => {
       if (typeof e.data !== 'string') return;

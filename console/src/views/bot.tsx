@@ -80,8 +80,25 @@ export function BotPage({ id }: { id: string }) {
   );
   useEffect(() => {
     void loadHistory();
-    const t = setInterval(() => void loadHistory(), 10_000);
-    return () => clearInterval(t);
+    // Each new sample of this bot (pushed at the sample interval): its figures, and the chart, move on.
+    return socket.on((m) => {
+      if (m.type !== 'figures') return;
+      const mine = m.bots.find((b) => b.bot_id === id);
+      if (!mine) return;
+      setBot((b) =>
+        b && b.instance_id === mine.instance_id
+          ? {
+              ...b,
+              cpu_load: mine.cpu_load,
+              memory_usage_mb: mine.memory_usage_mb,
+              uptime_seconds: mine.uptime_seconds,
+              error_rate: mine.error_rate,
+              last_heartbeat_at: mine.last_heartbeat_at,
+            }
+          : b,
+      );
+      void loadHistory();
+    });
   }, [id, window]);
 
   if (missing)

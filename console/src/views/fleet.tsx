@@ -109,24 +109,29 @@ export function Fleet() {
   }, [store.version]);
   const column = COLUMNS.find((c) => c.key === sort.key) ?? COLUMNS[0]!;
   const needle = text.trim().toLowerCase();
-  const rows = all
-    .filter(
-      (r) =>
-        (!status || r.status === status) &&
-        (!role || r.role === role) &&
-        (!needle ||
-          r.bot_id.includes(needle) ||
-          r.name.toLowerCase().includes(needle) ||
-          r.role.toLowerCase().includes(needle)),
-    )
-    .sort((a, b) => {
-      const x = column.value(a, now);
-      const y = column.value(b, now);
-      if (x === y) return a.bot_id < b.bot_id ? -1 : 1;
-      if (x === null) return 1;
-      if (y === null) return -1;
-      return (x < y ? -1 : 1) * sort.dir;
-    });
+  // Filtered and sorted again only when something it depends on changed (the clock only for uptime).
+  const rows = useMemo(
+    () =>
+      all
+        .filter(
+          (r) =>
+            (!status || r.status === status) &&
+            (!role || r.role === role) &&
+            (!needle ||
+              r.bot_id.includes(needle) ||
+              r.name.toLowerCase().includes(needle) ||
+              r.role.toLowerCase().includes(needle)),
+        )
+        .sort((a, b) => {
+          const x = column.value(a, now);
+          const y = column.value(b, now);
+          if (x === y) return a.bot_id < b.bot_id ? -1 : 1;
+          if (x === null) return 1;
+          if (y === null) return -1;
+          return (x < y ? -1 : 1) * sort.dir;
+        }),
+    [store.version, status, role, needle, sort, sort.key === 'uptime' ? now : 0],
+  );
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);

@@ -41,7 +41,8 @@ export function Incidents() {
   useEffect(() => {
     void load();
     return socket.on((m) => {
-      if (m.type === 'event' && m.kind === 'incident') void load();
+      // A deleted bot's incidents go with it.
+      if (m.type === 'event' && (m.kind === 'incident' || m.kind === 'deleted')) void load();
     });
   }, [filter]);
 
