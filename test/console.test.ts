@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium, logIn, NO_CHROMIUM, recordRequests } from './helpers/browser.js';
@@ -167,6 +170,40 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     await refusal.waitFor();
     expect(await refusal.textContent()).toMatch(/refused \((401|403)\)/);
     expect((await t.request('GET', `/api/v1/bots/${id}`)).body.status).toBe('registered');
+    await page.close();
+  });
+
+  it("the fleet's figures follow the pushed samples, and a bot deleted by someone else leaves the page", async () => {
+    const id = t.uniqueId('sampled');
+    await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });
+    const page = await browser.newPage();
+    // The figures the socket pushed for this bot, as the page received them.
+    const pushed: Array<{ cpu_load: number; memory_usage_mb: number }> = [];
+    page.on('websocket', (ws) =>
+      ws.on('framereceived', (f) => {
+        const m = JSON.parse(String(f.payload)) as { type: string; bots?: Array<{ bot_id: string }> };
+        if (m.type === 'figures') pushed.push(...(m.bots!.filter((b) => b.bot_id === id) as unknown as typeof pushed));
+      }),
+    );
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
+    await page.goto(`${t.url}/#/fleet`);
+    await row(page, id).waitFor();
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    await waitFor(async () => pushed.length >= 4, 'four pushes of its figures', 15_000);
+    // No event since it runs: what the row shows is the latest push.
+    const memory = row(page, id).locator('[data-cell="memory"]');
+    await waitFor(async () => {
+      const last = pushed.at(-1)!;
+      const shown = await memory.textContent();
+      const mb = last.memory_usage_mb;
+      return shown === `${mb >= 100 ? mb.toFixed(0) : mb.toFixed(1)} MB`;
+    }, 'the row showing the last pushed memory figure');
+
+    // Stopped and deleted through the API, as another client would: the row goes, with no reload.
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+    await waitForBot(t, id, 'stopped', (b) => b.status === 'stopped');
+    expect((await t.request('DELETE', `/api/v1/bots/${id}`)).status).toBe(200);
+    await row(page, id).waitFor({ state: 'detached' });
     await page.close();
   });
 
@@ -354,6 +391,63 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     await waitFor(async () => (await t.request('GET', `/api/v1/bots/${id}`)).status === 404, 'deleted after Confirm');
     expect(await page.getByRole('button', { name: 'Confirm' }).count()).toBe(0);
     await page.close();
+  });
+
+  it('push-to-talk: the mic button streams the microphone (a spoken "start parrot"); partial and final transcripts show, and the bot starts', async () => {
+    await t.request('POST', '/api/v1/bots', { id: 'parrot', name: 'Parrot', blueprint: 'sleeper.mjs' });
+    // The microphone is Chromium's fake capture device playing espeak-ng's speech, at 48 kHz as a real one would be.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'codex32-ptt-'));
+    const spoken = path.join(dir, 'spoken.wav');
+    const wav = path.join(dir, 'mic.wav');
+    execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', spoken, 'start parrot']);
+    execFileSync('sox', [spoken, '-r', '48000', '-c', '1', '-b', '16', wav, 'pad', '0.4', '1.2']);
+    const seconds = Number(execFileSync('soxi', ['-D', wav], { encoding: 'utf8' }));
+    const voiceBrowser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${wav}`,
+    ]);
+    try {
+      const context = await voiceBrowser.newContext();
+      await context.grantPermissions(['microphone'], { origin: t.url });
+      const page = await context.newPage();
+      const urls = recordRequests(page);
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      // What the page streams: binary frames between audio_start and audio_end.
+      let audioBytes = 0;
+      page.on('websocket', (ws) =>
+        ws.on('framesent', (f) => typeof f.payload !== 'string' && (audioBytes += f.payload.length)),
+      );
+      await logIn(page, t.url, ADMIN.username, ADMIN.password);
+      await page.goto(`${t.url}/#/chat`);
+      await page.locator('.live-open').waitFor();
+
+      const mic = page.getByRole('button', { name: 'Hold to talk' });
+      await mic.hover();
+      await page.mouse.down();
+      await page.getByRole('button', { name: /Listening/ }).waitFor();
+      const heldFrom = Date.now();
+      // Held while the clip plays: what is heard so far shows as it is heard.
+      await page.locator('ol.conversation li.from-heard.partial').waitFor({ timeout: seconds * 1000 });
+      await new Promise((r) => setTimeout(r, Math.max(0, seconds * 1000 - (Date.now() - heldFrom))));
+      await page.mouse.up();
+
+      const final = page.locator('ol.conversation li.from-heard:not(.partial)');
+      await final.waitFor();
+      // The grammar allows words around the command ("start the parrot bot").
+      expect((await final.textContent())?.replace(/^Heard: /, '')).toMatch(/^start\b.*\bparrot\b/);
+      // 16 kHz, 16-bit: about two bytes of PCM per 1/16000 s held (the worklet's last chunk included).
+      expect(audioBytes).toBeGreaterThan(seconds * 16_000 * 2 * 0.8);
+      expect(audioBytes).toBeLessThan((seconds + 2) * 16_000 * 2);
+      await waitForBot(t, 'parrot', 'running after the spoken start', (b) => b.status === 'running');
+      await page.getByRole('button', { name: 'Hold to talk' }).waitFor();
+      expect(errors).toEqual([]);
+      expect(urls.filter((u) => !u.startsWith(t.url) && !u.startsWith(t.url.replace('http', 'ws')))).toEqual([]);
+    } finally {
+      await voiceBrowser.close();
+      await t.request('POST', '/api/v1/bots/parrot/stop');
+    }
   });
 
   it('axe-core finds no serious or critical violation on any view, light or dark', async () => {

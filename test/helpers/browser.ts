@@ -1,28 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
-/** Debian's Chromium (scripts/ensure-installed.mjs installs it as root); null when it is not there. */
-export function chromiumPath(): string | null {
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || null;
-  } catch {
-    return null;
-  }
-}
-
-export const NO_CHROMIUM =
-  'needs Debian chromium: sudo apt-get install -y --no-install-recommends chromium (npm test installs it as root)';
-
-export async function launchChromium(args: string[] = []): Promise<Browser> {
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error(NO_CHROMIUM);
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    // Root has no user namespace sandbox here; the pages are our own.
-    args: ['--no-sandbox', '--disable-dev-shm-usage', ...args],
-  });
-}
+export { chromiumPath, launchChromium, NO_CHROMIUM } from '../../bench/browser.js';
 
 /** Every URL the page asks for (requests and WebSockets), to check that nothing leaves the origin. */
 export function recordRequests(page: Page): string[] {

@@ -1,5 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { socket, type ServerMessage } from '../api/socket';
+import { Microphone, type MicState } from '../voice/microphone';
+
+/** A press shorter than this is a click: the microphone stays open until the next one. */
+const TAP_MS = 300;
 
 interface Line {
   id: number;
@@ -12,11 +16,14 @@ interface Line {
 
 let nextId = 1;
 
-/** The command socket in the page: type a command, read the reply; confirmations are buttons. */
+/** The command socket in the page: type or say a command, read the reply; confirmations are buttons. */
 export function Chat() {
   const [lines, setLines] = useState<Line[]>([]);
   const [text, setText] = useState('');
+  const [mic, setMic] = useState<MicState>('idle');
   const list = useRef<HTMLOListElement>(null);
+  const microphone = useRef<Microphone | null>(null);
+  const pressedAt = useRef(0);
 
   const add = (line: Omit<Line, 'id'>) => setLines((l) => [...l.slice(-200), { ...line, id: nextId++ }]);
   useEffect(
@@ -27,8 +34,11 @@ export function Chat() {
           if (m.data && 'subscribed' in m.data) return;
           add({ who: 'platform', text: m.text });
         } else if (m.type === 'confirm') add({ who: 'platform', text: m.text, kind: 'confirm', pending: true });
-        else if (m.type === 'error') add({ who: 'platform', text: m.text, kind: 'error' });
-        else if (m.type === 'transcript')
+        else if (m.type === 'error') {
+          add({ who: 'platform', text: m.text, kind: 'error' });
+          // Refused while speaking (voice switched off or busy): the utterance is dropped.
+          if (microphone.current?.state !== 'idle') microphone.current?.cancel();
+        } else if (m.type === 'transcript')
           setLines((l) => {
             const rest = l.at(-1)?.kind === 'partial' ? l.slice(0, -1) : l;
             return [
@@ -42,6 +52,26 @@ export function Chat() {
   useEffect(() => {
     list.current?.lastElementChild?.scrollIntoView({ block: 'nearest' });
   }, [lines]);
+  useEffect(() => () => microphone.current?.cancel(), []);
+
+  // Push-to-talk: hold the button (or Space) while speaking; a short press toggles instead.
+  const press = () => {
+    const m = (microphone.current ??= new Microphone(setMic));
+    if (m.state === 'listening') return m.stop();
+    if (m.state !== 'idle') return;
+    pressedAt.current = Date.now();
+    m.start().catch((err: Error) => add({ who: 'platform', text: err.message, kind: 'error' }));
+  };
+  const release = () => {
+    if (Date.now() - pressedAt.current >= TAP_MS) microphone.current?.stop();
+  };
+  const onKey = (down: boolean) => (e: KeyboardEvent) => {
+    if (e.key !== ' ' && e.key !== 'Enter') return;
+    e.preventDefault();
+    if (down && !e.repeat) press();
+    else if (!down) release();
+  };
+  const micLabel = mic === 'listening' ? 'Listening… release to send' : mic === 'sending' ? 'Sending…' : 'Hold to talk';
 
   const send = (e: Event) => {
     e.preventDefault();
@@ -99,6 +129,26 @@ export function Chat() {
         <button type="submit" class="primary">
           Send
         </button>
+        {Microphone.supported() ? (
+          <button
+            type="button"
+            class={`mic${mic === 'listening' ? ' live' : ''}`}
+            aria-pressed={mic === 'listening' || mic === 'starting'}
+            disabled={mic === 'sending'}
+            onPointerDown={(e) => {
+              e.preventDefault();
+              press();
+            }}
+            onPointerUp={release}
+            onPointerLeave={() => mic === 'listening' && release()}
+            onKeyDown={onKey(true)}
+            onKeyUp={onKey(false)}
+          >
+            {micLabel}
+          </button>
+        ) : (
+          <span class="muted small">Voice needs a secure page (HTTPS or localhost) and a microphone.</span>
+        )}
       </form>
     </main>
   );
