@@ -4,6 +4,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { projectRoot } from '../lib/project-root.js';
 import { benchAuthOverhead } from './auth-overhead.js';
 import { benchChat, type ChatOptions } from './chat.js';
+import type { DashboardOptions } from './dashboard.js';
 import { benchFleetStart } from './fleet-start.js';
 import { benchHeal, type HealOptions } from './heal.js';
 import { BENCH_IMAGE, benchKubernetes } from './kubernetes.js';
@@ -15,7 +16,7 @@ import { benchStartLatency } from './start-latency.js';
 import { Deadline } from './util.js';
 
 /**
- * npm run bench [-- start fleet list auth heal chat | k8s] [--host=child|split|in-process] [--strict]
+ * npm run bench [-- start fleet list auth heal chat dashboard | k8s] [--host=child|split|in-process] [--strict]
  *
  * Starts its own Temporal dev server (unless TEMPORAL_ADDRESS is set), a fresh
  * database (PGlite, or a new database on DATABASE_URL's server, dropped at the
@@ -23,7 +24,7 @@ import { Deadline } from './util.js';
  * a table per benchmark and, last, one JSON line with every figure.
  */
 
-const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat', 'k8s'] as const;
+const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat', 'dashboard', 'k8s'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 interface BenchConfig {
@@ -36,10 +37,11 @@ interface BenchConfig {
   auth: { bots: number; sequential: number; rate: number; seconds: number };
   heal: HealOptions;
   chat: ChatOptions;
+  dashboard: DashboardOptions;
   k8s: { size: number };
 }
 
-const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] | k8s [--host=child|split|in-process] [--strict]]
+const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] [dashboard] | k8s [--host=child|split|in-process] [--strict]]
   start   start → running of ${ECHO_BOT} (p50/p99), beside Node's own boot time
   fleet   N bots started at once: time until all run, memory, stop without leftovers
   list    GET /api/v1/bots with N registered bots: latency and requests/s
@@ -51,6 +53,10 @@ const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [ch
   chat    the command socket: text command round trip (frame in → reply out, p50/p99); event
           fan-out latency to BENCH_CHAT_CLIENTS subscribed clients; each speech-to-text provider's
           real-time factor and command accuracy on espeak-ng speech (vosk needs VOSK_MODEL_PATH)
+  dashboard  the console in headless Chromium (Debian's chromium), BENCH_DASHBOARD_BOTS registered and
+          BENCH_DASHBOARD_RUNNING running: JS + CSS shipped (gzip), login → fleet painted, status
+          recorded → row updated (p99) and the page's JS heap while BENCH_DASHBOARD_CHURN bots restart
+          in turn for BENCH_DASHBOARD_SECONDS; then BENCH_DASHBOARD_LARGE bots scrolled through
   k8s     (alone) BENCH_K8S_BOTS bots with an image started at once with BOT_RUNTIME=kubernetes on
           the test control plane (scripts/k8s, KWOK nodes), or on KUBECONFIG's cluster: time until
           all run, each start → its pod Running; beside kubectl apply of as many Deployments
@@ -64,7 +70,9 @@ Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there a
   BENCH_LIST_FULL_REQUESTS (200), BENCH_AUTH_BOTS (50), BENCH_AUTH_SEQUENTIAL (2000), BENCH_AUTH_RATE (500),
   BENCH_AUTH_SECONDS (10), BENCH_HEAL_KILLS (50), BENCH_MONITOR_BOTS (500; 0 skips that part),
   BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_CHAT_COMMANDS (400),
-  BENCH_CHAT_CLIENTS (200), BENCH_CHAT_ROUNDS (20), BENCH_K8S_BOTS (200), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_CHAT_CLIENTS (200), BENCH_CHAT_ROUNDS (20), BENCH_DASHBOARD_BOTS (1000), BENCH_DASHBOARD_RUNNING (200),
+  BENCH_DASHBOARD_CHURN (20), BENCH_DASHBOARD_SECONDS (300), BENCH_DASHBOARD_LOGINS (5),
+  BENCH_DASHBOARD_LARGE (5000; 0 skips it), BENCH_SCREENSHOTS (a directory: a PNG of each view), BENCH_K8S_BOTS (200), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -126,11 +134,29 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
       monitor: { bots: int('BENCH_MONITOR_BOTS', 500, 0, 2000), seconds: int('BENCH_MONITOR_SECONDS', 60, 5, 3600) },
     },
     k8s: { size: int('BENCH_K8S_BOTS', 200, 1, 2000) },
+    dashboard: dashboardConfig(int),
     chat: {
       commands: int('BENCH_CHAT_COMMANDS', 400, 1, 100_000),
       clients: int('BENCH_CHAT_CLIENTS', 200, 1, 5000),
       rounds: int('BENCH_CHAT_ROUNDS', 20, 1, 1000),
     },
+  };
+}
+
+function dashboardConfig(int: (name: string, fallback: number, min: number, max: number) => number): DashboardOptions {
+  const bots = int('BENCH_DASHBOARD_BOTS', 1000, 10, 100_000);
+  const running = int('BENCH_DASHBOARD_RUNNING', 200, 1, 2000);
+  const churnBots = int('BENCH_DASHBOARD_CHURN', 20, 1, 200);
+  if (running > bots || churnBots > running)
+    throw new Error('BENCH_DASHBOARD_CHURN <= BENCH_DASHBOARD_RUNNING <= BENCH_DASHBOARD_BOTS');
+  return {
+    bots,
+    running,
+    churnBots,
+    churnSeconds: int('BENCH_DASHBOARD_SECONDS', 300, 10, 3600),
+    logins: int('BENCH_DASHBOARD_LOGINS', 5, 1, 100),
+    largeFleet: int('BENCH_DASHBOARD_LARGE', 5000, 0, 100_000),
+    screenshots: process.env.BENCH_SCREENSHOTS?.trim() || null,
   };
 }
 
@@ -228,11 +254,14 @@ async function main(): Promise<void> {
                     ? await benchHeal(env, config.heal)
                     : name === 'chat'
                       ? await benchChat(env, config.chat)
-                      : await benchKubernetes(env, {
-                          size: config.k8s.size,
-                          kubeconfig: process.env.KUBECONFIG!,
-                          namespace: process.env.KUBE_BOTS_NAMESPACE!,
-                        });
+                      : name === 'dashboard'
+                        ? // Loaded only here: it drives Chromium through playwright-core, a development dependency.
+                          await (await import('./dashboard.js')).benchDashboard(env, config.dashboard)
+                        : await benchKubernetes(env, {
+                            size: config.k8s.size,
+                            kubeconfig: process.env.KUBECONFIG!,
+                            namespace: process.env.KUBE_BOTS_NAMESPACE!,
+                          });
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {

@@ -162,20 +162,21 @@ export function botRoutes(deps: AppDeps) {
       const q = c.req.valid('query');
       const [rows, counts] = await Promise.all([listBots(db, q), countBotsByStatus(db)]);
       const instanceIds = rows.map((r) => r.current_instance_id).filter((id): id is string => id !== null);
-      const instances = await instancesForView(db, instanceIds);
+      const withInstance = rows.filter((r) => r.current_instance_id !== null).map((r) => r.id);
+      // Each depends only on the page's rows: read side by side.
+      const [instances, beats, latest, open] = await Promise.all([
+        instancesForView(db, instanceIds),
+        // Any running bot may heartbeat (the SDK does), not only those with heartbeat_interval_seconds.
+        heartbeatsOf(db, withInstance),
+        deps.samples.latest(withInstance),
+        c.get('principal')?.permissions.has('incidents:read')
+          ? unresolvedCounts(
+              db,
+              rows.map((r) => r.id),
+            )
+          : null,
+      ]);
       const byId = new Map(instances.map((i) => [i.id, i]));
-      // Any running bot may heartbeat (the SDK does), not only those with heartbeat_interval_seconds.
-      const beats = await heartbeatsOf(
-        db,
-        rows.filter((r) => r.current_instance_id !== null).map((r) => r.id),
-      );
-      const latest = await deps.samples.latest(rows.filter((r) => r.current_instance_id !== null).map((r) => r.id));
-      const open = c.get('principal')?.permissions.has('incidents:read')
-        ? await unresolvedCounts(
-            db,
-            rows.map((r) => r.id),
-          )
-        : null;
       const bots = rows.map((r) =>
         toBotView(
           r,

@@ -30,10 +30,13 @@ export function App() {
 
   useEffect(() => {
     const off = session.onChange(setMe);
+    // The fleet is read while the sign-in's identity is (every role may read bots).
+    const offSignIn = session.onSignIn(() => fleet.prefetch());
     void session.resume().finally(() => setResuming(false));
     const offState = socket.onState(setLive);
     return () => {
       off();
+      offSignIn();
       offState();
     };
   }, []);

@@ -26,6 +26,12 @@ class FleetStore {
   version = 0;
   private lastSeq = new Map<string, number>();
   private pending: FleetEvent[] = [];
+  private reading: Promise<Awaited<ReturnType<typeof readFleet>>> | null = null;
+  /** When the rows' read started, and when the socket's subscription last took effect. */
+  private readFrom = 0;
+  private subscribedAt = 0;
+  /** Bots removed since the last read: a read that started before must not bring them back. */
+  private removedAt = new Map<string, number>();
   private listeners = new Set<Listener>();
   private off: (() => void) | null = null;
 
@@ -36,6 +42,7 @@ class FleetStore {
 
   start(): void {
     this.off ??= socket.on((m) => {
+      if (m.type === 'reply' && m.data && 'subscribed' in m.data) return this.subscribed();
       if (m.type === 'figures') {
         if (this.loaded) this.applyFigures(m);
         return;
@@ -50,28 +57,53 @@ class FleetStore {
   stop(): void {
     this.off?.();
     this.off = null;
+    this.reading = null;
+    this.subscribedAt = 0;
     this.rows.clear();
     this.loaded = false;
   }
 
+  /** Starts reading the fleet ahead of start() (at sign-in, while the user's permissions are read). */
+  prefetch(): void {
+    this.reading ??= readFleet();
+  }
+
   async load(): Promise<void> {
-    const rows = new Map<string, Row>();
-    const limit = 1000;
-    for (let offset = 0; ; offset += limit) {
-      const { data, error } = await api.GET('/api/v1/bots', { params: { query: { limit, offset } } });
-      if (!data) {
-        this.error = (error as { detail?: string } | undefined)?.detail ?? 'The fleet could not be read.';
-        this.changed();
-        return;
-      }
-      const now = Date.now();
-      for (const b of data.bots) rows.set(b.bot_id, { ...b, readAt: now, incidentsSeen: 0, changedAt: 0 });
-      if (data.bots.length < limit) break;
+    const reading = (this.reading ??= readFleet());
+    const read = await reading;
+    if (this.reading === reading) this.reading = null;
+    if ('error' in read) {
+      this.error = read.error;
+      this.changed();
+      return;
     }
-    this.rows = rows;
+    this.rows = read.rows;
+    this.readFrom = read.startedAt;
     this.loaded = true;
     this.error = null;
     for (const e of this.pending.splice(0)) this.apply(e);
+    this.changed();
+    if (this.subscribedAt > read.startedAt) void this.reconcile();
+  }
+
+  /**
+   * The socket's subscription took effect (at sign-in, and again after each
+   * reconnect): what changed between the fleet's read and now came as no
+   * event, so the fleet is read again, keeping rows that events changed since.
+   */
+  private subscribed(): void {
+    this.subscribedAt = Date.now();
+    if (this.loaded && this.readFrom < this.subscribedAt) void this.reconcile();
+  }
+
+  private async reconcile(): Promise<void> {
+    const read = await readFleet();
+    if ('error' in read || !this.loaded) return;
+    for (const [id, row] of this.rows) if (row.changedAt > read.startedAt) read.rows.set(id, row);
+    for (const [id, at] of this.removedAt) if (at > read.startedAt) read.rows.delete(id);
+    this.removedAt.clear();
+    this.rows = read.rows;
+    this.readFrom = read.startedAt;
     this.changed();
   }
 
@@ -87,6 +119,7 @@ class FleetStore {
   /** A bot this page deleted: its workflow said yes, and its record is gone. */
   remove(id: string): void {
     this.rows.delete(id);
+    this.removedAt.set(id, Date.now());
     this.changed();
   }
 
@@ -154,6 +187,34 @@ class FleetStore {
     for (const l of this.listeners) l();
   }
 }
+
+const PAGE = 1000;
+
+/**
+ * Every bot, a page at a time, side by side: the first two pages at once
+ * (a second page that turns out empty costs little), and then whatever
+ * more the first page's total says there is.
+ */
+async function readFleet(): Promise<{ rows: Map<string, Row>; startedAt: number } | { error: string }> {
+  const startedAt = Date.now();
+  const page = (offset: number) => api.GET('/api/v1/bots', { params: { query: { limit: PAGE, offset } } });
+  const second = page(PAGE);
+  const first = await page(0);
+  if (!first.data) return { error: problemOf(first.error) };
+  const rest = [];
+  for (let offset = 2 * PAGE; offset < first.data.total; offset += PAGE) rest.push(page(offset));
+  const pages = [first, ...(await Promise.all([second, ...rest]))];
+  const rows = new Map<string, Row>();
+  const now = Date.now();
+  for (const { data, error } of pages) {
+    if (!data) return { error: problemOf(error) };
+    for (const b of data.bots) rows.set(b.bot_id, { ...b, readAt: now, incidentsSeen: 0, changedAt: 0 });
+  }
+  return { rows, startedAt };
+}
+
+const problemOf = (error: unknown) =>
+  (error as { detail?: string } | undefined)?.detail ?? 'The fleet could not be read.';
 
 export const fleet = new FleetStore();
 

@@ -97,11 +97,20 @@ export class Session {
     sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.renew(), Math.max(5_000, pair.expires_in * 1000 - EARLY_MS));
+    // Signing in: what the first page needs can be asked for while the caller's identity is read.
+    if (this.me === null) for (const l of this.signInListeners) l();
     const res = await fetch('/api/v1/auth/me', { headers: { Authorization: `Bearer ${pair.access_token}` } });
     const first = this.me === null;
     this.me = res.ok ? ((await res.json()) as Me) : null;
     if (first || !this.me) for (const l of this.listeners) l(this.me);
     else for (const l of this.tokenListeners) l(pair.access_token);
+  }
+
+  private signInListeners = new Set<() => void>();
+  /** A sign-in has its access token (its identity and permissions are still being read). */
+  onSignIn(l: () => void): () => void {
+    this.signInListeners.add(l);
+    return () => this.signInListeners.delete(l);
   }
 
   private tokenListeners = new Set<(token: string) => void>();
