@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { projectRoot } from '../lib/project-root.js';
 import { launchChromium } from './browser.js';
 import { ECHO_BOT, type BenchEnv } from './host.js';
+import { IDLE_BOT, IDLE_BOT_SCRIPT } from './monitor-cpu.js';
 import {
   checkTarget,
   heading,
@@ -75,8 +76,12 @@ export async function benchDashboard(env: BenchEnv, opts: DashboardOptions): Pro
   );
   const ids = [...churnIds, ...otherIds];
   const spec = { blueprint: ECHO_BOT, role, env: { INTERVAL_MS: '3600000' } };
+  // The churned bots are shell scripts: a restart costs the machine milliseconds, not a Node boot, so what is
+  // measured is the console's latency rather than two cores busy booting bots (start latency has its own benchmark).
+  writeFileSync(path.join(env.botsDir, IDLE_BOT), IDLE_BOT_SCRIPT);
+  const churned = new Set(churnIds);
   const registered = await pool(ids.length, 8, new Deadline(600_000, 'registering the dashboard fleet'), (i) =>
-    api.registerBot(ids[i]!, spec),
+    api.registerBot(ids[i]!, churned.has(ids[i]!) ? { ...spec, blueprint: IDLE_BOT } : spec),
   );
   if (registered < ids.length) throw new Error(`registered only ${registered} of ${ids.length} bots in time`);
   const toStart = ids.slice(0, opts.running);
@@ -111,7 +116,19 @@ export async function benchDashboard(env: BenchEnv, opts: DashboardOptions): Pro
       .locator(`[data-count="running"]`)
       .filter({ hasText: String(opts.running) })
       .waitFor({ timeout: 60_000 });
-    if (opts.screenshots) await screenshots(browser, api.baseUrl, username, password, churnIds[0]!, opts.screenshots);
+    if (opts.screenshots) {
+      // An incident to show: one bot's process killed, and healed.
+      const victim = (await api.expect<{ pid: number }>([200], 'GET', `/api/v1/bots/${churnIds[1]}`)).body;
+      process.kill(victim.pid, 'SIGKILL');
+      const healedBy = new Deadline(30_000, 'the killed bot healed');
+      const pidOf = async () =>
+        (await api.expect<{ pid: number | null }>([200], 'GET', `/api/v1/bots/${churnIds[1]}`)).body.pid;
+      while ((await pidOf()) === victim.pid) {
+        healedBy.check();
+        await sleep(200);
+      }
+      await screenshots(browser, api.baseUrl, username, password, churnIds[0]!, opts.screenshots);
+    }
     await page.getByLabel('Search').fill(`${env.runId}-churn`);
     await page.locator(`tr[data-bot="${churnIds.at(-1)}"]`).waitFor();
     await page.evaluate(WATCH_ROWS);
@@ -223,8 +240,13 @@ export async function benchDashboard(env: BenchEnv, opts: DashboardOptions): Pro
   } finally {
     await browser.close();
     // The fleet stops as it started, through the API: the cleanup's count of leftover bot processes stays honest.
-    await pool(toStart.length, 16, new Deadline(120_000, 'stopping the dashboard fleet'), async (i) => {
-      await api.request('POST', `/api/v1/bots/${toStart[i]}/stop`);
+    const stopBy = new Deadline(120_000, 'stopping the dashboard fleet');
+    await pool(toStart.length, 16, stopBy, async (i) => {
+      // A bot in the middle of a restart refuses the stop (409) until it is running again: asked again.
+      while ([409, 503].includes((await api.request('POST', `/api/v1/bots/${toStart[i]}/stop`)).status)) {
+        if (stopBy.expired) return;
+        await sleep(200);
+      }
     });
     const downBy = new Deadline(120_000, 'the dashboard fleet stopped');
     while (!downBy.expired) {
@@ -446,7 +468,7 @@ async function screenshots(
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
   for (const scheme of ['light', 'dark'] as const) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: scheme });
+    const context = await browser.newContext({ viewport: { width: 1440, height: 860 }, colorScheme: scheme });
     const page = await context.newPage();
     await logIn(page, baseUrl, username, password, '');
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
@@ -462,6 +484,12 @@ async function screenshots(
       if (scheme === 'dark' && name !== 'fleet') continue;
       await page.goto(`${baseUrl}/${hash}`);
       await page.locator(ready).first().waitFor();
+      if (name === 'chat') {
+        // A conversation, not an empty box: one command and its answer.
+        await page.getByLabel('Command').fill(`what is ${botId} doing`);
+        await page.getByRole('button', { name: 'Send' }).click();
+        await page.locator('ol.conversation li[data-from="platform"]').first().waitFor();
+      }
       await sleep(700);
       await page.screenshot({ path: path.join(dir, `${name}${scheme === 'dark' ? '-dark' : ''}.png`) });
     }

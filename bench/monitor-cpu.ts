@@ -50,8 +50,8 @@ export interface MonitorResult {
 }
 
 /** The lightest bot there is: a shell that says it started and becomes `sleep` (same pid, FIFO kept on fd 3). */
-const IDLE_BOT = 'idle_bot.sh';
-const IDLE_BOT_SCRIPT = `# Written by the heal benchmark: one line, then nothing but sleep.
+export const IDLE_BOT = 'idle_bot.sh';
+export const IDLE_BOT_SCRIPT = `# Written by the heal benchmark: one line, then nothing but sleep.
 echo "{\\"event\\":\\"started\\",\\"pid\\":$$}"
 exec sleep 86400
 `;

@@ -104,6 +104,8 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     await row(page, id).waitFor();
     expect(await rowStatus(page, id)).toBe('registered');
     await page.locator('.live-open').waitFor();
+    // The list is virtualised on rows of 44 px: a row with all its buttons keeps to that (the default page is 1280 px wide).
+    expect((await row(page, id).boundingBox())?.height).toBeCloseTo(44, 0);
 
     await page.getByRole('button', { name: `start ${id}`, exact: true }).click();
     // From the moment the registry says running, the row follows within a second, without a reload.

@@ -155,7 +155,9 @@ export function BotForm({ bot }: { bot?: Bot }) {
     const error =
       errors[name] ??
       (isMultiline(s) ? Object.entries(errors).find(([p]) => p.startsWith(`${name}.`))?.[1] : undefined);
-    const hint = s.default !== undefined && typeof s.default !== 'object' ? `default ${shown(s.default)}` : '';
+    // An empty default (a description) says nothing worth a placeholder.
+    const hint =
+      s.default !== undefined && s.default !== '' && typeof s.default !== 'object' ? `default ${shown(s.default)}` : '';
     const common = {
       id: fid,
       name,

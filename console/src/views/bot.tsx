@@ -204,7 +204,14 @@ export function BotPage({ id }: { id: string }) {
             times={times}
             values={series.memory}
           />
-          <TimeChart id="errors" title="Error rate" unit="%" times={times} values={series.errors} />
+          <TimeChart
+            id="errors"
+            title="Error rate"
+            unit="%"
+            times={times}
+            values={series.errors}
+            empty="None in this window: the bot's heartbeats report no request counts (the SDK's requests and errors)."
+          />
         </div>
       </section>
       {session.has('bots:logs') && <LogTail botId={id} />}

@@ -9,7 +9,10 @@ export function TimeChart({
   times,
   values,
   id,
+  empty,
 }: {
+  /** Said under the title when the window holds no value (why there is none). */
+  empty?: string;
   title: string;
   unit: string;
   /** Seconds since the epoch. */
@@ -55,6 +58,7 @@ export function TimeChart({
     <figure class="chart" data-chart={id} data-points={shown}>
       <figcaption>
         {title} <span class="muted">({unit})</span>
+        {shown === 0 && empty && <span class="chart-empty muted">{empty}</span>}
       </figcaption>
       <div ref={box} class="chart-box" role="img" aria-label={`${title} over time, ${shown} points`} />
       <details>

@@ -16,6 +16,8 @@ interface Column {
   value: (r: Row, now: number) => string | number | null;
   show: (r: Row, now: number) => string;
   numeric?: boolean;
+  /** In em of the table's text: the table's layout is fixed, so rows drawn while scrolling never reflow the columns. */
+  width: number;
 }
 
 const uptime = (r: Row, now: number) =>
@@ -26,21 +28,30 @@ const uptime = (r: Row, now: number) =>
 const openIncidents = (r: Row) => (r.open_incidents === null ? null : r.open_incidents + r.incidentsSeen);
 
 const COLUMNS: Column[] = [
-  { key: 'bot_id', label: 'Bot', value: (r) => r.bot_id, show: (r) => r.bot_id },
-  { key: 'status', label: 'Status', value: (r) => r.status, show: (r) => r.status },
-  { key: 'desired_state', label: 'Desired', value: (r) => r.desired_state, show: (r) => r.desired_state },
-  { key: 'role', label: 'Role', value: (r) => r.role, show: (r) => r.role },
+  { key: 'bot_id', label: 'Bot', width: 12, value: (r) => r.bot_id, show: (r) => r.bot_id },
+  { key: 'status', label: 'Status', width: 6.5, value: (r) => r.status, show: (r) => r.status },
+  { key: 'desired_state', label: 'Desired', width: 5.5, value: (r) => r.desired_state, show: (r) => r.desired_state },
+  { key: 'role', label: 'Role', width: 7, value: (r) => r.role, show: (r) => r.role },
   {
     key: 'runtime',
     label: 'Runtime',
+    width: 6.5,
     value: (r) => (r.image ? 'kubernetes' : 'local'),
     show: (r) => (r.image ? 'kubernetes' : 'local'),
   },
-  { key: 'uptime', label: 'Uptime', value: uptime, show: (r, now) => duration(uptime(r, now)), numeric: true },
-  { key: 'cpu', label: 'CPU', value: (r) => r.cpu_load, show: (r) => percent(r.cpu_load), numeric: true },
+  {
+    key: 'uptime',
+    label: 'Uptime',
+    width: 5.5,
+    value: uptime,
+    show: (r, now) => duration(uptime(r, now)),
+    numeric: true,
+  },
+  { key: 'cpu', label: 'CPU', width: 4.5, value: (r) => r.cpu_load, show: (r) => percent(r.cpu_load), numeric: true },
   {
     key: 'memory',
     label: 'Memory',
+    width: 8,
     value: (r) => r.memory_usage_mb,
     show: (r) => megabytes(r.memory_usage_mb, r.resources.memory_limit_mb),
     numeric: true,
@@ -48,6 +59,7 @@ const COLUMNS: Column[] = [
   {
     key: 'error_rate',
     label: 'Errors',
+    width: 5.5,
     value: (r) => r.error_rate,
     show: (r) => (r.error_rate === null ? dash : percent(r.error_rate * 100)),
     numeric: true,
@@ -55,6 +67,7 @@ const COLUMNS: Column[] = [
   {
     key: 'restarts',
     label: 'Restarts',
+    width: 6.5,
     value: (r) => r.restart_count,
     show: (r) => String(r.restart_count),
     numeric: true,
@@ -62,17 +75,33 @@ const COLUMNS: Column[] = [
   {
     key: 'heartbeat',
     label: 'Heartbeat',
+    width: 7,
     value: (r) => r.last_heartbeat_at,
     show: (r, now) => ago(r.last_heartbeat_at, now),
   },
   {
     key: 'incidents',
     label: 'Incidents',
+    width: 6.5,
     value: openIncidents,
     show: (r) => String(openIncidents(r) ?? dash),
     numeric: true,
   },
 ];
+
+/** A figure; its whole text on hover when the column is too narrow for it. */
+function Cell({ numeric, name, text }: { numeric?: boolean | undefined; name: string; text: string }) {
+  return (
+    <td class={numeric ? 'num' : undefined} data-cell={name} title={text}>
+      {text}
+    </td>
+  );
+}
+
+const SELECT_WIDTH = 2.5;
+const ACTIONS_WIDTH = 17;
+const tableWidth = (withActions: boolean) =>
+  COLUMNS.reduce((sum, c) => sum + c.width, 0) + (withActions ? SELECT_WIDTH + ACTIONS_WIDTH : 0);
 
 /** The live inventory: every bot, filtered, sorted, virtualised; changes arrive over the socket. */
 export function Fleet() {
@@ -254,7 +283,14 @@ export function Fleet() {
         tabIndex={0}
         aria-label="Bots"
       >
-        <table class="bots" aria-rowcount={rows.length + 1}>
+        <table class="bots" aria-rowcount={rows.length + 1} style={{ minWidth: `${tableWidth(mayAct)}em` }}>
+          <colgroup>
+            {mayAct && <col style={{ width: `${SELECT_WIDTH}em` }} />}
+            {COLUMNS.map((c) => (
+              <col key={c.key} style={{ width: `${c.width}em` }} />
+            ))}
+            {mayAct && <col style={{ width: `${ACTIONS_WIDTH}em` }} />}
+          </colgroup>
           <thead>
             <tr>
               {mayAct && (
@@ -301,7 +337,7 @@ export function Fleet() {
                 )}
                 {COLUMNS.map((c) =>
                   c.key === 'bot_id' ? (
-                    <th key={c.key} scope="row">
+                    <th key={c.key} scope="row" title={r.bot_id}>
                       <a href={href('bots', r.bot_id)}>{r.bot_id}</a>
                     </th>
                   ) : c.key === 'status' ? (
@@ -311,9 +347,7 @@ export function Fleet() {
                       </span>
                     </td>
                   ) : (
-                    <td key={c.key} class={c.numeric ? 'num' : undefined} data-cell={c.key}>
-                      {c.show(r, now)}
-                    </td>
+                    <Cell key={c.key} numeric={c.numeric} name={c.key} text={c.show(r, now)} />
                   ),
                 )}
                 {mayAct && (
