@@ -320,10 +320,15 @@ function encodedBytes(url: string, encoding: string): Promise<number> {
   });
 }
 
-async function logIn(page: Page, baseUrl: string, username: string, password: string, hash: string): Promise<void> {
+/** The sign-in page at `hash`, filled in, not yet sent. */
+async function fillSignIn(page: Page, baseUrl: string, username: string, password: string, hash: string) {
   await page.goto(`${baseUrl}/${hash}`);
   await page.getByLabel('User name').fill(username);
   await page.getByLabel('Password').fill(password);
+}
+
+async function logIn(page: Page, baseUrl: string, username: string, password: string, hash: string): Promise<void> {
+  await fillSignIn(page, baseUrl, username, password, hash);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
@@ -341,9 +346,7 @@ async function loginToFleet(
 ): Promise<number> {
   const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
   const page = await context.newPage();
-  await page.goto(`${baseUrl}/#/fleet`);
-  await page.getByLabel('User name').fill(username);
-  await page.getByLabel('Password').fill(password);
+  await fillSignIn(page, baseUrl, username, password, '#/fleet');
   await page.evaluate(timePainted(total));
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForFunction(() => (globalThis as { benchPainted?: number }).benchPainted !== undefined, undefined, {

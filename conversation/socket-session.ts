@@ -224,8 +224,7 @@ export class SocketSession {
   }
 
   closeSession(): void {
-    this.stopFigures?.();
-    this.stopFigures = null;
+    this.dropFigures();
     this.closed = true;
     for (const t of this.accessTimers) clearTimeout(t);
     this.accessTimers = [];
@@ -252,10 +251,7 @@ export class SocketSession {
             ? ` ${capitalised(inWords(withheld.map((k) => EVENT_NAMES[k])))} are not sent: your access does not cover them.`
             : '';
           if (message.figures) note += ` ${this.startFigures()}`;
-          else if (message.figures === false) {
-            this.stopFigures?.();
-            this.stopFigures = null;
-          }
+          else if (message.figures === false) this.dropFigures();
           this.send({
             type: 'reply',
             text: `Subscribed: ${what} of ${to} come as they happen.${note}`,
@@ -270,10 +266,7 @@ export class SocketSession {
         return this.enqueue(async () => {
           if (!message.bots || message.bots === '*' || this.subscribed === '*') this.subscribed = null;
           else for (const id of message.bots) this.subscribed?.delete(id);
-          if (this.subscribed === null || this.subscribed.size === 0) {
-            this.stopFigures?.();
-            this.stopFigures = null;
-          }
+          if (this.subscribed === null || this.subscribed.size === 0) this.dropFigures();
           const left = this.subscribed === null ? [] : [...(this.subscribed as Set<string>)];
           this.send({
             type: 'reply',
@@ -348,6 +341,11 @@ export class SocketSession {
     if (this.opts.mayReceive?.('figures') === false) return 'Figures are not sent: your access does not cover them.';
     this.stopFigures ??= this.opts.figures.subscribe((f) => this.deliverFigures(f));
     return "Running bots' figures come at each sample interval.";
+  }
+
+  private dropFigures(): void {
+    this.stopFigures?.();
+    this.stopFigures = null;
   }
 
   private dropUtterance(): void {

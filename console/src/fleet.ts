@@ -167,16 +167,9 @@ class FleetStore {
     let any = false;
     for (const b of f.bots) {
       const row = this.rows.get(b.bot_id);
-      if (!row || row.instance_id !== b.instance_id) continue;
-      this.rows.set(b.bot_id, {
-        ...row,
-        cpu_load: b.cpu_load,
-        memory_usage_mb: b.memory_usage_mb,
-        uptime_seconds: b.uptime_seconds,
-        error_rate: b.error_rate,
-        last_heartbeat_at: b.last_heartbeat_at,
-        readAt: now,
-      });
+      const next = row && withFigures(row, b);
+      if (!next || next === row) continue;
+      this.rows.set(b.bot_id, { ...next, readAt: now });
       any = true;
     }
     if (any) this.changed();
@@ -186,6 +179,19 @@ class FleetStore {
     this.version++;
     for (const l of this.listeners) l();
   }
+}
+
+/** A bot with one push's figures, when they are of its current instance (else unchanged). */
+export function withFigures<B extends Bot>(bot: B, f: FleetFigures['bots'][number]): B {
+  if (bot.instance_id !== f.instance_id) return bot;
+  return {
+    ...bot,
+    cpu_load: f.cpu_load,
+    memory_usage_mb: f.memory_usage_mb,
+    uptime_seconds: f.uptime_seconds,
+    error_rate: f.error_rate,
+    last_heartbeat_at: f.last_heartbeat_at,
+  };
 }
 
 const PAGE = 1000;

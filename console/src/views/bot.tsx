@@ -5,7 +5,7 @@ import { session } from '../api/session';
 import { socket } from '../api/socket';
 import { ACTION_PERMISSION, runAction, type BotAction } from '../actions';
 import { ConfirmDelete } from '../confirm';
-import { fleet } from '../fleet';
+import { fleet, withFigures } from '../fleet';
 import { ago, duration, megabytes, percent } from '../format';
 import { platformInfo } from '../platform';
 import { href } from '../route';
@@ -85,18 +85,7 @@ export function BotPage({ id }: { id: string }) {
       if (m.type !== 'figures') return;
       const mine = m.bots.find((b) => b.bot_id === id);
       if (!mine) return;
-      setBot((b) =>
-        b && b.instance_id === mine.instance_id
-          ? {
-              ...b,
-              cpu_load: mine.cpu_load,
-              memory_usage_mb: mine.memory_usage_mb,
-              uptime_seconds: mine.uptime_seconds,
-              error_rate: mine.error_rate,
-              last_heartbeat_at: mine.last_heartbeat_at,
-            }
-          : b,
-      );
+      setBot((b) => b && withFigures(b, mine));
       void loadHistory();
     });
   }, [id, window]);
