@@ -8,6 +8,8 @@ import { findBot, recordBotStatus } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
 import { recordIncident, resolveIncident } from '../registry/incidents.js';
 import { endInstance, upsertInstance } from '../registry/instances.js';
+import { ArtifactError } from '../runtime/artifact-archive.js';
+import type { ArtifactCache } from '../runtime/artifact-cache.js';
 import {
   LaunchError,
   type BotRuntime,
@@ -29,6 +31,8 @@ export interface ActivityDeps {
   events?: FleetEvents;
   /** Told of a launched instance before its status is written: its first figures are there when it shows running. */
   launched?: (botId: string, instance: InstanceRef) => Promise<void>;
+  /** Uploaded builds, unpacked on this host (local runtime). */
+  artifacts?: ArtifactCache;
 }
 
 /** Incidents about a process that ended (or was ended for crossing a limit) carry the last lines it wrote: usually the reason. */
@@ -179,6 +183,19 @@ export function createActivities(deps: ActivityDeps) {
       });
     }
   }
+  /** An artifact's directory on this host; a build that cannot be unpacked here is a launch that cannot work. */
+  async function unpacked(digest: string): Promise<string> {
+    if (!deps.artifacts)
+      throw new LaunchError(`this worker cannot run uploaded artifacts (${runtime.kind} runtime)`, 'image_unsupported');
+    try {
+      return await deps.artifacts.unpacked(digest);
+    } catch (err) {
+      if (err instanceof ArtifactError)
+        throw new LaunchError(`artifact ${digest}: ${err.message}`, 'blueprint_invalid');
+      throw err;
+    }
+  }
+
   return {
     /** Idempotent for one instanceId: a retry returns the process the first attempt started, and writes the same records again (each once). */
     async launchInstance(input: LaunchRequest): Promise<LaunchResult> {
@@ -212,6 +229,7 @@ export function createActivities(deps: ActivityDeps) {
           instanceId: input.instanceId,
           blueprint: bot.blueprint,
           image: bot.image,
+          artifact: bot.artifact ? { dir: await unpacked(bot.artifact), entrypoint: bot.entrypoint ?? '' } : null,
           args: bot.args,
           env: Object.fromEntries(Object.entries(bot.env).filter(([name]) => !isForbiddenEnvName(name))),
           resources: bot.resources,
@@ -234,6 +252,7 @@ export function createActivities(deps: ActivityDeps) {
           process_start_ticks: instance.processStartTicks,
           log_path: instance.logPath,
           started_at: instance.startedAt,
+          revision: bot.revision,
         }),
         writeRecords(),
         deps

@@ -26,6 +26,8 @@ import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { revisionRoutes } from './routes/revisions.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { selfRoutes } from './routes/self.js';
 import { guideRoutes } from './routes/guide.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -54,6 +56,8 @@ function allows(p: Principal, need: Access | undefined): boolean {
 }
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const ARTIFACT_UPLOAD = /^\/api\/v1\/bots\/[^/]+\/artifacts$/;
+const isArtifactUpload = (method: string, path: string) => method === 'PUT' && ARTIFACT_UPLOAD.test(path);
 
 export function createApp(input: AppDepsInput) {
   const deps: AppDeps = {
@@ -128,6 +132,8 @@ export function createApp(input: AppDepsInput) {
   });
   app.use((c, next) => (/^\/(docs|redoc)(\/|$)/.test(c.req.path) ? docs(c, next) : strict(c, next)));
   app.use('/api/*', async (c, next) => {
+    // Build uploads are binary, with their own limit (ARTIFACT_MAX_MB): their route checks both.
+    if (isArtifactUpload(c.req.method, c.req.path)) return next();
     if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && c.req.header('Content-Length') !== '0') {
       const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim();
       const hasBody = c.req.header('Content-Length') !== undefined || c.req.header('Transfer-Encoding') !== undefined;
@@ -142,22 +148,20 @@ export function createApp(input: AppDepsInput) {
     }
     await next();
   });
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: deps.config.API_MAX_BODY_BYTES,
-      onError: (c) =>
-        problemResponse(
-          c,
-          new ApiError(
-            413,
-            'payload-too-large',
-            'Payload too large',
-            `The body is larger than ${deps.config.API_MAX_BODY_BYTES} bytes (API_MAX_BODY_BYTES). Send less: large data belongs in files the bot reads.`,
-          ),
+  const jsonBodyLimit = bodyLimit({
+    maxSize: deps.config.API_MAX_BODY_BYTES,
+    onError: (c) =>
+      problemResponse(
+        c,
+        new ApiError(
+          413,
+          'payload-too-large',
+          'Payload too large',
+          `The body is larger than ${deps.config.API_MAX_BODY_BYTES} bytes (API_MAX_BODY_BYTES). Send less: large data belongs in files the bot reads.`,
         ),
-    }),
-  );
+      ),
+  });
+  app.use('/api/*', (c, next) => (isArtifactUpload(c.req.method, c.req.path) ? next() : jsonBodyLimit(c, next)));
   app.use(screenInput());
 
   // Credentials unless the API listens on loopback only (METRICS_AUTH overrides): the bot ids and incident counts are the fleet's inventory.
@@ -173,6 +177,8 @@ export function createApp(input: AppDepsInput) {
   app.route('/', botRoutes(deps));
   app.route('/', incidentRoutes(deps));
   app.route('/', deploymentRoutes(deps));
+  app.route('/', revisionRoutes(deps));
+  app.route('/', artifactRoutes(deps));
   app.route('/', selfRoutes(deps));
   const mayRequest: GuideDeps['mayRequest'] = (p, r) => allows(p, accessOfRequest(r.method, r.path));
   app.route('/', guideRoutes(deps, { mayRequest, voice: input.socket?.voice ?? null }));

@@ -1,4 +1,8 @@
-import { BlueprintError, resolveBlueprint } from '../runtime/blueprint.js';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import { BlueprintError, resolveBlueprint, runsWithInterpreter } from '../runtime/blueprint.js';
+import { findArtifact } from '../registry/artifacts.js';
+import type { Database } from '../registry/database.js';
 import type { UpdateBot } from '../lib/bot-spec.js';
 import type { BotRow, BotUpdate } from '../registry/database.js';
 import { ApiError } from './views/problem.js';
@@ -63,8 +67,19 @@ export async function specChanges(patch: Partial<UpdateBot>, current: BotRow, bo
   return changes;
 }
 
-/** 409 when the bot cannot run on this platform's runtime (an image needs Kubernetes). */
-export function checkRuntimeFits(bot: Pick<BotRow, 'id' | 'image'>, runtime: 'local' | 'kubernetes'): void {
+/** 409 when the bot cannot run on this platform's runtime (an image needs Kubernetes; an artifact, local processes). */
+export function checkRuntimeFits(
+  bot: Pick<BotRow, 'id' | 'image'> & { artifact?: string | null },
+  runtime: 'local' | 'kubernetes',
+): void {
+  if (bot.artifact && runtime === 'kubernetes') {
+    throw new ApiError(
+      409,
+      'conflict',
+      'Runtime mismatch',
+      `Bot ${bot.id} would run an uploaded artifact, which runs as a local process; this platform runs bots on Kubernetes (BOT_RUNTIME=kubernetes). Build a container image and deploy "image" instead.`,
+    );
+  }
   if (bot.image && runtime === 'local') {
     throw new ApiError(
       409,
@@ -73,4 +88,47 @@ export function checkRuntimeFits(bot: Pick<BotRow, 'id' | 'image'>, runtime: 'lo
       `Bot ${bot.id} runs a container image, which needs BOT_RUNTIME=kubernetes; this platform runs local processes. Give it a blueprint instead, or run Codex-32 on Kubernetes.`,
     );
   }
+}
+
+/**
+ * An uploaded artifact and the file of it that runs, as the registry stores
+ * them (the entrypoint normalised), or 422 saying what is wrong: the same
+ * rules as a blueprint, inside the artifact instead of BOTS_DIR.
+ */
+export async function checkArtifact(
+  db: Kysely<Database>,
+  botId: string,
+  digest: string,
+  entrypoint: string,
+): Promise<{ artifact: string; entrypoint: string }> {
+  const invalid = (field: string, message: string) =>
+    new ApiError(422, 'validation', 'Invalid artifact', `${message}. Nothing was deployed.`, [
+      { path: field, message },
+    ]);
+  const found = await findArtifact(db, digest);
+  if (!found)
+    throw invalid(
+      'artifact',
+      `artifact ${digest} has not been uploaded; upload the build with PUT /api/v1/bots/${botId}/artifacts and deploy the digest it answers`,
+    );
+  const normal = path.posix.normalize(entrypoint.replace(/^\.\//, ''));
+  if (path.posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../'))
+    throw invalid('entrypoint', `entrypoint "${entrypoint}" points outside the artifact; give a path inside it`);
+  const entry = found.files.find((f) => f.path === normal);
+  if (!entry)
+    throw invalid(
+      'entrypoint',
+      `entrypoint "${entrypoint}" is not in artifact ${digest} (it has ${found.files
+        .filter((f) => f.type === 'file')
+        .slice(0, 5)
+        .map((f) => f.path)
+        .join(', ')}${found.files.length > 5 ? ', ...' : ''})`,
+    );
+  if (entry.type !== 'file') throw invalid('entrypoint', `entrypoint "${entrypoint}" is a ${entry.type}, not a file`);
+  if (!runsWithInterpreter(normal) && (entry.mode & 0o111) === 0)
+    throw invalid(
+      'entrypoint',
+      `entrypoint "${entrypoint}" is not runnable: use a .py, .js, .mjs or .sh file, or pack it executable (chmod +x) with a #! line`,
+    );
+  return { artifact: digest, entrypoint: normal };
 }

@@ -9,7 +9,9 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { BotIdKey, BotRoleKey, BotStatusKey } from '../lib/search-attributes.js';
+import { BotIdKey, BotRoleKey, BotStatusKey, DeploymentPhaseKey } from '../lib/search-attributes.js';
+import type { botDeployment, DeploymentInput } from '../workflows/bot-deployment.js';
+import { cancelDeploymentUpdate, deploymentWorkflowId, supersededSignal } from '../workflows/deployment-messages.js';
 import { signalBot } from '../lib/temporal.js';
 import type { BotRow } from '../registry/database.js';
 import { initialState } from '../workflows/bot-state.js';
@@ -142,6 +144,50 @@ export class BotWorkflows {
     await signalBot(this.client, botId, specChangedSignal, { role }).catch((err: unknown) => {
       throw unavailable(err);
     });
+  }
+
+  /** A deployment's own workflow (deployment-<id>): it drives the bot's lifecycle through the phases. */
+  async startDeployment(input: DeploymentInput): Promise<void> {
+    try {
+      await this.client.workflow.start<typeof botDeployment>('botDeployment', {
+        workflowId: deploymentWorkflowId(input.deploymentId),
+        taskQueue: this.taskQueue,
+        args: [input],
+        // The id is new: a second start (a retried request) finds the first and changes nothing.
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: BotIdKey, value: input.botId },
+          { key: DeploymentPhaseKey, value: 'pending' },
+        ]),
+      });
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Cancels a deployment's gate; false when its workflow has already ended (or is gone). */
+  async cancelDeployment(deploymentId: string, by: string): Promise<boolean> {
+    try {
+      await this.client.withDeadline(Date.now() + this.answerTimeoutMs, () =>
+        this.client.workflow
+          .getHandle(deploymentWorkflowId(deploymentId))
+          .executeUpdate(cancelDeploymentUpdate, { args: [{ by }] }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || err instanceof WorkflowUpdateFailedError) return false;
+      throw this.mapError(err, deploymentId);
+    }
+  }
+
+  /** Tells a deployment a newer one took over (recorded already): it ends without touching the bot again. */
+  async supersedeDeployment(deploymentId: string, by: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(deploymentWorkflowId(deploymentId)).signal(supersededSignal, { by });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return;
+      throw unavailable(err);
+    }
   }
 
   /** Workers that polled the task queue for workflow tasks lately (Temporal keeps the last few minutes). */

@@ -81,6 +81,7 @@ export interface VoiceUtterance {
 const EVENT_NAMES: Record<FleetEvent['kind'], string> = {
   status: 'status changes',
   incident: 'incidents',
+  deployment: 'deployment steps',
   deleted: 'deletions',
 };
 

@@ -305,6 +305,9 @@ export const botSchema = z
       .int()
       .nullable()
       .openapi({ description: 'Incidents not resolved yet; null for callers without incidents:read' }),
+    revision: z.number().int().openapi({
+      description: 'The revision of its runnable spec it has now (GET /api/v1/bots/{id}/revisions)',
+    }),
     workflow_id: z.string(),
     created_at: z.string().datetime(),
     last_updated: z.string().datetime(),

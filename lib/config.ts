@@ -149,9 +149,15 @@ export const configSchema = z.object({
   BOT_SAMPLE_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(300).default(5),
   BOT_SAMPLE_HISTORY_MINUTES: z.coerce.number().int().min(1).max(1440).default(60),
   BOT_METRICS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(14),
+  /** Uploaded builds (PUT /api/v1/bots/{id}/artifacts): the largest upload, its most entries, and how many revisions back they are kept. */
+  ARTIFACT_MAX_MB: z.coerce.number().min(1).max(2048).default(50),
+  ARTIFACT_MAX_FILES: z.coerce.number().int().min(1).max(100_000).default(2000),
+  ARTIFACT_KEEP_REVISIONS: z.coerce.number().int().min(1).max(1000).default(10),
 
   DATA_DIR: z.string().min(1).default('.data'),
   LOGS_DIR: z.string().min(1).default('logs'),
+  /** Unpacked builds: outside DATA_DIR (0700), since the bots' user runs what is inside. */
+  ARTIFACTS_DIR: z.string().min(1).default('.artifacts'),
 
   STT_PROVIDER: z.enum(['vosk', 'pocketsphinx']).default('pocketsphinx'),
   VOSK_MODEL_PATH: optionalText,
@@ -172,7 +178,15 @@ export type Config = Omit<z.infer<typeof configSchema>, 'METRICS_AUTH' | 'TEMPOR
   /** Resolved: TEMPORAL_UI_URL as given, else the embedded dev server's UI when TEMPORAL_ADDRESS is unset, else null. */
   TEMPORAL_UI_URL: string | null;
   /** Absolute forms of the directory settings, resolved once against the working directory. */
-  paths: { botsDir: string; dataDir: string; logsDir: string; botLogsDir: string; runDir: string };
+  paths: {
+    botsDir: string;
+    dataDir: string;
+    logsDir: string;
+    botLogsDir: string;
+    runDir: string;
+    /** Unpacked artifacts, one directory per digest, on this host. */
+    artifactsDir: string;
+  };
   /** What every bot's environment starts from: enough to find interpreters, never the platform's secrets. */
   botBaseEnv: Record<string, string>;
 };
@@ -214,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       logsDir,
       botLogsDir: path.join(logsDir, 'bots'),
       runDir: path.join(dataDir, 'run'),
+      artifactsDir: path.resolve(cwd, c.ARTIFACTS_DIR),
     },
     botBaseEnv: Object.fromEntries(BOT_BASE_ENV.flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]!]]))),
   };

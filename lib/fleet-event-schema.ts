@@ -3,6 +3,7 @@ import { botStatusSchema, desiredStateSchema } from './bot-spec.js';
 
 /**
  * What happens to the fleet, as it happens: status changes and incidents,
+ * each step of a deployment,
  * published by the worker right after it records them, and deletions,
  * published by the API once the bot's records are gone; delivered to every
  * API process (and from there to socket subscribers). `seq` counts per bot
@@ -38,6 +39,16 @@ export const fleetEventSchema = z
         outcome: z.string().nullable(),
         instance_id: z.string().nullable(),
       }),
+      at: z.string(),
+    }),
+    z.object({
+      kind: z.literal('deployment'),
+      bot_id: z.string(),
+      deployment_id: z.string(),
+      phase: z.string().openapi({ description: 'The phase the deployment entered with this step' }),
+      revision: z.number().int().nullable(),
+      ref: z.string().nullable(),
+      step: z.object({ phase: z.string(), at: z.string(), detail: z.string() }),
       at: z.string(),
     }),
     z.object({

@@ -11,7 +11,9 @@ export type FleetEvent = z.infer<typeof fleetEventSchema>;
 /** The events a bot's workflow publishes, in `seq` order. */
 export type SequencedEvent = Extract<FleetEvent, { seq: number }>;
 
-export const FLEET_EVENT_KINDS = ['status', 'incident', 'deleted'] as const satisfies ReadonlyArray<FleetEvent['kind']>;
+export const FLEET_EVENT_KINDS = ['status', 'incident', 'deployment', 'deleted'] as const satisfies ReadonlyArray<
+  FleetEvent['kind']
+>;
 
 export interface FleetEvents {
   publish(event: FleetEvent): Promise<void>;

@@ -21,6 +21,7 @@ export const PERMISSIONS = {
   'incidents:manage': 'acknowledge and resolve incidents',
   'deployments:create': 'trigger deployments (CI)',
   'deployments:read': 'read deployments',
+  'artifacts:write': 'upload builds (artifacts) for deployments',
   'chat:ask': 'ask questions over chat',
   'users:manage': 'create, change and delete users',
   'api-keys:manage': 'mint and revoke API keys',
@@ -44,6 +45,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'incidents:manage',
     'deployments:create',
     'deployments:read',
+    'artifacts:write',
     'chat:ask',
     'metrics:read',
   ],
@@ -56,8 +58,19 @@ export const EVENT_PERMISSIONS: Record<FleetEvent['kind'] | 'figures', Permissio
   status: 'bots:read',
   figures: 'bots:read',
   incident: 'incidents:read',
+  deployment: 'deployments:read',
   deleted: 'bots:read',
 };
+
+/**
+ * Presets for API keys: a named set of permissions for a job. `deployer` is
+ * what a CI pipeline needs to hand over builds and follow them, and nothing
+ * more (minted with `bots`, only for those bots).
+ */
+export const KEY_PRESETS = {
+  deployer: ['deployments:create', 'deployments:read', 'artifacts:write', 'bots:read'],
+} as const satisfies Record<string, readonly Permission[]>;
+export type KeyPreset = keyof typeof KEY_PRESETS;
 
 export function permissionsOf(role: Role): ReadonlySet<Permission> {
   return new Set(ROLE_PERMISSIONS[role]);

@@ -5,4 +5,7 @@ export const BotIdKey = defineSearchAttributeKey('BotId', SearchAttributeType.KE
 export const BotStatusKey = defineSearchAttributeKey('BotStatus', SearchAttributeType.KEYWORD);
 export const BotRoleKey = defineSearchAttributeKey('BotRole', SearchAttributeType.KEYWORD);
 
-export const BOT_SEARCH_ATTRIBUTES = ['BotId', 'BotStatus', 'BotRole'] as const;
+/** A deployment's phase (its workflow also carries BotId). */
+export const DeploymentPhaseKey = defineSearchAttributeKey('DeploymentPhase', SearchAttributeType.KEYWORD);
+
+export const BOT_SEARCH_ATTRIBUTES = ['BotId', 'BotStatus', 'BotRole', 'DeploymentPhase'] as const;

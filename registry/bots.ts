@@ -12,23 +12,31 @@ export async function findBot(db: Db, id: string): Promise<BotRow | undefined> {
   return db.selectFrom('bots').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listBots(
-  db: Db,
-  opts: { limit: number; offset: number; status?: BotStatus | undefined; role?: string | undefined },
-): Promise<BotRow[]> {
+/** `ids` narrows to those bots (a key limited to some bots). */
+export interface BotFilter {
+  status?: BotStatus | undefined;
+  role?: string | undefined;
+  ids?: readonly string[] | undefined;
+}
+
+/** The bot's row, locked for the caller's transaction: changes of one bot queue up behind each other. */
+export async function lockBot(trx: Transaction<Database>, id: string): Promise<BotRow | undefined> {
+  return trx.selectFrom('bots').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function listBots(db: Db, opts: { limit: number; offset: number } & BotFilter): Promise<BotRow[]> {
   let q = db.selectFrom('bots').selectAll();
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.role) q = q.where('role', '=', opts.role);
+  if (opts.ids) q = q.where('id', 'in', ['', ...opts.ids]);
   return q.orderBy('created_at').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
 }
 
-export async function countBots(
-  db: Db,
-  opts: { status?: BotStatus | undefined; role?: string | undefined },
-): Promise<number> {
+export async function countBots(db: Db, opts: BotFilter): Promise<number> {
   let q = db.selectFrom('bots').select(sql<number>`count(*)::int`.as('n'));
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.role) q = q.where('role', '=', opts.role);
+  if (opts.ids) q = q.where('id', 'in', ['', ...opts.ids]);
   return Number((await q.executeTakeFirstOrThrow()).n);
 }
 
@@ -46,12 +54,10 @@ export async function activeInstances(
   return rows.map((r) => ({ id: r.id, instance_id: r.current_instance_id! }));
 }
 
-export async function countBotsByStatus(db: Db): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('bots')
-    .select(['status', sql<number>`count(*)::int`.as('n')])
-    .groupBy('status')
-    .execute();
+export async function countBotsByStatus(db: Db, ids?: readonly string[]): Promise<Record<string, number>> {
+  let q = db.selectFrom('bots').select(['status', sql<number>`count(*)::int`.as('n')]);
+  if (ids) q = q.where('id', 'in', ['', ...ids]);
+  const rows = await q.groupBy('status').execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 

@@ -25,6 +25,11 @@ export interface BotsTable {
   status_reason: string | null;
   restart_count: Generated<number>;
   current_instance_id: string | null;
+  /** The revision the spec columns hold now (bot_revisions). */
+  revision: ColumnType<number, number | undefined, number>;
+  /** An uploaded build (artifacts.digest) and the file of it that runs: the local runtime's other source besides a blueprint. */
+  artifact: string | null;
+  entrypoint: string | null;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
 }
@@ -42,6 +47,8 @@ export interface InstancesTable {
   exit_code: number | null;
   exit_signal: string | null;
   end_reason: string | null;
+  /** The bot's revision this instance ran (null for instances from before revisions). */
+  revision: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface IncidentsTable {
@@ -91,6 +98,8 @@ export interface ApiKeysTable {
   key_hash: string;
   role: string | null;
   permissions: ColumnType<string[] | null, string | null, string | null>;
+  /** The bots a key may act on (null: every bot its permissions reach). */
+  bots: ColumnType<string[] | null, string | null | undefined, string | null>;
   created_by: string;
   created_at: DefaultTimestamp;
   expires_at: Timestamp | null;
@@ -112,6 +121,38 @@ export interface AuditLogTable {
   details: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
+/** A bot's runnable spec, as a revision keeps it (env with its values: a rollback applies them again). */
+export interface RevisionSpec {
+  blueprint: string | null;
+  image: string | null;
+  artifact: string | null;
+  entrypoint: string | null;
+  args: string[];
+  env: Record<string, string>;
+  resources: { memory_limit_mb?: number; cpu_limit?: number };
+}
+
+export type RevisionSource = 'create' | 'patch' | 'deployment' | 'rollback';
+
+export interface BotRevisionsTable {
+  bot_id: string;
+  revision: number;
+  spec: Json<RevisionSpec>;
+  source: RevisionSource;
+  deployment_id: string | null;
+  /** For a rollback: the revision whose spec this one restores. */
+  restores: number | null;
+  passed_gate: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: DefaultTimestamp;
+  created_by: string;
+}
+
+export interface DeploymentStep {
+  phase: string;
+  at: string;
+  detail: string;
+}
+
 export interface DeploymentsTable {
   id: string;
   bot_id: string;
@@ -119,10 +160,39 @@ export interface DeploymentsTable {
   ref: string | null;
   /** The spec fields the deployment changed (names only: env values stay write-only). */
   changes: Json<string[]>;
-  action: 'start' | 'restart';
-  result: 'accepted' | 'rejected';
+  /** Deployments from before phases: what the workflow was asked, and whether it took it. */
+  action: 'start' | 'restart' | null;
+  result: 'accepted' | 'rejected' | null;
   reason: string | null;
   requested_by: string;
+  created_at: DefaultTimestamp;
+  phase: ColumnType<string, string | undefined, string>;
+  revision: number | null;
+  previous_revision: number | null;
+  rollback_revision: number | null;
+  steps: ColumnType<DeploymentStep[], string | undefined, string>;
+  outcome: string | null;
+  /** The gate and the choices the request made (health_gate, auto_rollback, start_if_stopped). */
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  /** Why it failed, as the deployment_failed incident says: the rule, exit codes, last log lines. */
+  evidence: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  finished_at: Timestamp | null;
+}
+
+export interface ArtifactsTable {
+  /** sha256:<hex> of the upload as sent (a single file: of its name, a NUL, then its bytes). */
+  digest: string;
+  /** How it came: a .tar.gz, or a single file with its name. */
+  kind: 'tar.gz' | 'file';
+  filename: string | null;
+  size: ColumnType<string, number | string, number | string>;
+  files: Json<Array<{ path: string; type: string; mode: number; size: number }>>;
+  content: Buffer;
+  /** The bot it was uploaded for (the same bytes for another bot share the row). */
+  bot_id: string;
+  created_by: string;
   created_at: DefaultTimestamp;
 }
 
@@ -167,6 +237,8 @@ export interface Database {
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
   deployments: DeploymentsTable;
+  bot_revisions: BotRevisionsTable;
+  artifacts: ArtifactsTable;
   bot_metrics_minute: BotMetricsMinuteTable;
   bot_heartbeats: BotHeartbeatsTable;
 }
@@ -180,3 +252,4 @@ export type IncidentRow = Selectable<IncidentsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type NewIncident = Insertable<IncidentsTable>;
 export type DeploymentRow = Selectable<DeploymentsTable>;
+export type RevisionRow = Selectable<BotRevisionsTable>;

@@ -7,6 +7,7 @@ import * as botMetrics from '../migrations/20261125000000_bot_metrics.js';
 import * as heartbeats from '../migrations/20261126000000_heartbeats.js';
 import * as healthRules from '../migrations/20261127000000_health_rules.js';
 import * as userIds from '../migrations/20261203000000_user_ids.js';
+import * as revisions from '../migrations/20261204000000_revisions_and_gated_deployments.js';
 
 /** Migrations are compiled into the build, so they run the same from source, dist and a container. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '20261126000000_heartbeats': heartbeats,
   '20261127000000_health_rules': healthRules,
   '20261203000000_user_ids': userIds,
+  '20261204000000_revisions_and_gated_deployments': revisions,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -26,6 +26,11 @@ const INTERPRETERS: Record<string, (file: string) => { command: string; commandA
   '.sh': (file) => ({ command: 'sh', commandArgs: [file] }),
 };
 
+/** Extensions that run with an interpreter; any other file must be executable. */
+export function runsWithInterpreter(file: string): boolean {
+  return Object.hasOwn(INTERPRETERS, path.extname(file).toLowerCase());
+}
+
 function isInside(dir: string, target: string): boolean {
   const rel = path.relative(dir, target);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);

@@ -128,7 +128,7 @@ export class LocalRuntime implements BotRuntime {
     }
     await this.stopOtherInstances(botId, instanceId);
 
-    if (!request.blueprint) {
+    if (!request.blueprint && !request.artifact) {
       throw new LaunchError(
         `bot ${botId} has an image but no blueprint; images run with BOT_RUNTIME=kubernetes`,
         'image_unsupported',
@@ -136,7 +136,10 @@ export class LocalRuntime implements BotRuntime {
     }
     let resolved;
     try {
-      resolved = await resolveBlueprint(this.opts.botsDir, request.blueprint);
+      // An artifact's entrypoint is held to a blueprint's rules, inside the artifact instead of BOTS_DIR.
+      resolved = request.artifact
+        ? await resolveBlueprint(request.artifact.dir, request.artifact.entrypoint)
+        : await resolveBlueprint(this.opts.botsDir, request.blueprint!);
     } catch (err) {
       if (err instanceof BlueprintError) throw new LaunchError(err.message, 'blueprint_invalid');
       throw err;

@@ -10,6 +10,8 @@ export interface LaunchRequest {
   instanceId: string;
   blueprint: string | null;
   image: string | null;
+  /** An uploaded build, unpacked on this host: the directory, and the file in it that runs (local runtime). */
+  artifact?: { dir: string; entrypoint: string } | null;
   args: string[];
   env: Record<string, string>;
   resources: { memory_limit_mb?: number | undefined; cpu_limit?: number | undefined };

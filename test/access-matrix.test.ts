@@ -33,6 +33,8 @@ interface Call {
   body?: unknown;
   /** Replaces the caller's credentials (the refresh route takes a refresh token). */
   headers?: Record<string, string>;
+  /** Sent beside the caller's credentials (a binary upload's Content-Type). */
+  extraHeaders?: Record<string, string>;
 }
 interface Route {
   method: string;
@@ -121,6 +123,9 @@ describe('route × caller access matrix', () => {
   const botExists = (id: string) => async () => expect((await t.request('GET', `/api/v1/bots/${id}`)).status).toBe(200);
   const desired = (id: string, state: string) => async () =>
     expect((await t.request('GET', `/api/v1/bots/${id}`)).body.desired_state).toBe(state);
+
+  /** Per caller, the deployment it is asked to cancel. */
+  const toCancel = new Map<Who, string>();
 
   const routes: Route[] = [
     { method: 'GET', path: '/health', need: 'public', ok: 200, call: () => ({ path: '/health' }) },
@@ -431,6 +436,62 @@ describe('route × caller access matrix', () => {
       ok: 200,
       call: () => ({ path: `/api/v1/deployments/${shared.deployment}` }),
     },
+    {
+      method: 'GET',
+      path: '/api/v1/deployments/{id}/events',
+      need: 'deployments:read',
+      ok: 200,
+      stream: true,
+      call: () => ({ path: `/api/v1/deployments/${shared.deployment}/events` }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/deployments/{id}/cancel',
+      need: 'deployments:create',
+      ok: 200,
+      call: async (who) => {
+        const bot = await registerBot(`cancel-${slug(who)}`);
+        const d = await t.request('POST', '/api/v1/deployments', {
+          bot_id: bot,
+          health_gate: { min_healthy_seconds: 300, progress_deadline_seconds: 600 },
+        });
+        toCancel.set(who, d.body.id);
+        return { path: `/api/v1/deployments/${d.body.id}/cancel` };
+      },
+      unchanged: async (who) =>
+        expect((await t.request('GET', `/api/v1/deployments/${toCancel.get(who)}`)).body.outcome).toBeNull(),
+    },
+    {
+      method: 'PUT',
+      path: '/api/v1/bots/{id}/artifacts',
+      need: 'artifacts:write',
+      ok: 201,
+      call: (who) => ({
+        path: `/api/v1/bots/${shared.bot}/artifacts`,
+        body: `echo built for ${who}\n`,
+        extraHeaders: { 'content-type': 'application/octet-stream', 'x-filename': `${slug(who)}.sh` },
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/bots/{id}/revisions',
+      need: 'bots:read',
+      ok: 200,
+      call: () => ({ path: `/api/v1/bots/${shared.bot}/revisions` }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/bots/{id}/rollback',
+      need: 'deployments:create',
+      ok: 202,
+      call: async (who) => {
+        const bot = await registerBot(`rollback-${slug(who)}`);
+        expect((await t.request('PATCH', `/api/v1/bots/${bot}`, { args: ['--v', '2'] })).status).toBe(200);
+        return { path: `/api/v1/bots/${bot}/rollback`, body: { revision: 1 } };
+      },
+      unchanged: async (who) =>
+        expect((await t.request('GET', `/api/v1/bots/rollback-${slug(who)}`)).body.revision).toBe(2),
+    },
   ];
 
   const expected = (route: Route, who: Who): number => {
@@ -474,7 +535,7 @@ describe('route × caller access matrix', () => {
     const statuses = {} as Record<Who, number>;
     for (const who of PRINCIPALS) {
       const call = await route.call(who);
-      const headers = call.headers ?? (who === 'anonymous' ? {} : creds.get(who)!);
+      const headers = { ...(call.headers ?? (who === 'anonymous' ? {} : creds.get(who)!)), ...call.extraHeaders };
       const r = route.stream
         ? await openStream(call.path, headers)
         : call.headers || who === 'anonymous'

@@ -26,8 +26,8 @@ describe('fleet events: status changes and incidents as they happen', () => {
     const id = t.uniqueId('evented');
     const here: SequencedEvent[] = [];
     const there: SequencedEvent[] = [];
-    const offHere = t.platform.events.subscribe((e) => e.bot_id === id && e.kind !== 'deleted' && here.push(e));
-    const offThere = elsewhere.subscribe((e) => e.bot_id === id && e.kind !== 'deleted' && there.push(e));
+    const offHere = t.platform.events.subscribe((e) => e.bot_id === id && 'seq' in e && here.push(e));
+    const offThere = elsewhere.subscribe((e) => e.bot_id === id && 'seq' in e && there.push(e));
     await new Promise((r) => setTimeout(r, 200)); // the subscriber connection subscribes
     await t.request('POST', '/api/v1/bots', {
       id,
@@ -74,7 +74,7 @@ describe('fleet events: status changes and incidents as they happen', () => {
   it('a heal without backoff launches at once and records the death beside the launch: incident, instance end and statuses all there, in order', async () => {
     const id = t.uniqueId('instant');
     const here: SequencedEvent[] = [];
-    const off = t.platform.events.subscribe((e) => e.bot_id === id && e.kind !== 'deleted' && here.push(e));
+    const off = t.platform.events.subscribe((e) => e.bot_id === id && 'seq' in e && here.push(e));
     await t.request('POST', '/api/v1/bots', {
       id,
       name: id,

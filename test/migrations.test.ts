@@ -40,6 +40,9 @@ const ALL_TABLES = [
   'users',
 ];
 
+/** With the revisions and artifacts of gated deployments (the latest migration). */
+const LATEST_TABLES = [...ALL_TABLES, 'artifacts', 'bot_revisions'].sort();
+
 async function tables(registry: Registry): Promise<string[]> {
   const { rows } = await sql<{
     table_name: string;
@@ -62,8 +65,9 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
       ['20261126000000_heartbeats', 'Up', 'Success'],
       ['20261127000000_health_rules', 'Up', 'Success'],
       ['20261203000000_user_ids', 'Up', 'Success'],
+      ['20261204000000_revisions_and_gated_deployments', 'Up', 'Success'],
     ]);
-    expect(await tables(registry)).toEqual(ALL_TABLES);
+    expect(await tables(registry)).toEqual(LATEST_TABLES);
     expect((await migrate(registry.db, 'latest')).results).toEqual([]);
 
     await registry.db
@@ -126,6 +130,26 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
     await expect(
       registry.db.updateTable('users').set({ id: a.id }).where('username', '=', 'mig-b').execute(),
     ).rejects.toThrow(/users_id_idx/);
+    // A bot that was there before revisions gets its spec as revision 1.
+    const downRevisions = await migrate(registry.db, 'down');
+    expect(downRevisions.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['20261204000000_revisions_and_gated_deployments', 'Down', 'Success'],
+    ]);
+    expect(await tables(registry)).toEqual(ALL_TABLES);
+    await migrate(registry.db, 'up');
+    const revisions = await registry.db
+      .selectFrom('bot_revisions')
+      .selectAll()
+      .where('bot_id', '=', 'mig-bot')
+      .execute();
+    expect(revisions.map((r) => [r.revision, r.source, r.spec.blueprint])).toEqual([[1, 'create', 'x.sh']]);
+    const migrated = await registry.db
+      .selectFrom('bots')
+      .select('revision')
+      .where('id', '=', 'mig-bot')
+      .executeTakeFirstOrThrow();
+    expect(migrated.revision).toBe(1);
+    await migrate(registry.db, 'down');
     const downUserIds = await migrate(registry.db, 'down');
     expect(downUserIds.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
       ['20261203000000_user_ids', 'Down', 'Success'],
@@ -203,7 +227,7 @@ describe.each<Engine>(['postgres', 'pglite'])('migrations on %s', (engine) => {
     expect(await tables(registry)).toEqual([]);
 
     await migrate(registry.db, 'latest');
-    expect(await tables(registry)).toEqual(ALL_TABLES);
+    expect(await tables(registry)).toEqual(LATEST_TABLES);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from bots`.execute(registry.db);
     expect(rows[0]!.n).toBe(0);
   });

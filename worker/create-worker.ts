@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities, type ActivityDeps } from '../activities/create-activities.js';
+import { createDeploymentActivities } from '../activities/deployment-activities.js';
 import type { FleetEvents } from '../lib/fleet-events.js';
 import type { BotRuntime } from '../runtime/types.js';
 import type { Config } from '../lib/config.js';
@@ -12,11 +13,23 @@ import { projectRoot } from '../lib/project-root.js';
 import { RotatingFile } from '../lib/rotating-file.js';
 import type { Database } from '../registry/database.js';
 import { reconcileInstances } from './adoption.js';
+import { ArtifactCache, artifactLimitsOf } from '../runtime/artifact-cache.js';
+import { artifactUpload } from '../registry/artifacts.js';
+import { artifactsInUse } from '../registry/revisions.js';
 import { createExitNotifier, forwardRuntimeEvents } from './runtime-events.js';
 import { installTemporalLogging } from './temporal-logging.js';
 
 export interface BotWorkerDeps {
-  config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'BOT_STOP_GRACE_SECONDS' | 'paths'>;
+  config: Pick<
+    Config,
+    | 'TEMPORAL_NAMESPACE'
+    | 'TEMPORAL_TASK_QUEUE'
+    | 'BOT_STOP_GRACE_SECONDS'
+    | 'paths'
+    | 'ARTIFACT_MAX_MB'
+    | 'ARTIFACT_MAX_FILES'
+    | 'ARTIFACT_KEEP_REVISIONS'
+  >;
   temporalAddress: string;
   client: Client;
   db: Kysely<Database>;
@@ -62,21 +75,48 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
     LOG_FILES_KEPT,
   );
 
+  // Uploaded builds run as local processes; on Kubernetes a build is an image.
+  const artifacts =
+    runtime.kind === 'local'
+      ? new ArtifactCache(
+          config.paths.artifactsDir,
+          async (digest) => {
+            const row = await artifactUpload(db, digest);
+            if (!row) return undefined;
+            return row.kind === 'file'
+              ? { kind: 'file', bytes: row.content, filename: row.filename ?? 'bot' }
+              : { kind: 'tar.gz', bytes: row.content };
+          },
+          artifactLimitsOf(config),
+        )
+      : undefined;
+
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(logger),
-    activities: createActivities({
-      db,
-      runtime,
-      logger,
-      stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000,
-      incidentLog,
-      botToken: deps.botToken,
-      ...(deps.events ? { events: deps.events } : {}),
-      ...(deps.launched ? { launched: deps.launched } : {}),
-    }),
+    activities: {
+      ...createActivities({
+        db,
+        runtime,
+        logger,
+        stopGraceMs: config.BOT_STOP_GRACE_SECONDS * 1000,
+        incidentLog,
+        botToken: deps.botToken,
+        ...(deps.events ? { events: deps.events } : {}),
+        ...(deps.launched ? { launched: deps.launched } : {}),
+        ...(artifacts ? { artifacts } : {}),
+      }),
+      ...createDeploymentActivities({
+        db,
+        client: deps.client,
+        runtime,
+        logger,
+        incidentLog,
+        ...(deps.events ? { events: deps.events } : {}),
+      }),
+    },
     // Many bots start (or heal) at once after a deploy or a host hiccup: more pollers keep the
     // server's tasks flowing to this worker.
     maxConcurrentWorkflowTaskExecutions: 100,
@@ -95,6 +135,10 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
     reconcileInstances(db, runtime, notify, logger).catch((err: unknown) =>
       logger.warn({ err }, 'safety-net reconcile failed'),
     );
+    if (artifacts)
+      pruneArtifacts(db, artifacts, config.ARTIFACT_KEEP_REVISIONS, logger).catch((err: unknown) =>
+        logger.warn({ err }, 'could not prune unpacked artifacts'),
+      );
   }, deps.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
@@ -118,4 +162,15 @@ export async function createBotWorker(deps: BotWorkerDeps): Promise<BotWorker> {
       await running;
     },
   };
+}
+
+/** This host's unpacked builds that no recent revision names go (the registry's own are pruned at each upload). */
+async function pruneArtifacts(
+  db: Kysely<Database>,
+  artifacts: ArtifactCache,
+  keepRevisions: number,
+  logger: Logger,
+): Promise<void> {
+  const removed = await artifacts.prune(await artifactsInUse(db, keepRevisions));
+  if (removed.length > 0) logger.info({ removed }, 'removed unpacked artifacts no recent revision uses');
 }

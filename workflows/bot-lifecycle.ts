@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -26,8 +27,11 @@ import {
   view,
   type BotState,
 } from './bot-state.js';
+import { botObservedSignal } from './deployment-messages.js';
 import {
   deleteUpdate,
+  deploymentReleasedSignal,
+  deployUpdate,
   healthConditionSignal,
   healthViolatedSignal,
   heartbeatReceivedSignal,
@@ -37,7 +41,9 @@ import {
   startUpdate,
   stateQuery,
   stopUpdate,
+  type BotObservation,
   type CommandAnswer,
+  type DeployRequest,
 } from './messages.js';
 
 const runtimeOps = {
@@ -128,6 +134,24 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
     },
     { validator: () => check.delete(s) },
   );
+  setHandler(
+    deployUpdate,
+    (req) => {
+      if (s.deployment?.token === req.token) return answer('deploy', `Deploy ${req.token} was already taken.`);
+      const wasUp = s.desired === 'running' && !s.gaveUp;
+      // A deployment is an operator's fresh start too: the heal policy counts from zero.
+      resetHealing(s);
+      s.desired = 'running';
+      s.deployment = { workflowId: req.deploymentWorkflowId, token: req.token, instanceId: null };
+      // Running, launching, or waiting out a heal backoff: the new revision replaces what is there.
+      if (wasUp || s.instance || s.launchingId) s.restartRequested = true;
+      return answer('deploy', `Deploy accepted: ${s.botId} runs its new revision.`);
+    },
+    { validator: (req: DeployRequest) => check.deploy(s, req) },
+  );
+  setHandler(deploymentReleasedSignal, ({ deploymentWorkflowId }) => {
+    if (s.deployment?.workflowId === deploymentWorkflowId) s.deployment = null;
+  });
   setHandler(instanceExitedSignal, (exit) => {
     const current = s.instance?.id ?? s.launchingId;
     // Exits of instances we stopped ourselves, or of older instances, are history; the first report of an exit is the best one.
@@ -175,6 +199,8 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
   if (patched(PATCH_RELEASE_ON_DELETE)) await releaseBot({ botId: s.botId });
   await condition(allHandlersFinished);
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function historyTooLong(maxEvents: number): boolean {
   const info = workflowInfo();
@@ -229,6 +255,22 @@ function applyStatus(s: BotState, status: BotStatus, reason: string | null): voi
   if (s.status !== status) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
   s.status = status;
   s.statusReason = reason;
+  observe(s, { kind: 'status', instanceId: s.instance?.id ?? s.launchingId, status, desired: s.desired, reason });
+}
+
+/**
+ * Tells the deployment this bot reports to what happened, once the instance
+ * launched for it exists. A deployment that has ended cannot be told: the
+ * bot stops reporting to it.
+ */
+function observe(s: BotState, observation: DistributiveOmit<BotObservation, 'token' | 'at'>): void {
+  const d = s.deployment;
+  if (!d?.instanceId) return;
+  getExternalWorkflowHandle(d.workflowId)
+    .signal(botObservedSignal, { ...observation, token: d.token, at: Date.now() } as BotObservation)
+    .catch(() => {
+      if (s.deployment?.workflowId === d.workflowId) s.deployment = null;
+    });
 }
 
 /** The number of the bot's next event: subscribers order and de-duplicate by it. */
@@ -247,6 +289,7 @@ function nextSeq(s: BotState): number {
 async function launch(s: BotState, why: string | null = null, records?: LaunchRequest['records']): Promise<void> {
   const instanceId = uuid4();
   s.launchingId = instanceId;
+  if (s.deployment && !s.deployment.instanceId) s.deployment.instanceId = instanceId;
   let deploying: StatusRecord | undefined;
   if (records) deploying = statusChange(s, 'deploying', why);
   else await setStatus(s, 'deploying', why);
@@ -380,6 +423,14 @@ async function handleExit(s: BotState): Promise<void> {
   const inst = s.instance;
   const ended = { instanceId: exit.instanceId, exitCode: exit.exitCode, signal: exit.signal, reason: exit.reason };
   if (inst?.id !== exit.instanceId) return recordInstanceEnd(ended);
+  observe(s, {
+    kind: 'ended',
+    instanceId: inst.id,
+    rule: exit.kind ?? 'process_exited',
+    reason: exit.reason,
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+  });
   s.instance = null;
   await endConditions(s, exit.reason);
   if (s.desired !== 'running' || s.deleteRequested) {
@@ -402,6 +453,14 @@ async function handleViolation(s: BotState): Promise<void> {
   s.pendingViolation = null;
   const inst = s.instance;
   if (!inst || inst.id !== violation.instanceId || s.desired !== 'running' || s.deleteRequested) return;
+  observe(s, {
+    kind: 'ended',
+    instanceId: inst.id,
+    rule: violation.rule,
+    reason: violation.reason,
+    exitCode: null,
+    signal: null,
+  });
   const exit = await stopCurrent(s, violation.reason, violation.reason);
   const evidence = { ...violation.evidence, ended_by: exit.signal ?? `exit code ${exit.exitCode}` };
   return heal(s, {

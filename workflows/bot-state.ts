@@ -2,6 +2,7 @@ import { DEFAULT_HEAL_POLICY, type BotStatus, type DesiredState, type HealPolicy
 import { ApplicationFailure } from '@temporalio/common';
 import type {
   BotStateView,
+  DeployRequest,
   HealthCondition,
   HealthViolation,
   InstanceExited,
@@ -45,6 +46,12 @@ export interface BotState {
   /** Set when healing gave up (or a launch could not work): nothing restarts until an operator starts the bot. */
   gaveUp: boolean;
   healPolicy: HealPolicy;
+  /**
+   * The deployment this bot reports to: from its deploy update until it
+   * releases the bot; `instanceId` is the instance launched for it (reports
+   * start with its launch), `token` the last deploy request taken.
+   */
+  deployment?: { workflowId: string; token: string; instanceId: string | null } | null;
 }
 
 export function initialState(botId: string, role: string, status: BotStatus = 'registered'): BotState {
@@ -157,6 +164,10 @@ export const check = {
   restart(s: BotState): void {
     if (s.deleteRequested) throw refuse(s, 'being_deleted');
     if (s.desired === 'stopped') throw refuse(s, 'not_running');
+  },
+  deploy(s: BotState, req: DeployRequest): void {
+    if (s.deleteRequested) throw refuse(s, 'being_deleted');
+    if (s.desired === 'stopped' && !req.startIfStopped) throw refuse(s, 'not_running');
   },
   delete(s: BotState): void {
     if (s.desired === 'stopped' && (s.instance || s.launchingId)) throw refuse(s, 'still_stopping');

@@ -1,1 +1,2 @@
 export { botLifecycle } from './bot-lifecycle.js';
+export { botDeployment } from './bot-deployment.js';

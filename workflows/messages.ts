@@ -11,7 +11,7 @@ export function botWorkflowId(botId: string): string {
 
 export interface CommandAnswer {
   accepted: true;
-  action: 'start' | 'stop' | 'restart' | 'delete';
+  action: 'start' | 'stop' | 'restart' | 'delete' | 'deploy';
   bot_id: string;
   status: BotStatus;
   desired_state: DesiredState;
@@ -92,10 +92,53 @@ export interface RefusalDetails {
   status: BotStatus;
 }
 
+/**
+ * A deployment asks the bot to run the revision it just applied: started, or
+ * restarted when it runs, while the lifecycle reports what happens to the new
+ * instance to the deployment's workflow (until it releases the bot).
+ * `token` names this request: a retried one is answered without a second restart.
+ */
+export interface DeployRequest {
+  deploymentWorkflowId: string;
+  token: string;
+  startIfStopped: boolean;
+}
+
+/**
+ * What the lifecycle tells a deployment about the instance it launched for
+ * it: each status, and how it ended; `token` names the deploy request it
+ * answers (a rollback's reports are not the failed revision's).
+ */
+export type BotObservation = {
+  token: string;
+  /** When the lifecycle saw it (ms): the gate counts time up from here, not from when the report arrived. */
+  at: number;
+} & (
+  | {
+      kind: 'status';
+      instanceId: string | null;
+      status: BotStatus;
+      desired: DesiredState;
+      reason: string | null;
+    }
+  | {
+      kind: 'ended';
+      instanceId: string;
+      /** The incident kind: process_exited, heartbeat_lost, memory_limit, ... */
+      rule: string;
+      reason: string;
+      exitCode: number | null;
+      signal: string | null;
+    }
+);
+
 export const startUpdate = defineUpdate<CommandAnswer>('start');
 export const stopUpdate = defineUpdate<CommandAnswer>('stop');
 export const restartUpdate = defineUpdate<CommandAnswer>('restart');
 export const deleteUpdate = defineUpdate<CommandAnswer>('delete');
+export const deployUpdate = defineUpdate<CommandAnswer, [DeployRequest]>('deploy');
+/** The deployment ended: the lifecycle stops reporting to it. */
+export const deploymentReleasedSignal = defineSignal<[{ deploymentWorkflowId: string }]>('deploymentReleased');
 export const instanceExitedSignal = defineSignal<[InstanceExited]>('instanceExited');
 export const healthViolatedSignal = defineSignal<[HealthViolation]>('healthViolated');
 export const healthConditionSignal = defineSignal<[HealthCondition]>('healthCondition');

@@ -24,6 +24,8 @@ export class ApiKeys {
     name: string;
     role?: Role | undefined;
     permissions?: Permission[] | undefined;
+    /** Limits the key to these bots. */
+    bots?: string[] | undefined;
     expiresAt: Date | null;
     createdBy: string;
   }): Promise<MintedKey> {
@@ -37,6 +39,7 @@ export class ApiKeys {
       key_hash: hashKey(key),
       role: input.role ?? null,
       permissions: input.permissions ? JSON.stringify(input.permissions) : null,
+      bots: input.bots ? JSON.stringify(input.bots) : null,
       created_by: input.createdBy,
       expires_at: input.expiresAt,
     });
@@ -50,6 +53,13 @@ export class ApiKeys {
     await touchApiKey(this.db, row.id);
     const role = (row.role as Role | null) ?? null;
     const permissions = role ? permissionsOf(role) : new Set((row.permissions ?? []).filter(isPermission));
-    return { type: 'api-key', id: row.id, name: row.name, role, permissions };
+    return {
+      type: 'api-key',
+      id: row.id,
+      name: row.name,
+      role,
+      permissions,
+      ...(row.bots ? { bots: new Set(row.bots) } : {}),
+    };
   }
 }

@@ -8,7 +8,7 @@ import type { RateLimiter } from '../middleware/rate-limit.js';
 import { AuthError, userStamp, type AuthService } from './auth-service.js';
 import { permissionsOf, type Permission } from '../../lib/permissions.js';
 import { claimedTokenType } from './tokens.js';
-import type { Principal } from './principal.js';
+import { botScope, type Principal } from './principal.js';
 
 export interface AuthenticateOptions {
   auth: AuthService;
@@ -101,6 +101,7 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
         `Your ${principal.role ?? 'key'} access does not include "${permission}". Ask an administrator for it.`,
       );
     }
+    checkBotScope(principal, c.req.path, c.req.param('id'));
     await next();
   };
 }
@@ -142,4 +143,27 @@ export function requireBot(): MiddlewareHandler<AppEnv> {
       );
     await next();
   };
+}
+
+/** Where a key limited to some bots may go: its bots' own routes, the bot list (narrowed to them), deployments (checked per bot). */
+const SCOPED_PATHS = [/^\/api\/v1\/bots(\/|$)/, /^\/api\/v1\/deployments(\/|$)/];
+
+/**
+ * A key minted with `bots` acts on those bots only: a route about another
+ * bot, or about the fleet as a whole, is refused (403). Routes that list
+ * (bots, deployments) narrow what they return themselves.
+ */
+function checkBotScope(principal: Principal, path: string, botId: string | undefined): void {
+  const scope = botScope(principal);
+  if (!scope) return;
+  const limited = `This key is limited to ${scope.size === 1 ? 'one bot' : `${scope.size} bots`}`;
+  if (!SCOPED_PATHS.some((p) => p.test(path)))
+    throw new ApiError(
+      403,
+      'forbidden',
+      'Forbidden',
+      `${limited}: it can reach their own routes (/api/v1/bots/{id}/...) and their deployments, not ${path}.`,
+    );
+  if (path.startsWith('/api/v1/bots/') && botId !== undefined && !scope.has(botId))
+    throw new ApiError(403, 'forbidden', 'Forbidden', `${limited}, and ${botId} is not one of them.`);
 }

@@ -145,25 +145,31 @@ const guides: Record<string, Guide> = {
   },
   'POST /api/v1/deployments': {
     steps: (b) => [
-      { text: `Watch the bot come up on the new build: GET /api/v1/bots/${bot(b)}` },
+      { text: `Wait for the outcome: GET /api/v1/deployments/${text(b.id)}?wait=60`, needs: 'deployments:read' },
+      { text: `Its steps as they happen: GET /api/v1/deployments/${text(b.id)}/events`, needs: 'deployments:read' },
+      { text: `Watch the bot come up on the new revision: GET /api/v1/bots/${bot(b)}`, needs: 'bots:read' },
       { text: `If it does not stay up, read why: GET /api/v1/incidents?bot_id=${bot(b)}`, needs: 'incidents:read' },
     ],
   },
   'GET /api/v1/deployments': {
     message: (b) =>
       `${text(b.total)} deployment(s); this page shows ${Array.isArray(b.deployments) ? b.deployments.length : 0}.`,
-    help: 'Filter with ?bot_id=; page with ?limit= (1-1000, default 50) and ?offset=.',
-    stats: (b) => countBy(b.deployments, 'result'),
+    help: 'Filter with ?bot_id= and ?phase=; page with ?limit= (1-1000, default 50) and ?offset=.',
+    stats: (b) => countBy(b.deployments, 'phase'),
     steps: () => [
       {
-        text: 'Deploy a build: POST /api/v1/deployments {"bot_id": ..., "ref": ..., "blueprint" or "image": ...}',
+        text: 'Deploy a build: POST /api/v1/deployments {"bot_id": ..., "ref": ..., "artifact" + "entrypoint", "blueprint" or "image": ...}',
         needs: 'deployments:create',
       },
     ],
   },
   'GET /api/v1/deployments/:id': {
-    message: (b) => `Deployment of ${text(b.ref, 'a new spec')} to bot ${bot(b)}: ${text(b.action)} ${text(b.result)}.`,
-    steps: (b) => [{ text: `See the bot: GET /api/v1/bots/${bot(b)}`, needs: 'bots:read' }],
+    message: (b) =>
+      `Deployment of ${text(b.ref, `revision ${text(b.revision)}`)} to bot ${bot(b)}: ${text(b.phase)}${b.reason ? ` (${text(b.reason)})` : ''}.`,
+    steps: (b) => [
+      { text: `See the bot: GET /api/v1/bots/${bot(b)}`, needs: 'bots:read' },
+      { text: `Its revisions: GET /api/v1/bots/${bot(b)}/revisions`, needs: 'bots:read' },
+    ],
   },
   'GET /api/v1/users': {
     message: (b) => `${text(b.total)} user(s).`,
@@ -173,7 +179,7 @@ const guides: Record<string, Guide> = {
   },
   'GET /api/v1/api-keys': {
     message: (b) => `${text(b.total)} API key(s).`,
-    help: 'Mint with POST /api/v1/api-keys (a role, or permissions such as ["deployments:create"] for CI); revoke with DELETE /api/v1/api-keys/{id}.',
+    help: 'Mint with POST /api/v1/api-keys (a role, permissions, or the preset "deployer" for CI, limited with "bots"); revoke with DELETE /api/v1/api-keys/{id}.',
     stats: (b) => ({
       active: (Array.isArray(b.api_keys) ? (b.api_keys as Body[]) : []).filter((k) => k.revoked_at === null).length,
     }),

@@ -4,7 +4,15 @@ import type { AppEnv } from '../env.js';
 import { ApiError } from '../views/problem.js';
 
 /** The request headers the API reads as text (X-Request-Id is replaced when it is not plain: see hono/request-id). */
-const HEADERS_READ = ['authorization', 'x-api-key', 'x-forwarded-for', 'content-type', 'sec-websocket-protocol'];
+const HEADERS_READ = [
+  'authorization',
+  'x-api-key',
+  'x-forwarded-for',
+  'content-type',
+  'sec-websocket-protocol',
+  'x-filename',
+  'idempotency-key',
+];
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 

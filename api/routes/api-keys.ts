@@ -4,8 +4,9 @@ import { listApiKeys, revokeApiKey } from '../../registry/api-keys.js';
 import { escapeForDisplay } from '../../lib/safe-text.js';
 import { access } from '../middleware/access.js';
 import { checkGrant } from '../auth/grants.js';
-import { PERMISSIONS, ROLES, type Permission } from '../../lib/permissions.js';
-import { recordedAs } from '../auth/principal.js';
+import { KEY_PRESETS, PERMISSIONS, ROLES, type KeyPreset, type Permission } from '../../lib/permissions.js';
+import { botIdSchema } from '../../lib/bot-spec.js';
+import { botScope, recordedAs } from '../auth/principal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { jsonBody, problems } from '../views/openapi.js';
@@ -23,6 +24,24 @@ const mintSchema = z
       .max(Object.keys(PERMISSIONS).length)
       .optional()
       .openapi({ example: ['deployments:create'] }),
+    preset: z
+      .enum(Object.keys(KEY_PRESETS) as [KeyPreset, ...KeyPreset[]])
+      .optional()
+      .openapi({
+        description: `A named set of permissions for a job: ${Object.entries(KEY_PRESETS)
+          .map(([name, ps]) => `${name} = ${ps.join(', ')}`)
+          .join('; ')}`,
+      }),
+    bots: z
+      .array(botIdSchema)
+      .min(1)
+      .max(1000)
+      .optional()
+      .openapi({
+        example: ['analytics-v1'],
+        description:
+          'Limits the key to these bots: it reads, deploys and uploads builds for them only, and cannot list or reach any other. Not with a role.',
+      }),
     expires_in_days: z
       .number()
       .int()
@@ -31,10 +50,14 @@ const mintSchema = z
       .optional()
       .openapi({ description: 'Days until the key stops working; omit for no expiry' }),
   })
-  .refine((b) => (b.role === undefined) !== (b.permissions === undefined), {
+  .refine((b) => [b.role, b.permissions, b.preset].filter((x) => x !== undefined).length === 1, {
     message:
-      'give exactly one of "role" (the key acts with that role) or "permissions" (a narrower set, e.g. ["deployments:create"] for CI)',
+      'give exactly one of "role" (the key acts with that role), "permissions" (a narrower set) or "preset" (e.g. "deployer" for CI)',
     path: ['role'],
+  })
+  .refine((b) => !(b.role !== undefined && b.bots !== undefined), {
+    message: 'a key with a role acts on every bot; limit a key to bots with "permissions" or "preset"',
+    path: ['bots'],
   })
   .openapi('MintApiKey');
 
@@ -45,6 +68,7 @@ const keySchema = z
     prefix: z.string().openapi({ description: 'Shown in the key itself (c32_<prefix>_...), to tell keys apart' }),
     role: z.string().nullable(),
     permissions: z.array(z.string()),
+    bots: z.array(z.string()).nullable().openapi({ description: 'The bots the key is limited to; null: every bot' }),
     created_by: z.string(),
     created_at: z.string().datetime(),
     expires_at: z.string().datetime().nullable(),
@@ -69,6 +93,7 @@ export function apiKeyRoutes(deps: AppDeps) {
       prefix: r.prefix,
       role: r.role,
       permissions: r.role ? [] : (r.permissions ?? []),
+      bots: r.bots,
       created_by: r.created_by,
       created_at: r.created_at.toISOString(),
       expires_at: iso(r.expires_at),
@@ -121,12 +146,23 @@ export function apiKeyRoutes(deps: AppDeps) {
     async (c) => {
       const body = c.req.valid('json');
       const principal = c.get('principal')!;
+      const permissions = body.preset ? [...KEY_PRESETS[body.preset]] : body.permissions;
       if (body.role) checkGrant(principal, { role: body.role }, `mint a key with role ${body.role}`);
-      else checkGrant(principal, { permissions: body.permissions! }, `mint a key with ${body.permissions!.join(', ')}`);
+      else checkGrant(principal, { permissions: permissions! }, `mint a key with ${permissions!.join(', ')}`);
+      // Nobody hands out a reach they lack: a key limited to some bots mints keys for those bots only.
+      const scope = botScope(principal);
+      if (scope && (!body.bots || body.bots.some((b) => !scope.has(b))))
+        throw new ApiError(
+          403,
+          'forbidden',
+          'Beyond your reach',
+          'Your key is limited to some bots: a key it mints must name "bots", all of them among yours. Nothing was changed.',
+        );
       const minted = await deps.apiKeys.mint({
         name: body.name,
         role: body.role,
-        permissions: body.permissions ? [...new Set(body.permissions)] : undefined,
+        permissions: permissions ? [...new Set(permissions)] : undefined,
+        bots: body.bots ? [...new Set(body.bots)] : undefined,
         expiresAt: body.expires_in_days ? new Date(Date.now() + body.expires_in_days * 86_400_000) : null,
         createdBy: recordedAs(principal),
       });

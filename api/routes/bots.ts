@@ -23,6 +23,9 @@ import { unresolvedCounts } from '../../registry/incidents.js';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { checkBlueprint, checkRuntimeFits, specChanges, specJsonColumns } from '../bot-changes.js';
+import { botScope, recordedAs } from '../auth/principal.js';
+import { findActiveDeployment } from '../../registry/deployments.js';
+import { addRevision, sameSpec, specOf } from '../../registry/revisions.js';
 import { botView, toBotView } from '../views/bot.js';
 import { botHistory, historyPointSchema, windowSchema, windowWithinRetention } from '../views/bot-history.js';
 import { botKnowledge, knowledgeSchema } from '../views/knowledge.js';
@@ -38,7 +41,7 @@ const idParam = z.object({ id: botIdSchema.openapi({ param: { name: 'id', in: 'p
 const commandAnswerSchema = z
   .object({
     accepted: z.literal(true),
-    action: z.enum(['start', 'stop', 'restart', 'delete']),
+    action: z.enum(['start', 'stop', 'restart', 'delete', 'deploy']),
     bot_id: z.string(),
     status: botStatusSchema,
     desired_state: desiredStateSchema,
@@ -110,6 +113,13 @@ export function botRoutes(deps: AppDeps) {
             status_reason: null,
             current_instance_id: null,
           });
+          const first = await addRevision(trx, {
+            botId: row.id,
+            spec: specOf(row),
+            source: 'create',
+            createdBy: recordedAs(c.get('principal')!),
+          });
+          await updateBot(trx, row.id, { revision: first.revision });
           // Inside the transaction: if the workflow cannot be started, the registration is rolled back.
           await workflows.create(row);
         });
@@ -159,8 +169,11 @@ export function botRoutes(deps: AppDeps) {
       },
     }),
     async (c) => {
-      const q = c.req.valid('query');
-      const [rows, counts] = await Promise.all([listBots(db, q), countBotsByStatus(db)]);
+      const query = c.req.valid('query');
+      // A key limited to some bots sees those bots, and counts over them only.
+      const scope = botScope(c.get('principal')!);
+      const q = { ...query, ...(scope ? { ids: [...scope] } : {}) };
+      const [rows, counts] = await Promise.all([listBots(db, q), countBotsByStatus(db, q.ids)]);
       const instanceIds = rows.map((r) => r.current_instance_id).filter((id): id is string => id !== null);
       const withInstance = rows.filter((r) => r.current_instance_id !== null).map((r) => r.id);
       // Each depends only on the page's rows: read side by side.
@@ -226,7 +239,7 @@ export function botRoutes(deps: AppDeps) {
           description: 'Changed',
           content: { 'application/json': { schema: botSchema.extend({ message: z.string() }) } },
         },
-        ...problems(400, 404, 413, 415, 422, 503),
+        ...problems(400, 404, 409, 413, 415, 422, 503),
       },
     }),
     async (c) => {
@@ -234,7 +247,26 @@ export function botRoutes(deps: AppDeps) {
       const patch = c.req.valid('json');
       const current = await loadBot(id);
       const changes = await specChanges(patch, current, config.paths.botsDir);
-      await updateBot(db, id, changes);
+      await db.transaction().execute(async (trx) => {
+        const updated = (await updateBot(trx, id, changes))!;
+        if (sameSpec(specOf(updated), specOf(current))) return;
+        // What runs changed: a new revision, unless a deployment is changing it right now.
+        const active = await findActiveDeployment(trx, id);
+        if (active)
+          throw new ApiError(
+            409,
+            'conflict',
+            'Deployment in progress',
+            `Deployment ${active.id} of bot ${id} is ${active.phase}: what the bot runs cannot change under it. Wait for it (GET /api/v1/deployments/${active.id}?wait=60) or cancel it (POST /api/v1/deployments/${active.id}/cancel), then try again. Nothing was changed.`,
+          );
+        const revision = await addRevision(trx, {
+          botId: id,
+          spec: specOf(updated),
+          source: 'patch',
+          createdBy: recordedAs(c.get('principal')!),
+        });
+        await updateBot(trx, id, { revision: revision.revision });
+      });
       if (patch.role !== undefined && patch.role !== current.role) await workflows.roleChanged(id, patch.role);
       const running = current.desired_state === 'running';
       return c.json(

@@ -1,96 +1,87 @@
-import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import {
-  argsSchema,
-  botIdSchema,
-  plainName,
-  botStatusSchema,
-  envSchema,
-  resourcesSchema,
-  updateBotSchema,
-} from '../../lib/bot-spec.js';
-import { findBot, updateBot } from '../../registry/bots.js';
-import type { BotRow, BotUpdate, DeploymentRow } from '../../registry/database.js';
-import { findDeployment, insertDeployment, listDeployments } from '../../registry/deployments.js';
-import { escapeForDisplay } from '../../lib/safe-text.js';
+import { streamSSE } from 'hono/streaming';
+import { DEFAULT_HEALTH_GATE, isTerminalPhase } from '../../lib/deployment-phases.js';
+import type { FleetEvent } from '../../lib/fleet-events.js';
+import type { DeploymentRow } from '../../registry/database.js';
+import { findDeployment, findByIdempotencyKey, listDeployments } from '../../registry/deployments.js';
+import { specOf } from '../../registry/revisions.js';
 import { access } from '../middleware/access.js';
-import { recordedAs } from '../auth/principal.js';
-import { checkRuntimeFits, specChanges } from '../bot-changes.js';
+import { botScope, reachesBot, recordedAs, type Principal } from '../auth/principal.js';
+import { checkArtifact, checkBlueprint, checkRuntimeFits } from '../bot-changes.js';
+import { botToDeploy, createDeployment, requestHash, waitForDeployment } from '../deployment-requests.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { jsonBody, problems } from '../views/openapi.js';
-import { ApiError, found, problemSchema } from '../views/problem.js';
+import { ApiError, problemSchema } from '../views/problem.js';
+import {
+  DEPLOYED_FIELDS,
+  deploymentPhaseSchema,
+  deploymentSchema,
+  deploymentView,
+  deploySchema,
+  type DeploymentView,
+} from '../views/deployment.js';
 
-/** The spec fields a deployment may change: what a build produces, not who the bot is. */
-const DEPLOYED_FIELDS = ['blueprint', 'image', 'args', 'env', 'resources'] as const;
-/** Of those, the ones that are not the build: they also need bots:update. */
+/** Of the deployed fields, the ones that are not the build: they also need bots:update. */
 const RUN_SETTINGS = ['env', 'resources'] as const;
+const MAX_WAIT_SECONDS = 60;
 
-const deploySchema = z
-  .strictObject({
-    bot_id: botIdSchema,
-    ref: plainName(200).optional().openapi({
-      example: 'v1.4.2+3f9c2ab',
-      description: 'What is deployed: a commit, tag or build number, kept with the record',
-    }),
-    blueprint: updateBotSchema.shape.blueprint.unwrap().unwrap().optional(),
-    image: updateBotSchema.shape.image.unwrap().unwrap().optional(),
-    args: argsSchema.optional(),
-    env: envSchema.optional(),
-    resources: resourcesSchema.optional(),
-  })
-  .refine((b) => !(b.blueprint !== undefined && b.image !== undefined), {
-    message: 'give at most one of "blueprint" or "image"',
-    path: ['blueprint'],
-  })
-  .openapi('Deploy', {
-    description:
-      'Applies the given spec fields to the bot, then starts it, or restarts it when it is running. Fields left out keep their values. Changing env or resources also needs bots:update (as PATCH does); blueprint, image, args and ref need only deployments:create.',
-  });
-
-const deploymentSchema = z
-  .object({
-    id: z.string(),
-    bot_id: z.string(),
-    ref: z.string().nullable(),
-    changes: z.array(z.enum(DEPLOYED_FIELDS)).openapi({ description: 'The spec fields this deployment changed' }),
-    action: z.enum(['start', 'restart']),
-    result: z.enum(['accepted', 'rejected']),
-    reason: z.string().nullable().openapi({ description: "Why the bot's workflow refused it, when rejected" }),
-    requested_by: z.string(),
-    created_at: z.string().datetime(),
-  })
-  .openapi('Deployment');
-
-const view = (d: DeploymentRow): z.infer<typeof deploymentSchema> => ({
-  id: d.id,
-  bot_id: d.bot_id,
-  ref: d.ref === null ? null : escapeForDisplay(d.ref),
-  changes: d.changes as Array<(typeof DEPLOYED_FIELDS)[number]>,
-  action: d.action,
-  result: d.result,
-  reason: d.reason,
-  requested_by: d.requested_by,
-  created_at: d.created_at.toISOString(),
+const idParam = z.object({
+  id: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-/** The registry columns a change touches, as they were, to put back when the workflow refuses the deployment. */
-function previousValues(bot: BotRow, changes: BotUpdate): BotUpdate {
-  const before: Record<string, unknown> = {};
-  for (const column of Object.keys(changes)) {
-    const value = bot[column as keyof BotRow];
-    before[column] =
-      value !== null && typeof value === 'object' && !(value instanceof Date) ? JSON.stringify(value) : value;
-  }
-  return before as BotUpdate;
+const idempotencyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key is printable ASCII without spaces (e.g. the CI run id)')
+    .optional()
+    .openapi({
+      param: { name: 'idempotency-key', in: 'header' },
+      description: 'The same key with the same body returns the same deployment (200); with another body, 422',
+    }),
+});
+
+const acceptedSchema = deploymentSchema.extend({ message: z.string() });
+
+/** A deployment the caller may see: its bot is within the caller's reach (a key limited to some bots sees theirs). */
+async function visibleDeployment(deps: AppDeps, id: string, principal: Principal): Promise<DeploymentRow> {
+  const row = await findDeployment(deps.db, id);
+  if (!row || !reachesBot(principal, row.bot_id))
+    throw new ApiError(
+      404,
+      'not-found',
+      'Not found',
+      `Deployment "${id}" does not exist. List deployments with GET /api/v1/deployments.`,
+    );
+  return row;
+}
+
+function inScope(principal: Principal, botId: string): void {
+  if (!reachesBot(principal, botId))
+    throw new ApiError(
+      403,
+      'forbidden',
+      'Forbidden',
+      `This key is limited to some bots, and ${botId} is not one of them. Nothing was deployed.`,
+    );
+}
+
+function followUp(d: DeploymentView): string {
+  return `Follow it with GET /api/v1/deployments/${d.id}?wait=60 (or its steps as they happen: GET /api/v1/deployments/${d.id}/events).`;
 }
 
 /**
- * Deployments: CI (a key minted with `deployments:create` only) hands over a
- * new build of a bot; the bot's workflow starts or restarts it on the new spec.
+ * Deployments: CI hands over a build of a bot; a workflow of its own
+ * (deployment-<id>) applies the new revision, holds it to the health gate,
+ * and rolls back to the latest healthy revision when it fails.
  */
 export function deploymentRoutes(deps: AppDeps) {
-  const { db, workflows, config } = deps;
+  const { db, config } = deps;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
   app.openapi(
@@ -99,29 +90,30 @@ export function deploymentRoutes(deps: AppDeps) {
       path: '/api/v1/deployments',
       ...access(deps, 'deployments:create'),
       tags: ['deployments'],
-      summary: 'Deploy a new build of a bot',
+      summary: 'Deploy a new revision of a bot, through the health gate',
       description:
-        'Changes the given spec fields, then starts the bot, or restarts it when it is running. When the workflow refuses (e.g. the bot is being deleted), the spec is put back and the refusal is recorded.',
-      request: { body: jsonBody(deploySchema) },
+        'Makes a new revision from the given fields (the rest keep their values) and starts its deployment workflow: applying → verifying → succeeded, or rolling_back → rolled_back, or failed. Answers at once (202); follow the phase with GET /api/v1/deployments/{id}?wait=N or its events.',
+      request: { body: jsonBody(deploySchema), headers: idempotencyHeader },
       responses: {
         202: {
-          description: "Accepted by the bot's workflow; follow GET /api/v1/bots/{id}",
-          content: {
-            'application/json': {
-              schema: deploymentSchema.extend({ bot_status: botStatusSchema, message: z.string() }),
-            },
-          },
+          description: 'Accepted: the deployment runs',
+          content: { 'application/json': { schema: acceptedSchema } },
+        },
+        200: {
+          description: 'The deployment this Idempotency-Key already made (the same body)',
+          content: { 'application/json': { schema: acceptedSchema } },
         },
         409: {
-          description: 'Refused by the workflow or the runtime; nothing was deployed',
+          description: 'Another deployment of the bot is in progress (named), or the bot cannot run on this runtime',
           content: { 'application/problem+json': { schema: problemSchema } },
         },
-        ...problems(400, 404, 413, 415, 422, 503),
+        ...problems(400, 403, 404, 413, 415, 422, 503),
       },
     }),
     async (c) => {
       const body = c.req.valid('json');
       const principal = c.get('principal')!;
+      inScope(principal, body.bot_id);
       // A build is what CI may hand over; what the bot runs with (its secrets, its limits) is changed by who may PATCH it.
       const beyond = RUN_SETTINGS.filter((f) => body[f] !== undefined);
       if (beyond.length > 0 && !principal.permissions.has('bots:update')) {
@@ -129,67 +121,92 @@ export function deploymentRoutes(deps: AppDeps) {
           403,
           'forbidden',
           'Forbidden',
-          `A deployment may change ${beyond.map((f) => `"${f}"`).join(' and ')} only for a caller with "bots:update" (as PATCH /api/v1/bots/${body.bot_id} needs); your ${principal.role ?? 'key'} access has "deployments:create" without it. Deploy the build fields (blueprint, image, args, ref) alone, or ask an administrator to change the rest. Nothing was deployed.`,
+          `A deployment may change ${beyond.map((f) => `"${f}"`).join(' and ')} only for a caller with "bots:update" (as PATCH /api/v1/bots/${body.bot_id} needs); your ${principal.role ?? 'key'} access has "deployments:create" without it. Deploy the build fields (artifact, blueprint, image, args, ref) alone, or ask an administrator to change the rest. Nothing was deployed.`,
         );
       }
-      const bot = await findBot(db, body.bot_id);
-      if (!bot)
-        throw new ApiError(
-          404,
-          'not-found',
-          'Not found',
-          `Bot "${body.bot_id}" does not exist. Register it first with POST /api/v1/bots, then deploy.`,
-        );
-      const fields = DEPLOYED_FIELDS.filter((f) => body[f] !== undefined);
-      const changes = await specChanges(Object.fromEntries(fields.map((f) => [f, body[f]])), bot, config.paths.botsDir);
-      checkRuntimeFits(
-        { id: bot.id, image: changes.image !== undefined ? changes.image : bot.image },
-        config.BOT_RUNTIME,
-      );
-      const action = bot.desired_state === 'running' && bot.status !== 'failed' ? 'restart' : 'start';
-      const record = (result: 'accepted' | 'rejected', reason: string | null) =>
-        insertDeployment(db, {
-          id: randomUUID(),
-          bot_id: bot.id,
-          ref: body.ref ?? null,
-          changes: JSON.stringify(fields),
-          action,
-          result,
-          reason,
-          requested_by: recordedAs(principal),
-        });
-
-      // The spec is saved before the command: the launch reads it from the registry.
-      const updated = fields.length > 0 ? ((await updateBot(db, bot.id, changes)) ?? bot) : bot;
-      try {
-        const answer = await workflows.command(updated, action);
-        const deployment = await record('accepted', null);
-        return c.json(
-          {
-            ...view(deployment),
-            bot_status: answer.status,
-            message: `Deploying ${body.ref ?? 'the new spec'} to bot ${bot.id}: ${action} accepted. Follow it with GET /api/v1/bots/${bot.id}.`,
-          },
-          202,
-        );
-      } catch (err) {
-        if (fields.length > 0) await updateBot(db, bot.id, previousValues(bot, changes));
-        if (err instanceof ApiError && err.status === 409) {
-          await record('rejected', err.message);
+      const key = c.req.valid('header')['idempotency-key'];
+      const hash = requestHash(body);
+      const replay = async () => {
+        const earlier = key ? await findByIdempotencyKey(db, recordedAs(principal), key) : undefined;
+        if (!earlier) return null;
+        if (earlier.request_hash !== hash)
           throw new ApiError(
-            409,
-            'conflict',
-            'Deployment refused',
-            `${err.message} Nothing was deployed; the spec is unchanged.`,
+            422,
+            'validation',
+            'Idempotency-Key reused',
+            `Idempotency-Key "${key}" was used for another request (deployment ${earlier.id}, with a different body). Use a new key for a new deployment. Nothing was deployed.`,
+            [{ path: 'Idempotency-Key', message: `already used for deployment ${earlier.id}` }],
           );
-        }
+        const view = deploymentView(earlier);
+        return c.json(
+          { ...view, message: `Deployment ${earlier.id} was made by this Idempotency-Key before. ${followUp(view)}` },
+          200,
+        );
+      };
+      const earlier = await replay();
+      if (earlier) return earlier;
+
+      const bot = await botToDeploy(deps, body.bot_id);
+      const spec = specOf(bot);
+      const changes = DEPLOYED_FIELDS.filter((f) => body[f] !== undefined);
+      if (body.blueprint !== undefined) {
+        Object.assign(spec, {
+          blueprint: await checkBlueprint(config.paths.botsDir, body.blueprint),
+          image: null,
+          artifact: null,
+          entrypoint: null,
+        });
+      } else if (body.image !== undefined) {
+        Object.assign(spec, { image: body.image, blueprint: null, artifact: null, entrypoint: null });
+      } else if (body.artifact !== undefined) {
+        Object.assign(spec, {
+          ...(await checkArtifact(db, bot.id, body.artifact, body.entrypoint!)),
+          blueprint: null,
+          image: null,
+        });
+      }
+      if (body.args !== undefined) spec.args = body.args;
+      if (body.env !== undefined) spec.env = body.env;
+      if (body.resources !== undefined) spec.resources = body.resources;
+      checkRuntimeFits({ id: bot.id, image: spec.image, artifact: spec.artifact }, config.BOT_RUNTIME);
+
+      let row: DeploymentRow;
+      try {
+        row = await createDeployment(deps, {
+          bot,
+          spec,
+          source: 'deployment',
+          ref: body.ref ?? null,
+          changes,
+          settings: {
+            health_gate: { ...DEFAULT_HEALTH_GATE, ...body.health_gate },
+            auto_rollback: body.auto_rollback,
+            start_if_stopped: body.start_if_stopped,
+          },
+          supersede: body.supersede,
+          principal,
+          ...(key ? { idempotency: { key, hash } } : {}),
+        });
+      } catch (err) {
+        // The same key raced with itself: the other request made it.
+        const replayed = key ? await replay() : null;
+        if (replayed) return replayed;
         throw err;
       }
+      const view = deploymentView(row);
+      return c.json(
+        {
+          ...view,
+          message: `Deploying ${body.ref ?? `revision ${view.revision}`} to bot ${bot.id}. ${followUp(view)}`,
+        },
+        202,
+      );
     },
   );
 
   const listQuery = z.object({
     bot_id: z.string().max(63).optional(),
+    phase: deploymentPhaseSchema.optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(50),
     offset: z.coerce.number().int().min(0).default(0),
   });
@@ -221,8 +238,15 @@ export function deploymentRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const { rows, total } = await listDeployments(db, { botId: q.bot_id, limit: q.limit, offset: q.offset });
-      return c.json({ deployments: rows.map(view), total, limit: q.limit, offset: q.offset }, 200);
+      const scope = botScope(c.get('principal')!);
+      const { rows, total } = await listDeployments(db, {
+        botId: q.bot_id,
+        phase: q.phase,
+        bots: scope ? [...scope] : null,
+        limit: q.limit,
+        offset: q.offset,
+      });
+      return c.json({ deployments: rows.map(deploymentView), total, limit: q.limit, offset: q.offset }, 200);
     },
   );
 
@@ -232,13 +256,18 @@ export function deploymentRoutes(deps: AppDeps) {
       path: '/api/v1/deployments/{id}',
       ...access(deps, 'deployments:read'),
       tags: ['deployments'],
-      summary: 'One deployment',
+      summary: 'One deployment: its phase and steps',
+      description: `With ?wait=N (at most ${MAX_WAIT_SECONDS}), answers once the deployment has ended, or after N seconds as it is then.`,
       request: {
-        params: z.object({
-          id: z
-            .string()
-            .uuid()
-            .openapi({ param: { name: 'id', in: 'path' } }),
+        params: idParam,
+        query: z.object({
+          wait: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(MAX_WAIT_SECONDS)
+            .optional()
+            .openapi({ description: `Hold up to this many seconds (max ${MAX_WAIT_SECONDS}) for a terminal phase` }),
         }),
       },
       responses: {
@@ -248,7 +277,105 @@ export function deploymentRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      return c.json(view(await found(findDeployment(db, id), 'Deployment', id)), 200);
+      const { wait } = c.req.valid('query');
+      let row = await visibleDeployment(deps, id, c.get('principal')!);
+      if (wait && !isTerminalPhase(row.phase)) row = (await waitForDeployment(deps, id, wait, c.req.raw.signal)) ?? row;
+      return c.json(deploymentView(row), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/deployments/{id}/events',
+      ...access(deps, 'deployments:read'),
+      tags: ['deployments'],
+      summary: "A deployment's steps as they happen (server-sent events)",
+      description:
+        'Events: `step` (data: {phase, at, detail, deployment_phase}) for each step so far and each new one, then `end` (data: the deployment) once it has ended; `ping` every 15 s.',
+      request: { params: idParam },
+      responses: {
+        200: { description: 'text/event-stream of steps', content: { 'text/event-stream': { schema: z.string() } } },
+        ...problems(404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await visibleDeployment(deps, id, c.get('principal')!);
+      return streamSSE(c, async (stream) => {
+        let sent = 0;
+        let wake: (() => void) | null = null;
+        const off = deps.events?.subscribe((e: FleetEvent) => {
+          if (e.kind === 'deployment' && e.deployment_id === id) wake?.();
+        });
+        let lastPing = Date.now();
+        try {
+          while (!stream.aborted) {
+            const row = await findDeployment(db, id);
+            if (!row) break;
+            for (const step of row.steps.slice(sent))
+              await stream.writeSSE({ event: 'step', data: JSON.stringify({ ...step, deployment_phase: row.phase }) });
+            sent = row.steps.length;
+            if (isTerminalPhase(row.phase)) {
+              await stream.writeSSE({ event: 'end', data: JSON.stringify(deploymentView(row)) });
+              break;
+            }
+            if (Date.now() - lastPing >= 15_000) {
+              await stream.writeSSE({ event: 'ping', data: '' });
+              lastPing = Date.now();
+            }
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(done, 1000);
+              function done() {
+                clearTimeout(timer);
+                wake = null;
+                resolve();
+              }
+              wake = done;
+            });
+          }
+        } finally {
+          off?.();
+        }
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/deployments/{id}/cancel',
+      ...access(deps, 'deployments:create'),
+      tags: ['deployments'],
+      summary: 'Cancel a deployment: its gate stops, the bot is left as it is',
+      request: { params: idParam },
+      responses: {
+        200: { description: 'Cancelled', content: { 'application/json': { schema: deploymentSchema } } },
+        409: {
+          description: 'It has already ended',
+          content: { 'application/problem+json': { schema: problemSchema } },
+        },
+        ...problems(404, 422, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const principal = c.get('principal')!;
+      const row = await visibleDeployment(deps, id, principal);
+      const ended = () =>
+        new ApiError(
+          409,
+          'conflict',
+          'Deployment has ended',
+          `Deployment ${id} has already ended (${row.phase}); there is nothing to cancel. To go back to an earlier revision, POST /api/v1/bots/${row.bot_id}/rollback.`,
+        );
+      if (isTerminalPhase(row.phase)) throw ended();
+      if (!(await deps.workflows.cancelDeployment(id, recordedAs(principal)))) {
+        const now = await findDeployment(db, id);
+        if (now && isTerminalPhase(now.phase)) throw ended();
+      }
+      const after = (await waitForDeployment(deps, id, 10, c.req.raw.signal)) ?? row;
+      return c.json(deploymentView(after), 200);
     },
   );
 

@@ -59,6 +59,7 @@ export function toBotView(
     error_rate: active && heartbeat?.instance_id === instance.id ? heartbeat.error_rate : null,
     last_heartbeat_at: active && heartbeat?.instance_id === instance.id ? heartbeat.last_at.toISOString() : null,
     open_incidents: openIncidents,
+    revision: bot.revision,
     workflow_id: botWorkflowId(bot.id),
     created_at: bot.created_at.toISOString(),
     last_updated: bot.updated_at.toISOString(),

@@ -152,11 +152,11 @@ export function nextSteps(g: FleetGlance, may: MayRequest, count = 3): GuideStep
       id: 'mint_ci_key',
       title: 'Give your CI a key that can only deploy',
       detail:
-        'CI deploys with POST /api/v1/deployments; a key with deployments:create and deployments:read can do that and nothing else.',
+        'CI deploys with POST /api/v1/deployments; a key minted with the "deployer" preset can upload builds, deploy, follow its deployments and read its bots, and nothing else (name its bots with "bots").',
       request: {
         method: 'POST',
         path: '/api/v1/api-keys',
-        body: { name: 'ci', permissions: ['deployments:create', 'deployments:read'], expires_in_days: 90 },
+        body: { name: 'ci', preset: 'deployer', expires_in_days: 90 },
       },
       console: null,
     });
@@ -251,11 +251,11 @@ export function onboarding(g: FleetGlance): OnboardingStep[] {
       done: f.liveKeys.some(keyCanDeploy),
       title: 'Mint a key for CI',
       detail:
-        'A key with only deployments:create and deployments:read: CI can deploy and read its deployments, nothing else.',
+        'A key with the "deployer" preset: CI can upload builds, deploy, follow its deployments and read its bots, nothing else.',
       request: {
         method: 'POST',
         path: '/api/v1/api-keys',
-        body: { name: 'ci', permissions: ['deployments:create', 'deployments:read'], expires_in_days: 90 },
+        body: { name: 'ci', preset: 'deployer', expires_in_days: 90 },
       },
       console: null,
     },
@@ -263,7 +263,8 @@ export function onboarding(g: FleetGlance): OnboardingStep[] {
       id: 'deployment_made',
       done: f.deployments,
       title: 'Deploy from CI',
-      detail: 'POST /api/v1/deployments with the key: it applies the change and starts or restarts the bot.',
+      detail:
+        'POST /api/v1/deployments with the key: a new revision runs through the health gate, and goes back to the last healthy one if it fails.',
       request: { method: 'POST', path: '/api/v1/deployments', body: { bot_id: bot, ref: 'v1.0.0' } },
       console: null,
     },

@@ -34,6 +34,6 @@ export function problemResponseRef(status: number) {
   };
 }
 
-export function jsonBody<T extends z.ZodType>(schema: T) {
-  return { content: { 'application/json': { schema } }, required: true } as const;
+export function jsonBody<T extends z.ZodType>(schema: T, opts: { required: boolean } = { required: true }) {
+  return { content: { 'application/json': { schema } }, required: opts.required } as const;
 }

@@ -129,6 +129,8 @@ class FleetStore {
       this.lastSeq.delete(e.bot_id);
       return this.remove(e.bot_id);
     }
+    // A deployment's steps show on the bot's page; the row changes with the statuses they cause.
+    if (e.kind === 'deployment') return;
     // Each bot's events carry its workflow's sequence: a repeat (a retried publish) changes nothing.
     const last = this.lastSeq.get(e.bot_id) ?? -1;
     if (e.seq <= last) return;

@@ -36,6 +36,22 @@ export const TEST_BOTS: Record<string, { content: string; mode?: number }> = {
     content: `process.on('SIGTERM', () => process.exit(0));\nconst held = [];\nconsole.log('hog up', process.pid);\nconst t = setInterval(() => { held.push(Buffer.alloc(8 * 1024 * 1024, 1)); console.log('holding', held.length * 8, 'MB'); if (held.length >= 50) clearInterval(t); }, 100);\nsetInterval(() => {}, 1000);\n`,
   },
   'closes-fd3.sh': { content: 'exec 3>&-\nwhile true; do sleep 0.2; done\n' },
+  // A build whose behaviour is its first argument: good (heartbeats, no errors), crash (exits 7 at once),
+  // errors (heartbeats with 9 errors in 10 requests), silent (runs, never heartbeats).
+  'build.mjs': {
+    content: `const mode = process.argv[2] ?? 'good';
+process.on('SIGTERM', () => process.exit(0));
+console.log('build', mode, 'up', process.pid);
+if (mode === 'crash') { console.log('fatal: build', mode, 'cannot read its config'); process.exit(7); }
+const beat = () => fetch(process.env.CODEX32_API_URL + '/api/v1/self/heartbeat', {
+  method: 'POST',
+  headers: { Authorization: 'Bearer ' + process.env.CODEX32_BOT_TOKEN, 'Content-Type': 'application/json' },
+  body: JSON.stringify({ requests: 10, errors: mode === 'errors' ? 9 : 0 }),
+}).catch((err) => console.log('beat failed', err.message));
+if (mode !== 'silent') { beat(); setInterval(beat, 300); }
+setInterval(() => {}, 1000);
+`,
+  },
   // Does what the JSON in $CONTROL_FILE says, read again all the time: {silent, requests, errors, burn}.
   // Heartbeats every BEAT_MS (requests/errors as counters) unless silent; burns a core while burn is true.
   'puppet.mjs': {
@@ -125,6 +141,7 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
     BOTS_DIR: botsDir,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    ARTIFACTS_DIR: path.join(root, 'artifacts'),
     BOT_STOP_GRACE_SECONDS: '2',
     ADMIN_USERNAME: 'admin',
     ADMIN_PASSWORD: 'Sturdy-Test-Passw0rd',

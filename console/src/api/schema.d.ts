@@ -1615,6 +1615,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Conflicts with the current state; the detail says what to do */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Body larger than API_MAX_BODY_BYTES */
                 413: {
                     headers: {
@@ -2785,6 +2794,7 @@ export interface paths {
             parameters: {
                 query?: {
                     bot_id?: string;
+                    phase?: components["schemas"]["DeploymentPhase"];
                     limit?: number;
                     offset?: number | null;
                 };
@@ -2848,15 +2858,18 @@ export interface paths {
         };
         put?: never;
         /**
-         * Deploy a new build of a bot
-         * @description Changes the given spec fields, then starts the bot, or restarts it when it is running. When the workflow refuses (e.g. the bot is being deleted), the spec is put back and the refusal is recorded.
+         * Deploy a new revision of a bot, through the health gate
+         * @description Makes a new revision from the given fields (the rest keep their values) and starts its deployment workflow: applying → verifying → succeeded, or rolling_back → rolled_back, or failed. Answers at once (202); follow the phase with GET /api/v1/deployments/{id}?wait=N or its events.
          *
          *     Access: permission `deployments:create` (trigger deployments (CI)), held by admin, operator, and by keys minted with it.
          */
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description The same key with the same body returns the same deployment (200); with another body, 422 */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -2866,14 +2879,24 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Accepted by the bot's workflow; follow GET /api/v1/bots/{id} */
+                /** @description The deployment this Idempotency-Key already made (the same body) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": (components["schemas"]["Deployment"] & {
+                            message: string;
+                        }) & components["schemas"]["Guidance"];
+                    };
+                };
+                /** @description Accepted: the deployment runs */
                 202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": (components["schemas"]["Deployment"] & {
-                            bot_status: components["schemas"]["BotStatus"];
                             message: string;
                         }) & components["schemas"]["Guidance"];
                     };
@@ -2914,7 +2937,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Refused by the workflow or the runtime; nothing was deployed */
+                /** @description Another deployment of the bot is in progress (named), or the bot cannot run on this runtime */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2984,12 +3007,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One deployment
-         * @description Access: permission `deployments:read` (read deployments), held by admin, operator, viewer, and by keys minted with it.
+         * One deployment: its phase and steps
+         * @description With ?wait=N (at most 60), answers once the deployment has ended, or after N seconds as it is then.
+         *
+         *     Access: permission `deployments:read` (read deployments), held by admin, operator, viewer, and by keys minted with it.
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Hold up to this many seconds (max 60) for a terminal phase */
+                    wait?: number | null;
+                };
                 header?: never;
                 path: {
                     id: string;
@@ -3055,6 +3083,561 @@ export interface paths {
             };
         };
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A deployment's steps as they happen (server-sent events)
+         * @description Events: `step` (data: {phase, at, detail, deployment_phase}) for each step so far and each new one, then `end` (data: the deployment) once it has ended; `ping` every 15 s.
+         *
+         *     Access: permission `deployments:read` (read deployments), held by admin, operator, viewer, and by keys minted with it.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream of steps */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Not authenticated (WWW-Authenticate: Bearer); log in or send an API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authenticated, but the role or key lacks the permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed; `errors` lists each field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests; wait Retry-After seconds (RateLimit-* headers say more) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a deployment: its gate stops, the bot is left as it is
+         * @description Access: permission `deployments:create` (trigger deployments (CI)), held by admin, operator, and by keys minted with it.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Cancelled */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Deployment"] & components["schemas"]["Guidance"];
+                    };
+                };
+                /** @description Not authenticated (WWW-Authenticate: Bearer); log in or send an API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authenticated, but the role or key lacks the permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description It has already ended */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed; `errors` lists each field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests; wait Retry-After seconds (RateLimit-* headers say more) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A dependency (Temporal, the database) is unavailable; nothing was changed */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bots/{id}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bot's revisions, newest first
+         * @description Each change of what the bot runs (blueprint or artifact and entrypoint, image, args, env, resources), by PATCH, a deployment or a rollback, is a numbered revision. Env shows names only.
+         *
+         *     Access: permission `bots:read` (list and read bots, their status and figures), held by admin, operator, viewer, user, and by keys minted with it.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    offset?: number | null;
+                };
+                header?: never;
+                path: {
+                    /** @description Lowercase slug, 2-63 characters; also the Kubernetes name of the bot. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revisions */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bot_id: string;
+                            current: number;
+                            revisions: components["schemas"]["Revision"][];
+                            total: number;
+                            limit: number;
+                            offset: number;
+                        } & components["schemas"]["Guidance"];
+                    };
+                };
+                /** @description Not authenticated (WWW-Authenticate: Bearer); log in or send an API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authenticated, but the role or key lacks the permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed; `errors` lists each field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests; wait Retry-After seconds (RateLimit-* headers say more) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bots/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Go back to an earlier revision, through the health gate
+         * @description Deploys the spec of `revision` (default: the latest healthy revision before the current) as a new revision (source rollback), through the same gate as any deployment; if it fails, the bot goes back again to the latest healthy one before it.
+         *
+         *     Access: permission `deployments:create` (trigger deployments (CI)), held by admin, operator, and by keys minted with it.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Lowercase slug, 2-63 characters; also the Kubernetes name of the bot. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["Rollback"];
+                };
+            };
+            responses: {
+                /** @description The rollback deployment runs */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": (components["schemas"]["Deployment"] & {
+                            message: string;
+                        }) & components["schemas"]["Guidance"];
+                    };
+                };
+                /** @description Malformed request (e.g. the body is not JSON) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not authenticated (WWW-Authenticate: Bearer); log in or send an API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authenticated, but the role or key lacks the permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Nothing to roll back to, or another deployment is in progress */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed; `errors` lists each field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests; wait Retry-After seconds (RateLimit-* headers say more) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A dependency (Temporal, the database) is unavailable; nothing was changed */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bots/{id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload a build of a bot (local runtime)
+         * @description A .tar.gz (Content-Type: application/gzip) or one file (application/octet-stream, with its name in X-Filename), at most ARTIFACT_MAX_MB (50) MB. Refused with 422 naming the entry: absolute paths, "..", links that point outside, hard links, devices and FIFOs, more than ARTIFACT_MAX_FILES (2000) entries, more than 10× expansion, a truncated or false gzip. Nothing is kept of a refused upload. Deploy it with POST /api/v1/deployments {"artifact": <digest>, "entrypoint": <file in it>}.
+         *
+         *     Access: permission `artifacts:write` (upload builds (artifacts) for deployments), held by admin, operator, and by keys minted with it.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description The name of a single-file upload (application/octet-stream) */
+                    "x-filename"?: string;
+                };
+                path: {
+                    /** @description Lowercase slug, 2-63 characters; also the Kubernetes name of the bot. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/gzip": string;
+                    "application/octet-stream": string;
+                };
+            };
+            responses: {
+                /** @description Those bytes were there already */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Artifact"] & components["schemas"]["Guidance"];
+                    };
+                };
+                /** @description Stored */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Artifact"] & components["schemas"]["Guidance"];
+                    };
+                };
+                /** @description Not authenticated (WWW-Authenticate: Bearer); log in or send an API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authenticated, but the role or key lacks the permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description This platform runs bots on Kubernetes: deploy an image */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than API_MAX_BODY_BYTES */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Validation failed; `errors` lists each field */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests; wait Retry-After seconds (RateLimit-* headers say more) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         post?: never;
         delete?: never;
         options?: never;
@@ -3816,6 +4399,21 @@ export interface components {
             at: string;
         } | {
             /** @enum {string} */
+            kind: "deployment";
+            bot_id: string;
+            deployment_id: string;
+            /** @description The phase the deployment entered with this step */
+            phase: string;
+            revision: number | null;
+            ref: string | null;
+            step: {
+                phase: string;
+                at: string;
+                detail: string;
+            };
+            at: string;
+        } | {
+            /** @enum {string} */
             kind: "deleted";
             bot_id: string;
             at: string;
@@ -3922,6 +4520,8 @@ export interface components {
             prefix: string;
             role: string | null;
             permissions: string[];
+            /** @description The bots the key is limited to; null: every bot */
+            bots: string[] | null;
             created_by: string;
             /** Format: date-time */
             created_at: string;
@@ -3942,7 +4542,19 @@ export interface components {
              *       "deployments:create"
              *     ]
              */
-            permissions?: ("bots:read" | "bots:create" | "bots:update" | "bots:delete" | "bots:operate" | "bots:logs" | "incidents:read" | "incidents:manage" | "deployments:create" | "deployments:read" | "chat:ask" | "users:manage" | "api-keys:manage" | "audit:read" | "metrics:read")[];
+            permissions?: ("bots:read" | "bots:create" | "bots:update" | "bots:delete" | "bots:operate" | "bots:logs" | "incidents:read" | "incidents:manage" | "deployments:create" | "deployments:read" | "artifacts:write" | "chat:ask" | "users:manage" | "api-keys:manage" | "audit:read" | "metrics:read")[];
+            /**
+             * @description A named set of permissions for a job: deployer = deployments:create, deployments:read, artifacts:write, bots:read
+             * @enum {string}
+             */
+            preset?: "deployer";
+            /**
+             * @description Limits the key to these bots: it reads, deploys and uploads builds for them only, and cannot list or reach any other. Not with a role.
+             * @example [
+             *       "analytics-v1"
+             *     ]
+             */
+            bots?: string[];
             /** @description Days until the key stops working; omit for no expiry */
             expires_in_days?: number;
         };
@@ -4017,6 +4629,8 @@ export interface components {
             last_heartbeat_at: string | null;
             /** @description Incidents not resolved yet; null for callers without incidents:read */
             open_incidents: number | null;
+            /** @description The revision of its runnable spec it has now (GET /api/v1/bots/{id}/revisions) */
+            revision: number;
             workflow_id: string;
             /** Format: date-time */
             created_at: string;
@@ -4287,7 +4901,7 @@ export interface components {
             /** @enum {boolean} */
             accepted: true;
             /** @enum {string} */
-            action: "start" | "stop" | "restart" | "delete";
+            action: "start" | "stop" | "restart" | "delete" | "deploy";
             bot_id: string;
             status: components["schemas"]["BotStatus"];
             desired_state: components["schemas"]["DesiredState"];
@@ -4297,23 +4911,50 @@ export interface components {
             /** @example Raised memory_limit_mb to 512 */
             resolution?: string;
         };
+        /** @enum {string} */
+        DeploymentPhase: "pending" | "applying" | "verifying" | "succeeded" | "rolling_back" | "rolled_back" | "failed" | "superseded" | "cancelled";
+        DeploymentStep: {
+            phase: string;
+            at: string;
+            detail: string;
+        };
         Deployment: {
             id: string;
             bot_id: string;
             ref: string | null;
+            phase: components["schemas"]["DeploymentPhase"];
+            /** @description The revision this deployment runs */
+            revision: number | null;
+            /** @description What the bot ran before it */
+            previous_revision: number | null;
+            /** @description The revision a rollback made (the spec of the latest healthy one), if it rolled back */
+            rollback_revision: number | null;
             /** @description The spec fields this deployment changed */
-            changes: ("blueprint" | "image" | "args" | "env" | "resources")[];
-            /** @enum {string} */
-            action: "start" | "restart";
-            /** @enum {string} */
-            result: "accepted" | "rejected";
-            /** @description Why the bot's workflow refused it, when rejected */
+            changes: string[];
+            steps: components["schemas"]["DeploymentStep"][];
+            /** @description succeeded, applied_stopped, rolled_back, failed, superseded or cancelled once it has ended; null while it runs */
+            outcome: string | null;
+            /** @description Why it did not succeed */
             reason: string | null;
+            /** @description What the failed gate saw: the rule, exit code, the last log lines */
+            evidence: {
+                [key: string]: unknown;
+            } | null;
+            health_gate: {
+                min_healthy_seconds: number;
+                progress_deadline_seconds: number;
+                max_error_rate: number | null;
+            };
+            auto_rollback: boolean;
+            start_if_stopped: boolean;
             requested_by: string;
             /** Format: date-time */
             created_at: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            workflow_id: string;
         };
-        /** @description Applies the given spec fields to the bot, then starts it, or restarts it when it is running. Fields left out keep their values. Changing env or resources also needs bots:update (as PATCH does); blueprint, image, args and ref need only deployments:create. */
+        /** @description A new revision of the bot from the given fields (the rest keep their values), run through the health gate. Changing env or resources also needs bots:update (as PATCH does). */
         Deploy: {
             /**
              * @description Lowercase slug, 2-63 characters; also the Kubernetes name of the bot.
@@ -4325,6 +4966,13 @@ export interface components {
              * @example v1.4.2+3f9c2ab
              */
             ref?: string;
+            /** @example sha256:3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f */
+            artifact?: string;
+            /**
+             * @description The file inside the artifact that runs (as a blueprint does)
+             * @example bot.py
+             */
+            entrypoint?: string;
             /**
              * @description Path of a runnable file inside BOTS_DIR (relative to it). .py runs with python3, .js/.mjs with node, .sh with sh; any other file must be executable.
              * @example analytics_bot.py
@@ -4352,6 +5000,82 @@ export interface components {
                 [key: string]: string;
             };
             resources?: components["schemas"]["Resources"];
+            health_gate?: components["schemas"]["HealthGate"];
+            /**
+             * @description On a failed gate, deploy the latest healthy revision back (through the same gate)
+             * @default true
+             */
+            auto_rollback: boolean;
+            /**
+             * @description Start a stopped bot on the new revision; false: only apply it (it runs at the next start)
+             * @default true
+             */
+            start_if_stopped: boolean;
+            /**
+             * @description Take over from the bot's active deployment (it ends superseded) instead of a 409
+             * @default false
+             */
+            supersede: boolean;
+        };
+        HealthGate: {
+            /**
+             * @description How long the new instance must stay up (running, not degraded, no exit) in a row
+             * @default 10
+             */
+            min_healthy_seconds: number;
+            /**
+             * @description By when it must have done so, from the moment the bot is asked to run it
+             * @default 120
+             */
+            progress_deadline_seconds: number;
+            /** @description Highest errors / requests over the new instance's heartbeats; default: the bot's health_rules.error_rate_threshold */
+            max_error_rate?: number;
+        };
+        Revision: {
+            revision: number;
+            spec: {
+                blueprint: string | null;
+                image: string | null;
+                artifact: string | null;
+                entrypoint: string | null;
+                args: string[];
+                /** @description Names only: values are write-only */
+                env: string[];
+                resources: components["schemas"]["Resources"];
+            };
+            /** @enum {string} */
+            source: "create" | "patch" | "deployment" | "rollback";
+            deployment_id: string | null;
+            /** @description A rollback: the revision whose spec it runs again */
+            restores: number | null;
+            /** @description It passed a deployment gate, or ran healthy: up 10 s and then stopped on request, or up that long now */
+            healthy: boolean;
+            /** @description The revision the bot has now */
+            current: boolean;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+        };
+        Rollback: {
+            /** @description The revision to go back to; default: the latest healthy one before the current */
+            revision?: number;
+            health_gate?: components["schemas"]["HealthGate"];
+            /** @default false */
+            supersede: boolean;
+        };
+        Artifact: {
+            /**
+             * @description Deploy it with this digest
+             * @example sha256:3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f
+             */
+            artifact: string;
+            /** @description Bytes uploaded */
+            size: number;
+            unpacked_size: number;
+            /** @description What it holds: files and links (paths inside it) */
+            files: string[];
+            bot_id: string;
+            message: string;
         };
         HeartbeatState: {
             instance_id: string;
