@@ -74,8 +74,11 @@ COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json package-lock.json ./
 COPY bots ./bots
-RUN mkdir -p /app/.data /app/logs/bots \
- && chown -R "${APP_UID}:${APP_GID}" /app/.data /app/logs
+# `codex32` (the CLI) on the PATH: a pipeline can run the image to deploy.
+RUN mkdir -p /app/.data /app/logs/bots /app/.artifacts \
+ && chown -R "${APP_UID}:${APP_GID}" /app/.data /app/logs /app/.artifacts \
+ && printf '#!/bin/sh\nexec node /app/dist/bin/codex32.js "$@"\n' > /usr/local/bin/codex32 \
+ && chmod 755 /usr/local/bin/codex32
 
 # Container defaults (names from lib/config.ts); everything else comes from the
 # environment at run time (DATABASE_URL, TEMPORAL_ADDRESS, API_SECRET_KEY, ...).
@@ -84,7 +87,8 @@ ENV NODE_ENV=production \
     API_PORT=8000 \
     BOTS_DIR=/app/bots \
     DATA_DIR=/app/.data \
-    LOGS_DIR=/app/logs
+    LOGS_DIR=/app/logs \
+    ARTIFACTS_DIR=/app/.artifacts
 
 USER ${APP_UID}:${APP_GID}
 EXPOSE 8000

@@ -26,6 +26,8 @@ const above = {
   api: ['worker', 'bin'],
   worker: ['api', 'bin'],
   bin: [],
+  // The CLI is a client of the API, like the console: it knows the platform through its HTTP API only.
+  cli: ['registry', 'runtime', 'activities', 'workflows', 'monitoring', 'conversation', 'api', 'worker', 'bin'],
 };
 // registry/ is the only door to the database (and migrations/, frozen in time): a query anywhere else is a repository function waiting to be written.
 const onlyRegistry =
