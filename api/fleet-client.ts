@@ -7,6 +7,7 @@ import type { NamedBot } from '../conversation/bot-names.js';
 import type { Access } from './middleware/access.js';
 import type { incidentSchema } from './views/incident.js';
 import type { knowledgeSchema } from './views/knowledge.js';
+import type { DeploymentView } from './views/deployment.js';
 import type { Problem } from './views/problem.js';
 
 type Method = 'GET' | 'POST' | 'DELETE';
@@ -22,6 +23,8 @@ const ROUTES: Record<FleetAction, [Method, string]> = {
   doing: ['GET', '/api/v1/bots/{id}/knowledge'],
   logs: ['GET', '/api/v1/bots/{id}/logs'],
   incidents: ['GET', '/api/v1/incidents'],
+  deploy_status: ['GET', '/api/v1/deployments'],
+  rollback: ['POST', '/api/v1/bots/{id}/rollback'],
 };
 
 export interface FleetClientOptions {
@@ -91,5 +94,10 @@ export function createFleetClient(opts: FleetClientOptions): FleetApi {
         query: { limit: String(limit), ...(botId ? { bot_id: botId } : {}) },
       }),
     knowledge: (id) => call<z.infer<typeof knowledgeSchema>>('doing', 200, { id, query: { window: '15m' } }),
+    deployments: (botId, limit) =>
+      call<{ deployments: DeploymentView[] }>('deploy_status', 200, {
+        query: { bot_id: botId, limit: String(limit) },
+      }),
+    rollback: (id) => call<DeploymentView & { message: string }>('rollback', 202, { id }),
   };
 }

@@ -19,6 +19,8 @@ const HELP: Array<[FleetAction, string]> = [
   ['doing', '"what is analytics doing?": its figures, incidents and restarts'],
   ['logs', '"logs of echo", "last 50 lines of analytics logs"'],
   ['incidents', '"incidents", "incidents for echo"'],
+  ['deploy_status', '"deploy status of analytics": its latest deployment, phase and last step'],
+  ['rollback', '"roll back analytics" (asks to confirm): back to its last healthy revision, through the gate'],
 ];
 
 const ORDINALS: Record<string, number> = {
@@ -39,7 +41,13 @@ const ORDINALS: Record<string, number> = {
   five: 4,
 };
 
-const VERBING: Record<string, string> = { start: 'start', stop: 'stop', restart: 'restart', delete: 'delete' };
+const VERBING: Record<string, string> = {
+  start: 'start',
+  stop: 'stop',
+  restart: 'restart',
+  delete: 'delete',
+  rollback: 'roll back',
+};
 
 /**
  * One conversation: parses what the person says, asks back when a bot name
@@ -154,7 +162,9 @@ export class Conversation {
 
   private async withBot(intent: Intent, bot: NamedBot, spoken: boolean): Promise<ServerMessage> {
     const destructive =
-      intent.action === 'delete' || (spoken && (intent.action === 'stop' || intent.action === 'restart'));
+      intent.action === 'delete' ||
+      intent.action === 'rollback' ||
+      (spoken && (intent.action === 'stop' || intent.action === 'restart'));
     if (destructive) {
       this.pending = { intent, botId: bot.id };
       return {
@@ -306,6 +316,23 @@ export class Conversation {
         if (!r.ok) return this.failed(r, action, botId);
         return { type: 'reply', text: r.value.summary, data: data({ knowledge: r.value }) };
       }
+      case 'deploy_status': {
+        const r = await this.api.deployments(botId!, 1);
+        if (!r.ok) return this.failed(r, action, botId);
+        const [d] = r.value.deployments;
+        if (!d) return { type: 'reply', text: `${botId} has no deployment yet.`, data: data({ deployment: null }) };
+        const last = d.steps.at(-1);
+        const what = d.ref ?? `revision ${d.revision}`;
+        const text = `The latest deployment of ${botId} (${what}, ${d.created_at.slice(0, 16).replace('T', ' ')}) is ${d.phase.replace('_', ' ')}${
+          last ? `: ${last.detail}` : ''
+        }.${d.reason && !last?.detail.includes(d.reason) ? ` Why: ${d.reason}.` : ''}`;
+        return { type: 'reply', text, data: data({ deployment: d }) };
+      }
+      case 'rollback': {
+        const r = await this.api.rollback(botId!);
+        if (!r.ok) return this.failed(r, action, botId);
+        return { type: 'reply', text: r.value.message, data: data({ deployment: r.value }) };
+      }
       default:
         return { type: 'error', text: `Cannot run "${action}".` };
     }
@@ -342,12 +369,18 @@ function describe(action: Action): string {
       doing: 'read what bots are doing',
       logs: "read bots' logs",
       incidents: 'read incidents',
+      deploy_status: 'read deployments',
+      rollback: 'roll bots back',
     }[action as string] ?? action
   );
 }
 
 function pastTense(action: Action): string {
-  return { stop: 'stopped', restart: 'restarted', delete: 'deleted', start: 'started' }[action as string] ?? action;
+  return (
+    { stop: 'stopped', restart: 'restarted', delete: 'deleted', start: 'started', rollback: 'rolled back' }[
+      action as string
+    ] ?? action
+  );
 }
 
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -4,7 +4,31 @@ import type { Permission } from '../lib/permissions.js';
 import type { NamedBot } from './bot-names.js';
 
 /** What the chat can ask of the fleet: each is one route of the REST API. */
-export type FleetAction = 'start' | 'stop' | 'restart' | 'delete' | 'status' | 'list' | 'doing' | 'logs' | 'incidents';
+export type FleetAction =
+  | 'start'
+  | 'stop'
+  | 'restart'
+  | 'delete'
+  | 'status'
+  | 'list'
+  | 'doing'
+  | 'logs'
+  | 'incidents'
+  | 'deploy_status'
+  | 'rollback';
+
+/** A deployment as the chat tells it. */
+export interface DeploymentSummary {
+  id: string;
+  bot_id: string;
+  phase: string;
+  revision: number | null;
+  rollback_revision: number | null;
+  ref: string | null;
+  reason: string | null;
+  steps: Array<{ phase: string; at: string; detail: string }>;
+  created_at: string;
+}
 
 /** The API's answer: what was asked for, or its refusal (the status, and the problem's detail, which says what to do). */
 export type Answer<T> = { ok: true; value: T } | { ok: false; status: number; detail: string };
@@ -38,4 +62,8 @@ export interface FleetApi {
   logs(id: string, tail: number): Promise<Answer<{ lines: string[] }>>;
   incidents(botId: string | null, limit: number): Promise<Answer<{ total: number; incidents: IncidentSummary[] }>>;
   knowledge(id: string): Promise<Answer<{ summary: string }>>;
+  /** The bot's latest deployments, newest first. */
+  deployments(botId: string, limit: number): Promise<Answer<{ deployments: DeploymentSummary[] }>>;
+  /** Back to the latest healthy revision before the current, through the gate. */
+  rollback(id: string): Promise<Answer<DeploymentSummary & { message: string }>>;
 }

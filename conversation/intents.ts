@@ -15,6 +15,8 @@ export type Action =
   | 'logs'
   | 'incidents'
   | 'doing'
+  | 'deploy_status'
+  | 'rollback'
   | 'help'
   | 'confirm'
   | 'cancel';
@@ -29,6 +31,15 @@ export interface Intent {
 
 /** Verbs and phrasings per action; the first that matches at the start (or anywhere, for questions) wins. */
 const VERBS: Array<[Action, RegExp]> = [
+  // Before "start", whose verbs include "deploy".
+  [
+    'deploy_status',
+    /^(?:show\s+(?:me\s+)?|get\s+|check\s+|what(?:'s|\s+is)\s+)?(?:the\s+)?(?:last\s+|latest\s+)?deploy(?:ment)?s?\s+(?:status|state|progress)\b|^how(?:'s|\s+is)\s+the\s+deploy(?:ment)?\s+(?:of|for|to)\b|^(?:is|has)\s+the\s+deploy(?:ment)?\s+(?:of|for|to)\b/,
+  ],
+  [
+    'rollback',
+    /^(?:please\s+)?(?:roll\s*back|revert|go\s+back)\b|^undo\s+(?:the\s+)?(?:last\s+)?deploy(?:ment)?\s+(?:of|for|to)\b/,
+  ],
   ['restart', /^(?:please\s+)?(?:restart|reboot|bounce|reload|recycle)\b/],
   [
     'start',
@@ -117,6 +128,10 @@ const FILLER = new Set([
   'recent',
 ]);
 
+/** What follows the bot's name in a deployment question or a rollback ("… done?", "… to the previous version"). */
+const DEPLOY_TAIL =
+  /\s+(?:(?:done|finished|through|over|ok|going)|to\s+(?:the\s+)?(?:previous|last|earlier|old)(?:\s+(?:good|healthy|working))?(?:\s+(?:version|revision|release|build|one))?)$/;
+
 const NUMBER_WORDS: Record<string, string> = {
   zero: '0',
   oh: '0',
@@ -188,6 +203,7 @@ export function parseIntent(text: string): Intent | null {
         rest = spelled.replace(n[0], ' ');
       }
     }
+    if (action === 'deploy_status' || action === 'rollback') rest = rest.trim().replace(DEPLOY_TAIL, '');
     const bot = botWords(rest.replace(/\s+/g, ' ').trim());
     if (
       (action === 'status' || action === 'incidents') &&

@@ -136,6 +136,49 @@ describe('the command socket: chat commands over WebSocket', () => {
     op.close();
   });
 
+  it('tells the latest deployment of a bot, and rolls it back once confirmed', async () => {
+    const op = await as('operator');
+    expect((await op.ask('deploy status of weather-v1')).text).toBe('weather-v1 has no deployment yet.');
+    const gate = { min_healthy_seconds: 1, progress_deadline_seconds: 30 };
+    for (const build of ['2', '3']) {
+      const d = await t.request('POST', '/api/v1/deployments', {
+        bot_id: 'weather-v1',
+        ref: `build-${build}`,
+        args: ['--build', build],
+        health_gate: gate,
+      });
+      expect(d.status).toBe(202);
+      expect((await t.request('GET', `/api/v1/deployments/${d.body.id}?wait=60`)).body.phase).toBe('succeeded');
+    }
+    const status = await op.ask("what's the deployment status of weather-v1?");
+    expect(status.text).toMatch(
+      /^The latest deployment of weather-v1 \(build-3, .*\) is succeeded: revision 3 was up for 1 s: healthy\.$/,
+    );
+
+    const viewer = await as('viewer');
+    expect((await viewer.ask('deploy status of weather-v1')).text).toMatch(/is succeeded/);
+    expect((await viewer.ask('roll back weather-v1')).text).toMatch(
+      /You may not roll bots back: that needs the deployments:create permission/,
+    );
+    viewer.close();
+
+    const ask = await op.ask('roll back weather-v1 to the previous version');
+    expect(ask).toMatchObject({ type: 'confirm', action: { action: 'rollback', bot_id: 'weather-v1' } });
+    expect(ask.text).toMatch(/^Roll back weather-v1 \(Weather reporter\)\? Say yes/);
+    expect((await op.ask('no')).text).toMatch(/Cancelled: weather-v1 was not rolled back/);
+    await op.ask('roll back weather-v1');
+    const done = await op.ask('yes');
+    expect(done.text).toMatch(/^Rolling bot weather-v1 back to revision 2 \(as revision 4\)/);
+    const back = (await t.request('GET', '/api/v1/deployments?bot_id=weather-v1&limit=1')).body.deployments[0];
+    expect((await t.request('GET', `/api/v1/deployments/${back.id}?wait=60`)).body.phase).toBe('succeeded');
+    expect((await t.request('GET', '/api/v1/bots/weather-v1')).body).toMatchObject({
+      revision: 4,
+      args: ['--build', '2'],
+    });
+    await t.request('POST', '/api/v1/bots/weather-v1/stop');
+    op.close();
+  });
+
   it('refuses what the role may not do, with the reason, and nothing happens; help lists only what the role may do', async () => {
     const viewer = await as('viewer');
     const refused = await viewer.ask('stop the analytics bot');
@@ -145,7 +188,14 @@ describe('the command socket: chat commands over WebSocket', () => {
       status: 'running',
       desired_state: 'running',
     });
-    expect((await viewer.ask('help')).data.commands).toEqual(['status', 'list', 'doing', 'logs', 'incidents']);
+    expect((await viewer.ask('help')).data.commands).toEqual([
+      'status',
+      'list',
+      'doing',
+      'logs',
+      'incidents',
+      'deploy_status',
+    ]);
     expect((await viewer.ask('logs of analytics')).type).toBe('reply');
     viewer.close();
 
@@ -165,6 +215,8 @@ describe('the command socket: chat commands over WebSocket', () => {
       'doing',
       'logs',
       'incidents',
+      'deploy_status',
+      'rollback',
     ]);
     op.close();
   });

@@ -26,6 +26,8 @@ function session(expiresAt: Date) {
     logs: notAsked,
     incidents: notAsked,
     knowledge: notAsked,
+    deployments: notAsked,
+    rollback: notAsked,
   };
   const conversation = new Conversation(api, new Set());
   const s = new SocketSession(peer, conversation, {
