@@ -5,6 +5,7 @@ import { projectRoot } from '../lib/project-root.js';
 import { benchAuthOverhead } from './auth-overhead.js';
 import { benchChat, type ChatOptions } from './chat.js';
 import type { DashboardOptions } from './dashboard.js';
+import { benchDeploy, type DeployOptions } from './deploy.js';
 import { benchFleetStart } from './fleet-start.js';
 import { benchHeal, type HealOptions } from './heal.js';
 import { BENCH_IMAGE, benchKubernetes } from './kubernetes.js';
@@ -24,7 +25,7 @@ import { Deadline } from './util.js';
  * a table per benchmark and, last, one JSON line with every figure.
  */
 
-const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat', 'dashboard', 'k8s'] as const;
+const BENCHMARKS = ['start', 'fleet', 'list', 'auth', 'heal', 'chat', 'dashboard', 'deploy', 'k8s'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 interface BenchConfig {
@@ -38,10 +39,11 @@ interface BenchConfig {
   heal: HealOptions;
   chat: ChatOptions;
   dashboard: DashboardOptions;
+  deploy: DeployOptions;
   k8s: { size: number };
 }
 
-const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] [dashboard] | k8s [--host=child|split|in-process] [--strict]]
+const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [chat] [dashboard] [deploy] | k8s [--host=child|split|in-process] [--strict]]
   start   start → running of ${ECHO_BOT} (p50/p99), beside Node's own boot time
   fleet   N bots started at once: time until all run, memory, stop without leftovers
   list    GET /api/v1/bots with N registered bots: latency and requests/s
@@ -57,6 +59,9 @@ const USAGE = `usage: npm run bench [-- [start] [fleet] [list] [auth] [heal] [ch
           BENCH_DASHBOARD_RUNNING running: JS + CSS shipped (gzip), login → fleet painted, status
           recorded → row updated (p99) and the page's JS heap while BENCH_DASHBOARD_CHURN bots restart
           in turn for BENCH_DASHBOARD_SECONDS; then BENCH_DASHBOARD_LARGE bots scrolled through
+  deploy  BENCH_DEPLOY_RUNS healthy deployments through the gate (min_healthy_seconds
+          BENCH_DEPLOY_MIN_HEALTHY): POST → succeeded less min_healthy (p50/p99); as many crashing
+          builds: first crash → the previous revision running again (zero backoff); codex32 --version
   k8s     (alone) BENCH_K8S_BOTS bots with an image started at once with BOT_RUNTIME=kubernetes on
           the test control plane (scripts/k8s, KWOK nodes), or on KUBECONFIG's cluster: time until
           all run, each start → its pod Running; beside kubectl apply of as many Deployments
@@ -72,7 +77,8 @@ Environment: TEMPORAL_ADDRESS, DATABASE_URL (a fresh database is created there a
   BENCH_MONITOR_SECONDS (60, with and again without bots), BENCH_CHAT_COMMANDS (400),
   BENCH_CHAT_CLIENTS (200), BENCH_CHAT_ROUNDS (20), BENCH_DASHBOARD_BOTS (1000), BENCH_DASHBOARD_RUNNING (200),
   BENCH_DASHBOARD_CHURN (20), BENCH_DASHBOARD_SECONDS (300), BENCH_DASHBOARD_LOGINS (5),
-  BENCH_DASHBOARD_LARGE (5000; 0 skips it), BENCH_SCREENSHOTS (a directory: a PNG of each view), BENCH_K8S_BOTS (200), BENCH_KEEP=1 keeps the temporary directory,
+  BENCH_DASHBOARD_LARGE (5000; 0 skips it), BENCH_SCREENSHOTS (a directory: a PNG of each view), BENCH_DEPLOY_RUNS (20),
+  BENCH_DEPLOY_MIN_HEALTHY (1), BENCH_CLI_RUNS (20), BENCH_K8S_BOTS (200), BENCH_KEEP=1 keeps the temporary directory,
   BENCH_LOG_LEVEL (warn) is the platform's LOG_LEVEL, BENCH_HOST_NODE_ARGS adds node options to the
   platform processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -135,6 +141,11 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
     },
     k8s: { size: int('BENCH_K8S_BOTS', 200, 1, 2000) },
     dashboard: dashboardConfig(int),
+    deploy: {
+      runs: int('BENCH_DEPLOY_RUNS', 20, 1, 1000),
+      minHealthySeconds: int('BENCH_DEPLOY_MIN_HEALTHY', 1, 0, 60),
+      cliRuns: int('BENCH_CLI_RUNS', 20, 1, 1000),
+    },
     chat: {
       commands: int('BENCH_CHAT_COMMANDS', 400, 1, 100_000),
       clients: int('BENCH_CHAT_CLIENTS', 200, 1, 5000),
@@ -257,11 +268,13 @@ async function main(): Promise<void> {
                       : name === 'dashboard'
                         ? // Loaded only here: it drives Chromium through playwright-core, a development dependency.
                           await (await import('./dashboard.js')).benchDashboard(env, config.dashboard)
-                        : await benchKubernetes(env, {
-                            size: config.k8s.size,
-                            kubeconfig: process.env.KUBECONFIG!,
-                            namespace: process.env.KUBE_BOTS_NAMESPACE!,
-                          });
+                        : name === 'deploy'
+                          ? await benchDeploy(env, config.deploy)
+                          : await benchKubernetes(env, {
+                              size: config.k8s.size,
+                              kubeconfig: process.env.KUBECONFIG!,
+                              namespace: process.env.KUBE_BOTS_NAMESPACE!,
+                            });
         results[name] = result;
         targets.push(...result.targets);
       } catch (err) {
