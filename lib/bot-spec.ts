@@ -264,6 +264,11 @@ export const botSchema = z
     role: z.string(),
     blueprint: z.string().nullable(),
     image: z.string().nullable(),
+    artifact: z
+      .string()
+      .nullable()
+      .openapi({ description: 'An uploaded build (sha256:…) it runs, instead of a blueprint (local runtime)' }),
+    entrypoint: z.string().nullable().openapi({ description: 'The file of the artifact that runs' }),
     args: z.array(z.string()),
     env: z.array(z.string()).openapi({ description: 'Names of the environment variables; values are write-only.' }),
     resources: resourcesSchema,

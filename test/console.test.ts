@@ -452,6 +452,67 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     }
   });
 
+  it("the bot page follows a deployment's phase and steps live (a crashing build rolled back), and rolls back to a healthy revision once confirmed", async () => {
+    const id = t.uniqueId('deployed');
+    await t.request('POST', '/api/v1/bots', {
+      id,
+      name: id,
+      blueprint: 'build.mjs',
+      args: ['good'],
+      heartbeat_interval_seconds: 1,
+      heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 },
+    });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    await waitForBot(t, id, 'running', (b) => b.status === 'running');
+    const gate = { min_healthy_seconds: 1, progress_deadline_seconds: 20 };
+    const deploy = async (args: string[], ref: string) => {
+      const d = await t.request('POST', '/api/v1/deployments', { bot_id: id, args, ref, health_gate: gate });
+      expect(d.status).toBe(202);
+      return (await t.request('GET', `/api/v1/deployments/${d.body.id}?wait=60`)).body;
+    };
+    expect((await deploy(['good', '2'], 'build-2')).phase).toBe('succeeded');
+
+    const page = await browser.newPage();
+    await logIn(page, t.url, 'console-operator', PASSWORD);
+    await page.goto(`${t.url}/#/bots/${id}`);
+    await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+    await page.locator('[data-phase="succeeded"]').waitFor();
+
+    // A crashing build, deployed by someone else: the page shows its phases as they come, then why.
+    const crash = t.request('POST', '/api/v1/deployments', {
+      bot_id: id,
+      args: ['crash'],
+      ref: 'build-bad',
+      health_gate: gate,
+    });
+    await page.locator('[data-phase="rolled_back"]').waitFor({ timeout: 30_000 });
+    const steps = await page.getByRole('list', { name: 'Steps of the latest deployment' }).textContent();
+    expect(steps).toMatch(/rolling back.*failed the gate: the new instance exited/s);
+    expect(await page.locator('.deployment details pre').textContent()).toContain('cannot read its config');
+    expect((await crash).status).toBe(202);
+    await page.locator('tr[data-revision="4"]').getByText('(current)').waitFor();
+
+    expect((await deploy(['good', '3'], 'build-3')).phase).toBe('succeeded');
+    await page.locator('tr[data-revision="5"]').getByText('(current)').waitFor();
+    await page.locator('tr[data-revision="2"]').getByRole('button', { name: 'roll back to 2' }).click();
+    const dialog = page.getByRole('dialog', { name: `Roll ${id} back to revision 2?` });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Roll back to 2' }).click();
+    await page.locator('tr[data-revision="6"]').getByText('(current)').waitFor({ timeout: 30_000 });
+    await page.locator('[data-phase="succeeded"]').getByText('succeeded').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.deployment p').textContent()).toContain('rollback to revision 2');
+    expect((await t.request('GET', `/api/v1/bots/${id}`)).body).toMatchObject({ revision: 6, args: ['good', '2'] });
+    // A viewer sees the deployments, and no way back.
+    const viewer = await browser.newPage();
+    await logIn(viewer, t.url, 'console-viewer', PASSWORD);
+    await viewer.goto(`${t.url}/#/bots/${id}`);
+    await viewer.locator('tr[data-revision="6"]').waitFor();
+    expect(await viewer.getByRole('button', { name: /roll back to/ }).count()).toBe(0);
+    await viewer.close();
+    await page.close();
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
+
   it('axe-core finds no serious or critical violation on any view, light or dark', async () => {
     const id = t.uniqueId('axed');
     await t.request('POST', '/api/v1/bots', { id, name: id, blueprint: 'sleeper.mjs' });

@@ -36,6 +36,8 @@ export function toBotView(
     role: bot.role,
     blueprint: bot.blueprint,
     image: bot.image,
+    artifact: bot.artifact,
+    entrypoint: bot.entrypoint,
     args: bot.args,
     env: Object.keys(bot.env),
     resources: bot.resources,

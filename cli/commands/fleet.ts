@@ -26,7 +26,7 @@ export async function status(botId: string, o: { json?: boolean }, io: Io): Prom
     io.stdout(
       [
         `${b.bot_id}: ${b.status}${b.status_reason ? ` (${b.status_reason})` : ''}, desired ${b.desired_state}`,
-        `revision ${b.revision}  ${b.blueprint ?? b.image ?? 'artifact'}${b.args.length ? ` ${b.args.join(' ')}` : ''}`,
+        `revision ${b.revision}  ${b.blueprint ?? b.image ?? `${b.artifact} ${b.entrypoint}`}${b.args.length ? ` ${b.args.join(' ')}` : ''}`,
         `pid ${b.pid ?? '-'}  uptime ${duration(b.uptime_seconds)}  cpu ${b.cpu_load ?? '-'}%  memory ${b.memory_usage_mb ?? '-'} MB  error rate ${b.error_rate ?? '-'}  restarts ${b.restart_count}`,
       ].join('\n'),
     );

@@ -4592,6 +4592,10 @@ export interface components {
             role: string;
             blueprint: string | null;
             image: string | null;
+            /** @description An uploaded build (sha256:…) it runs, instead of a blueprint (local runtime) */
+            artifact: string | null;
+            /** @description The file of the artifact that runs */
+            entrypoint: string | null;
             args: string[];
             /** @description Names of the environment variables; values are write-only. */
             env: string[];

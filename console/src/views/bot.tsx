@@ -10,6 +10,7 @@ import { ago, duration, megabytes, percent } from '../format';
 import { platformInfo } from '../platform';
 import { href } from '../route';
 import { TimeChart } from './chart';
+import { Deployments } from './deployments';
 import { IncidentItem, type Incident } from './incident-item';
 import { LogTail } from './log-tail';
 
@@ -203,6 +204,7 @@ export function BotPage({ id }: { id: string }) {
           />
         </div>
       </section>
+      <Deployments botId={id} onChange={() => void load()} />
       {session.has('bots:logs') && <LogTail botId={id} />}
       {incidents && (
         <section class="card" aria-labelledby="incidents-title">
@@ -231,10 +233,12 @@ export function BotPage({ id }: { id: string }) {
         <dl class="spec">
           <dt>Role</dt>
           <dd>{bot.role}</dd>
-          <dt>{bot.image ? 'Image' : 'Blueprint'}</dt>
+          <dt>{bot.image ? 'Image' : bot.blueprint ? 'Blueprint' : 'Artifact'}</dt>
           <dd>
-            <code>{bot.image ?? bot.blueprint}</code>
+            <code>{bot.image ?? bot.blueprint ?? `${bot.artifact ?? ''} ${bot.entrypoint ?? ''}`}</code>
           </dd>
+          <dt>Revision</dt>
+          <dd>{bot.revision}</dd>
           <dt>Arguments</dt>
           <dd>{bot.args.length ? <code>{bot.args.join(' ')}</code> : '–'}</dd>
           <dt>Environment</dt>
