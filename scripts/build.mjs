@@ -81,6 +81,15 @@ step(
     '--silent',
   ],
 );
+// The CLI is a client of the API, typed from the document just generated: it compiles after it.
+const cliConfig = JSON.parse(readFileSync(path.join(root, 'tsconfig.cli.json'), 'utf8'));
+step(
+  'tsc (the CLI)',
+  '.cli-stamp',
+  [...cliConfig.include, 'console/src/api/schema.d.ts', 'tsconfig.json', 'tsconfig.cli.json', 'package.json'],
+  ['dist/bin/codex32.js'],
+  [process.execPath, tsc, '-p', 'tsconfig.cli.json'],
+);
 // The console: Vite bundles it into dist/console (fingerprinted file names); the platform serves it at /.
 step(
   'the console',
