@@ -307,6 +307,35 @@ describe('deployments: a new revision through the health gate, rolled back when 
     expect((await deploy({ bot_id: other, args: ['good'] }, key)).status).toBe(403);
     const list = await t.request('GET', '/api/v1/bots', undefined, key);
     expect(list.body.bots.map((b: { bot_id: string }) => b.bot_id)).toEqual([mine]);
+    // Even with bots:create, a limited key registers nothing: a new bot would be beyond its reach.
+    const creator = await t.request('POST', '/api/v1/api-keys', {
+      name: 'ci-mine-create',
+      permissions: ['bots:create', 'bots:read'],
+      bots: [mine],
+    });
+    const made = await t.request(
+      'POST',
+      '/api/v1/bots',
+      { id: t.uniqueId('sneaky'), name: 'x', blueprint: 'build.mjs' },
+      { 'X-API-Key': creator.body.key },
+    );
+    expect(made.status).toBe(403);
+    expect(made.body.detail).toMatch(/cannot register bots/);
+    // Nor does it manage keys, whatever its permissions say: it reaches its bots and their deployments only.
+    const minter = await t.request('POST', '/api/v1/api-keys', {
+      name: 'ci-mine-minter',
+      permissions: ['api-keys:manage', 'deployments:create', 'deployments:read', 'artifacts:write', 'bots:read'],
+      bots: [mine],
+    });
+    const asMinter = { 'X-API-Key': minter.body.key };
+    for (const body of [
+      { name: 'x', preset: 'deployer', bots: [other] },
+      { name: 'y', preset: 'deployer', bots: [mine] },
+    ]) {
+      const r = await t.request('POST', '/api/v1/api-keys', body, asMinter);
+      expect(r.status).toBe(403);
+      expect(r.body.detail).toMatch(/limited to one bot/);
+    }
     const theirs = await deploy({ bot_id: other, args: ['good', 'x'] });
     expect((await t.request('GET', `/api/v1/deployments/${theirs.body.id}`, undefined, key)).status).toBe(404);
     const ok = await deploy({ bot_id: mine, args: ['good', 'y'] }, key);

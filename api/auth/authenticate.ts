@@ -101,7 +101,7 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
         `Your ${principal.role ?? 'key'} access does not include "${permission}". Ask an administrator for it.`,
       );
     }
-    checkBotScope(principal, c.req.path, c.req.param('id'));
+    checkBotScope(principal, c.req.method, c.req.path, c.req.param('id'));
     await next();
   };
 }
@@ -153,10 +153,13 @@ const SCOPED_PATHS = [/^\/api\/v1\/bots(\/|$)/, /^\/api\/v1\/deployments(\/|$)/]
  * bot, or about the fleet as a whole, is refused (403). Routes that list
  * (bots, deployments) narrow what they return themselves.
  */
-function checkBotScope(principal: Principal, path: string, botId: string | undefined): void {
+function checkBotScope(principal: Principal, method: string, path: string, botId: string | undefined): void {
   const scope = botScope(principal);
   if (!scope) return;
   const limited = `This key is limited to ${scope.size === 1 ? 'one bot' : `${scope.size} bots`}`;
+  // Registering makes a bot outside the key's reach: only a key without limits may.
+  if (method === 'POST' && /^\/api\/v1\/bots\/?$/.test(path))
+    throw new ApiError(403, 'forbidden', 'Forbidden', `${limited}: it cannot register bots.`);
   if (!SCOPED_PATHS.some((p) => p.test(path)))
     throw new ApiError(
       403,

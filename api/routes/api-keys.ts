@@ -6,7 +6,7 @@ import { access } from '../middleware/access.js';
 import { checkGrant } from '../auth/grants.js';
 import { KEY_PRESETS, PERMISSIONS, ROLES, type KeyPreset, type Permission } from '../../lib/permissions.js';
 import { botIdSchema } from '../../lib/bot-spec.js';
-import { botScope, recordedAs } from '../auth/principal.js';
+import { recordedAs } from '../auth/principal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { jsonBody, problems } from '../views/openapi.js';
@@ -149,15 +149,6 @@ export function apiKeyRoutes(deps: AppDeps) {
       const permissions = body.preset ? [...KEY_PRESETS[body.preset]] : body.permissions;
       if (body.role) checkGrant(principal, { role: body.role }, `mint a key with role ${body.role}`);
       else checkGrant(principal, { permissions: permissions! }, `mint a key with ${permissions!.join(', ')}`);
-      // Nobody hands out a reach they lack: a key limited to some bots mints keys for those bots only.
-      const scope = botScope(principal);
-      if (scope && (!body.bots || body.bots.some((b) => !scope.has(b))))
-        throw new ApiError(
-          403,
-          'forbidden',
-          'Beyond your reach',
-          'Your key is limited to some bots: a key it mints must name "bots", all of them among yours. Nothing was changed.',
-        );
       const minted = await deps.apiKeys.mint({
         name: body.name,
         role: body.role,
