@@ -1,6 +1,7 @@
 import {
   ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
   proxyActivities,
@@ -91,7 +92,11 @@ export async function botDeployment(input: DeploymentInput): Promise<DeploymentP
     {
       validator: (_request: { by: string }) => {
         if (ending || isTerminalPhase(phase))
-          throw new Error(`deployment ${deploymentId} has already ended (${phase})`);
+          throw ApplicationFailure.create({
+            type: 'already_ended',
+            message: `deployment ${deploymentId} has already ended (${ending ?? phase})`,
+            nonRetryable: true,
+          });
       },
     },
   );
@@ -127,7 +132,7 @@ export async function botDeployment(input: DeploymentInput): Promise<DeploymentP
       .catch(() => undefined);
   };
 
-  /** The bot's lifecycle runs `revision` and the gate judges it: null when it passed. */
+  /** The bot's lifecycle runs the revision just applied, and the gate judges it: null when it passed. */
   const runThroughGate = async (deployToken: string): Promise<GateFailure | null | Ending> => {
     g = newGate();
     pending = [];

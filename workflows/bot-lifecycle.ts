@@ -67,6 +67,7 @@ const { recordStatus, recordIncident, recordInstanceEnd, resolveIncident } =
 const PATCH_LAUNCH_SETTLES = 'launch-records-its-status';
 const PATCH_HEAL_AT_ONCE = 'heal-without-backoff-launches-at-once';
 const PATCH_RELEASE_ON_DELETE = 'delete-releases-runtime-objects';
+const PATCH_RESTART_AT_ONCE = 'restart-launches-at-once';
 
 /** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
 export const DEFAULT_MAX_HISTORY_EVENTS = 2000;
@@ -216,7 +217,8 @@ async function step(s: BotState): Promise<void> {
     s.restartRequested = false;
     if (s.instance) await stopCurrent(s, 'restart requested');
     s.restartCount++;
-    return launch(s);
+    // The "deploying" status is written by the launch, beside the new process: a restart waits for no bookkeeping.
+    return patched(PATCH_RESTART_AT_ONCE) ? launch(s, null, {}) : launch(s);
   }
   if (s.desired === 'stopped' || s.deleteRequested) {
     if (s.instance) await stopCurrent(s, 'stop requested');
@@ -251,11 +253,15 @@ function statusChange(s: BotState, status: BotStatus, reason: string | null): St
  * attribute): every change comes through here, whether the workflow writes
  * the record itself or the launch activity already has.
  */
-function applyStatus(s: BotState, status: BotStatus, reason: string | null): void {
+function applyStatus(s: BotState, status: BotStatus, reason: string | null, since?: number): void {
   if (s.status !== status) upsertSearchAttributes([{ key: BotStatusKey, value: status }]);
   s.status = status;
   s.statusReason = reason;
-  observe(s, { kind: 'status', instanceId: s.instance?.id ?? s.launchingId, status, desired: s.desired, reason });
+  observe(
+    s,
+    { kind: 'status', instanceId: s.instance?.id ?? s.launchingId, status, desired: s.desired, reason },
+    since,
+  );
 }
 
 /**
@@ -263,11 +269,11 @@ function applyStatus(s: BotState, status: BotStatus, reason: string | null): voi
  * launched for it exists. A deployment that has ended cannot be told: the
  * bot stops reporting to it.
  */
-function observe(s: BotState, observation: DistributiveOmit<BotObservation, 'token' | 'at'>): void {
+function observe(s: BotState, observation: DistributiveOmit<BotObservation, 'token' | 'at'>, at = Date.now()): void {
   const d = s.deployment;
   if (!d?.instanceId) return;
   getExternalWorkflowHandle(d.workflowId)
-    .signal(botObservedSignal, { ...observation, token: d.token, at: Date.now() } as BotObservation)
+    .signal(botObservedSignal, { ...observation, token: d.token, at } as BotObservation)
     .catch(() => {
       if (s.deployment?.workflowId === d.workflowId) s.deployment = null;
     });
@@ -339,7 +345,8 @@ async function launch(s: BotState, why: string | null = null, records?: LaunchRe
     startedAt: instance.startedAt,
   };
   s.launchingId = null;
-  if (settled) applyStatus(s, settled.status, settled.reason);
+  // Running since its process started (a deployment's gate counts from there), not since this task learned it.
+  if (settled) applyStatus(s, settled.status, settled.reason, Date.parse(instance.startedAt));
   // An instant crash is already queued in pendingExit: handleExit reports it next.
   if (s.pendingExit) return;
   // A bot that heartbeats is running when it says so (its first heartbeat), not when its process exists.
