@@ -110,9 +110,9 @@ describe('fleet events reach a socket only under the permissions REST asks for',
       expect(reply.type).toBe('reply');
       if (role === 'user') {
         expect(reply.data.events).toEqual(['status', 'deleted']);
-        expect(reply.text).toMatch(/Incidents are not sent: your access does not cover them/);
+        expect(reply.text).toMatch(/Incidents and deployment steps are not sent: your access does not cover them/);
       } else {
-        expect(reply.data.events).toEqual(['status', 'incident', 'deleted']);
+        expect(reply.data.events).toEqual(['status', 'incident', 'deployment', 'deleted']);
       }
       sockets.set(role, c);
     }
