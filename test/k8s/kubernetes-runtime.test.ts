@@ -214,6 +214,49 @@ describe('bots on Kubernetes (BOT_RUNTIME=kubernetes)', () => {
     await waitFor(async () => (await podsOf(id)).length === 0, 'no pod left', 30_000);
   });
 
+  it('a deployment of an image whose pods crash is rolled back to the previous image, through the same gate', async () => {
+    const id = t.uniqueId('rollout');
+    const good = (tag: string) => `ghcr.io/acme/analytics-bot:${tag}`;
+    await t.request('POST', '/api/v1/bots', {
+      id,
+      name: 'Rolled out',
+      image: good('1.2'),
+      heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 },
+    });
+    await t.request('POST', `/api/v1/bots/${id}/start`);
+    await waitForBot(t, id, 'running', (b) => b.status === 'running', 60_000);
+    const gate = { min_healthy_seconds: 2, progress_deadline_seconds: 60 };
+    const deploy = async (image: string) => {
+      const d = await t.request('POST', '/api/v1/deployments', { bot_id: id, image, health_gate: gate });
+      expect(d.status).toBe(202);
+      return waitFor(
+        async () => {
+          const r = (await t.request('GET', `/api/v1/deployments/${d.body.id}?wait=30`)).body;
+          return r.outcome ? r : undefined;
+        },
+        `deployment of ${image}`,
+        120_000,
+        200,
+      );
+    };
+    expect(await deploy(good('1.3'))).toMatchObject({ phase: 'succeeded', revision: 2 });
+    const before = await runningPod(id);
+    expect(before.spec?.containers[0]?.image).toBe(good('1.3'));
+
+    const bad = await deploy(CRASH_IMAGE);
+    expect(bad).toMatchObject({ phase: 'rolled_back', revision: 3, rollback_revision: 4 });
+    expect(bad.evidence).toMatchObject({ rule: 'exited', exit_code: 1 });
+    const after = await runningPod(id, before.metadata?.name);
+    expect(after.spec?.containers[0]?.image).toBe(good('1.3'));
+    expect(
+      await waitForBot(t, id, 'running on 1.3 again', (b) => b.status === 'running' && b.revision === 4),
+    ).toMatchObject({
+      image: good('1.3'),
+    });
+    expect((await incidentsOf(id)).map((i) => i.kind)).toContain('deployment_failed');
+    await t.request('POST', `/api/v1/bots/${id}/stop`);
+  });
+
   it("OOMKilled, eviction and an image that cannot be pulled: each an incident with the pod's reason", async () => {
     const policy = {
       max_restarts: 5,
