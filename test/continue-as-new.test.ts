@@ -54,6 +54,43 @@ describe('continue-as-new bounds a bot workflow history and carries its state', 
   });
 });
 
+describe('a deployment across its bot workflow continuing as new', () => {
+  let t: TestPlatform;
+  beforeAll(async () => {
+    t = await startTestPlatform('pglite');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('hears every report the bot sends it, also one sent just before the run continued as new', async () => {
+    const id = t.uniqueId('can-deploy');
+    expect((await t.request('POST', '/api/v1/bots', { id, name: 'CAN', blueprint: 'sleeper.mjs' })).status).toBe(201);
+    const first = await t.platform.client.workflow.start<typeof botLifecycle>('botLifecycle', {
+      workflowId: botWorkflowId(id),
+      taskQueue: t.config.TEMPORAL_TASK_QUEUE,
+      args: [{ botId: id, role: 'general', state: initialState(id, 'general'), maxHistoryEvents: 30 }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
+    });
+    for (let i = 1; i <= 5; i++) {
+      const d = await t.request('POST', '/api/v1/deployments', {
+        bot_id: id,
+        args: ['--build', String(i)],
+        health_gate: { min_healthy_seconds: 1, progress_deadline_seconds: 20 },
+      });
+      expect(d.status).toBe(202);
+      const done = await waitFor(async () => {
+        const r = (await t.request('GET', `/api/v1/deployments/${d.body.id}?wait=30`)).body;
+        return r.outcome ? r : undefined;
+      }, `deployment ${i}`);
+      expect(done.phase, JSON.stringify(done.steps)).toBe('succeeded');
+    }
+    const current = await t.platform.client.workflow.getHandle(botWorkflowId(id)).describe();
+    expect(current.runId).not.toBe(first.firstExecutionRunId);
+    expect((await t.request('POST', `/api/v1/bots/${id}/stop`)).status).toBe(202);
+  });
+});
+
 describe('a command nobody can answer', () => {
   let t: TestPlatform;
   beforeAll(async () => {

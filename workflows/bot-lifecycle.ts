@@ -194,6 +194,8 @@ export async function botLifecycle(input: BotLifecycleInput): Promise<void> {
       continue;
     }
     await condition(allHandlersFinished);
+    // A signal still on its way when the run closes is never delivered: a deployment would miss a report.
+    await reportsDelivered();
     return continueAsNew<typeof botLifecycle>({ ...input, role: s.role, state: s });
   }
   // What the runtime keeps for the bot (its Kubernetes Deployment and Secret) goes with it.
@@ -272,11 +274,20 @@ function applyStatus(s: BotState, status: BotStatus, reason: string | null, sinc
 function observe(s: BotState, observation: DistributiveOmit<BotObservation, 'token' | 'at'>, at = Date.now()): void {
   const d = s.deployment;
   if (!d?.instanceId) return;
-  getExternalWorkflowHandle(d.workflowId)
+  const sent = getExternalWorkflowHandle(d.workflowId)
     .signal(botObservedSignal, { ...observation, token: d.token, at } as BotObservation)
     .catch(() => {
       if (s.deployment?.workflowId === d.workflowId) s.deployment = null;
-    });
+    })
+    .finally(() => reports.delete(sent));
+  reports.add(sent);
+}
+
+/** Reports to a deployment not yet delivered (this run's: each workflow run has its own module state). */
+const reports = new Set<Promise<void>>();
+
+async function reportsDelivered(): Promise<void> {
+  while (reports.size > 0) await Promise.all([...reports]);
 }
 
 /** The number of the bot's next event: subscribers order and de-duplicate by it. */
