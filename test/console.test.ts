@@ -473,7 +473,8 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
     expect((await deploy(['good', '2'], 'build-2')).phase).toBe('succeeded');
 
     const page = await browser.newPage();
-    await logIn(page, t.url, 'console-operator', PASSWORD);
+    // The administrator: an earlier test of this file demotes console-operator to a viewer.
+    await logIn(page, t.url, ADMIN.username, ADMIN.password);
     await page.goto(`${t.url}/#/bots/${id}`);
     await page.getByRole('heading', { name: 'Deployments' }).waitFor();
     await page.locator('[data-phase="succeeded"]').waitFor();
