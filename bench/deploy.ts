@@ -73,6 +73,19 @@ export async function benchDeploy(env: BenchEnv, o: DeployOptions): Promise<Depl
   await env.api.expect([202], 'POST', `/api/v1/bots/${id}/start`);
   await env.api.waitStatus(id, 'running', 5, new Deadline(60_000, 'the deploy bot running'));
 
+  /** The deployment once it has ended. */
+  const outcomeOf = async (deploymentId: string): Promise<DeploymentBody> => {
+    for (const deadline = new Deadline(120_000, `deployment ${deploymentId}`); ; deadline.check()) {
+      const r = await env.api.expect<DeploymentBody>(
+        [200],
+        'GET',
+        `/api/v1/deployments/${deploymentId}?wait=60`,
+        undefined,
+        90_000,
+      );
+      if (r.body.outcome) return r.body;
+    }
+  };
   const deployAndWait = async (body: Record<string, unknown>): Promise<{ d: DeploymentBody; ms: number }> => {
     const t0 = performance.now();
     const created = await env.api.expect<DeploymentBody>([202], 'POST', '/api/v1/deployments', {
@@ -80,16 +93,8 @@ export async function benchDeploy(env: BenchEnv, o: DeployOptions): Promise<Depl
       health_gate: gate,
       ...body,
     });
-    for (const deadline = new Deadline(120_000, `deployment ${created.body.id}`); ; deadline.check()) {
-      const r = await env.api.expect<DeploymentBody>(
-        [200],
-        'GET',
-        `/api/v1/deployments/${created.body.id}?wait=60`,
-        undefined,
-        90_000,
-      );
-      if (r.body.outcome) return { d: r.body, ms: performance.now() - t0 };
-    }
+    const d = await outcomeOf(created.body.id);
+    return { d, ms: performance.now() - t0 };
   };
 
   const healthy: number[] = [];
@@ -127,18 +132,7 @@ export async function benchDeploy(env: BenchEnv, o: DeployOptions): Promise<Depl
         back = { at: Date.now(), bot: bot.body };
       else await sleep(5);
     }
-    const { d } = await (async () => {
-      for (const deadline = new Deadline(120_000, 'rolled back'); ; deadline.check()) {
-        const r = await env.api.expect<DeploymentBody>(
-          [200],
-          'GET',
-          `/api/v1/deployments/${created.body.id}?wait=60`,
-          undefined,
-          90_000,
-        );
-        if (r.body.outcome) return { d: r.body };
-      }
-    })();
+    const d = await outcomeOf(created.body.id);
     if (d.phase !== 'rolled_back')
       throw new Error(`crashing deployment ${d.id} ended ${d.phase}: ${JSON.stringify(d)}`);
     // The crash as the platform first recorded it: the heal's incident about the instance the gate watched

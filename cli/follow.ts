@@ -1,6 +1,7 @@
 import { authHeaders, refusal, type Api, type Deployment } from './api-client.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import type { Progress } from './progress.js';
+import { serverEvents } from './server-events.js';
 import type { Settings } from './settings.js';
 
 type Step = Deployment['steps'][number];
@@ -78,25 +79,11 @@ async function streamSteps(
   if (res.status === 401 || res.status === 403 || res.status === 404)
     throw refusal(res.status, await res.json().catch(() => null), `following deployment ${id}`);
   if (!res.ok || !res.body) return null;
-  const decoder = new TextDecoder();
-  let buffer = '';
   let index = 0;
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let cut: number;
-      while ((cut = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const event = /^event: ?(.*)$/m.exec(block)?.[1]?.trim();
-        const data = block
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).replace(/^ /, ''))
-          .join('\n');
-        if (event === 'step') onStep(JSON.parse(data) as Step, index++);
-        if (event === 'end') return JSON.parse(data) as Deployment;
-      }
+    for await (const { event, data } of serverEvents(res.body)) {
+      if (event === 'step') onStep(JSON.parse(data) as Step, index++);
+      if (event === 'end') return JSON.parse(data) as Deployment;
     }
   } catch (err) {
     if (signal.aborted) throw err;

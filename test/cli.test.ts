@@ -3,7 +3,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../lib/project-root.js';
-import { isAlive, startTestPlatform, TEST_BOTS, waitForBot, type TestPlatform } from './helpers/platform.js';
+import {
+  isAlive,
+  registerBuildBot,
+  startTestPlatform,
+  TEST_BOTS,
+  waitForBot,
+  type TestPlatform,
+} from './helpers/platform.js';
 
 const CLI = path.join(projectRoot(), 'dist', 'bin', 'codex32.js');
 
@@ -55,15 +62,7 @@ describe('codex32 CLI: a pipeline deploys with a deployer key and exits with the
   });
 
   const register = async (id: string) => {
-    const r = await t.request('POST', '/api/v1/bots', {
-      id,
-      name: id,
-      blueprint: 'build.mjs',
-      args: ['good'],
-      heartbeat_interval_seconds: 1,
-      heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 },
-    });
-    expect(r.status).toBe(201);
+    await registerBuildBot(t, id);
     expect((await t.request('POST', `/api/v1/bots/${id}/start`)).status).toBe(202);
     return waitForBot(t, id, 'running', (b) => b.status === 'running');
   };

@@ -6,7 +6,14 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium, logIn, NO_CHROMIUM, recordRequests } from './helpers/browser.js';
-import { isAlive, startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
+import {
+  isAlive,
+  registerBuildBot,
+  startTestPlatform,
+  waitFor,
+  waitForBot,
+  type TestPlatform,
+} from './helpers/platform.js';
 
 const ADMIN = { username: 'admin', password: 'Sturdy-Test-Passw0rd' };
 const PASSWORD = 'Console-Passw0rd-9';
@@ -454,14 +461,7 @@ describe.skipIf(!chromiumPath())(`console in Chromium${chromiumPath() ? '' : ` (
 
   it("the bot page follows a deployment's phase and steps live (a crashing build rolled back), and rolls back to a healthy revision once confirmed", async () => {
     const id = t.uniqueId('deployed');
-    await t.request('POST', '/api/v1/bots', {
-      id,
-      name: id,
-      blueprint: 'build.mjs',
-      args: ['good'],
-      heartbeat_interval_seconds: 1,
-      heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 },
-    });
+    await registerBuildBot(t, id);
     await t.request('POST', `/api/v1/bots/${id}/start`);
     await waitForBot(t, id, 'running', (b) => b.status === 'running');
     const gate = { min_healthy_seconds: 1, progress_deadline_seconds: 20 };

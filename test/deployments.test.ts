@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, startTestPlatform, waitFor, waitForBot, type TestPlatform } from './helpers/platform.js';
+import {
+  isAlive,
+  registerBuildBot,
+  startTestPlatform,
+  waitFor,
+  waitForBot,
+  type TestPlatform,
+} from './helpers/platform.js';
 
 /** Short gates keep the suite quick; the rules are the same at any length. */
 const GATE = { min_healthy_seconds: 2, progress_deadline_seconds: 10 };
@@ -21,18 +28,7 @@ describe('deployments: a new revision through the health gate, rolled back when 
   });
 
   const bot = async (id: string) => (await t.request('GET', `/api/v1/bots/${id}`)).body;
-  const register = async (id: string, extra: Record<string, unknown> = {}) => {
-    const r = await t.request('POST', '/api/v1/bots', {
-      id,
-      name: id,
-      blueprint: 'build.mjs',
-      args: ['good'],
-      heartbeat_interval_seconds: 1,
-      heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 },
-      ...extra,
-    });
-    expect(r.status).toBe(201);
-  };
+  const register = (id: string) => registerBuildBot(t, id);
   const runningOn = async (id: string) => waitForBot(t, id, 'running', (b) => b.status === 'running');
   const deploy = (body: Record<string, unknown>, headers = ci) =>
     t.request('POST', '/api/v1/deployments', { health_gate: GATE, ...body }, headers);

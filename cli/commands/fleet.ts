@@ -2,6 +2,7 @@ import { answer, authHeaders, refusal } from '../api-client.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { followDeployment, outcomeExit, stepLine } from '../follow.js';
 import { duration, table } from '../output.js';
+import { serverEvents } from '../server-events.js';
 import type { Io } from './deploy.js';
 
 const ok = (message = '') => new CliExit(EXIT.ok, message);
@@ -127,18 +128,7 @@ export async function logs(botId: string, o: { follow?: boolean; tail: number },
     headers: { ...authHeaders(io.settings), Accept: 'text/event-stream' },
   });
   if (!res.ok || !res.body) throw refusal(res.status, await res.json().catch(() => null), `following ${botId}`);
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let cut: number;
-    while ((cut = buffer.indexOf('\n\n')) !== -1) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      if (!/^event: ?lines$/m.test(block)) continue;
-      const data = /^data: ?(.*)$/m.exec(block)?.[1];
-      if (data) for (const line of JSON.parse(data) as string[]) io.stdout(line);
-    }
-  }
+  for await (const { event, data } of serverEvents(res.body))
+    if (event === 'lines') for (const line of JSON.parse(data) as string[]) io.stdout(line);
   return ok();
 }

@@ -235,6 +235,27 @@ export async function startTestPlatform(engine: Engine, env: Record<string, stri
   };
 }
 
+/**
+ * A bot of TEST_BOTS' build.mjs (its first argument says how the build behaves), with a heartbeat
+ * interval, healed without backoff: what the deployment tests deploy new builds of.
+ */
+export async function registerBuildBot(
+  t: Pick<TestPlatform, 'request'>,
+  id: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const r = await t.request('POST', '/api/v1/bots', {
+    id,
+    name: id,
+    blueprint: 'build.mjs',
+    args: ['good'],
+    heartbeat_interval_seconds: 1,
+    heal_policy: { backoff_initial_seconds: 0, backoff_max_seconds: 0, backoff_jitter: 0 },
+    ...extra,
+  });
+  if (r.status !== 201) throw new Error(`registering ${id}: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
 /** GET /api/v1/bots/{id} until `ok` holds for it; the bot as it was then. */
 export function waitForBot(
   t: Pick<TestPlatform, 'request'>,
