@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import { DEFAULT_HEALTH_THRESHOLDS } from '../lib/bot-status.js';
 import { isTerminalPhase, type GateFailure } from '../lib/deployment-phases.js';
-import type { FleetEvents } from '../lib/fleet-events.js';
+import { deploymentStepEvent, type FleetEvents } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import { findBot } from '../registry/bots.js';
 import type { Database } from '../registry/database.js';
@@ -122,16 +122,7 @@ export function createDeploymentActivities(deps: DeploymentActivityDeps) {
       if (!row) return { written: false, phase: 'gone' };
       if (written) {
         await deps.events
-          ?.publish({
-            kind: 'deployment',
-            bot_id: botId,
-            deployment_id: row.id,
-            phase: row.phase,
-            revision: row.revision,
-            step: input.step,
-            ref: row.ref,
-            at: input.step.at,
-          })
+          ?.publish(deploymentStepEvent(row, input.step))
           .catch((err: unknown) => logger.warn({ err, botId }, 'could not publish a deployment step'));
       }
       return { written, phase: row.phase };

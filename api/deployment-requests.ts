@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { isTerminalPhase } from '../lib/deployment-phases.js';
-import type { FleetEvent } from '../lib/fleet-events.js';
+import { deploymentStepEvent, type FleetEvent } from '../lib/fleet-events.js';
 import { findBot, lockBot } from '../registry/bots.js';
 import type { BotRow, DeploymentRow, RevisionSpec } from '../registry/database.js';
 import {
@@ -164,33 +164,21 @@ export async function createDeployment(deps: AppDeps, n: NewDeployment): Promise
     });
     throw err;
   }
-  await deps.events
-    ?.publish({
-      kind: 'deployment',
-      bot_id: n.bot.id,
-      deployment_id: id,
-      phase: 'pending',
-      revision: row.revision,
-      ref: row.ref,
-      step: row.steps[0]!,
-      at,
-    })
-    .catch(() => undefined);
+  await deps.events?.publish(deploymentStepEvent(row, row.steps[0]!)).catch(() => undefined);
   return row;
 }
 
 /**
- * The deployment once it has ended, or as it is after `seconds`: woken by
- * its fleet events, and reading the registry at least every second (events
- * can be missed while Redis is away).
+ * A deployment's row, read now and again each time it may have changed:
+ * woken by its fleet events, and at least every second (events can be
+ * missed while Redis is away). Ends when the row is gone, or after one last
+ * read once `signal` aborts.
  */
-export async function waitForDeployment(
+export async function* deploymentReads(
   deps: AppDeps,
   id: string,
-  seconds: number,
-  signal?: AbortSignal,
-): Promise<DeploymentRow | undefined> {
-  const until = Date.now() + seconds * 1000;
+  signal: AbortSignal,
+): AsyncGenerator<DeploymentRow, void, undefined> {
   let wake: (() => void) | null = null;
   const off = deps.events?.subscribe((e: FleetEvent) => {
     if (e.kind === 'deployment' && e.deployment_id === id) wake?.();
@@ -198,22 +186,40 @@ export async function waitForDeployment(
   try {
     for (;;) {
       const row = await findDeployment(deps.db, id);
-      if (!row || isTerminalPhase(row.phase) || Date.now() >= until || signal?.aborted) return row;
+      if (!row) return;
+      yield row;
+      if (signal.aborted) return;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(1000, until - Date.now()));
+        const timer = setTimeout(done, 1000);
         function done() {
           clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
+          signal.removeEventListener('abort', done);
           wake = null;
           resolve();
         }
         wake = done;
-        signal?.addEventListener('abort', done);
+        signal.addEventListener('abort', done);
       });
     }
   } finally {
     off?.();
   }
+}
+
+/** The deployment once it has ended, or as it is after `seconds` (or when `signal` aborts). */
+export async function waitForDeployment(
+  deps: AppDeps,
+  id: string,
+  seconds: number,
+  signal?: AbortSignal,
+): Promise<DeploymentRow | undefined> {
+  const deadline = AbortSignal.timeout(seconds * 1000);
+  let last: DeploymentRow | undefined;
+  for await (const row of deploymentReads(deps, id, signal ? AbortSignal.any([signal, deadline]) : deadline)) {
+    last = row;
+    if (isTerminalPhase(row.phase)) break;
+  }
+  return last;
 }
 
 /** The bot's row, or 404 saying what to do. */

@@ -11,6 +11,23 @@ export type FleetEvent = z.infer<typeof fleetEventSchema>;
 /** The events a bot's workflow publishes, in `seq` order. */
 export type SequencedEvent = Extract<FleetEvent, { seq: number }>;
 
+/** A deployment's step as a fleet event: whoever records it (the API its first, the workflow the rest) publishes this. */
+export function deploymentStepEvent(
+  d: { id: string; bot_id: string; phase: string; revision: number | null; ref: string | null },
+  step: { phase: string; at: string; detail: string },
+): Extract<FleetEvent, { kind: 'deployment' }> {
+  return {
+    kind: 'deployment',
+    bot_id: d.bot_id,
+    deployment_id: d.id,
+    phase: d.phase,
+    revision: d.revision,
+    ref: d.ref,
+    step,
+    at: step.at,
+  };
+}
+
 export const FLEET_EVENT_KINDS = ['status', 'incident', 'deployment', 'deleted'] as const satisfies ReadonlyArray<
   FleetEvent['kind']
 >;

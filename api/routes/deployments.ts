@@ -1,14 +1,19 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { DEFAULT_HEALTH_GATE, isTerminalPhase } from '../../lib/deployment-phases.js';
-import type { FleetEvent } from '../../lib/fleet-events.js';
 import type { DeploymentRow } from '../../registry/database.js';
 import { findDeployment, findByIdempotencyKey, listDeployments } from '../../registry/deployments.js';
 import { specOf } from '../../registry/revisions.js';
 import { access } from '../middleware/access.js';
 import { botScope, reachesBot, recordedAs, type Principal } from '../auth/principal.js';
 import { checkArtifact, checkBlueprint, checkRuntimeFits } from '../bot-changes.js';
-import { botToDeploy, createDeployment, requestHash, waitForDeployment } from '../deployment-requests.js';
+import {
+  botToDeploy,
+  createDeployment,
+  deploymentReads,
+  requestHash,
+  waitForDeployment,
+} from '../deployment-requests.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import { jsonBody, problems } from '../views/openapi.js';
@@ -303,39 +308,23 @@ export function deploymentRoutes(deps: AppDeps) {
       const { id } = c.req.valid('param');
       await visibleDeployment(deps, id, c.get('principal')!);
       return streamSSE(c, async (stream) => {
+        const gone = new AbortController();
+        stream.onAbort(() => gone.abort());
         let sent = 0;
-        let wake: (() => void) | null = null;
-        const off = deps.events?.subscribe((e: FleetEvent) => {
-          if (e.kind === 'deployment' && e.deployment_id === id) wake?.();
-        });
         let lastPing = Date.now();
-        try {
-          while (!stream.aborted) {
-            const row = await findDeployment(db, id);
-            if (!row) break;
-            for (const step of row.steps.slice(sent))
-              await stream.writeSSE({ event: 'step', data: JSON.stringify({ ...step, deployment_phase: row.phase }) });
-            sent = row.steps.length;
-            if (isTerminalPhase(row.phase)) {
-              await stream.writeSSE({ event: 'end', data: JSON.stringify(deploymentView(row)) });
-              break;
-            }
-            if (Date.now() - lastPing >= 15_000) {
-              await stream.writeSSE({ event: 'ping', data: '' });
-              lastPing = Date.now();
-            }
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(done, 1000);
-              function done() {
-                clearTimeout(timer);
-                wake = null;
-                resolve();
-              }
-              wake = done;
-            });
+        for await (const row of deploymentReads(deps, id, gone.signal)) {
+          if (gone.signal.aborted) break;
+          for (const step of row.steps.slice(sent))
+            await stream.writeSSE({ event: 'step', data: JSON.stringify({ ...step, deployment_phase: row.phase }) });
+          sent = row.steps.length;
+          if (isTerminalPhase(row.phase)) {
+            await stream.writeSSE({ event: 'end', data: JSON.stringify(deploymentView(row)) });
+            break;
           }
-        } finally {
-          off?.();
+          if (Date.now() - lastPing >= 15_000) {
+            await stream.writeSSE({ event: 'ping', data: '' });
+            lastPing = Date.now();
+          }
         }
       });
     },
