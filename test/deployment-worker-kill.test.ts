@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../lib/project-root.js';
 import { removeGuard } from '../runtime/network-guard.js';
-import { createTestDatabase, isAlive, makeBotsDir, waitFor } from './helpers/platform.js';
+import { callWithKey, createTestDatabase, isAlive, makeBotsDir, waitFor } from './helpers/platform.js';
 import { freePort } from './helpers/ports.js';
 
 const ADMIN_KEY = `kill-admin-${randomUUID()}`;
@@ -86,14 +86,7 @@ describe('deployment with its worker killed during verifying', () => {
     await fs.rm(root, { recursive: true, force: true });
   });
 
-  async function call(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${api}${p}`, {
-      method,
-      headers: { 'X-API-Key': ADMIN_KEY, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  }
+  const call = (method: string, p: string, body?: unknown) => callWithKey(api, ADMIN_KEY, method, p, body);
   const bot = async () => (await call('GET', `/api/v1/bots/${id}`)).body;
 
   it('ends as it would have: succeeded, its steps once each, the new instance the only rollout', async () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../lib/project-root.js';
 import { removeGuard } from '../runtime/network-guard.js';
-import { createTestDatabase, makeBotsDir, waitFor } from './helpers/platform.js';
+import { callWithKey, createTestDatabase, makeBotsDir, waitFor } from './helpers/platform.js';
 import { freePort } from './helpers/ports.js';
 import { Client } from './helpers/socket-client.js';
 
@@ -96,14 +96,7 @@ describe('API and worker as two processes sharing PostgreSQL and Redis', () => {
     await fs.rm(root, { recursive: true, force: true });
   });
 
-  async function call(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${api}${p}`, {
-      method,
-      headers: { 'X-API-Key': ADMIN_KEY, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  }
+  const call = (method: string, p: string, body?: unknown) => callWithKey(api, ADMIN_KEY, method, p, body);
 
   it("a running bot's figures are there in the bot, the list, its knowledge and the chat's status", async () => {
     expect((await call('POST', '/api/v1/bots', { id, name: 'Split sleeper', blueprint: 'sleeper.mjs' })).status).toBe(

@@ -256,6 +256,22 @@ export async function registerBuildBot(
   if (r.status !== 201) throw new Error(`registering ${id}: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
+/** One JSON request to a platform run as separate processes, with an API key: its status and parsed body. */
+export async function callWithKey(
+  baseUrl: string,
+  key: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${baseUrl}${urlPath}`, {
+    method,
+    headers: { 'X-API-Key': key, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: (await res.json()) as unknown };
+}
+
 /** GET /api/v1/bots/{id} until `ok` holds for it; the bot as it was then. */
 export function waitForBot(
   t: Pick<TestPlatform, 'request'>,
