@@ -92,6 +92,8 @@ export interface StopRequest {
   processStartTicks: string | null;
   /** Why, for the instance record (default: stopped on request). */
   reason?: string;
+  /** The "stopping" status, written before the process is signalled (a retry writes it again, as the same event). */
+  status?: StatusRecord;
 }
 
 /** Failure types the workflow tells apart. */
@@ -287,7 +289,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async stopInstance(input: StopRequest): Promise<InstanceExit> {
-      const exit = await runtime.stop(input, deps.stopGraceMs);
+      const { status, ...ref } = input;
+      if (status) await writeStatus(status);
+      const exit = await runtime.stop(ref, deps.stopGraceMs);
       await endInstance(db, input.instanceId, {
         exit_code: exit.exitCode,
         exit_signal: exit.signal,

@@ -68,6 +68,7 @@ const PATCH_LAUNCH_SETTLES = 'launch-records-its-status';
 const PATCH_HEAL_AT_ONCE = 'heal-without-backoff-launches-at-once';
 const PATCH_RELEASE_ON_DELETE = 'delete-releases-runtime-objects';
 const PATCH_RESTART_AT_ONCE = 'restart-launches-at-once';
+const PATCH_STOP_RECORDS_STOPPING = 'stop-records-its-status';
 
 /** Well under Temporal's limits; continue-as-new keeps every bot's history short enough to read in the UI. */
 export const DEFAULT_MAX_HISTORY_EVENTS = 2000;
@@ -420,13 +421,17 @@ async function stopCurrent(
 ): Promise<{ exitCode: number | null; signal: string | null }> {
   const inst = s.instance!;
   s.stoppingId = inst.id;
-  await setStatus(s, 'stopping', why);
+  // The "stopping" status is written by the stop itself, before its SIGTERM: a stop waits for no bookkeeping.
+  let stopping: StatusRecord | undefined;
+  if (patched(PATCH_STOP_RECORDS_STOPPING)) stopping = statusChange(s, 'stopping', why);
+  else await setStatus(s, 'stopping', why);
   const exit = await stopInstance({
     botId: s.botId,
     instanceId: inst.id,
     pid: inst.pid,
     processStartTicks: inst.processStartTicks,
     ...(endReason ? { reason: endReason } : {}),
+    ...(stopping ? { status: stopping } : {}),
   });
   s.instance = null;
   s.stoppingId = null;
