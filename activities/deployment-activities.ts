@@ -3,11 +3,11 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import { DEFAULT_HEALTH_THRESHOLDS } from '../lib/bot-status.js';
-import { isTerminalPhase, type GateFailure } from '../lib/deployment-phases.js';
+import { isTerminalPhase, type DeploymentPhase, type GateFailure } from '../lib/deployment-phases.js';
 import { deploymentStepEvent, type FleetEvents } from '../lib/fleet-events.js';
 import type { Logger } from '../lib/logger.js';
 import { findBot } from '../registry/bots.js';
-import type { Database } from '../registry/database.js';
+import type { Database, DeploymentRow, DeploymentStep } from '../registry/database.js';
 import {
   lockDeployment,
   recordStep,
@@ -46,17 +46,35 @@ export const DeploymentFailureType = { revisionMissing: 'RevisionMissing', specR
 export function createDeploymentActivities(deps: DeploymentActivityDeps) {
   const { db, client, runtime, logger } = deps;
 
+  /** A recorded step as a fleet event: the record is what counts, so a failed publish is only logged. */
+  const publishStep = async (botId: string, row: DeploymentRow, step: DeploymentStep) =>
+    deps.events
+      ?.publish(deploymentStepEvent(row, step))
+      .catch((err: unknown) => logger.warn({ err, botId }, 'could not publish a deployment step'));
+
   return {
     /**
      * The bot's spec becomes the revision's, unless the deployment has ended
      * meanwhile (superseded: the newer one applies its own). Idempotent.
+     * With `steps`, the deployment's "applying" step and, when the bot is to
+     * run the revision now (running, or start_if_stopped), its "verifying"
+     * step are recorded in the same transaction: one registry round for the
+     * three, where the gate's clock is waiting.
      */
     async applyDeploymentRevision(input: {
       deploymentId: string;
       botId: string;
       revision: number;
-    }): Promise<{ applied: boolean; botRunning: boolean }> {
-      return db.transaction().execute(async (trx) => {
+      steps?: {
+        applying: DeploymentStep;
+        verifying: DeploymentStep;
+        previousRevision: number | null;
+        startIfStopped: boolean;
+      };
+    }): Promise<{ applied: boolean; botRunning: boolean; phase?: DeploymentPhase }> {
+      const { steps } = input;
+      const written: Array<{ row: DeploymentRow; step: DeploymentStep }> = [];
+      const result = await db.transaction().execute(async (trx) => {
         const d = await lockDeployment(trx, input.deploymentId);
         if (!d || isTerminalPhase(d.phase)) return { applied: false, botRunning: false };
         const revision = await findRevision(trx, input.botId, input.revision);
@@ -65,16 +83,29 @@ export function createDeploymentActivities(deps: DeploymentActivityDeps) {
             `revision ${input.revision} of bot ${input.botId} does not exist`,
             DeploymentFailureType.revisionMissing,
           );
+        let bot;
         try {
-          const bot = await applyRevision(trx, input.botId, revision);
-          return { applied: Boolean(bot), botRunning: bot?.desired_state === 'running' };
+          bot = await applyRevision(trx, input.botId, revision);
         } catch (err) {
           // The registry refuses the spec itself (a constraint): no retry can change that.
           if (/^23/.test((err as { code?: string }).code ?? ''))
             throw ApplicationFailure.nonRetryable((err as Error).message, DeploymentFailureType.specRefused);
           throw err;
         }
+        const botRunning = bot?.desired_state === 'running';
+        if (!bot || !steps) return { applied: Boolean(bot), botRunning };
+        const record = async (phase: DeploymentPhase, step: DeploymentStep, extra: Partial<StepRecord> = {}) => {
+          const r = await recordStep(trx, { id: input.deploymentId, phase, step, ...extra });
+          if (r.written && r.row) written.push({ row: r.row, step });
+        };
+        // A retry after the commit finds both steps there and writes neither again.
+        await record('applying', steps.applying, { revision: input.revision, previousRevision: steps.previousRevision });
+        const verifying = botRunning || steps.startIfStopped;
+        if (verifying) await record('verifying', steps.verifying);
+        return { applied: true, botRunning, phase: verifying ? ('verifying' as const) : ('applying' as const) };
       });
+      for (const { row, step } of written) await publishStep(input.botId, row, step);
+      return result;
     },
 
     /** The bot's lifecycle takes the deployment (an update: accepted or refused at once, with the reason). */
@@ -120,11 +151,7 @@ export function createDeploymentActivities(deps: DeploymentActivityDeps) {
         return recordStep(trx, record);
       });
       if (!row) return { written: false, phase: 'gone' };
-      if (written) {
-        await deps.events
-          ?.publish(deploymentStepEvent(row, input.step))
-          .catch((err: unknown) => logger.warn({ err, botId }, 'could not publish a deployment step'));
-      }
+      if (written) await publishStep(botId, row, input.step);
       return { written, phase: row.phase };
     },
 

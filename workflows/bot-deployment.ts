@@ -4,6 +4,7 @@ import {
   ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -23,6 +24,9 @@ import {
 } from './deployment-gate.js';
 import { botObservedSignal, cancelDeploymentUpdate, progressQuery, supersededSignal } from './deployment-messages.js';
 import { botWorkflowId, deploymentReleasedSignal } from './messages.js';
+
+/** Workflow changes that alter the commands a history holds, for `patched()`. */
+const PATCH_APPLY_IN_ONE_STEP = 'deployment-applies-in-one-step';
 
 /** Registry writes: short, retried until they go through. */
 const quick = {
@@ -189,21 +193,47 @@ export async function botDeployment(input: DeploymentInput): Promise<DeploymentP
     return 'superseded' as const;
   };
 
-  if (
-    !(await enter('applying', `applying revision ${input.revision}`, {
-      revision: input.revision,
-      previousRevision: input.previousRevision,
-    }))
-  )
-    return 'superseded';
+  const applyingDetail = `applying revision ${input.revision}`;
+  const verifyingDetail = `the bot runs revision ${input.revision}; it must be up for ${gate.min_healthy_seconds} s in a row within ${gate.progress_deadline_seconds} s`;
   let applied: Awaited<ReturnType<typeof applyDeploymentRevision>>;
-  try {
-    applied = await applyDeploymentRevision({ deploymentId, botId, revision: input.revision });
-  } catch (err) {
-    const why = `revision ${input.revision} could not be applied: ${failureMessage(err)}`;
-    return finish('failed', why, { outcome: 'failed', reason: why });
+  if (patched(PATCH_APPLY_IN_ONE_STEP)) {
+    // One activity applies the revision and records its steps: the gate's clock is waiting for the bot.
+    const at = new Date().toISOString();
+    try {
+      applied = await applyDeploymentRevision({
+        deploymentId,
+        botId,
+        revision: input.revision,
+        steps: {
+          applying: { phase: 'applying', at, detail: applyingDetail },
+          verifying: { phase: 'verifying', at, detail: verifyingDetail },
+          previousRevision: input.previousRevision,
+          startIfStopped: input.startIfStopped,
+        },
+      });
+    } catch (err) {
+      const why = `revision ${input.revision} could not be applied: ${failureMessage(err)}`;
+      // Rolled back with the revision: the step says what was tried before the failure says why.
+      await enter('applying', applyingDetail, { revision: input.revision, previousRevision: input.previousRevision });
+      return finish('failed', why, { outcome: 'failed', reason: why });
+    }
+    if (!applied.applied) return 'superseded';
+    phase = applied.phase ?? 'applying';
+    upsertSearchAttributes([{ key: DeploymentPhaseKey, value: phase }]);
+  } else {
+    // Deployments started before the patch replay their three steps as they ran.
+    if (
+      !(await enter('applying', applyingDetail, { revision: input.revision, previousRevision: input.previousRevision }))
+    )
+      return 'superseded';
+    try {
+      applied = await applyDeploymentRevision({ deploymentId, botId, revision: input.revision });
+    } catch (err) {
+      const why = `revision ${input.revision} could not be applied: ${failureMessage(err)}`;
+      return finish('failed', why, { outcome: 'failed', reason: why });
+    }
+    if (!applied.applied) return 'superseded';
   }
-  if (!applied.applied) return 'superseded';
   if (ending) return endedFromOutside(ending);
   if (!applied.botRunning && !input.startIfStopped)
     return finish(
@@ -211,11 +241,7 @@ export async function botDeployment(input: DeploymentInput): Promise<DeploymentP
       `revision ${input.revision} applied; the bot is stopped (start_if_stopped is false), so it runs this revision at its next start`,
       { outcome: 'applied_stopped' },
     );
-
-  await enter(
-    'verifying',
-    `the bot runs revision ${input.revision}; it must be up for ${gate.min_healthy_seconds} s in a row within ${gate.progress_deadline_seconds} s`,
-  );
+  if (phase !== 'verifying') await enter('verifying', verifyingDetail);
   const verdict = await runThroughGate(`${deploymentId}:deploy`);
   if (verdict === 'superseded' || verdict === 'cancelled') return endedFromOutside(verdict);
   if (verdict === null)
